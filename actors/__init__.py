@@ -1,0 +1,1 @@
+"""Actors: the runtime (`actors.runtime`) and the concrete actors built on it."""

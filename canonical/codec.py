@@ -1,0 +1,88 @@
+"""Bytes to canonical documents and envelopes and back, with encoders and decoders built once.
+
+The fast path is one `Decoder.decode` call. Only when it fails does `canonical.validation`
+walk the body again to name every invalid field, so a valid body pays nothing for that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, cast
+
+import msgspec
+
+from canonical.common import CanonicalDocument
+from canonical.documents import DOCUMENT_TYPES, Document
+from canonical.envelope import Envelope
+from canonical.errors import FieldError, InvalidDocument
+from canonical.validation import field_errors, split_message
+
+__all__ = [
+    "MAX_FIELD_ERRORS",
+    "decode_document",
+    "decode_envelope",
+    "encode_document",
+    "encode_envelope",
+]
+
+# Errors listed in one rejection: enough to fix a body in one go, bounded for the response.
+MAX_FIELD_ERRORS = 50
+
+# Decimals go out as JSON strings: exact, and no partner's parser turns them into floats.
+_ENCODER = msgspec.json.Encoder(decimal_format="string")
+_DOCUMENT_DECODERS: Mapping[str, msgspec.json.Decoder[CanonicalDocument]] = MappingProxyType(
+    {name: msgspec.json.Decoder(cls) for name, cls in DOCUMENT_TYPES.items()}
+)
+_ENVELOPE_DECODER = msgspec.json.Decoder(Envelope)
+
+
+def decode_document(
+    document_type: str, body: bytes, *, max_errors: int = MAX_FIELD_ERRORS
+) -> Document:
+    """Decode `body` as a `document_type` document; "document_type" in the body is optional.
+
+    Raises `InvalidDocument` for an unknown type, a body that is not JSON (one error at "$"),
+    or an invalid document, whose `errors` name every bad field (up to `max_errors`).
+    """
+    decoder = _DOCUMENT_DECODERS.get(document_type)
+    if decoder is None:
+        known = ", ".join(DOCUMENT_TYPES)
+        raise InvalidDocument(
+            f"unknown document type {document_type!r}",
+            errors=[FieldError("$.document_type", f"Expected one of: {known}")],
+        )
+    try:
+        return cast(Document, decoder.decode(body))
+    except msgspec.DecodeError as exc:
+        root = DOCUMENT_TYPES[document_type]
+        raise _invalid(document_type, root, body, exc, max_errors) from None
+
+
+def decode_envelope(body: bytes, *, max_errors: int = MAX_FIELD_ERRORS) -> Envelope:
+    """Decode an encoded `Envelope`; raises `InvalidDocument` naming every bad field."""
+    try:
+        return _ENVELOPE_DECODER.decode(body)
+    except msgspec.DecodeError as exc:
+        raise _invalid("envelope", Envelope, body, exc, max_errors) from None
+
+
+def encode_document(document: Document) -> bytes:
+    """Encode a document as JSON, "document_type" tag included."""
+    return _ENCODER.encode(document)
+
+
+def encode_envelope(envelope: Envelope) -> bytes:
+    """Encode an envelope as JSON: the body stored in the outbox and published."""
+    return _ENCODER.encode(envelope)
+
+
+def _invalid(
+    name: str, root: Any, body: bytes, exc: msgspec.DecodeError, max_errors: int
+) -> InvalidDocument:
+    errors = field_errors(root, body, limit=max_errors)
+    if not errors:  # the walk should always find what msgspec found; never report nothing
+        errors = [split_message(exc)]
+    count = f"{len(errors)} or more" if len(errors) >= max_errors else str(len(errors))
+    plural = "s" if len(errors) != 1 else ""
+    return InvalidDocument(f"{name}: {count} invalid field{plural}", errors=errors)

@@ -1,0 +1,77 @@
+"""The envelope every canonical message travels in: ids for dedup and tracing, then the document."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from msgspec import Meta, Struct
+
+from canonical.common import InvalidField, PartnerId, Timestamp
+from canonical.documents import Document, document_type_of
+from canonical.ids import new_message_id
+
+__all__ = ["Envelope", "new_envelope"]
+
+Id = Annotated[str, Meta(min_length=1, max_length=128)]
+IdempotencyKey = Annotated[str, Meta(min_length=1, max_length=255)]
+
+
+# Unknown fields are tolerated here, unlike in documents: a newer gateway may add a header
+# field, and an older consumer must still read the message (msgspec schema-evolution rule).
+class Envelope(Struct, frozen=True, kw_only=True):
+    """One canonical message: who sent it, which thread it belongs to, and the document."""
+
+    message_id: Id
+    idempotency_key: IdempotencyKey
+    correlation_id: Id
+    causation_id: Id | None = None
+    partner_id: PartnerId
+    document_type: Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+    schema_version: Annotated[int, Meta(ge=1)]
+    occurred_at: Timestamp
+    received_at: Timestamp
+    document: Document
+
+    def __post_init__(self) -> None:
+        # The header fields route and filter without decoding the document: they must not lie.
+        if self.document_type != document_type_of(self.document):
+            raise InvalidField(
+                "document_type", f"does not match the document ({document_type_of(self.document)})"
+            )
+        if self.schema_version != self.document.schema_version:
+            raise InvalidField(
+                "schema_version", f"does not match the document ({self.document.schema_version})"
+            )
+
+
+def new_envelope(
+    document: Document,
+    *,
+    partner_id: str,
+    idempotency_key: str,
+    correlation_id: str | None = None,
+    causation_id: str | None = None,
+    occurred_at: dt.datetime | None = None,
+    received_at: dt.datetime | None = None,
+    message_id: str | None = None,
+) -> Envelope:
+    """Wrap `document` in a new envelope; ids and times default to fresh ones.
+
+    A message that starts a thread is its own correlation: `correlation_id` defaults to the
+    new message id.
+    """
+    message_id = message_id or new_message_id()
+    received_at = received_at or dt.datetime.now(dt.UTC)
+    return Envelope(
+        message_id=message_id,
+        idempotency_key=idempotency_key,
+        correlation_id=correlation_id or message_id,
+        causation_id=causation_id,
+        partner_id=partner_id,
+        document_type=document_type_of(document),
+        schema_version=document.schema_version,
+        occurred_at=occurred_at or received_at,
+        received_at=received_at,
+        document=document,
+    )

@@ -1,0 +1,45 @@
+"""The business exception made visible: a document that failed a rule, a late or short delivery."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from msgspec import Meta, Struct
+
+from canonical.common import CanonicalDocument, DocumentNumber, Timestamp
+
+__all__ = ["DocumentRef", "ExceptionKind", "ExceptionNotice", "Severity"]
+
+ExceptionKind = Literal[
+    "invalid_document",
+    "quantity_discrepancy",
+    "price_mismatch",
+    "late_shipment",
+    "late_acknowledgement",
+    "rejected_line",
+    "duplicate_document",
+    "delivery_failed",
+    "other",
+]
+Severity = Literal["info", "warning", "error", "critical"]
+Id = Annotated[str, Meta(min_length=1, max_length=128)]
+
+
+class DocumentRef(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Which document an exception is about: its type, business number and/or message id."""
+
+    document_type: Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+    document_number: DocumentNumber | None = None
+    message_id: Id | None = None
+
+
+class ExceptionNotice(CanonicalDocument, tag="exception", frozen=True, kw_only=True):
+    """A business exception raised for people to act on, tied to a document and its thread."""
+
+    exception_id: Id
+    kind: ExceptionKind
+    severity: Severity
+    raised_at: Timestamp
+    reference: DocumentRef
+    correlation_id: Id | None = None
+    description: Annotated[str, Meta(min_length=1, max_length=2000)]

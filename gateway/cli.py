@@ -1,0 +1,62 @@
+"""The `gateway` command: parses arguments, configures logging, calls one function."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the gateway with a config file")
+    run.add_argument("config", type=Path, help="the gateway's TOML file")
+
+    demo = sub.add_parser("demo", help="RabbitMQ + gateway + two scripted partners, end to end")
+    demo.add_argument("--keep", action="store_true", help="keep running after the script")
+
+    schema = sub.add_parser("schema", help="write the JSON Schema of every canonical document")
+    schema.add_argument("--out", type=Path, default=Path("schemas"), help="folder (./schemas)")
+
+    config = sub.add_parser("config", help="configuration tools")
+    config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    check = config_sub.add_parser("check", help="validate a config file, list every error")
+    check.add_argument("file", type=Path)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    match args.command:
+        case "schema":
+            from canonical.schema import write_schemas
+
+            written = write_schemas(args.out)
+            print(f"wrote {len(written)} schemas to {args.out}")
+            return 0
+        case "config":
+            from gateway.config import check_config
+
+            code, lines = check_config(args.file, os.environ)
+            for line in lines:
+                print(line, file=sys.stdout if code == 0 else sys.stderr)
+            return code
+        case "run":
+            from gateway.app import run_from_file
+
+            return run_from_file(args.config, os.environ)
+        case "demo":
+            from gateway.demo import run_demo
+
+            return run_demo(keep=args.keep)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

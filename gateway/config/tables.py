@@ -1,0 +1,94 @@
+"""Build a Struct from one TOML table, collecting every field's error instead of the first.
+
+msgspec stops at the first invalid field. A configuration check should list them all, so each
+field is converted on its own (constraints, nested tables and the secret hook included) and the
+Struct is built only when every field converted.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import typing
+from collections.abc import Callable, Iterable
+from typing import Any, Literal, TypeVar
+
+import msgspec
+
+__all__ = ["Problem", "build", "did_you_mean", "join"]
+
+S = TypeVar("S", bound=msgspec.Struct)
+# A field path relative to the table ("port", "rate_limit.burst", "secrets[0]"; "" for the
+# table itself) and what is wrong there.
+Problem = tuple[str, str]
+DecHook = Callable[[type, Any], Any]
+
+_AT = re.compile(r"^(?P<message>.*) - at `\$(?P<path>[^`]*)`$", re.DOTALL)
+
+
+def build(
+    cls: type[S], table: object, dec_hook: DecHook | None = None
+) -> tuple[S | None, list[Problem]]:
+    """Return (the Struct, []) or (None, every problem found in the table)."""
+    if not isinstance(table, dict):
+        return None, [("", f"expected a table, got {_kind(table)}")]
+    fields = msgspec.structs.fields(cls)
+    names = [f.encode_name for f in fields]
+    problems: list[Problem] = [
+        (key, f"unknown key{did_you_mean(key, names)}") for key in table if key not in names
+    ]
+    values: dict[str, Any] = {}
+    for field in fields:
+        if field.encode_name not in table:
+            if field.required:
+                problems.append((field.encode_name, "missing required field"))
+            continue
+        value, field_problems = _convert(field.type, table[field.encode_name], dec_hook)
+        problems += [(join(field.encode_name, path), message) for path, message in field_problems]
+        values[field.name] = value
+    if problems:
+        return None, problems
+    try:
+        return cls(**values), []
+    except (TypeError, ValueError) as exc:
+        return None, [_attribute(str(exc), names)]
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """Return " (did you mean 'x'?)" for a near miss, else ""."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def join(base: str, path: str) -> str:
+    """Join a field path to a sub-path: ("secrets", "[0]") -> "secrets[0]"."""
+    if not path:
+        return base
+    if not base:
+        return path.removeprefix(".")
+    return base + path if path.startswith(("[", ".")) else f"{base}.{path}"
+
+
+def _convert(tp: Any, value: object, dec_hook: DecHook | None) -> tuple[Any, list[Problem]]:
+    if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+        return build(tp, value, dec_hook)
+    try:
+        return msgspec.convert(value, tp, dec_hook=dec_hook), []
+    except msgspec.ValidationError as exc:
+        match = _AT.match(str(exc))
+        path, message = (match["path"], match["message"]) if match else ("", str(exc))
+        if typing.get_origin(tp) is Literal and not path:
+            message += f" (expected one of {', '.join(map(repr, typing.get_args(tp)))})"
+        return None, [(path, message)]
+
+
+def _attribute(message: str, names: list[str]) -> Problem:
+    # A cross-field check in __post_init__ names its field first ("url: ..."); keep that as path.
+    field, sep, rest = message.partition(": ")
+    return (field, rest) if sep and field in names else ("", message)
+
+
+def _kind(value: object) -> str:
+    return {dict: "a table", list: "an array", str: "a string", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )
