@@ -1,0 +1,242 @@
+"""The webhook ingress: an ASGI app for `POST /webhooks/{partner}/{document}`.
+
+Checks run cheapest-first and each failure answers at once with problem+json; nothing is stored
+and the acceptor is not called:
+
+1. route and method (404, 405);
+2. partner known (404);
+3. Content-Type is application/json, parameters allowed (415);
+4. Content-Length within the partner's limit, before any body is read (413);
+5. the body, read only up to the limit: a chunked body that grows past it is refused as soon as
+   it does, and reading stops (413);
+6. the Standard Webhooks signature (401);
+7. document type allowed for this partner (403), only after authentication, so a stranger
+   cannot learn which documents a partner may send.
+
+Then the acceptor answers (202, or a GatewayError such as 409/422/429/503). A body the app did
+not read is discarded by the server without buffering, and the connection stays usable: closing
+it mid-upload would often reset the socket before the partner had read the 413.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+
+from canonical.errors import (
+    DocumentNotAllowed,
+    GatewayError,
+    PayloadTooLarge,
+    UnknownPartner,
+    UnsupportedMediaType,
+)
+from canonical.ids import new_message_id
+
+from .asgi import Headers, Receive, Scope, Send, send_response
+from .contract import Acceptor, PartnerDirectory, WebhookRequest
+from .problem import MethodNotAllowed, RouteNotFound, problem_response
+from .signatures import DEFAULT_TOLERANCE_SECONDS, verify_raw
+
+__all__ = ["WEBHOOK_PATH_PREFIX", "WebhookIngress"]
+
+logger = logging.getLogger(__name__)
+
+WEBHOOK_PATH_PREFIX = "/webhooks/"
+
+_JSON_HEADERS: Headers = ((b"content-type", b"application/json"),)
+_REPLAYED_HEADERS: Headers = (*_JSON_HEADERS, (b"idempotent-replayed", b"true"))
+# Longer than any sane Content-Length; also keeps int() away from its digit limit.
+_MAX_LENGTH_DIGITS = 18
+# Header values echoed into a problem detail are cut to this many characters.
+_ECHO_LIMIT = 80
+
+# The request headers the ingress reads, by position in the tuple `_read_headers` returns.
+_WANTED = {
+    b"content-type": 0,
+    b"content-length": 1,
+    b"webhook-id": 2,
+    b"webhook-timestamp": 3,
+    b"webhook-signature": 4,
+    b"idempotency-key": 5,
+}
+_SIGNATURE = 4
+
+
+class _ClientGone(Exception):
+    """The client disconnected before the body was complete: there is no one to answer."""
+
+
+class WebhookIngress:
+    """ASGI app that authenticates partner webhooks and hands them to an `Acceptor`."""
+
+    def __init__(
+        self,
+        directory: PartnerDirectory,
+        acceptor: Acceptor,
+        *,
+        tolerance: float = DEFAULT_TOLERANCE_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._directory = directory
+        self._acceptor = acceptor
+        self._tolerance = tolerance
+        self._clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Lifespan and websocket scopes have nothing to do here; returning declines them.
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        try:
+            status, headers, body = await self._answer(scope, receive)
+        except GatewayError as error:
+            status, headers, body = problem_response(error, instance=path)
+        except _ClientGone:
+            return
+        except Exception:
+            # An occurrence id the partner can quote and the log can be searched for.
+            instance = f"urn:uuid:{new_message_id()}"
+            logger.exception("unexpected error on %s %s (%s)", scope["method"], path, instance)
+            internal = GatewayError("unexpected error; it has been logged")
+            status, headers, body = problem_response(internal, instance=instance)
+        await send_response(send, status, headers, body)
+
+    async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, Headers, bytes]:
+        """Run the checks in order, then the acceptor; return status, headers and body."""
+        partner_id, document_type = _route(scope["path"], scope["method"])
+        policy = self._directory.lookup(partner_id)
+        if policy is None:
+            raise UnknownPartner(f"no partner {_echo(partner_id)}")
+        (
+            content_type,
+            content_length,
+            webhook_id,
+            timestamp,
+            signature,
+            idempotency_key,
+        ) = _read_headers(scope["headers"])
+        content_type_text = _checked_content_type(content_type)
+        limit = policy.max_body_bytes
+        if content_length is not None and _declared_length_exceeds(content_length, limit):
+            raise PayloadTooLarge(f"Content-Length exceeds this partner's limit of {limit} bytes")
+        body = await _read_body(receive, limit)
+        received_at = self._clock()
+        sent_at = verify_raw(
+            policy.keys,
+            webhook_id,
+            timestamp,
+            signature,
+            body,
+            now=received_at,
+            tolerance=self._tolerance,
+        )
+        if document_type not in policy.allowed_documents:
+            raise DocumentNotAllowed(f"partner may not send {_echo(document_type)}")
+        # verify_raw has refused a missing or empty webhook-id by now.
+        webhook_id_text = (webhook_id or b"").decode("latin-1")
+        request = WebhookRequest(
+            partner_id=partner_id,
+            document_type=document_type,
+            body=body,
+            webhook_id=webhook_id_text,
+            timestamp=sent_at,
+            idempotency_key=_idempotency_key(idempotency_key) or webhook_id_text,
+            content_type=content_type_text,
+            received_at=received_at,
+        )
+        accepted = await self._acceptor.accept(request)
+        headers = _REPLAYED_HEADERS if accepted.replayed else _JSON_HEADERS
+        return accepted.status, headers, accepted.body
+
+
+def _route(path: str, method: str) -> tuple[str, str]:
+    """Return (partner, document) from `/webhooks/{partner}/{document}`, or raise 404/405."""
+    if not path.startswith(WEBHOOK_PATH_PREFIX):
+        raise RouteNotFound("no such path")
+    partner_id, slash, document_type = path[len(WEBHOOK_PATH_PREFIX) :].partition("/")
+    if not (partner_id and slash and document_type) or "/" in document_type:
+        raise RouteNotFound("no such path; webhooks go to /webhooks/{partner}/{document}")
+    if method != "POST":
+        raise MethodNotAllowed(f"{_echo(method)} is not allowed here", allow=("POST",))
+    return partner_id, document_type
+
+
+def _read_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[bytes | None]:
+    """Pick the headers the ingress reads out of the ASGI list, in one pass.
+
+    The first occurrence of a header wins, except `webhook-signature`, whose repeats are joined
+    with a space: a proxy may have split the entry list across lines.
+    """
+    found: list[bytes | None] = [None] * len(_WANTED)
+    for name, value in raw:
+        index = _WANTED.get(name)
+        if index is None:
+            continue
+        previous = found[index]
+        if previous is None:
+            found[index] = value
+        elif index == _SIGNATURE:
+            found[index] = previous + b" " + value
+    return found
+
+
+def _checked_content_type(content_type: bytes | None) -> str:
+    """Return the Content-Type as sent; raise 415 unless it is application/json (parameters ok)."""
+    if content_type is None:
+        raise UnsupportedMediaType("Content-Type must be application/json; none was sent")
+    text = content_type.decode("latin-1")
+    if text.partition(";")[0].strip().lower() != "application/json":
+        raise UnsupportedMediaType(f"Content-Type must be application/json, not {_echo(text)}")
+    return text
+
+
+def _declared_length_exceeds(content_length: bytes, limit: int) -> bool:
+    """Tell whether a Content-Length header announces more than `limit` bytes.
+
+    A malformed value is left to the body count below (a real server rejects it earlier).
+    """
+    if not content_length.isdigit():
+        return False
+    return len(content_length) > _MAX_LENGTH_DIGITS or int(content_length) > limit
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    """Read the request body, refusing with 413 as soon as it grows past `limit` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise _ClientGone
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body exceeds this partner's limit of {limit} bytes")
+        if not message.get("more_body", False):
+            if not chunks:
+                return chunk
+            chunks.append(chunk)
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def _idempotency_key(raw: bytes | None) -> str | None:
+    """Return the Idempotency-Key header's key, or None when absent or empty.
+
+    The IETF draft defines the value as a structured-field string (`"abc"`); many clients send
+    a bare token (`abc`). Both give the key `abc`.
+    """
+    if not raw:
+        return None
+    text = raw.decode("latin-1").strip()
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        text = text[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    return text or None
+
+
+def _echo(value: str) -> str:
+    """Quote a client-supplied value for a problem detail, cut to a readable length."""
+    if len(value) > _ECHO_LIMIT:
+        value = value[:_ECHO_LIMIT] + "..."
+    return repr(value)

@@ -1,0 +1,502 @@
+"""The webhook ingress, driven through a real uvicorn on loopback with in-memory partner fakes."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+from standardwebhooks import Webhook
+
+from canonical.errors import (
+    FieldError,
+    GatewayError,
+    IdempotencyConflict,
+    IdempotencyKeyReused,
+    InvalidDocument,
+    RateLimited,
+    StoreUnavailable,
+)
+from protocols.http.asgi import Message
+from protocols.http.contract import AcceptedResponse, IngressPolicy, WebhookRequest
+from protocols.http.ingress import WebhookIngress
+from protocols.http.server import serve
+from protocols.http.signatures import decode_whsec, sign
+
+pytestmark = pytest.mark.anyio
+
+SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
+STRANGER_SECRET = "whsec_" + base64.b64encode(bytes(range(50, 82))).decode()
+LIMIT = 1024
+PO = b'{"po_number":"PO-1001","lines":[{"sku":"A-1","qty":12}]}'
+ACCEPTED = b'{"message_ids":["0190b6f0-0000-7000-8000-000000000001"]}'
+POLICIES = {
+    "acme": IngressPolicy(
+        keys=(decode_whsec(SECRET),),
+        max_body_bytes=LIMIT,
+        allowed_documents=frozenset({"purchase-order", "asn"}),
+    )
+}
+
+
+class FakeDirectory:
+    def lookup(self, partner_id: str, /) -> IngressPolicy | None:
+        return POLICIES.get(partner_id)
+
+
+class FakeAcceptor:
+    """Records what it was handed; answers 202, a replay, or the refusal a test sets."""
+
+    def __init__(self) -> None:
+        self.requests: list[WebhookRequest] = []
+        self.refusal: Exception | None = None
+        self.replayed = False
+
+    async def accept(self, request: WebhookRequest, /) -> AcceptedResponse:
+        self.requests.append(request)
+        if self.refusal is not None:
+            raise self.refusal
+        return AcceptedResponse(status=202, body=ACCEPTED, replayed=self.replayed)
+
+
+def signed(
+    body: bytes = PO,
+    *,
+    secret: str = SECRET,
+    msg_id: str = "msg_1",
+    at: datetime | None = None,
+    content_type: str = "application/json",
+) -> dict[str, str]:
+    """Headers a partner using the reference library would send."""
+    at = at or datetime.now(tz=UTC)
+    return {
+        "content-type": content_type,
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": Webhook(secret).sign(msg_id, at, body.decode()),
+    }
+
+
+@dataclass
+class Ingress:
+    client: httpx.AsyncClient
+    acceptor: FakeAcceptor
+
+    async def post(
+        self, body: Any = PO, headers: Mapping[str, str] | None = None, path: str = "acme/asn"
+    ) -> httpx.Response:
+        if headers is None:
+            headers = signed(body)
+        return await self.client.post(f"/webhooks/{path}", content=body, headers=headers)
+
+
+@pytest.fixture
+async def ingress() -> AsyncIterator[Ingress]:
+    """The ingress app served by a real uvicorn on 127.0.0.1, port chosen by the kernel."""
+    acceptor = FakeAcceptor()
+    app = WebhookIngress(FakeDirectory(), acceptor)
+    async with anyio.create_task_group() as task_group:
+        port = await task_group.start(_serve_on_loopback, app)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            yield Ingress(client, acceptor)
+        task_group.cancel_scope.cancel()
+
+
+async def _serve_on_loopback(app: WebhookIngress, *, task_status: Any) -> None:
+    await serve(app, host="127.0.0.1", port=0, task_status=task_status)
+
+
+def problem(response: httpx.Response) -> dict[str, Any]:
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["status"] == response.status_code
+    return body
+
+
+# Accepted
+
+
+async def test_signed_webhook_is_accepted_with_the_acceptors_answer(ingress: Ingress) -> None:
+    response = await ingress.post()
+
+    assert response.status_code == 202
+    assert response.headers["content-type"] == "application/json"
+    assert response.content == ACCEPTED
+    assert "idempotent-replayed" not in response.headers
+
+
+async def test_acceptor_receives_the_authenticated_request(ingress: Ingress) -> None:
+    await ingress.post(path="acme/purchase-order")
+
+    [request] = ingress.acceptor.requests
+    assert (request.partner_id, request.document_type, request.body) == (
+        "acme",
+        "purchase-order",
+        PO,
+    )
+    assert (request.webhook_id, request.idempotency_key) == ("msg_1", "msg_1")
+    assert request.content_type == "application/json"
+
+
+async def test_idempotency_key_header_takes_precedence_over_webhook_id(ingress: Ingress) -> None:
+    await ingress.post(headers={**signed(), "idempotency-key": '"order-77"'})
+
+    assert ingress.acceptor.requests[0].idempotency_key == "order-77"
+
+
+async def test_replayed_answer_says_so_in_idempotent_replayed(ingress: Ingress) -> None:
+    ingress.acceptor.replayed = True
+
+    response = await ingress.post()
+
+    assert response.status_code == 202
+    assert response.headers["idempotent-replayed"] == "true"
+
+
+async def test_json_content_type_with_parameters_is_accepted(ingress: Ingress) -> None:
+    response = await ingress.post(headers=signed(content_type="Application/JSON; charset=utf-8"))
+
+    assert response.status_code == 202
+
+
+# Refused before the acceptor
+
+
+@pytest.mark.parametrize(
+    ("headers", "detail"),
+    [
+        ({"content-type": "application/json"}, "missing webhook-id"),
+        ({**signed(), "webhook-signature": "v1,bm90IGl0"}, "no v1 signature"),
+        (signed(secret=STRANGER_SECRET), "no v1 signature"),
+        (signed(at=datetime(2020, 1, 1, tzinfo=UTC)), "too old"),
+        ({**signed(), "webhook-signature": "v1"}, "no v1 signature"),
+        ({**signed(), "webhook-timestamp": "soon"}, "malformed webhook-timestamp"),
+    ],
+    ids=["unsigned", "bad-signature", "wrong-secret", "stale", "entry-without-comma", "bad-ts"],
+)
+async def test_request_failing_the_signature_is_refused_with_401(
+    ingress: Ingress, headers: dict[str, str], detail: str
+) -> None:
+    response = await ingress.post(headers=headers)
+
+    assert response.status_code == 401
+    assert detail in problem(response)["detail"]
+    assert ingress.acceptor.requests == []
+
+
+async def test_document_the_partner_may_not_send_is_refused_with_403(ingress: Ingress) -> None:
+    response = await ingress.post(path="acme/invoice")
+
+    assert response.status_code == 403
+    assert problem(response)["type"].endswith("/document-not-allowed")
+    assert ingress.acceptor.requests == []
+
+
+async def test_stranger_learns_nothing_about_allowed_documents(ingress: Ingress) -> None:
+    response = await ingress.post(headers=signed(secret=STRANGER_SECRET), path="acme/invoice")
+
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("globex/asn", "unknown-partner"),
+        ("acme", "not-found"),
+        ("acme/asn/extra", "not-found"),
+        ("/asn", "not-found"),
+    ],
+    ids=["unknown-partner", "no-document", "extra-segment", "empty-partner"],
+)
+async def test_unknown_partner_or_route_is_refused_with_404(
+    ingress: Ingress, path: str, reason: str
+) -> None:
+    response = await ingress.post(path=path)
+
+    assert response.status_code == 404
+    assert problem(response)["type"].endswith(f"/{reason}")
+
+
+async def test_path_outside_webhooks_is_refused_with_404(ingress: Ingress) -> None:
+    response = await ingress.client.post("/healthz", content=PO, headers=signed())
+
+    assert response.status_code == 404
+
+
+async def test_get_on_a_webhook_route_is_refused_with_405_and_allow(ingress: Ingress) -> None:
+    response = await ingress.client.get("/webhooks/acme/asn")
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert problem(response)["type"].endswith("/method-not-allowed")
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/jsonx", "application/x-www-form-urlencoded", ""]
+)
+async def test_body_that_is_not_json_is_refused_with_415(
+    ingress: Ingress, content_type: str
+) -> None:
+    response = await ingress.post(headers=signed(content_type=content_type))
+
+    assert response.status_code == 415
+    assert ingress.acceptor.requests == []
+
+
+async def test_missing_content_type_is_refused_with_415(ingress: Ingress) -> None:
+    headers = signed()
+    del headers["content-type"]
+
+    response = await ingress.post(headers=headers)
+
+    assert response.status_code == 415
+
+
+async def test_body_over_the_partners_limit_is_refused_with_413(ingress: Ingress) -> None:
+    body = b'{"pad":"' + b"x" * LIMIT + b'"}'
+
+    response = await ingress.post(body=body, headers=signed(body))
+
+    assert response.status_code == 413
+    assert str(LIMIT) in problem(response)["detail"]
+    assert ingress.acceptor.requests == []
+
+
+async def test_body_exactly_at_the_limit_is_accepted(ingress: Ingress) -> None:
+    body = b'{"pad":"' + b"x" * (LIMIT - 10) + b'"}'
+    assert len(body) == LIMIT
+
+    response = await ingress.post(body=body, headers=signed(body))
+
+    assert response.status_code == 202
+
+
+async def test_chunked_body_growing_past_the_limit_is_refused_with_413(ingress: Ingress) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(8):
+            yield b" " * 256
+
+    response = await ingress.post(body=chunks(), headers=signed(b" " * 2048))
+
+    assert response.status_code == 413
+    assert ingress.acceptor.requests == []
+
+
+async def test_connection_serves_the_next_request_after_a_413(ingress: Ingress) -> None:
+    body = b" " * (4 * LIMIT)
+    await ingress.post(body=body, headers=signed(body))
+
+    response = await ingress.post()
+
+    assert response.status_code == 202
+
+
+# The acceptor's refusals, mapped to problem+json
+
+
+@pytest.mark.parametrize(
+    ("refusal", "status", "retry_after"),
+    [
+        (IdempotencyConflict("a request with key msg_1 is in flight"), 409, None),
+        (IdempotencyKeyReused("key msg_1 was used with another body"), 422, None),
+        (InvalidDocument("1 invalid field", errors=[FieldError("$.lines", "empty")]), 422, None),
+        (RateLimited("40 requests/s allowed", retry_after=2.5), 429, "3"),
+        (StoreUnavailable("disk full"), 503, "5"),
+    ],
+    ids=["in-flight", "key-reused", "invalid", "rate-limited", "store-down"],
+)
+async def test_acceptor_refusal_is_answered_as_problem_json(
+    ingress: Ingress, refusal: GatewayError, status: int, retry_after: str | None
+) -> None:
+    ingress.acceptor.refusal = refusal
+
+    response = await ingress.post()
+
+    assert response.status_code == status
+    body = problem(response)
+    assert body["type"].endswith("/" + refusal.reason)
+    assert body["detail"] == refusal.detail
+    assert response.headers.get("retry-after") == retry_after
+
+
+async def test_invalid_document_answer_lists_the_field_errors(ingress: Ingress) -> None:
+    ingress.acceptor.refusal = InvalidDocument(
+        "1 invalid field", errors=[FieldError("$.lines[0].qty", "Expected int, got str")]
+    )
+
+    response = await ingress.post()
+
+    assert problem(response)["errors"] == [
+        {"path": "$.lines[0].qty", "message": "Expected int, got str"}
+    ]
+
+
+async def test_unexpected_acceptor_failure_is_a_logged_500_problem(
+    ingress: Ingress, caplog: pytest.LogCaptureFixture
+) -> None:
+    ingress.acceptor.refusal = RuntimeError("bug")
+
+    response = await ingress.post()
+
+    assert response.status_code == 500
+    instance = problem(response)["instance"]
+    assert instance.startswith("urn:uuid:")
+    assert "RuntimeError" not in response.text
+    assert any(instance in record.getMessage() for record in caplog.records)
+
+
+# Straight to the ASGI app: what is and is not read
+
+
+async def call_app(
+    app: WebhookIngress, headers: list[tuple[bytes, bytes]], receive: Any
+) -> list[Message]:
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/webhooks/acme/asn",
+        "headers": headers,
+    }
+    await app(scope, receive, send)
+    return sent
+
+
+async def test_oversized_content_length_is_refused_before_the_body_is_read() -> None:
+    async def receive() -> Message:
+        raise AssertionError("the body was read")
+
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % (LIMIT + 1))]
+    sent = await call_app(WebhookIngress(FakeDirectory(), FakeAcceptor()), headers, receive)
+
+    assert sent[0]["status"] == 413
+
+
+async def test_endless_body_is_refused_once_past_the_limit_and_reading_stops() -> None:
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        received += 1
+        return {"type": "http.request", "body": b"x" * 100, "more_body": True}
+
+    headers = [(b"content-type", b"application/json")]
+    sent = await call_app(WebhookIngress(FakeDirectory(), FakeAcceptor()), headers, receive)
+
+    assert sent[0]["status"] == 413
+    assert received == LIMIT // 100 + 1
+
+
+async def test_client_that_disconnects_mid_body_gets_no_answer() -> None:
+    messages: Iterator[Message] = iter(
+        [
+            {"type": "http.request", "body": b"{", "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+
+    async def receive() -> Message:
+        return next(messages)
+
+    acceptor = FakeAcceptor()
+    headers = [(b"content-type", b"application/json")]
+    sent = await call_app(WebhookIngress(FakeDirectory(), acceptor), headers, receive)
+
+    assert (sent, acceptor.requests) == ([], [])
+
+
+async def test_lifespan_scope_is_declined_without_messages() -> None:
+    async def receive() -> Message:
+        raise AssertionError("nothing to receive")
+
+    async def send(message: Message) -> None:
+        raise AssertionError("nothing to send")
+
+    await WebhookIngress(FakeDirectory(), FakeAcceptor())({"type": "lifespan"}, receive, send)
+
+
+# Anything a stranger can send
+
+
+header_bytes = st.binary(max_size=60).filter(lambda value: not set(value) & set(b"\r\n\x00"))
+
+
+@st.composite
+def requests(draw: st.DrawFn) -> tuple[str, str, bytes, list[tuple[bytes, bytes]]]:
+    """A request of random shape: each part right more often than not, or random, or missing."""
+    method = draw(st.sampled_from(["POST"] * 8 + ["GET", "PUT"]))
+    path = draw(
+        st.sampled_from(
+            [
+                *["/webhooks/acme/asn"] * 6,
+                *["/webhooks/acme/invoice"] * 2,
+                "/webhooks/globex/asn",
+                "/webhooks/acme",
+                "/webhooks/acme/asn/x",
+                "/other",
+            ]
+        )
+    )
+    body = draw(
+        st.one_of(
+            st.just(PO), st.binary(max_size=64), st.binary(min_size=LIMIT - 8, max_size=LIMIT + 8)
+        )
+    )
+    now = int(time.time())
+    timestamp = draw(st.sampled_from([now, now, now - 1000, now + 1000]))
+    msg_id = draw(st.sampled_from([b"msg_1", "msg_é".encode()]))
+    valid = sign(decode_whsec(SECRET), msg_id.decode(), timestamp, body).encode()
+    wrong_key = sign(decode_whsec(STRANGER_SECRET), "msg_1", timestamp, body).encode()
+    parts = {
+        b"content-type": (b"application/json; charset=utf-8", st.just(b"text/plain")),
+        b"content-length": (str(len(body)).encode(), st.just(b"-1")),
+        b"webhook-id": (msg_id, st.nothing()),
+        b"webhook-timestamp": (str(timestamp).encode(), st.just(b"1e9")),
+        b"webhook-signature": (
+            draw(st.sampled_from([valid, b"v1,AAAA " + valid, b"v1a,x " + valid])),
+            st.sampled_from([wrong_key, b"v1", b"v1,", b",", b"v1," + valid[3:20]]),
+        ),
+        b"idempotency-key": (b'"order-1"', st.nothing()),
+    }
+    headers: list[tuple[bytes, bytes]] = []
+    for name, (right, wrong) in parts.items():
+        shape = draw(st.sampled_from(["right", "right", "right", "wrong", "random", "missing"]))
+        if shape == "right":
+            headers.append((name, right))
+        elif shape == "wrong":
+            headers.append((name, draw(st.one_of(wrong, header_bytes))))
+        elif shape == "random":
+            headers.append((name, draw(header_bytes)))
+    return method, path, body, headers
+
+
+@settings(max_examples=400, deadline=None)
+@given(request=requests())
+async def test_no_request_gets_a_500_and_refused_ones_never_reach_the_acceptor(
+    request: tuple[str, str, bytes, list[tuple[bytes, bytes]]],
+) -> None:
+    method, path, body, headers = request
+    acceptor = FakeAcceptor()
+    transport = httpx.ASGITransport(app=WebhookIngress(FakeDirectory(), acceptor))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        response = await client.request(method, path, content=body, headers=headers)
+
+    event(f"status {response.status_code}")
+    assert response.status_code in {202, 401, 403, 404, 405, 413, 415}
+    if response.status_code == 202:
+        assert len(acceptor.requests) == 1
+    else:
+        assert acceptor.requests == []
+        assert problem(response)["status"] == response.status_code
