@@ -1,10 +1,14 @@
-"""The outbox row: written by the store in the accepting transaction, drained by the relay."""
+"""The outbox contract: what an actor hands the store to accept, and what the relay drains.
+
+These types sit in canonical because both sides use them: actors build `Acceptance`s, the
+store (gateway) commits them and hands `OutboxRecord`s to the relay (actors).
+"""
 
 from __future__ import annotations
 
 from msgspec import Struct
 
-__all__ = ["OutboxRecord", "routing_key"]
+__all__ = ["Acceptance", "Accepted", "NewOutboxRow", "OutboxRecord", "routing_key"]
 
 
 def routing_key(document_type: str, partner_id: str) -> str:
@@ -32,3 +36,47 @@ class OutboxRecord(Struct, frozen=True, kw_only=True):
     body: bytes
     created_at: float
     attempts: int = 0
+
+
+class NewOutboxRow(Struct, frozen=True, kw_only=True):
+    """One message to publish once its acceptance commits; the store assigns its `seq`.
+
+    Partner, idempotency key and creation time come from the `Acceptance` that carries the
+    row, so they cannot disagree with it.
+    """
+
+    message_id: str
+    document_type: str
+    schema_version: int
+    routing_key: str
+    correlation_id: str
+    causation_id: str | None
+    body: bytes
+
+
+class Acceptance(Struct, frozen=True, kw_only=True):
+    """One request to keep: its idempotency record (the answer to replay) and its messages.
+
+    `body_hash` is a digest of the request body: a retry with the same key must carry the same
+    body to be answered with `response_status`/`response_body` again.
+    """
+
+    partner_id: str
+    idempotency_key: str
+    body_hash: bytes
+    response_status: int
+    response_body: bytes
+    records: tuple[NewOutboxRow, ...] = ()
+
+
+class Accepted(Struct, frozen=True, kw_only=True):
+    """The answer to give the partner, returned only once the rows are committed.
+
+    `replayed` is True when the key was already committed with the same body: `status` and
+    `body` are then the stored first answer, byte for byte, and `seqs` is empty.
+    """
+
+    status: int
+    body: bytes
+    replayed: bool
+    seqs: tuple[int, ...] = ()

@@ -1,0 +1,41 @@
+"""The store: the one module through which the gateway touches SQLite.
+
+`Store` keeps, in one SQLite file, the idempotency records (inbox), the transactional outbox,
+dead letters and actor state. Acceptances share commits (group commit) through one writer task.
+"""
+
+from gateway.store.core import (
+    DEFAULT_BUSY_TIMEOUT_S,
+    DEFAULT_JOURNAL_SIZE_LIMIT,
+    DEFAULT_MAX_BATCH,
+    DEFAULT_MAX_QUEUED,
+    DEFAULT_PURGE_CHUNK,
+    DEFAULT_RETRY_AFTER_S,
+    Store,
+)
+from gateway.store.records import (
+    Acceptance,
+    Accepted,
+    BatchReport,
+    DeadLetter,
+    NewOutboxRow,
+    StoreStatistics,
+)
+from gateway.store.schema import SCHEMA_VERSION
+
+__all__ = [
+    "DEFAULT_BUSY_TIMEOUT_S",
+    "DEFAULT_JOURNAL_SIZE_LIMIT",
+    "DEFAULT_MAX_BATCH",
+    "DEFAULT_MAX_QUEUED",
+    "DEFAULT_PURGE_CHUNK",
+    "DEFAULT_RETRY_AFTER_S",
+    "SCHEMA_VERSION",
+    "Acceptance",
+    "Accepted",
+    "BatchReport",
+    "DeadLetter",
+    "NewOutboxRow",
+    "Store",
+    "StoreStatistics",
+]

@@ -1,0 +1,311 @@
+"""The store: the one way the gateway reaches SQLite.
+
+Writes go through one writer task that commits them in groups (`committer.GroupCommit`); reads
+go to a second, read-only connection and never queue behind the writer.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack
+from functools import partial
+from types import TracebackType
+from typing import Self, TypeVar
+
+import aiosqlite
+import anyio
+
+from canonical.errors import StoreUnavailable
+from canonical.outbox import OutboxRecord
+from gateway.store import queries, schema, writer
+from gateway.store.committer import GroupCommit, in_thread
+from gateway.store.records import Acceptance, Accepted, BatchReport, DeadLetter, StoreStatistics
+
+__all__ = [
+    "DEFAULT_BUSY_TIMEOUT_S",
+    "DEFAULT_JOURNAL_SIZE_LIMIT",
+    "DEFAULT_MAX_BATCH",
+    "DEFAULT_MAX_QUEUED",
+    "DEFAULT_PURGE_CHUNK",
+    "DEFAULT_RETRY_AFTER_S",
+    "Store",
+]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Requests in one group commit: large enough that the fsync is shared by many, small enough
+# that one transaction never holds the write lock for long.
+DEFAULT_MAX_BATCH = 512
+# Requests waiting for the writer; past it `accept()` waits for room (backpressure).
+DEFAULT_MAX_QUEUED = 4096
+# How long a statement waits for another process's write lock (the CLI) before failing.
+DEFAULT_BUSY_TIMEOUT_S = 5.0
+# What a 503 after a failed commit tells the partner to wait.
+DEFAULT_RETRY_AFTER_S = 5.0
+# Idempotency records deleted per transaction, so a purge never stalls acceptances for long.
+DEFAULT_PURGE_CHUNK = 10_000
+# Bytes the WAL is truncated back to after a checkpoint.
+DEFAULT_JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+
+
+_NOT_OPENED = StoreStatistics(
+    batches_committed=0,
+    commit_failures=0,
+    requests_committed=0,
+    rows_committed=0,
+    last_batch_size=0,
+    average_batch_size=0.0,
+    queued=0,
+    in_flight=0,
+)
+
+
+async def _close(db: aiosqlite.Connection) -> None:
+    # Even when the owner is cancelled: an unclosed connection's thread would outlive the loop.
+    with anyio.CancelScope(shield=True):
+        await db.close()
+
+
+class Store:
+    """Inbox, outbox, dead letters and actor state in one SQLite file, used as `async with`.
+
+    `synchronous="FULL"` survives power loss; "NORMAL" may lose the last commits on power loss
+    (never on a process crash). With `idempotency_retention_s` and `purge_interval_s` both set,
+    the store deletes expired idempotency records in the background.
+
+    The store's task group encloses the `async with` body: if the writer task dies of a bug,
+    the body is cancelled and the error surfaces when the block exits.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: schema.Synchronous = "FULL",
+        max_batch: int = DEFAULT_MAX_BATCH,
+        max_queued: int = DEFAULT_MAX_QUEUED,
+        busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
+        retry_after_s: float = DEFAULT_RETRY_AFTER_S,
+        idempotency_retention_s: float | None = None,
+        purge_interval_s: float | None = None,
+        purge_chunk: int = DEFAULT_PURGE_CHUNK,
+        journal_size_limit: int = DEFAULT_JOURNAL_SIZE_LIMIT,
+        on_batch: Callable[[BatchReport], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
+        if min(max_batch, max_queued, purge_chunk) < 1:
+            raise ValueError("max_batch, max_queued and purge_chunk must be at least 1")
+        if purge_interval_s is not None and idempotency_retention_s is None:
+            raise ValueError("purge_interval_s needs idempotency_retention_s")
+        self._path = os.fspath(path)
+        self._synchronous: schema.Synchronous = synchronous
+        self._max_batch = max_batch
+        self._max_queued = max_queued
+        self._busy_timeout_ms = int(busy_timeout_s * 1000)
+        self._retry_after_s = retry_after_s
+        self._retention_s = idempotency_retention_s
+        self._purge_interval_s = purge_interval_s
+        self._purge_chunk = purge_chunk
+        self._journal_size_limit = journal_size_limit
+        self._on_batch = on_batch
+        self._clock = clock
+
+        self._exit_stack: AsyncExitStack | None = None
+        self._committer: GroupCommit | None = None
+        self._reader_db: aiosqlite.Connection | None = None
+
+    # Lifetime
+
+    async def __aenter__(self) -> Self:
+        self._purge_scope = anyio.CancelScope()
+        async with AsyncExitStack() as stack:
+            db = await aiosqlite.connect(self._path, isolation_level=None)
+            stack.push_async_callback(_close, db)
+            await in_thread(
+                db,
+                partial(
+                    schema.prepare_writer,
+                    synchronous=self._synchronous,
+                    busy_timeout_ms=self._busy_timeout_ms,
+                    journal_size_limit=self._journal_size_limit,
+                ),
+            )
+            reader = await aiosqlite.connect(self._path, isolation_level=None)
+            stack.push_async_callback(_close, reader)
+            await in_thread(
+                reader, partial(schema.prepare_reader, busy_timeout_ms=self._busy_timeout_ms)
+            )
+            self._reader_db = reader
+            committer = GroupCommit(
+                db,
+                max_batch=self._max_batch,
+                max_queued=self._max_queued,
+                retry_after_s=self._retry_after_s,
+                clock=self._clock,
+                on_batch=self._on_batch,
+            )
+            task_group = await stack.enter_async_context(anyio.create_task_group())
+            # Runs before the task group's exit waits for the writer: stop taking requests.
+            stack.callback(self._stop_intake)
+            self._committer = committer
+            task_group.start_soon(committer.run, name="store-writer")
+            if self._retention_s is not None and self._purge_interval_s is not None:
+                task_group.start_soon(
+                    self._purge_loop, self._retention_s, self._purge_interval_s, name="store-purge"
+                )
+            self._exit_stack = stack.pop_all()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        """Finish the batch being committed, fail queued requests, close the connections."""
+        stack, self._exit_stack = self._exit_stack, None
+        if stack is None:
+            return None
+        try:
+            return await stack.__aexit__(exc_type, exc, tb)
+        finally:
+            self._reader_db = None
+
+    def _stop_intake(self) -> None:
+        self._purge_scope.cancel()
+        if self._committer is not None:
+            self._committer.stop_intake()
+
+    # Acceptance (group commit)
+
+    async def accept(self, acceptance: Acceptance) -> Accepted:
+        """Keep an acceptance (idempotency record + outbox rows); answer after the commit.
+
+        Raises `IdempotencyKeyReused` (same key, another body: nothing stored),
+        `IdempotencyConflict` (same key still in flight), `StoreUnavailable` (the commit
+        failed or the store is closing: nothing stored, retry later), or `GatewayError` when
+        SQLite refused this request's own rows (a duplicated message id: a bug upstream).
+        """
+        return await self._writer().accept(acceptance)
+
+    async def _write(self, operation: Callable[[sqlite3.Connection, float], T]) -> T:
+        return await self._writer().write(operation)
+
+    def _writer(self) -> GroupCommit:
+        if self._committer is None:
+            raise self._unavailable("the store is closed")
+        return self._committer
+
+    def _unavailable(self, detail: str) -> StoreUnavailable:
+        return StoreUnavailable(detail, retry_after=self._retry_after_s)
+
+    # Relay side
+
+    async def pending(self, limit: int, after_seq: int = 0) -> list[OutboxRecord]:
+        """Return up to `limit` pending outbox rows with seq > `after_seq`, in seq order."""
+        return await self._read(partial(queries.pending, limit=limit, after_seq=after_seq))
+
+    async def mark_published(self, seqs: Sequence[int]) -> None:
+        """Mark outbox rows published once the broker confirmed them."""
+        if seqs:
+            await self._write(partial(writer.mark_published, tuple(seqs)))
+
+    async def mark_dead(self, seq: int, reason: str) -> None:
+        """Give up on a pending outbox row: state 'dead' plus a dead letter with the reason."""
+        await self._write(partial(writer.mark_dead, seq, reason))
+
+    async def outbox_backlog(self) -> tuple[int, float | None]:
+        """Return (pending outbox rows, age in seconds of the oldest, or None when empty)."""
+        count, oldest = await self._read(queries.outbox_backlog)
+        return count, None if oldest is None else max(0.0, self._clock() - oldest)
+
+    # Dead letters, idempotency retention, actor state
+
+    async def dead_letter(
+        self,
+        *,
+        source: str,
+        reason: str,
+        detail: str,
+        payload: bytes,
+        partner_id: str | None = None,
+        message_id: str | None = None,
+    ) -> int:
+        """Keep a message the gateway gave up on; return the dead letter's id."""
+        return await self._write(
+            partial(writer.dead_letter, source, reason, detail, payload, partner_id, message_id)
+        )
+
+    async def dead_letters(
+        self,
+        *,
+        source: str | None = None,
+        partner_id: str | None = None,
+        message_id: str | None = None,
+        after_id: int = 0,
+        limit: int = 100,
+    ) -> list[DeadLetter]:
+        """List dead letters in id order, filtered by every argument given."""
+        return await self._read(
+            partial(
+                queries.dead_letters,
+                source=source,
+                partner_id=partner_id,
+                message_id=message_id,
+                after_id=after_id,
+                limit=limit,
+            )
+        )
+
+    async def purge_idempotency(self, older_than: float) -> int:
+        """Delete idempotency records older than `older_than` seconds; return how many.
+
+        Deletes in chunks of `purge_chunk`, one transaction each, so acceptances keep flowing.
+        """
+        cutoff = self._clock() - older_than
+        removed = 0
+        while True:
+            chunk = await self._write(partial(writer.purge_inbox, cutoff, self._purge_chunk))
+            removed += chunk
+            if chunk < self._purge_chunk:
+                return removed
+
+    async def load_state(self, key: str) -> bytes | None:
+        """Return an actor's persisted state, or None."""
+        return await self._read(partial(queries.load_state, key=key))
+
+    async def save_state(self, key: str, state: bytes) -> None:
+        """Persist an actor's state (replacing what was there)."""
+        await self._write(partial(writer.save_state, key, state))
+
+    def statistics(self) -> StoreStatistics:
+        """Return the writer's counters since the store opened (zeros before it has)."""
+        return self._committer.statistics() if self._committer else _NOT_OPENED
+
+    async def _read(self, query: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        if self._reader_db is None:
+            raise self._unavailable("the store is closed")
+        try:
+            return await query(self._reader_db)
+        except sqlite3.Error as exc:
+            raise self._unavailable(f"the store could not be read: {exc}") from exc
+
+    async def _purge_loop(self, retention_s: float, interval_s: float) -> None:
+        with self._purge_scope:
+            while True:
+                try:
+                    removed = await self.purge_idempotency(retention_s)
+                except StoreUnavailable as exc:
+                    log.warning("idempotency purge failed, next try in %.0f s: %s", interval_s, exc)
+                else:
+                    if removed:
+                        log.info("purged %d idempotency records past retention", removed)
+                await anyio.sleep(interval_s)

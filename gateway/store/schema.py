@@ -1,0 +1,148 @@
+"""The store's tables, their migrations (tracked in `PRAGMA user_version`), and connection set-up.
+
+Each migration moves the schema one version up inside one transaction, together with the
+`user_version` bump, so a crash mid-migration leaves the previous version whole.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Literal
+
+from canonical.errors import ConfigError
+
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "Synchronous",
+    "migrate",
+    "prepare_reader",
+    "prepare_writer",
+]
+
+Synchronous = Literal["FULL", "NORMAL"]
+
+# MIGRATIONS[n] takes the schema from version n to n + 1. Append, never edit a released entry.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        # The idempotency record, scoped per partner: the first answer, replayed byte for byte.
+        """
+        CREATE TABLE inbox (
+            partner_id      TEXT NOT NULL,
+            idempotency_key TEXT NOT NULL,
+            body_hash       BLOB NOT NULL,
+            status          INTEGER NOT NULL,
+            response        BLOB NOT NULL,
+            created_at      REAL NOT NULL,
+            PRIMARY KEY (partner_id, idempotency_key)
+        ) WITHOUT ROWID
+        """,
+        "CREATE INDEX inbox_created_at ON inbox (created_at)",
+        # AUTOINCREMENT: a seq is never handed out twice, even after rows are deleted.
+        """
+        CREATE TABLE outbox (
+            seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+            message_id      TEXT NOT NULL UNIQUE,
+            partner_id      TEXT NOT NULL,
+            document_type   TEXT NOT NULL,
+            schema_version  INTEGER NOT NULL,
+            routing_key     TEXT NOT NULL,
+            correlation_id  TEXT NOT NULL,
+            causation_id    TEXT,
+            idempotency_key TEXT NOT NULL,
+            body            BLOB NOT NULL,
+            state           TEXT NOT NULL DEFAULT 'pending'
+                            CHECK (state IN ('pending', 'published', 'dead')),
+            attempts        INTEGER NOT NULL DEFAULT 0,
+            created_at      REAL NOT NULL,
+            published_at    REAL,
+            reason          TEXT
+        )
+        """,
+        # Only pending rows are indexed: the relay's "next pending in seq order" stays cheap
+        # however many published rows the table keeps.
+        "CREATE INDEX outbox_pending ON outbox (seq) WHERE state = 'pending'",
+        """
+        CREATE TABLE dead_letters (
+            id         INTEGER PRIMARY KEY AUTOINCREMENT,
+            source     TEXT NOT NULL,
+            partner_id TEXT,
+            message_id TEXT,
+            reason     TEXT NOT NULL,
+            detail     TEXT NOT NULL,
+            payload    BLOB NOT NULL,
+            created_at REAL NOT NULL
+        )
+        """,
+        "CREATE INDEX dead_letters_source ON dead_letters (source, id)",
+        "CREATE INDEX dead_letters_partner ON dead_letters (partner_id, id)",
+        """
+        CREATE TABLE actor_state (
+            key        TEXT PRIMARY KEY,
+            state      BLOB NOT NULL,
+            updated_at REAL NOT NULL
+        ) WITHOUT ROWID
+        """,
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def prepare_writer(
+    conn: sqlite3.Connection,
+    *,
+    synchronous: Synchronous,
+    busy_timeout_ms: int,
+    journal_size_limit: int,
+) -> None:
+    """Set the writer connection's pragmas and bring the schema to `SCHEMA_VERSION`."""
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise ConfigError(f"the store needs WAL journaling; SQLite answered {mode!r}")
+    _common_pragmas(conn, busy_timeout_ms)
+    conn.execute(f"PRAGMA synchronous = {synchronous}")
+    # A checkpointed WAL is truncated back to this size instead of keeping its peak forever.
+    conn.execute(f"PRAGMA journal_size_limit = {int(journal_size_limit)}")
+    migrate(conn)
+
+
+def prepare_reader(conn: sqlite3.Connection, *, busy_timeout_ms: int) -> None:
+    """Set the read connection's pragmas; it refuses writes, so all writes go to the writer."""
+    _common_pragmas(conn, busy_timeout_ms)
+    conn.execute("PRAGMA query_only = ON")
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply the migrations this database has not seen; return the version it started at."""
+    # Opening an up-to-date store takes no write lock.
+    if _checked_version(conn) == SCHEMA_VERSION:
+        return SCHEMA_VERSION
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = _checked_version(conn)  # again, under the lock
+        for statements in MIGRATIONS[version:]:
+            for statement in statements:
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return version
+
+
+def _checked_version(conn: sqlite3.Connection) -> int:
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise ConfigError(
+            f"the store's schema is version {version}, newer than this gateway's "
+            f"{SCHEMA_VERSION}: run the newer gateway or restore an older database"
+        )
+    return version
+
+
+def _common_pragmas(conn: sqlite3.Connection, busy_timeout_ms: int) -> None:
+    # Another process (the CLI) may hold the write lock for a moment: wait rather than fail.
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    conn.execute("PRAGMA foreign_keys = ON")

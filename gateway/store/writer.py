@@ -1,0 +1,288 @@
+"""The write transactions, each run whole in the writer connection's thread.
+
+A group commit is one call of `commit_batch`: BEGIN IMMEDIATE, one query for every idempotency
+key of the batch, `executemany` for the new inbox and outbox rows, the batch's other writes
+(relay marks, dead letters, actor state, purges), COMMIT. Running it as one plain function in
+one thread hop means nothing can interleave with it, and a failure is rolled back before the
+function returns: the caller never sees a transaction left open.
+
+Errors are sorted by whom they concern. A constraint or value error belongs to the one request
+whose rows caused it (a duplicated message id): that request fails alone, inside a savepoint,
+and the batch commits without it. Anything else (disk full, I/O error, corruption, a lock that
+never came) belongs to the batch: everything is rolled back and the error propagates.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any, cast
+
+import msgspec
+
+from canonical.errors import GatewayError, IdempotencyConflict, IdempotencyKeyReused
+from gateway.store.records import Acceptance, Accepted
+
+__all__ = [
+    "Operation",
+    "OperationFailed",
+    "commit_batch",
+    "dead_letter",
+    "mark_dead",
+    "mark_published",
+    "purge_inbox",
+    "save_state",
+]
+
+Operation = Callable[[sqlite3.Connection, float], Any]
+"""A write that shares a group commit: called with the connection and the batch's timestamp."""
+
+_REQUEST_ERRORS = (
+    sqlite3.IntegrityError,
+    sqlite3.DataError,
+    sqlite3.ProgrammingError,
+    sqlite3.InterfaceError,
+)
+
+_FIND_KEYS = """
+    SELECT i.partner_id, i.idempotency_key, i.body_hash, i.status, i.response
+    FROM json_each(?) AS k
+    JOIN inbox AS i
+      ON i.partner_id = json_extract(k.value, '$[0]')
+     AND i.idempotency_key = json_extract(k.value, '$[1]')
+"""
+_INSERT_INBOX = """
+    INSERT INTO inbox (partner_id, idempotency_key, body_hash, status, response, created_at)
+    VALUES (?, ?, ?, ?, ?, ?)
+"""
+_INSERT_OUTBOX = """
+    INSERT INTO outbox (seq, message_id, partner_id, document_type, schema_version, routing_key,
+                        correlation_id, causation_id, idempotency_key, body, created_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+# The highest seq ever handed out: AUTOINCREMENT keeps it in sqlite_sequence even after the
+# row is deleted; max(seq) covers a table that has never had a row.
+_LAST_SEQ = """
+    SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0),
+               coalesce((SELECT max(seq) FROM outbox), 0))
+"""
+
+
+class OperationFailed(msgspec.Struct, frozen=True):
+    """The outcome of a request that failed alone while its batch committed."""
+
+    error: Exception
+
+
+AcceptOutcome = Accepted | GatewayError
+
+
+def commit_batch(
+    conn: sqlite3.Connection,
+    acceptances: Sequence[Acceptance],
+    operations: Sequence[Operation],
+    now: float,
+) -> tuple[list[AcceptOutcome], list[Any]]:
+    """Run one group-commit transaction; return one outcome per acceptance and per operation.
+
+    An operation's outcome is its return value, or `OperationFailed` when it failed alone.
+    Raises (after ROLLBACK) when the batch as a whole cannot commit.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        answers = _accept_all(conn, acceptances, now) if acceptances else []
+        results = [_alone(conn, operation, now) for operation in operations]
+        conn.execute("COMMIT")
+    except BaseException:
+        # SQLite may already have rolled back (SQLITE_FULL, IOERR); a COMMIT that failed has not.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return answers, results
+
+
+def _accept_all(
+    conn: sqlite3.Connection, acceptances: Sequence[Acceptance], now: float
+) -> list[AcceptOutcome]:
+    keys = [(a.partner_id, a.idempotency_key) for a in acceptances]
+    stored = {
+        (partner, key): (body_hash, status, response)
+        for partner, key, body_hash, status, response in conn.execute(
+            _FIND_KEYS, (msgspec.json.encode(keys).decode(),)
+        )
+    }
+    answers: list[AcceptOutcome | None] = [None] * len(acceptances)
+    fresh: list[int] = []
+    seen: set[tuple[str, str]] = set()
+    for i, (acceptance, key) in enumerate(zip(acceptances, keys, strict=True)):
+        if key in seen:
+            # The store's in-flight set already keeps such a second request out of the queue;
+            # the rule holds here too, so no batch, however built, inserts a key twice.
+            answers[i] = IdempotencyConflict(f"idempotency key {key[1]!r} is already in flight")
+            continue
+        seen.add(key)
+        found = stored.get(key)
+        if found is None:
+            fresh.append(i)
+        elif found[0] == acceptance.body_hash:
+            answers[i] = Accepted(status=found[1], body=found[2], replayed=True)
+        else:
+            answers[i] = IdempotencyKeyReused(
+                f"idempotency key {key[1]!r} was first used with another body"
+            )
+    if fresh:
+        conn.execute("SAVEPOINT acceptances")
+        try:
+            inserted: list[AcceptOutcome] = _insert(conn, [acceptances[i] for i in fresh], now)
+        except _REQUEST_ERRORS:
+            if not conn.in_transaction:
+                raise
+            # One request's rows broke a constraint: keep the others, each on its own.
+            conn.execute("ROLLBACK TO acceptances")
+            inserted = [_insert_alone(conn, acceptances[i], now) for i in fresh]
+        conn.execute("RELEASE acceptances")
+        for i, outcome in zip(fresh, inserted, strict=True):
+            answers[i] = outcome
+    # Every index is now answered: either above, or as one of `fresh`.
+    return cast(list[AcceptOutcome], answers)
+
+
+def _insert(
+    conn: sqlite3.Connection, acceptances: Sequence[Acceptance], now: float
+) -> list[AcceptOutcome]:
+    conn.executemany(
+        _INSERT_INBOX,
+        [
+            (a.partner_id, a.idempotency_key, a.body_hash, a.response_status, a.response_body, now)
+            for a in acceptances
+        ],
+    )
+    # Seqs are assigned here rather than by SQLite so each caller learns its own without a
+    # query per row; the write lock makes `last + 1` ours until COMMIT.
+    next_seq = int(conn.execute(_LAST_SEQ).fetchone()[0]) + 1
+    rows: list[tuple[object, ...]] = []
+    answers: list[AcceptOutcome] = []
+    for a in acceptances:
+        seqs = tuple(range(next_seq, next_seq + len(a.records)))
+        next_seq += len(a.records)
+        rows.extend(
+            (
+                seq,
+                r.message_id,
+                a.partner_id,
+                r.document_type,
+                r.schema_version,
+                r.routing_key,
+                r.correlation_id,
+                r.causation_id,
+                a.idempotency_key,
+                r.body,
+                now,
+            )
+            for seq, r in zip(seqs, a.records, strict=True)
+        )
+        answers.append(
+            Accepted(status=a.response_status, body=a.response_body, replayed=False, seqs=seqs)
+        )
+    conn.executemany(_INSERT_OUTBOX, rows)
+    return answers
+
+
+def _insert_alone(conn: sqlite3.Connection, acceptance: Acceptance, now: float) -> AcceptOutcome:
+    outcome = _alone(conn, lambda c, t: _insert(c, [acceptance], t)[0], now)
+    if isinstance(outcome, OperationFailed):
+        return GatewayError(f"the store refused the request's rows: {outcome.error}")
+    answer: AcceptOutcome = outcome
+    return answer
+
+
+def _alone(conn: sqlite3.Connection, operation: Operation, now: float) -> Any:
+    """Run one request's writes in a savepoint, so its own failure does not sink the batch."""
+    conn.execute("SAVEPOINT request")
+    try:
+        result = operation(conn, now)
+    except _REQUEST_ERRORS as exc:
+        if not conn.in_transaction:
+            raise
+        conn.execute("ROLLBACK TO request")
+        conn.execute("RELEASE request")
+        return OperationFailed(exc)
+    conn.execute("RELEASE request")
+    return result
+
+
+# Operations: bound with functools.partial by the store, run inside `commit_batch`.
+
+
+def mark_published(seqs: Sequence[int], conn: sqlite3.Connection, now: float) -> None:
+    """Mark outbox rows published (the broker confirmed them); rows not pending are left."""
+    conn.executemany(
+        """
+        UPDATE outbox SET state = 'published', published_at = ?
+        WHERE seq = ? AND state = 'pending'
+        """,
+        [(now, seq) for seq in seqs],
+    )
+
+
+def mark_dead(seq: int, reason: str, conn: sqlite3.Connection, now: float) -> None:
+    """Give up on one pending outbox row: mark it dead and keep a dead letter with its body."""
+    conn.execute(
+        """
+        INSERT INTO dead_letters (source, partner_id, message_id, reason, detail, payload,
+                                  created_at)
+        SELECT 'relay', partner_id, message_id, ?,
+               'outbox seq ' || seq || ', routing key ' || routing_key, body, ?
+        FROM outbox WHERE seq = ? AND state = 'pending'
+        """,
+        (reason, now, seq),
+    )
+    conn.execute(
+        "UPDATE outbox SET state = 'dead', reason = ? WHERE seq = ? AND state = 'pending'",
+        (reason, seq),
+    )
+
+
+def dead_letter(
+    source: str,
+    reason: str,
+    detail: str,
+    payload: bytes,
+    partner_id: str | None,
+    message_id: str | None,
+    conn: sqlite3.Connection,
+    now: float,
+) -> int:
+    """Keep one dead letter; return its id."""
+    cursor = conn.execute(
+        """
+        INSERT INTO dead_letters (source, partner_id, message_id, reason, detail, payload,
+                                  created_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?)
+        """,
+        (source, partner_id, message_id, reason, detail, payload, now),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def save_state(key: str, state: bytes, conn: sqlite3.Connection, now: float) -> None:
+    """Insert or replace one actor's persisted state."""
+    conn.execute(
+        """
+        INSERT INTO actor_state (key, state, updated_at) VALUES (?, ?, ?)
+        ON CONFLICT (key) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at
+        """,
+        (key, state, now),
+    )
+
+
+def purge_inbox(cutoff: float, limit: int, conn: sqlite3.Connection, now: float) -> int:
+    """Delete up to `limit` idempotency records created before `cutoff`; return how many."""
+    cursor = conn.execute(
+        """
+        DELETE FROM inbox WHERE (partner_id, idempotency_key) IN (
+            SELECT partner_id, idempotency_key FROM inbox WHERE created_at < ? LIMIT ?)
+        """,
+        (cutoff, limit),
+    )
+    return cursor.rowcount
