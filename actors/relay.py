@@ -1,0 +1,314 @@
+"""Drain the outbox to the broker; a row is marked published only once the broker confirms it.
+
+The relay reads pending rows in seq order, hands them to a confirming publisher and settles
+each row by the broker's answer: confirmed rows are marked published (one store call per
+batch), returned (unroutable) rows are marked dead with the broker's reason, nacked rows stay
+pending and go again on the next pass. When the connection is lost it backs off, reconnects
+(the connect callable redeclares the topology) and resumes from the lowest pending seq, so the
+backlog drains in seq order, hence in order per partner.
+
+Delivery is at-least-once: a row confirmed but not yet marked when the process or the
+connection dies is published again; consumers dedup on `message_id`. Two cases reorder
+duplicates or neighbours: a nacked row is republished after the rows behind it that were
+confirmed, and after a lost connection the unanswered rows are published again after whatever
+of them the broker had already taken. First appearances on a queue still follow seq.
+
+The relay knows the broker only through the small interfaces below (`OutboxPublisher`, a
+connect callable): the composition root wires in `protocols.amqp.connect`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Literal, NoReturn, Protocol, runtime_checkable
+
+import anyio
+import msgspec
+from anyio.abc import TaskStatus
+
+from canonical.outbox import OutboxRecord
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_IDLE_WAIT",
+    "DEFAULT_RECONNECT_MAX",
+    "DEFAULT_RECONNECT_MIN",
+    "Delivery",
+    "OutboxPublisher",
+    "OutboxRelay",
+    "OutboxSource",
+    "RelayStatistics",
+    "backoff_delay",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 512
+DEFAULT_RECONNECT_MIN = 0.2
+DEFAULT_RECONNECT_MAX = 10.0
+# The store's commit hook wakes the relay; this is only the safety net if a wake-up is missed.
+DEFAULT_IDLE_WAIT = 1.0
+# Closing a publisher whose broker is gone must not hold up a reconnect or a shutdown.
+CLOSE_TIMEOUT = 5.0
+
+Outcome = Literal["confirmed", "nacked", "returned", "lost"]
+
+
+class OutboxSource(Protocol):
+    """Where the relay reads pending rows and records their fate (the store)."""
+
+    async def pending(self, limit: int, after_seq: int = 0) -> list[OutboxRecord]:
+        """Up to `limit` rows still pending with seq > `after_seq`, in seq order."""
+        ...
+
+    async def mark_published(self, seqs: Sequence[int]) -> None:
+        """Mark these rows published (confirmed by the broker)."""
+        ...
+
+    async def mark_dead(self, seq: int, reason: str) -> None:
+        """Take this row out of the outbox into the dead letters, with the reason."""
+        ...
+
+
+class Delivery(Protocol):
+    """The broker's answer to one publish (`protocols.amqp.Delivery` is one)."""
+
+    @property
+    def message_id(self) -> str: ...
+    @property
+    def outcome(self) -> Outcome: ...
+    @property
+    def reply_code(self) -> int: ...
+    @property
+    def reply_text(self) -> str: ...
+    @property
+    def latency(self) -> float: ...
+
+
+class OutboxPublisher(Protocol):
+    """A connected, confirming publisher (`protocols.amqp.ConfirmedPublisher` is one).
+
+    `publish_batch` returns one answer per row, in order. When the connection dies it raises a
+    `ConnectionError`; if that error has a `deliveries` attribute (see `PartialBatch`), the
+    answers in it are settled before reconnecting.
+    """
+
+    async def publish_batch(self, messages: Sequence[OutboxRecord]) -> Sequence[Delivery]: ...
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class PartialBatch(Protocol):
+    """A connection error carrying the answers received before the connection died."""
+
+    @property
+    def deliveries(self) -> Sequence[Delivery]: ...
+
+
+class RelayStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """The relay's counters since it was created; read by the metrics collector at scrape time."""
+
+    published: int  # publishes handed to the broker, republishes included
+    confirmed: int
+    nacked: int
+    returned: int  # unroutable, marked dead
+    lost: int  # unanswered when the connection died; published again
+    reconnects: int  # connections opened after the first
+    in_flight: int  # rows handed to the publisher and not settled yet
+    last_batch_size: int
+    connected: bool
+
+
+def backoff_delay(attempt: int, *, minimum: float, maximum: float) -> float:
+    """Return the wait before retry number `attempt` (1, 2, ...): doubling, capped, jittered.
+
+    "Equal jitter", as dramatiq's compute_backoff: half the nominal delay is fixed and half
+    random, so many relays restarted together spread out, yet none retries sooner than half
+    the nominal delay.
+    """
+    # The exponent is capped so a long outage cannot overflow the float.
+    nominal = min(maximum, minimum * 2.0 ** min(max(attempt, 1) - 1, 64))
+    return nominal / 2 + random.uniform(0.0, nominal / 2)
+
+
+class OutboxRelay:
+    """Publishes the outbox through a confirming publisher, reconnecting when the broker is lost.
+
+    `connect()` opens a publisher (and declares the topology); it raises `ConnectionError` (or
+    `TimeoutError`) while the broker is unreachable. `on_confirm(latency)` is called for each
+    confirmed publish with the seconds from publish to confirm (the metrics histogram).
+    """
+
+    def __init__(
+        self,
+        source: OutboxSource,
+        connect: Callable[[], Awaitable[OutboxPublisher]],
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        reconnect_min: float = DEFAULT_RECONNECT_MIN,
+        reconnect_max: float = DEFAULT_RECONNECT_MAX,
+        idle_wait: float = DEFAULT_IDLE_WAIT,
+        on_confirm: Callable[[float], None] | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size: expected at least 1")
+        if not 0 < reconnect_min <= reconnect_max:
+            raise ValueError("reconnect_min: expected 0 < reconnect_min <= reconnect_max")
+        if idle_wait <= 0:
+            raise ValueError("idle_wait: expected a positive number of seconds")
+        self._source = source
+        self._connect = connect
+        self._batch_size = batch_size
+        self._reconnect_min = reconnect_min
+        self._reconnect_max = reconnect_max
+        self._idle_wait = idle_wait
+        self._on_confirm = on_confirm
+        self._wakeup = anyio.Event()
+        # Connection failures in a row; reset once a connection proves healthy.
+        self._failures = 0
+        self._connections = 0
+        self._connected = False
+        self._published = self._confirmed = self._nacked = self._returned = self._lost = 0
+        self._in_flight = 0
+        self._last_batch_size = 0
+
+    def wake(self) -> None:
+        """Tell the relay that rows were committed (the store's commit hook); never blocks.
+
+        Call it from the event loop's thread.
+        """
+        self._wakeup.set()
+
+    def statistics(self) -> RelayStatistics:
+        return RelayStatistics(
+            published=self._published,
+            confirmed=self._confirmed,
+            nacked=self._nacked,
+            returned=self._returned,
+            lost=self._lost,
+            reconnects=max(0, self._connections - 1),
+            in_flight=self._in_flight,
+            last_batch_size=self._last_batch_size,
+            connected=self._connected,
+        )
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Relay until cancelled; report started at once, before the broker is reached.
+
+        Rows wait safely in the store while the broker is away, so the gateway can accept
+        messages before its first broker connection. Errors other than a lost connection
+        (a store failure, a declare refused by the broker) propagate to the supervisor.
+        """
+        task_status.started()
+        while True:
+            try:
+                publisher = await self._connect()
+            except (ConnectionError, TimeoutError) as exc:
+                await self._back_off("cannot connect to the broker", exc)
+                continue
+            self._connections += 1
+            self._connected = True
+            try:
+                await self._drain(publisher)
+            except ConnectionError as exc:
+                cause = exc  # `exc` is unbound after the handler, and the backoff comes after close
+            finally:
+                self._connected = False
+                with anyio.move_on_after(CLOSE_TIMEOUT, shield=True):
+                    await publisher.close()
+            await self._back_off("broker connection lost", cause)
+
+    async def _back_off(self, what: str, cause: BaseException) -> None:
+        self._failures += 1
+        delay = backoff_delay(
+            self._failures, minimum=self._reconnect_min, maximum=self._reconnect_max
+        )
+        log.warning("%s (%r); retrying in %.2fs", what, cause, delay)
+        await anyio.sleep(delay)
+
+    async def _drain(self, publisher: OutboxPublisher) -> NoReturn:
+        """Publish pending rows batch by batch until the connection is lost."""
+        # An optimisation within one connection only: the state column is the truth, so the
+        # cursor starts at 0 on every connection and after any nack.
+        cursor = 0
+        refusals = 0  # batches in a row with a nack
+        while True:
+            # A fresh event before each read: a wake-up during the read is kept for the wait.
+            wakeup = self._wakeup = anyio.Event()
+            rows = await self._source.pending(self._batch_size, after_seq=cursor)
+            if not rows:
+                self._failures = 0
+                if cursor:
+                    cursor = 0  # look once from the start before idling
+                    continue
+                with anyio.move_on_after(self._idle_wait):
+                    await wakeup.wait()
+                continue
+            if await self._publish(publisher, rows):
+                # The broker refused some rows (a queue at its max length rejects publishes):
+                # give it time before the next pass republishes them.
+                cursor = 0
+                refusals += 1
+                await anyio.sleep(
+                    backoff_delay(
+                        refusals, minimum=self._reconnect_min, maximum=self._reconnect_max
+                    )
+                )
+            else:
+                cursor = rows[-1].seq
+                refusals = 0
+                self._failures = 0
+
+    async def _publish(self, publisher: OutboxPublisher, rows: Sequence[OutboxRecord]) -> bool:
+        """Publish one batch and settle it in the store; True if the broker nacked any row."""
+        self._last_batch_size = self._in_flight = len(rows)
+        self._published += len(rows)
+        try:
+            deliveries = await publisher.publish_batch(rows)
+        except ConnectionError as exc:
+            if isinstance(exc, PartialBatch):
+                await self._settle(rows, exc.deliveries)
+            else:
+                self._lost += len(rows)
+            raise
+        finally:
+            self._in_flight = 0
+        return await self._settle(rows, deliveries)
+
+    async def _settle(self, rows: Sequence[OutboxRecord], deliveries: Sequence[Delivery]) -> bool:
+        confirmed: list[int] = []
+        returned: list[tuple[int, str]] = []
+        nacked = False
+        for row, delivery in zip(rows, deliveries, strict=True):
+            if delivery.message_id != row.message_id:
+                raise RuntimeError(
+                    f"publisher answered {delivery.message_id} for row {row.seq} "
+                    f"({row.message_id}): answers must follow the batch order"
+                )
+            match delivery.outcome:
+                case "confirmed":
+                    confirmed.append(row.seq)
+                    if self._on_confirm is not None:
+                        self._on_confirm(delivery.latency)
+                case "returned":
+                    reason = (
+                        f"unroutable: {delivery.reply_code} {delivery.reply_text} "
+                        f"(routing key {row.routing_key!r})"
+                    )
+                    returned.append((row.seq, reason))
+                case "nacked":
+                    self._nacked += 1
+                    nacked = True
+                case "lost":
+                    self._lost += 1
+        self._confirmed += len(confirmed)
+        self._returned += len(returned)
+        if confirmed:
+            await self._source.mark_published(confirmed)
+        for seq, reason in returned:
+            log.error("outbox row %d dead-lettered: %s", seq, reason)
+            await self._source.mark_dead(seq, reason)
+        return nacked
