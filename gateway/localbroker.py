@@ -121,9 +121,16 @@ class LocalRabbitMQ:
                 self.kill()
                 raise BrokerUnavailable(f"no AMQP listener after {timeout}s: {self.console_tail()}")
             time.sleep(0.2)
-        self.ctl(
-            "rabbitmq-diagnostics", "check_running", timeout=max(5.0, deadline - time.monotonic())
-        )
+        # The AMQP port opens before the node has finished booting: ask the node itself.
+        while True:
+            try:
+                self.ctl("rabbitmq-diagnostics", "check_running", timeout=30)
+                return
+            except (BrokerUnavailable, subprocess.TimeoutExpired) as exc:
+                if time.monotonic() > deadline:
+                    self.kill()
+                    raise BrokerUnavailable(f"node did not finish booting: {exc}") from exc
+                time.sleep(0.5)
 
     def ctl(self, tool: str, *args: str, timeout: float = 30.0) -> str:
         """Run one of the node's CLI tools (rabbitmqctl, rabbitmq-diagnostics...) against it."""

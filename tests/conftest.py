@@ -7,6 +7,7 @@ rabbitmq-server the tests that need it are skipped with the reason.
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,3 +45,25 @@ def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRabbitMQ
 @pytest.fixture
 def amqp_url(rabbitmq: LocalRabbitMQ) -> str:
     return rabbitmq.url
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs mounted for this test (needs root), unmounted afterwards."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    try:
+        mounted = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        service_missing(f"no mount command for the disk-full test: {exc}")
+    if mounted.returncode != 0:
+        service_missing(f"cannot mount a tmpfs for the disk-full test: {mounted.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=True)

@@ -8,13 +8,11 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from conftest import service_missing
 from store_samples import acceptance, select
 
 from canonical.errors import GatewayError, StoreUnavailable
@@ -23,28 +21,6 @@ from gateway.store import Accepted, Store
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 1 MiB tmpfs mounted for this test (needs root), unmounted afterwards."""
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    try:
-        mounted = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    except FileNotFoundError as exc:
-        service_missing(f"no mount command for the disk-full test: {exc}")
-    if mounted.returncode != 0:
-        service_missing(f"cannot mount a tmpfs for the disk-full test: {mounted.stderr.strip()}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", str(mount_point)], check=True)
 
 
 def fill_leaving(path: Path, spare: int) -> None:

@@ -1,0 +1,325 @@
+"""The composition root: builds every part from the config and runs them in one task group.
+
+Lifetimes nest like hypercorn's worker: the store outlives the actors, the actors outlive the
+HTTP listener, so shutdown runs in the right order by construction: stop ingress (the listener
+drains its requests), drain the actors' mailboxes, let the relay flush, close the store.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import signal
+import traceback
+from collections.abc import Mapping
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import anyio
+import msgspec
+from anyio.abc import TaskStatus
+
+from actors.partner import PartnerActor, PartnerPolicy, Submission
+from actors.relay import OutboxRelay
+from actors.runtime import Registry, RuntimeConfig, Supervisor
+from canonical.errors import ConfigError, GatewayError
+from canonical.outbox import Acceptance
+from gateway.admin import AdminApp
+from gateway.config import GatewayConfig, load_config
+from gateway.logs import configure_logging, log_context
+from gateway.metrics import GatewayMetrics
+from gateway.store import BatchReport, Store
+from protocols.amqp.publisher import ConfirmedPublisher, connect
+from protocols.amqp.topology import declare_topology
+from protocols.http.contract import AcceptedResponse, IngressPolicy, WebhookRequest
+from protocols.http.ingress import WebhookIngress
+from protocols.http.server import serve
+
+__all__ = ["Gateway", "run_from_file", "run_gateway"]
+
+logger = logging.getLogger("gateway")
+
+BACKLOG_SAMPLE_INTERVAL_S = 1.0
+
+
+class StoreDeadLetters:
+    """The runtime's dead-letter sink, kept in the store's `dead_letters` table."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def dead_letter(self, *, actor: str, message: object, error: BaseException) -> None:
+        partner_id = getattr(message, "partner_id", None)
+        payload = getattr(message, "body", b"")
+        detail = "".join(traceback.format_exception(error))
+        await self.store.dead_letter(
+            source=f"actor:{actor}",
+            reason=f"{type(error).__name__}: {error}",
+            detail=detail,
+            payload=payload if isinstance(payload, bytes) else repr(message).encode(),
+            partner_id=partner_id if isinstance(partner_id, str) else None,
+        )
+
+
+class Partners:
+    """The ingress's partner directory and acceptor: partner actor, then the store."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        registry: Registry[str, Submission, Acceptance],
+        store: Store,
+        metrics: GatewayMetrics,
+    ) -> None:
+        self.policies = {
+            p.id: IngressPolicy(
+                keys=tuple(s.key for s in p.secrets),
+                max_body_bytes=p.max_body_bytes,
+                allowed_documents=p.sends,
+            )
+            for p in config.partners
+        }
+        self.refs = {p.id: registry.ref(p.id) for p in config.partners}
+        self.store = store
+        self.metrics = metrics
+
+    def lookup(self, partner_id: str, /) -> IngressPolicy | None:
+        return self.policies.get(partner_id)
+
+    async def accept(self, request: WebhookRequest, /) -> AcceptedResponse:
+        submission = Submission(
+            partner_id=request.partner_id,
+            document_type=request.document_type,
+            body=request.body,
+            idempotency_key=request.idempotency_key,
+            causation_id=request.webhook_id,
+            received_at=request.received_at,
+        )
+        counted = self.metrics.requests.labels
+        with log_context(partner=request.partner_id):
+            try:
+                acceptance = await self.refs[request.partner_id].ask(submission)
+                accepted = await self.store.accept(acceptance)
+            except GatewayError as exc:
+                counted(request.partner_id, request.document_type, str(exc.status)).inc()
+                raise
+        counted(request.partner_id, request.document_type, str(accepted.status)).inc()
+        return AcceptedResponse(
+            status=accepted.status, body=accepted.body, replayed=accepted.replayed
+        )
+
+
+class Gateway:
+    """Every running part of one gateway process, for tests that need to reach inside."""
+
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.metrics = GatewayMetrics()
+        self.http_port: int | None = None
+        self.admin_port: int | None = None
+        self.store: Store | None = None
+        self.relay: OutboxRelay | None = None
+        self.stopping = anyio.Event()
+
+    async def run(self, *, task_status: TaskStatus[Gateway] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Run until `stop()` or cancellation; report self once the listeners are bound."""
+        cfg = self.config
+        metrics = self.metrics
+        store = Store(
+            cfg.store.path,
+            synchronous=cfg.store.synchronous,
+            max_batch=cfg.store.max_batch,
+            idempotency_retention_s=cfg.store.idempotency_retention_s,
+            purge_interval_s=cfg.store.purge_interval_s,
+            on_batch=self._batch_done,
+        )
+        Path(cfg.store.path).parent.mkdir(parents=True, exist_ok=True)
+        async with store:
+            self.store = store
+            relay = OutboxRelay(
+                store,
+                partial(_connect_publisher, cfg),
+                batch_size=cfg.amqp.relay_batch_size,
+                reconnect_min=cfg.amqp.reconnect_min_s,
+                reconnect_max=cfg.amqp.reconnect_max_s,
+                on_confirm=metrics.confirm_latency.observe,
+            )
+            self.relay = relay
+            runtime = RuntimeConfig(**msgspec.structs.asdict(cfg.runtime))
+            async with anyio.create_task_group() as services:
+                await services.start(relay.run)
+                services.start_soon(self._sample_backlog, store)
+                async with Supervisor(runtime, dead_letters=StoreDeadLetters(store)) as supervisor:
+                    registry: Registry[str, Submission, Acceptance] = Registry(
+                        supervisor, "partner", self._partner_factory()
+                    )
+                    partners = Partners(cfg, registry, store, metrics)
+                    self._export_statistics(supervisor, relay, store)
+                    async with anyio.create_task_group() as listeners:
+                        self.admin_port = await listeners.start(
+                            _serve_admin, self._admin_app(store, relay), cfg
+                        )
+                        self.http_port = await listeners.start(
+                            _serve_ingress,
+                            WebhookIngress(
+                                partners, partners, tolerance=cfg.http.signature_tolerance_s
+                            ),
+                            cfg,
+                        )
+                        gc.freeze()  # start-up objects never need collecting again
+                        logger.info(
+                            "gateway ready",
+                            extra={
+                                "fields": {
+                                    "http_port": self.http_port,
+                                    "admin_port": self.admin_port,
+                                }
+                            },
+                        )
+                        task_status.started(self)
+                        await self.stopping.wait()
+                        listeners.cancel_scope.cancel()
+                    undrained = await supervisor.shutdown(runtime.shutdown_deadline_s)
+                    if undrained:
+                        logger.warning("%d messages not handled at shutdown", undrained)
+                services.cancel_scope.cancel()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _batch_done(self, report: BatchReport) -> None:
+        """Count the group commit and wake the relay: new rows mean work, without polling."""
+        if not report.committed:
+            self.metrics.commit_failures.inc()
+            return
+        if report.acceptances:
+            self.metrics.commit_batch.observe(report.acceptances)
+        if report.rows and self.relay is not None:
+            self.relay.wake()
+
+    def _partner_factory(self) -> Any:
+        policies = {
+            p.id: PartnerPolicy(
+                partner_id=p.id,
+                rate_per_second=p.rate_limit.per_second,
+                burst=p.rate_limit.burst,
+            )
+            for p in self.config.partners
+        }
+
+        def factory(partner_id: str) -> PartnerActor:
+            return PartnerActor(policies[partner_id])
+
+        return factory
+
+    def _admin_app(self, store: Store, relay: OutboxRelay) -> AdminApp:
+        async def store_open() -> bool:
+            await store.outbox_backlog()
+            return True
+
+        async def broker_connected() -> bool:
+            return relay.statistics().connected
+
+        return AdminApp(self.metrics.registry, {"store": store_open, "broker": broker_connected})
+
+    def _export_statistics(self, supervisor: Supervisor, relay: OutboxRelay, store: Store) -> None:
+        def runtime(field: str) -> Any:
+            return lambda: float(getattr(supervisor.statistics(), field))
+
+        def relayed(field: str) -> Any:
+            return lambda: float(getattr(relay.statistics(), field))
+
+        self.metrics.read_at_scrape(
+            [
+                ("gateway_actors_live", "gauge", "Live actors", runtime("live")),
+                ("gateway_actors_passivated", "counter", "Passivations", runtime("passivated")),
+                ("gateway_actor_restarts", "counter", "Actor restarts", runtime("restarts")),
+                (
+                    "gateway_dead_letters",
+                    "counter",
+                    "Messages dead-lettered by actors",
+                    runtime("dead_letters"),
+                ),
+                (
+                    "gateway_mailbox_depth",
+                    "gauge",
+                    "Messages waiting in mailboxes",
+                    runtime("mailbox_depth"),
+                ),
+                ("gateway_relay_published", "counter", "Relay publishes", relayed("published")),
+                ("gateway_relay_confirmed", "counter", "Broker confirms", relayed("confirmed")),
+                ("gateway_relay_nacked", "counter", "Broker nacks", relayed("nacked")),
+                ("gateway_relay_returned", "counter", "Unroutable returns", relayed("returned")),
+                ("gateway_relay_reconnects", "counter", "Broker reconnects", relayed("reconnects")),
+            ]
+        )
+
+    async def _sample_backlog(self, store: Store) -> None:
+        while True:
+            count, age = await store.outbox_backlog()
+            self.metrics.outbox_backlog.set(count)
+            self.metrics.outbox_oldest_age.set(age or 0.0)
+            await anyio.sleep(BACKLOG_SAMPLE_INTERVAL_S)
+
+
+async def _connect_publisher(cfg: GatewayConfig) -> ConfirmedPublisher:
+    amqp = cfg.amqp
+    return await connect(
+        amqp.url,
+        exchange=amqp.events_exchange,
+        window=amqp.confirm_window,
+        declare=partial(
+            declare_topology,
+            events_exchange=amqp.events_exchange,
+            dead_letter_exchange=amqp.dead_letter_exchange,
+        ),
+    )
+
+
+async def _serve_ingress(
+    app: WebhookIngress, cfg: GatewayConfig, *, task_status: TaskStatus[int]
+) -> None:
+    await serve(
+        app,
+        host=cfg.http.host,
+        port=cfg.http.port,
+        task_status=task_status,
+        backlog=cfg.http.backlog,
+        limit_concurrency=cfg.http.max_concurrent_requests,
+        timeout_keep_alive=cfg.http.keep_alive_s,
+    )
+
+
+async def _serve_admin(app: AdminApp, cfg: GatewayConfig, *, task_status: TaskStatus[int]) -> None:
+    await serve(app, host=cfg.admin.host, port=cfg.admin.port, task_status=task_status)
+
+
+async def run_gateway(config: GatewayConfig) -> None:
+    """Run a gateway until SIGINT or SIGTERM, then shut it down in order."""
+    gateway = Gateway(config)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_stop_on_signal, gateway)
+        await gateway.run()
+        tg.cancel_scope.cancel()
+
+
+async def _stop_on_signal(gateway: Gateway) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            logger.info("signal %s: shutting down", signal.Signals(signum).name)
+            gateway.stop()
+            return
+
+
+def run_from_file(path: Path, environ: Mapping[str, str]) -> int:
+    """Load the config and run the gateway; the `gateway run` command."""
+    try:
+        config = load_config(path, environ)
+    except ConfigError as exc:
+        for error in exc.errors:
+            print(error.message)
+        return 1
+    configure_logging(config.log.level)
+    anyio.run(run_gateway, config, backend="asyncio", backend_options={"use_uvloop": True})
+    return 0

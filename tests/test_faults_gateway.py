@@ -1,0 +1,265 @@
+"""Fault tests of the whole gateway: kill the process, kill the broker, fill the disk.
+
+Each counts what a partner was told was accepted against what reached the queue: lost must be
+zero; duplicates on the wire (the same message id twice, at-least-once) are counted and shown.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import aio_pika
+import anyio
+import httpx
+import msgspec
+import pytest
+from gatewaykit import Partner, bound_queue, client, load, running, write_config
+from store_samples import select
+
+from canonical import Envelope, decode_envelope, sample_body
+from gateway.localbroker import LocalRabbitMQ, free_port
+
+pytestmark = [pytest.mark.anyio, pytest.mark.rabbitmq, pytest.mark.slow]
+
+ACME = Partner("acme")
+GLOBEX = Partner("globex")
+
+
+class GatewayProcess:
+    """`gateway run CONFIG` as a child process that a test may SIGKILL and start again."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        self.config = config
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gateway.cli", "run", str(self.config)],
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+            )
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def terminate(self) -> int | None:
+        if self.process is None:
+            return None
+        self.process.terminate()
+        return self.process.wait(timeout=30)
+
+
+async def pending_rows(db: Path) -> int:
+    def count() -> int:
+        found: int = select(db, "select count(*) from outbox where state = 'pending'")[0][0]
+        return found
+
+    return await anyio.to_thread.run_sync(count)
+
+
+async def wait_drained(db: Path, timeout: float = 60) -> None:
+    with anyio.fail_after(timeout):
+        while await pending_rows(db):
+            await anyio.sleep(0.1)
+
+
+async def collect(queue: aio_pika.abc.AbstractQueue, idle: float = 1.0) -> list[Envelope]:
+    """The envelope of every message on `queue`, in queue order, until it stays empty."""
+    seen: list[Envelope] = []
+    quiet = 0.0
+    while quiet < idle:
+        message = await queue.get(fail=False)
+        if message is None:
+            await anyio.sleep(0.05)
+            quiet += 0.05
+            continue
+        quiet = 0.0
+        await message.ack()
+        seen.append(decode_envelope(message.body))
+    return seen
+
+
+async def test_sigkilled_twenty_times_loses_nothing_that_was_accepted(
+    tmp_path: Path, amqp_url: str
+) -> None:
+    documents, kills, workers = 5000, 20, 24
+    http_port, admin_port = free_port(), free_port()
+    config = write_config(
+        tmp_path,
+        amqp_url,
+        [ACME],
+        http_port=http_port,
+        admin_port=admin_port,
+        extra='[log]\nlevel = "WARNING"\n',
+    )
+    gateway = GatewayProcess(config, tmp_path / "gateway.log")
+    accepted: dict[str, str] = {}  # idempotency key -> message id the partner was given
+    todo = list(range(documents))
+    body_of = {n: sample_body("purchase_order", n) for n in todo}
+
+    async def partner(http: httpx.AsyncClient) -> None:
+        while todo:
+            n = todo.pop()
+            key = f"po-{n}"
+            body = body_of[n]
+            while True:  # a partner retries with the same key until it hears 2xx
+                try:
+                    response = await http.post(
+                        "/webhooks/acme/purchase_order",
+                        content=body,
+                        headers=ACME.headers(body, webhook_id=key),
+                    )
+                except httpx.TransportError:
+                    await anyio.sleep(0.05)
+                    continue
+                if response.status_code == 202:
+                    accepted[key] = response.json()["message_ids"][0]
+                    break
+                assert response.status_code in (409, 503), response.text
+                await anyio.sleep(0.05)
+
+    async def killer() -> None:
+        rng = random.Random(8)
+        for _ in range(kills):
+            await anyio.sleep(rng.uniform(0.3, 1.2))
+            gateway.kill()
+            gateway.start()
+
+    async with bound_queue(amqp_url, "test.faults.sigkill") as queue:
+        gateway.start()
+        try:
+            limits = httpx.Limits(max_connections=workers)
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{http_port}", timeout=10, limits=limits
+            ) as http:
+                with anyio.fail_after(240):
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(killer)
+                        for _ in range(workers):
+                            tg.start_soon(partner, http)
+            await wait_drained(tmp_path / "gateway.db")
+            seen = await collect(queue)
+        finally:
+            gateway.terminate()
+
+    on_queue: dict[str, set[str]] = defaultdict(set)
+    for envelope in seen:
+        on_queue[envelope.idempotency_key].add(envelope.message_id)
+    lost = [key for key, message_id in accepted.items() if message_id not in on_queue[key]]
+    never_accepted = set(on_queue) - set(accepted)
+    applied_twice = [key for key, ids in on_queue.items() if len(ids) > 1]
+    duplicates = len(seen) - len({envelope.message_id for envelope in seen})
+    print(
+        f"\naccepted={len(accepted)} on_queue={len(seen)} lost={len(lost)} "
+        f"duplicates_on_wire={duplicates} kills={kills}"
+    )
+    assert len(accepted) == documents
+    assert lost == []
+    assert never_accepted == set()
+    assert applied_twice == []
+
+
+async def test_broker_killed_during_relay_keeps_ingest_and_drains_in_order(
+    tmp_path: Path,
+) -> None:
+    node = LocalRabbitMQ(tmp_path / "node")
+    await anyio.to_thread.run_sync(node.start)
+    accepted: dict[str, list[str]] = {"acme": [], "globex": []}
+    statuses: Counter[int] = Counter()
+    try:
+        config = load(write_config(tmp_path, node.url, [ACME, GLOBEX]))
+        async with bound_queue(node.url, "test.faults.broker", delete=False):
+            pass  # durable: it outlives the broker's kill and keeps what was confirmed
+        async with running(config) as gateway, client(gateway) as http:
+
+            async def post(partner: Partner, n: int) -> None:
+                body = sample_body("purchase_order", n)
+                response = await http.post(
+                    f"/webhooks/{partner.id}/purchase_order",
+                    content=body,
+                    headers=partner.headers(body),
+                )
+                statuses[response.status_code] += 1
+                if response.status_code == 202:
+                    accepted[partner.id].append(response.json()["message_ids"][0])
+
+            for n in range(300):
+                await post(ACME, n)
+                await post(GLOBEX, n)
+                if n == 100:
+                    await anyio.to_thread.run_sync(node.kill)
+                    backlog_while_down = await pending_rows(tmp_path / "gateway.db")
+                if n == 250:
+                    await anyio.to_thread.run_sync(node.start)
+            await wait_drained(tmp_path / "gateway.db")
+        async with bound_queue(node.url, "test.faults.broker", delete=False) as queue:
+            seen = await collect(queue)
+    finally:
+        await anyio.to_thread.run_sync(node.destroy)
+
+    first_seen: dict[str, list[str]] = {"acme": [], "globex": []}
+    for envelope in seen:
+        ids = first_seen[envelope.partner_id]
+        if envelope.message_id not in ids:
+            ids.append(envelope.message_id)
+    duplicates = len(seen) - sum(len(ids) for ids in first_seen.values())
+    lost = {p: len(set(accepted[p]) - set(first_seen[p])) for p in accepted}
+    print(
+        f"\naccepted={sum(map(len, accepted.values()))} on_queue={len(seen)} lost={lost} "
+        f"duplicates_on_wire={duplicates} backlog_when_killed={backlog_while_down}"
+    )
+    assert statuses == {202: 600}  # ingest never noticed the broker was gone
+    assert lost == {"acme": 0, "globex": 0}
+    assert first_seen == accepted  # per partner, in the order accepted
+
+
+async def test_full_disk_answers_503_keeps_every_2xx_and_recovers(
+    tmp_path: Path, amqp_url: str, small_disk: Path
+) -> None:
+    config = load(write_config(tmp_path, amqp_url, [ACME]))
+    config = msgspec.structs.replace(
+        config, store=msgspec.structs.replace(config.store, path=str(small_disk / "gateway.db"))
+    )
+    accepted: list[str] = []
+    statuses: Counter[int] = Counter()
+    (small_disk / "filler").write_bytes(b"\0" * 300_000)  # freed later: "space returns"
+    async with running(config) as gateway, client(gateway) as http:
+
+        async def post(n: int) -> int:
+            body = sample_body("purchase_order", n)
+            response = await http.post(
+                "/webhooks/acme/purchase_order",
+                content=body,
+                headers=ACME.headers(body, webhook_id=f"po-{n}"),
+            )
+            statuses[response.status_code] += 1
+            if response.status_code == 202:
+                accepted.append(f"po-{n}")
+            return response.status_code
+
+        n = 0
+        with anyio.fail_after(120):
+            while await post(n) != 503:
+                n += 1
+            assert await post(n + 1) == 503  # still full: still refused, not half-kept
+            (small_disk / "filler").unlink()
+            recovered = await post(n + 2)
+
+    kept = {
+        key for (key,) in select(small_disk / "gateway.db", "select idempotency_key from outbox")
+    }
+    print(f"\naccepted={len(accepted)} statuses={dict(statuses)}")
+    assert set(accepted) <= kept  # every 2xx has its row
+    assert f"po-{n}" not in kept
+    assert f"po-{n + 1}" not in kept
+    assert recovered == 202

@@ -1,0 +1,218 @@
+"""End to end on real parts: signed webhook -> gateway on loopback -> SQLite -> RabbitMQ queue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import orjson
+import pytest
+from gatewaykit import Partner, bound_queue, client, drain, load, running, write_config
+from store_samples import select
+
+from canonical import decode_envelope, sample_body
+
+pytestmark = [pytest.mark.anyio, pytest.mark.rabbitmq]
+
+ACME = Partner("acme")
+GLOBEX = Partner("globex")
+
+
+def outbox_rows(folder: Path) -> int:
+    count: int = select(folder / "gateway.db", "select count(*) from outbox")[0][0]
+    return count
+
+
+async def test_signed_document_reaches_the_queue_as_one_canonical_message(
+    tmp_path: Path, amqp_url: str
+) -> None:
+    config = load(write_config(tmp_path, amqp_url, [ACME, GLOBEX]))
+    body = sample_body("purchase_order", 7)
+    async with bound_queue(amqp_url, "test.ingress.one", "purchase_order.acme") as queue:
+        async with running(config) as gateway, client(gateway) as http:
+            response = await http.post(
+                "/webhooks/acme/purchase_order", content=body, headers=ACME.headers(body)
+            )
+            assert response.status_code == 202
+            answer = response.json()
+            messages = await drain(queue, expect=1)
+
+    assert len(messages) == 1
+    message = messages[0]
+    assert message.message_id == answer["message_ids"][0]
+    assert message.correlation_id == answer["correlation_id"]
+    assert message.type == "purchase_order"
+    assert message.headers["partner_id"] == "acme"
+    assert message.headers["schema_version"] == 1
+    assert message.delivery_mode == 2
+    envelope = decode_envelope(message.body)
+    assert envelope.partner_id == "acme"
+    assert envelope.document == decode_envelope(message.body).document
+    assert envelope.document.po_number == orjson.loads(body)["po_number"]
+
+
+async def test_duplicate_delivery_is_replayed_and_publishes_nothing_more(
+    tmp_path: Path, amqp_url: str
+) -> None:
+    config = load(write_config(tmp_path, amqp_url, [ACME]))
+    body = sample_body("purchase_order", 1)
+    headers = ACME.headers(body, webhook_id="msg_dup_1")
+    async with bound_queue(amqp_url, "test.ingress.dup") as queue:
+        async with running(config) as gateway, client(gateway) as http:
+            first = await http.post("/webhooks/acme/purchase_order", content=body, headers=headers)
+            again = await http.post("/webhooks/acme/purchase_order", content=body, headers=headers)
+            messages = await drain(queue, expect=1)
+
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert again.content == first.content
+    assert again.headers["idempotent-replayed"] == "true"
+    assert len(messages) == 1
+    assert outbox_rows(tmp_path) == 1
+
+
+async def test_same_key_with_another_body_is_422_and_stores_nothing(
+    tmp_path: Path, amqp_url: str
+) -> None:
+    config = load(write_config(tmp_path, amqp_url, [ACME]))
+    first_body, other_body = sample_body("purchase_order", 1), sample_body("purchase_order", 2)
+    async with running(config) as gateway, client(gateway) as http:
+        await http.post(
+            "/webhooks/acme/purchase_order",
+            content=first_body,
+            headers=ACME.headers(first_body, webhook_id="msg_k"),
+        )
+        response = await http.post(
+            "/webhooks/acme/purchase_order",
+            content=other_body,
+            headers=ACME.headers(other_body, webhook_id="msg_k"),
+        )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == 422
+    assert outbox_rows(tmp_path) == 1
+
+
+async def test_concurrent_requests_with_one_key_publish_once_and_the_rest_see_409(
+    tmp_path: Path, amqp_url: str
+) -> None:
+    config = load(write_config(tmp_path, amqp_url, [ACME]))
+    body = sample_body("purchase_order", 3)
+    headers = ACME.headers(body, webhook_id="msg_race")
+    statuses: list[int] = []
+    async with bound_queue(amqp_url, "test.ingress.race") as queue:
+        async with running(config) as gateway, client(gateway) as http:
+
+            async def post() -> None:
+                response = await http.post(
+                    "/webhooks/acme/purchase_order", content=body, headers=headers
+                )
+                statuses.append(response.status_code)
+
+            async with anyio.create_task_group() as tg:
+                for _ in range(40):
+                    tg.start_soon(post)
+            messages = await drain(queue, expect=1)
+
+    assert set(statuses) <= {202, 409}
+    assert 409 in statuses  # 40 at once: some arrive while the first is being committed
+    assert len(messages) == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "headers_for", "content_type", "status"),
+    [
+        ("/webhooks/nobody/purchase_order", "acme", "application/json", 404),
+        ("/webhooks/acme/purchase_order", "unsigned", "application/json", 401),
+        ("/webhooks/acme/purchase_order", "globex", "application/json", 401),
+        ("/webhooks/acme/invoice", "acme", "application/json", 403),
+        ("/webhooks/acme/purchase_order", "acme", "text/csv", 415),
+    ],
+)
+async def test_refused_requests_answer_problem_json_and_store_nothing(
+    tmp_path: Path, amqp_url: str, path: str, headers_for: str, content_type: str, status: int
+) -> None:
+    config = load(write_config(tmp_path, amqp_url, [ACME, GLOBEX]))
+    body = sample_body("purchase_order", 4)
+    signer = {"acme": ACME, "globex": GLOBEX}.get(headers_for)
+    headers = signer.headers(body) if signer else {}
+    headers["content-type"] = content_type
+    async with running(config) as gateway, client(gateway) as http:
+        response = await http.post(path, content=body, headers=headers)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == status
+    assert outbox_rows(tmp_path) == 0
+
+
+async def test_body_over_the_partner_limit_is_413(tmp_path: Path, amqp_url: str) -> None:
+    config = load(write_config(tmp_path, amqp_url, [ACME], partner_extra="max_body_bytes = 1024"))
+    body = b'{"padding": "' + b"x" * 4096 + b'"}'
+    async with running(config) as gateway, client(gateway) as http:
+        response = await http.post(
+            "/webhooks/acme/purchase_order", content=body, headers=ACME.headers(body)
+        )
+    assert response.status_code == 413
+    assert outbox_rows(tmp_path) == 0
+
+
+async def test_invalid_document_is_422_naming_every_bad_field(
+    tmp_path: Path, amqp_url: str
+) -> None:
+    config = load(write_config(tmp_path, amqp_url, [ACME]))
+    document = orjson.loads(sample_body("purchase_order", 5))
+    document["currency"] = "euro"
+    document["lines"][0]["quantity"]["value"] = "-3"
+    body = orjson.dumps(document)
+    async with running(config) as gateway, client(gateway) as http:
+        response = await http.post(
+            "/webhooks/acme/purchase_order", content=body, headers=ACME.headers(body)
+        )
+    assert response.status_code == 422
+    paths = {error["path"] for error in response.json()["errors"]}
+    assert {"$.currency", "$.lines[0].quantity.value"} <= paths
+    assert outbox_rows(tmp_path) == 0
+
+
+async def test_partner_over_its_rate_limit_gets_429_with_retry_after(
+    tmp_path: Path, amqp_url: str
+) -> None:
+    path = write_config(tmp_path, amqp_url, [ACME])
+    path.write_text(
+        path.read_text().replace(
+            "per_second = 100000.0, burst = 100000", "per_second = 0.5, burst = 2"
+        )
+    )
+    config = load(path)
+    statuses = []
+    async with running(config) as gateway, client(gateway) as http:
+        for n in range(4):
+            body = sample_body("purchase_order", n)
+            response = await http.post(
+                "/webhooks/acme/purchase_order", content=body, headers=ACME.headers(body)
+            )
+            statuses.append(response.status_code)
+    assert statuses == [202, 202, 429, 429]
+    assert int(response.headers["retry-after"]) >= 1
+    assert outbox_rows(tmp_path) == 2
+
+
+async def test_admin_listener_reports_health_readiness_and_metrics(
+    tmp_path: Path, amqp_url: str
+) -> None:
+    config = load(write_config(tmp_path, amqp_url, [ACME]))
+    body = sample_body("purchase_order", 6)
+    async with running(config) as gateway, client(gateway) as http:
+        await http.post("/webhooks/acme/purchase_order", content=body, headers=ACME.headers(body))
+        admin = f"http://127.0.0.1:{gateway.admin_port}"
+        with anyio.fail_after(10):
+            while (await http.get(f"{admin}/readyz")).status_code != 200:
+                await anyio.sleep(0.05)
+        health = await http.get(f"{admin}/healthz")
+        metrics = (await http.get(f"{admin}/metrics")).text
+    assert health.status_code == 200
+    assert (
+        'gateway_requests_total{document="purchase_order",partner="acme",status="202"} 1.0'
+        in metrics
+    )
+    assert "gateway_mailbox_depth" in metrics
+    assert "gateway_store_commit_batch_size_count" in metrics
