@@ -28,6 +28,7 @@ import anyio
 import msgspec
 from anyio.abc import TaskStatus
 
+from canonical.errors import StoreUnavailable
 from canonical.outbox import OutboxRecord
 
 __all__ = [
@@ -199,8 +200,8 @@ class OutboxRelay:
         """Relay until cancelled; report started at once, before the broker is reached.
 
         Rows wait safely in the store while the broker is away, so the gateway can accept
-        messages before its first broker connection. Errors other than a lost connection
-        (a store failure, a declare refused by the broker) propagate to the supervisor.
+        messages before its first broker connection. A store that cannot write is waited out
+        the same way. Other errors (a declare refused by the broker, a bug) propagate.
         """
         task_status.started()
         while True:
@@ -214,12 +215,16 @@ class OutboxRelay:
             try:
                 await self._drain(publisher)
             except ConnectionError as exc:
-                cause = exc  # `exc` is unbound after the handler, and the backoff comes after close
+                cause, what = exc, "broker connection lost"  # `exc` is unbound after the handler
+            except StoreUnavailable as exc:
+                # Rows stay pending while the store cannot write (disk full): start over from
+                # the state column once it can; a row confirmed but not marked goes out again.
+                cause, what = exc, "store cannot record publishes"
             finally:
                 self._connected = False
                 with anyio.move_on_after(CLOSE_TIMEOUT, shield=True):
                     await publisher.close()
-            await self._back_off("broker connection lost", cause)
+            await self._back_off(what, cause)
 
     async def _back_off(self, what: str, cause: BaseException) -> None:
         self._failures += 1

@@ -111,6 +111,7 @@ class LocalRabbitMQ:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            cwd=self.base,  # Erlang drops crash dumps in its working directory
         )
         log.close()
         deadline = time.monotonic() + timeout

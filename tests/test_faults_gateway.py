@@ -233,7 +233,11 @@ async def test_full_disk_answers_503_keeps_every_2xx_and_recovers(
     accepted: list[str] = []
     statuses: Counter[int] = Counter()
     (small_disk / "filler").write_bytes(b"\0" * 300_000)  # freed later: "space returns"
-    async with running(config) as gateway, client(gateway) as http:
+    async with (
+        bound_queue(amqp_url, "test.faults.disk"),
+        running(config) as gateway,
+        client(gateway) as http,
+    ):
 
         async def post(n: int) -> int:
             body = sample_body("purchase_order", n)
