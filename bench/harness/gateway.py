@@ -1,0 +1,80 @@
+"""The gateway as a system under test: its bench configuration, and reading its metrics.
+
+The gateway is started as the operator starts it, `gateway run CONFIG.toml`, with a config that
+differs from the defaults only where a bench must: loopback ports of its own, the store in the
+run's folder, the run's broker, bench partners allowed to send purchase orders without a rate
+limit in the way, and WARNING logging (the peers and ceilings log no access lines either).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+from bench.harness.documents import BenchPartner
+
+__all__ = ["GATEWAY_BIN", "NO_RATE_LIMIT", "gateway_config_text", "write_gateway_config"]
+
+GATEWAY_BIN = Path(sys.executable).with_name("gateway")
+#: A per-partner rate limit far above anything one machine can post: the bench measures speed.
+NO_RATE_LIMIT = (1_000_000.0, 1_000_000)
+
+
+def _s(value: str) -> str:
+    # A JSON string is a valid TOML basic string for the text written here.
+    return json.dumps(value)
+
+
+def gateway_config_text(
+    *,
+    http_port: int,
+    admin_port: int,
+    store_path: Path,
+    amqp_url: str,
+    partners: Sequence[BenchPartner],
+    synchronous: Literal["FULL", "NORMAL"] = "FULL",
+    log_level: str = "WARNING",
+    document: str = "purchase_order",
+) -> str:
+    """Return the TOML configuration of a bench gateway."""
+    per_second, burst = NO_RATE_LIMIT
+    lines = [
+        "# Written by bench/harness/gateway.py for one bench run.",
+        "[http]",
+        'host = "127.0.0.1"',
+        f"port = {http_port}",
+        "",
+        "[admin]",
+        'host = "127.0.0.1"',
+        f"port = {admin_port}",
+        "",
+        "[store]",
+        f"path = {_s(str(store_path))}",
+        f"synchronous = {_s(synchronous)}",
+        "",
+        "[amqp]",
+        f"url = {_s(amqp_url)}",
+        "",
+        "[log]",
+        f"level = {_s(log_level)}",
+    ]
+    for partner in partners:
+        lines += [
+            "",
+            "[[partners]]",
+            f"id = {_s(partner.id)}",
+            f"name = {_s('Bench partner ' + partner.id)}",
+            f"secrets = [{_s(partner.secret)}]",
+            f"sends = [{_s(document)}]",
+            f"rate_limit = {{ per_second = {per_second}, burst = {burst} }}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def write_gateway_config(path: Path, **settings: object) -> Path:
+    """Write `gateway_config_text(**settings)` to `path` and return it."""
+    path.write_text(gateway_config_text(**settings))  # type: ignore[arg-type]
+    return path

@@ -1,0 +1,18 @@
+"""The scenarios `python -m bench` runs, by name."""
+
+from __future__ import annotations
+
+from bench.harness.run import Scenario
+from bench.scenarios import end_to_end, ingest_burst, relay_drain, soak
+
+__all__ = ["SCENARIOS"]
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        ingest_burst.SCENARIO,
+        relay_drain.SCENARIO,
+        end_to_end.SCENARIO,
+        soak.SCENARIO,
+    )
+}
