@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from msgspec import Struct
 
-__all__ = ["Acceptance", "Accepted", "NewOutboxRow", "OutboxRecord", "routing_key"]
+__all__ = [
+    "Acceptance",
+    "Accepted",
+    "NewDelivery",
+    "NewOutboxRow",
+    "OutboxRecord",
+    "routing_key",
+]
 
 
 def routing_key(document_type: str, partner_id: str) -> str:
@@ -54,6 +61,22 @@ class NewOutboxRow(Struct, frozen=True, kw_only=True):
     body: bytes
 
 
+class NewDelivery(Struct, frozen=True, kw_only=True):
+    """One message to deliver to one partner, kept in the same transaction as its acceptance.
+
+    `message_id` is the canonical message id: the partner sees it as `webhook-id` on every
+    attempt and on replay, so it can dedup. Order is kept per (partner_id, aggregate_key),
+    e.g. all messages of one purchase order.
+    """
+
+    partner_id: str
+    message_id: str
+    document_type: str
+    aggregate_key: str
+    correlation_id: str
+    body: bytes
+
+
 class Acceptance(Struct, frozen=True, kw_only=True):
     """One request to keep: its idempotency record (the answer to replay) and its messages.
 
@@ -67,6 +90,7 @@ class Acceptance(Struct, frozen=True, kw_only=True):
     response_status: int
     response_body: bytes
     records: tuple[NewOutboxRow, ...] = ()
+    deliveries: tuple[NewDelivery, ...] = ()
 
 
 class Accepted(Struct, frozen=True, kw_only=True):
