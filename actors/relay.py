@@ -212,6 +212,7 @@ class OutboxRelay:
                 continue
             self._connections += 1
             self._connected = True
+            cause: Exception
             try:
                 await self._drain(publisher)
             except ConnectionError as exc:
