@@ -374,7 +374,7 @@ async def test_background_purge_runs_every_interval(db_path: Path) -> None:
         clock.now += 7200
         with anyio.fail_after(10):
             # The purge shows only in the file: poll it, bounded by the deadline.
-            while select(db_path, "SELECT count(*) FROM inbox") != [(0,)]:  # noqa: ASYNC110
+            while select(db_path, "SELECT count(*) FROM inbox") != [(0,)]:
                 await anyio.sleep(0.01)
         again = await store.accept(acceptance("key-1"))
 
