@@ -8,11 +8,14 @@ at scrape time by a collector instead of being counted twice.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from actors.delivery import CourierStatistics
 
 __all__ = ["GatewayMetrics", "StatsReading"]
 
@@ -74,6 +77,46 @@ class GatewayMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+
+        self.deliveries = Counter(
+            "gateway_deliveries",
+            "Outbound delivery attempts by partner and what became of the delivery",
+            ["partner", "outcome"],
+            registry=r,
+        )
+        self.delivery_latency = Histogram(
+            "gateway_delivery_attempt_latency_seconds",
+            "Outbound delivery attempt latency (request to answer)",
+            buckets=(*_LATENCY_BUCKETS, 10, 15, 30),
+            registry=r,
+        )
+        self.delivery_backlog = Gauge(
+            "gateway_delivery_backlog",
+            "Outbound deliveries pending (retry queue depth)",
+            ["partner"],
+            registry=r,
+        )
+        self.delivery_breaker = Gauge(
+            "gateway_delivery_breaker_state",
+            "Endpoint circuit: 0 closed, 1 half-open, 2 open, 3 disabled (410 Gone)",
+            ["partner"],
+            registry=r,
+        )
+
+    def delivery_attempt(self, partner: str, outcome: str, latency_s: float) -> None:
+        """Count one delivery attempt (outcome: delivered, retried, dead, disabled, lost)."""
+        self.deliveries.labels(partner, outcome).inc()
+        if latency_s:
+            self.delivery_latency.observe(latency_s)
+
+    def sample_deliveries(
+        self, backlog: Mapping[str, int], couriers: Mapping[str, CourierStatistics]
+    ) -> None:
+        """Set the delivery gauges from the store's backlog and the couriers' statistics."""
+        for partner, stats in couriers.items():
+            self.delivery_backlog.labels(partner).set(backlog.get(partner, 0))
+            state = {"closed": 0, "half_open": 1, "open": 2}[stats.breaker]
+            self.delivery_breaker.labels(partner).set(3 if stats.disabled else state)
 
     def read_at_scrape(self, readings: Iterable[StatsReading]) -> None:
         """Export figures that a component keeps itself, read when Prometheus scrapes."""

@@ -8,6 +8,7 @@ import msgspec
 
 from canonical import DOCUMENT_TYPES
 from gateway.config.base import MIB, Base, BodyBytes, Name
+from gateway.config.delivery import WebhookOutbound
 from gateway.config.secrets import Secret
 
 __all__ = [
@@ -51,3 +52,5 @@ class PartnerConfig(Base, frozen=True):
     max_body_bytes: BodyBytes = MIB
     # Wire format of the partner's documents; "csv" and "x12" join when their codecs exist.
     format: Literal["json"] = "json"
+    # Where the gateway delivers the documents in `receives` (gateway/config/delivery.py).
+    outbound: WebhookOutbound | None = None

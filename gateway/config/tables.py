@@ -72,6 +72,10 @@ def join(base: str, path: str) -> str:
 def _convert(tp: Any, value: object, dec_hook: DecHook | None) -> tuple[Any, list[Problem]]:
     if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
         return build(tp, value, dec_hook)
+    # An optional table (`X | None`) that is present: check it field by field like any table.
+    members = [t for t in typing.get_args(tp) if t is not type(None)]
+    if len(members) == 1 and len(typing.get_args(tp)) == 2 and value is not None:
+        return _convert(members[0], value, dec_hook)
     try:
         return msgspec.convert(value, tp, dec_hook=dec_hook), []
     except msgspec.ValidationError as exc:

@@ -23,6 +23,7 @@ from canonical.errors import StoreUnavailable
 from canonical.outbox import OutboxRecord
 from gateway.store import queries, schema, writer
 from gateway.store.committer import GroupCommit, in_thread
+from gateway.store.deliveries import DeliveryLedger
 from gateway.store.records import Acceptance, Accepted, BatchReport, DeadLetter, StoreStatistics
 
 __all__ = [
@@ -121,6 +122,8 @@ class Store:
         self._exit_stack: AsyncExitStack | None = None
         self._committer: GroupCommit | None = None
         self._reader_db: aiosqlite.Connection | None = None
+        # Outbound deliveries: due heads, attempts, replay, endpoints (gateway/store/deliveries).
+        self.deliveries = DeliveryLedger(self._write, self._read)
 
     # Lifetime
 

@@ -40,6 +40,8 @@ class BatchReport(Struct, frozen=True, kw_only=True):
     rows: int
     committed: bool
     seconds: float
+    # Outbound deliveries inserted (0 when the transaction rolled back).
+    deliveries: int = 0
 
 
 class StoreStatistics(Struct, frozen=True, kw_only=True):

@@ -84,6 +84,57 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID
         """,
     ),
+    (
+        # Outbound deliveries: one row per (partner, message), kept with the acceptance that
+        # produced it. `next_attempt_at` survives a restart, so a schedule of hours (and a
+        # partner's Retry-After) still holds after one.
+        """
+        CREATE TABLE deliveries (
+            id              INTEGER PRIMARY KEY AUTOINCREMENT,
+            partner_id      TEXT NOT NULL,
+            message_id      TEXT NOT NULL,
+            document_type   TEXT NOT NULL,
+            aggregate_key   TEXT NOT NULL,
+            correlation_id  TEXT NOT NULL,
+            body            BLOB NOT NULL,
+            state           TEXT NOT NULL DEFAULT 'pending'
+                            CHECK (state IN ('pending', 'delivered', 'dead')),
+            attempts        INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL,
+            created_at      REAL NOT NULL,
+            settled_at      REAL,
+            reason          TEXT,
+            UNIQUE (partner_id, message_id)
+        )
+        """,
+        # Pending rows only, by aggregate: "is an earlier one of this aggregate undelivered?"
+        # and "this partner's next heads" stay cheap however many delivered rows are kept.
+        """
+        CREATE INDEX deliveries_pending
+        ON deliveries (partner_id, aggregate_key, id) WHERE state = 'pending'
+        """,
+        "CREATE INDEX deliveries_settled ON deliveries (partner_id, settled_at)",
+        """
+        CREATE TABLE delivery_attempts (
+            id            INTEGER PRIMARY KEY AUTOINCREMENT,
+            delivery_id   INTEGER NOT NULL REFERENCES deliveries (id),
+            attempted_at  REAL NOT NULL,
+            status        INTEGER,
+            latency_s     REAL NOT NULL,
+            error         TEXT,
+            response_head BLOB NOT NULL
+        )
+        """,
+        "CREATE INDEX delivery_attempts_delivery ON delivery_attempts (delivery_id, id)",
+        # An endpoint that answered 410 Gone stays disabled until an operator enables it.
+        """
+        CREATE TABLE endpoints (
+            partner_id  TEXT PRIMARY KEY,
+            disabled_at REAL,
+            reason      TEXT
+        ) WITHOUT ROWID
+        """,
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

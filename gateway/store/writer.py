@@ -60,6 +60,12 @@ _INSERT_OUTBOX = """
                         correlation_id, causation_id, idempotency_key, body, created_at)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
+# Due at once: the first attempt is immediate, the retry schedule starts after it.
+_INSERT_DELIVERY = """
+    INSERT INTO deliveries (partner_id, message_id, document_type, aggregate_key,
+                            correlation_id, body, next_attempt_at, created_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+"""
 # The highest seq ever handed out: AUTOINCREMENT keeps it in sqlite_sequence even after the
 # row is deleted; max(seq) covers a table that has never had a row.
 _LAST_SEQ = """
@@ -185,6 +191,23 @@ def _insert(
             Accepted(status=a.response_status, body=a.response_body, replayed=False, seqs=seqs)
         )
     conn.executemany(_INSERT_OUTBOX, rows)
+    conn.executemany(
+        _INSERT_DELIVERY,
+        [
+            (
+                d.partner_id,
+                d.message_id,
+                d.document_type,
+                d.aggregate_key,
+                d.correlation_id,
+                d.body,
+                now,
+                now,
+            )
+            for a in acceptances
+            for d in a.deliveries
+        ],
+    )
     return answers
 
 

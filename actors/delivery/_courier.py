@@ -1,0 +1,289 @@
+"""One partner's delivery actor: attempts its due messages, settles each in the store.
+
+Each partner has its own courier, task and task group, so a partner that fails, hangs or is
+rate limited only ever delays itself. Within a partner, order is kept per aggregate: the store
+hands out only the oldest pending delivery of each aggregate (`heads`), and the next one of
+that aggregate becomes a head only once the earlier one is delivered or dead. Different
+aggregates go at once, up to the partner's concurrency.
+
+What an answer means (Standard Webhooks sender guidance):
+- 2xx: delivered.
+- 410 Gone: the endpoint is disabled (a store flag); its messages stay pending until an
+  operator enables it again.
+- 429 and 503 with Retry-After: the endpoint is not called again before that time has passed.
+- anything else, and no answer at all: a failure; retried on the schedule, then dead-lettered.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Literal, Protocol
+
+import anyio
+import msgspec
+from anyio.abc import TaskGroup, TaskStatus
+
+from actors.delivery._breaker import BreakerState, CircuitBreaker
+from actors.delivery._policy import DeliveryPolicy, retry_delay
+from actors.ratelimit import TokenBucket
+from canonical.delivery import DeliveryAttempt, DeliveryRecord, Settlement
+from canonical.errors import GatewayError, StoreUnavailable
+
+__all__ = [
+    "DEFAULT_HEADS_BATCH",
+    "DEFAULT_IDLE_WAIT_S",
+    "AttemptOutcome",
+    "CourierStatistics",
+    "DeliverySource",
+    "PartnerCourier",
+    "WebhookAnswer",
+    "WebhookSender",
+]
+
+log = logging.getLogger(__name__)
+
+# Heads read per pass: above any partner's concurrency, so in-flight heads never hide due ones.
+DEFAULT_HEADS_BATCH = 512
+# The store's commit hook and operator calls wake a courier; this is the safety net, and how a
+# courier notices an `enable_endpoint` or a replay made by another process (the CLI).
+DEFAULT_IDLE_WAIT_S = 1.0
+
+GONE = 410
+# Statuses whose Retry-After is honoured; only these ask the sender to slow down.
+_SLOW_DOWN = frozenset({429, 503})
+
+AttemptOutcome = Literal["delivered", "retried", "dead", "disabled", "lost"]
+
+
+class WebhookAnswer(Protocol):
+    """The partner's HTTP answer (`protocols.http.egress.WebhookResponse` is one)."""
+
+    @property
+    def status(self) -> int: ...
+    @property
+    def retry_after_s(self) -> float | None: ...
+    @property
+    def head(self) -> bytes: ...
+    @property
+    def latency_s(self) -> float: ...
+
+
+WebhookSender = Callable[[str, bytes, int], Awaitable[WebhookAnswer]]
+"""POST one signed message: (message_id, body, unix timestamp) -> the answer.
+
+Raises `GatewayError` when no answer came (refused by the egress guard, unreachable, timeout).
+"""
+
+
+class DeliverySource(Protocol):
+    """Where the courier reads due deliveries and records their fate (the store)."""
+
+    async def heads(self, partner_id: str, limit: int) -> list[DeliveryRecord]: ...
+
+    async def settle(
+        self,
+        delivery_id: int,
+        attempt: DeliveryAttempt,
+        settlement: Settlement,
+        *,
+        next_attempt_at: float = 0.0,
+        reason: str | None = None,
+    ) -> None: ...
+
+    async def endpoint_disabled(self, partner_id: str) -> bool: ...
+
+    async def disable_endpoint(self, partner_id: str, reason: str) -> None: ...
+
+
+class CourierStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """One partner's delivery counters since its courier started."""
+
+    partner_id: str
+    delivered: int
+    retried: int  # failed attempts with another one scheduled
+    dead: int
+    in_flight: int
+    breaker: BreakerState
+    disabled: bool
+    paused_until: float  # unix time before which Retry-After forbids a call (0: none)
+
+
+class PartnerCourier:
+    """Delivers one partner's messages; run `run()` in a task group, `wake()` on new work."""
+
+    def __init__(
+        self,
+        policy: DeliveryPolicy,
+        source: DeliverySource,
+        send: WebhookSender,
+        *,
+        clock: Callable[[], float] = time.time,
+        heads_batch: int = DEFAULT_HEADS_BATCH,
+        idle_wait_s: float = DEFAULT_IDLE_WAIT_S,
+        on_attempt: Callable[[str, AttemptOutcome, float], None] | None = None,
+    ) -> None:
+        self.policy = policy
+        self._source = source
+        self._send = send
+        self._clock = clock
+        self._heads_batch = heads_batch
+        self._idle_wait_s = idle_wait_s
+        self._on_attempt = on_attempt
+        self._bucket = TokenBucket(policy.rate_per_second, policy.burst)
+        self._breaker = CircuitBreaker(policy.breaker_failures, policy.breaker_cooldown_s)
+        self._wakeup = anyio.Event()
+        self._in_flight: set[int] = set()
+        self._paused_until = 0.0
+        self._disabled = False
+        self._counts = {"delivered": 0, "retried": 0, "dead": 0}
+
+    def wake(self) -> None:
+        """Look for due deliveries now (new rows committed, endpoint enabled, replay)."""
+        self._wakeup.set()
+
+    def statistics(self) -> CourierStatistics:
+        return CourierStatistics(
+            partner_id=self.policy.partner_id,
+            delivered=self._counts["delivered"],
+            retried=self._counts["retried"],
+            dead=self._counts["dead"],
+            in_flight=len(self._in_flight),
+            breaker=self._breaker.state,
+            disabled=self._disabled,
+            paused_until=self._paused_until,
+        )
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Deliver until cancelled; attempts in flight are cancelled with it (they stay pending)."""
+        task_status.started()
+        async with anyio.create_task_group() as attempts:
+            while True:
+                # A fresh event before each pass: a wake-up during the pass is kept for the wait.
+                wakeup = self._wakeup = anyio.Event()
+                try:
+                    wait = await self._dispatch(attempts)
+                except StoreUnavailable as exc:
+                    log.warning("%s: store unavailable, retrying: %s", self.policy.partner_id, exc)
+                    wait = self._idle_wait_s
+                with anyio.move_on_after(wait):
+                    await wakeup.wait()
+
+    async def _dispatch(self, attempts: TaskGroup) -> float:
+        """Start every attempt that may go now; return how long to wait before looking again."""
+        partner = self.policy.partner_id
+        self._disabled = await self._source.endpoint_disabled(partner)
+        if self._disabled:
+            return self._idle_wait_s
+        now = self._clock()
+        if self._paused_until > now:
+            return min(self._paused_until - now, self._idle_wait_s)
+        waits = [self._idle_wait_s]
+        for delivery in await self._source.heads(partner, self._heads_batch):
+            if delivery.id in self._in_flight:
+                continue
+            if delivery.next_attempt_at > now:
+                waits.append(delivery.next_attempt_at - now)
+                break  # soonest due first: the rest are later still
+            if len(self._in_flight) >= self.policy.concurrency:
+                break  # a finishing attempt wakes the courier
+            if not self._breaker.ready():
+                waits.append(self._breaker.wait_s() or self._idle_wait_s)
+                break
+            token_wait = self._bucket.take()
+            if token_wait:
+                waits.append(token_wait)
+                break
+            self._breaker.begin()
+            self._in_flight.add(delivery.id)
+            attempts.start_soon(self._attempt, delivery, name=f"deliver-{delivery.message_id}")
+        return max(0.0, min(waits))
+
+    async def _attempt(self, delivery: DeliveryRecord) -> None:
+        try:
+            outcome, latency = await self._deliver(delivery)
+        except StoreUnavailable as exc:
+            # The attempt's record is lost, the delivery stays pending: it goes again later,
+            # with the same message id, and the partner dedups it.
+            log.warning("%s: could not record an attempt: %s", self.policy.partner_id, exc)
+            outcome, latency = "lost", 0.0
+        finally:
+            self._in_flight.discard(delivery.id)
+            self.wake()
+        if outcome in self._counts:
+            self._counts[outcome] += 1
+        if self._on_attempt is not None:
+            self._on_attempt(self.policy.partner_id, outcome, latency)
+
+    async def _deliver(self, delivery: DeliveryRecord) -> tuple[AttemptOutcome, float]:
+        """Make one attempt and settle it; return what became of the delivery and the latency."""
+        started = self._clock()
+        try:
+            answer = await self._send(delivery.message_id, delivery.body, int(started))
+        except GatewayError as exc:
+            latency = self._clock() - started
+            attempt = DeliveryAttempt(
+                attempted_at=started, status=None, latency_s=latency, error=str(exc)
+            )
+            self._breaker.failure()
+            return await self._failed(delivery, attempt, str(exc), retry_after=None), latency
+        attempt = DeliveryAttempt(
+            attempted_at=started,
+            status=answer.status,
+            latency_s=answer.latency_s,
+            response_head=answer.head,
+        )
+        status = answer.status
+        if 200 <= status < 300:
+            self._breaker.success()
+            await self._source.settle(delivery.id, attempt, "delivered")
+            return "delivered", answer.latency_s
+        if status == GONE:
+            # The partner says the endpoint is gone for good: keep its messages for when an
+            # operator enables it again, rather than burn their retries on it.
+            self._breaker.neutral()
+            self._disabled = True
+            reason = "410 Gone: endpoint disabled until an operator enables it"
+            await self._source.disable_endpoint(self.policy.partner_id, reason)
+            await self._source.settle(
+                delivery.id, attempt, "retry", next_attempt_at=self._clock(), reason=reason
+            )
+            log.warning("%s: endpoint answered 410 Gone, disabled", self.policy.partner_id)
+            return "disabled", answer.latency_s
+        retry_after = answer.retry_after_s if status in _SLOW_DOWN else None
+        if status == 429:
+            self._breaker.neutral()
+        else:
+            self._breaker.failure()
+        outcome = await self._failed(delivery, attempt, f"HTTP {status}", retry_after=retry_after)
+        return outcome, answer.latency_s
+
+    async def _failed(
+        self,
+        delivery: DeliveryRecord,
+        attempt: DeliveryAttempt,
+        reason: str,
+        *,
+        retry_after: float | None,
+    ) -> AttemptOutcome:
+        policy = self.policy
+        now = self._clock()
+        if retry_after is not None:
+            retry_after = min(retry_after, policy.max_retry_after_s)
+            # Every call to this endpoint waits, not only this message's.
+            self._paused_until = max(self._paused_until, now + retry_after)
+        delay = retry_delay(policy.retry_schedule_s, delivery.attempts + 1, policy.jitter)
+        if delay is not None:
+            delay = max(delay, retry_after or 0.0)
+        if delay is None or now + delay - delivery.created_at > policy.max_age_s:
+            spent = "retries spent" if delay is None else "too old to retry"
+            await self._source.settle(delivery.id, attempt, "dead", reason=f"{reason} ({spent})")
+            log.error(
+                "%s: delivery %s dead-lettered: %s", policy.partner_id, delivery.message_id, reason
+            )
+            return "dead"
+        await self._source.settle(
+            delivery.id, attempt, "retry", next_attempt_at=now + delay, reason=reason
+        )
+        return "retried"

@@ -1,0 +1,118 @@
+"""One partner's outbound channel: a signed webhook endpoint, its limits, retries and egress rules.
+
+In TOML it is the partner's `outbound` table:
+
+    [[partners]]
+    id = "acme"
+    ...
+    [partners.outbound]
+    url = "https://hooks.acme.example/gateway"
+    secret = { env = "ACME_OUTBOUND_SECRET" }
+    retry_schedule_s = [5, 300, 1800]        # waits before each retry; the first try is at once
+    allow_networks = ["10.20.0.0/16"]        # only to reach a partner on a private network
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated
+from urllib.parse import urlsplit
+
+import msgspec
+
+from gateway.config.base import Base, Count, Name, Seconds
+from gateway.config.secrets import Secret
+
+__all__ = [
+    "DEFAULT_BREAKER_COOLDOWN_S",
+    "DEFAULT_BREAKER_FAILURES",
+    "DEFAULT_BURST",
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_JITTER",
+    "DEFAULT_MAX_AGE_S",
+    "DEFAULT_MAX_RETRY_AFTER_S",
+    "DEFAULT_RATE_PER_SECOND",
+    "DEFAULT_RESPONSE_HEAD_BYTES",
+    "DEFAULT_TIMEOUT_S",
+    "STANDARD_WEBHOOKS_RETRY_SCHEDULE_S",
+    "WebhookOutbound",
+]
+
+# Standard Webhooks' sender guidance: 15-30 s.
+DEFAULT_TIMEOUT_S = 15.0
+# Calls in flight to one partner at once (different aggregates; one aggregate is sequential).
+DEFAULT_CONCURRENCY = 4
+# Calls per second to one partner, and how many may go at once after a quiet spell.
+DEFAULT_RATE_PER_SECOND = 20.0
+DEFAULT_BURST = 20
+# Standard Webhooks' example schedule after the immediate first try: 5 s, 5 min, 30 min, 2 h,
+# 5 h, 10 h, 14 h, 20 h, 24 h (ten attempts over about three days).
+STANDARD_WEBHOOKS_RETRY_SCHEDULE_S: tuple[float, ...] = (
+    5,
+    300,
+    1800,
+    7200,
+    18000,
+    36000,
+    50400,
+    72000,
+    86400,
+)
+# +/- this fraction of each wait (Svix uses 20 %), so a recovered partner is not hit at once
+# by every message that failed together.
+DEFAULT_JITTER = 0.2
+# A delivery older than this is dead-lettered at its next failure, whatever the schedule says.
+DEFAULT_MAX_AGE_S = 4 * 24 * 3600.0
+# Consecutive failures that open the endpoint's circuit, and the wait before a probe.
+DEFAULT_BREAKER_FAILURES = 5
+DEFAULT_BREAKER_COOLDOWN_S = 30.0
+# A Retry-After beyond this is taken as this: a hostile or broken header cannot park a partner.
+DEFAULT_MAX_RETRY_AFTER_S = 24 * 3600.0
+# First bytes of each answer kept with the attempt.
+DEFAULT_RESPONSE_HEAD_BYTES = 512
+
+Delay = Annotated[float, msgspec.Meta(ge=0, le=7 * 24 * 3600)]
+
+
+class WebhookOutbound(Base, frozen=True):
+    """Where and how the gateway delivers messages to one partner: Standard Webhooks POSTs."""
+
+    url: Name
+    # Signs every delivery (Standard Webhooks); the partner verifies with it.
+    secret: Secret
+    timeout_s: Seconds = DEFAULT_TIMEOUT_S
+    concurrency: Annotated[int, msgspec.Meta(ge=1, le=256)] = DEFAULT_CONCURRENCY
+    # Token bucket for calls to this partner (retries included): refill rate and burst.
+    rate_per_second: Annotated[float, msgspec.Meta(gt=0)] = DEFAULT_RATE_PER_SECOND
+    burst: Annotated[int, msgspec.Meta(ge=1)] = DEFAULT_BURST
+    retry_schedule_s: Annotated[tuple[Delay, ...], msgspec.Meta(max_length=100)] = (
+        STANDARD_WEBHOOKS_RETRY_SCHEDULE_S
+    )
+    jitter: Annotated[float, msgspec.Meta(ge=0, lt=1)] = DEFAULT_JITTER
+    max_age_s: Seconds = DEFAULT_MAX_AGE_S
+    breaker_failures: Count = DEFAULT_BREAKER_FAILURES
+    breaker_cooldown_s: Seconds = DEFAULT_BREAKER_COOLDOWN_S
+    max_retry_after_s: Seconds = DEFAULT_MAX_RETRY_AFTER_S
+    response_head_bytes: Annotated[int, msgspec.Meta(ge=0, le=65536)] = DEFAULT_RESPONSE_HEAD_BYTES
+    # Non-public networks this partner may be reached on (CIDR). Empty: public addresses only.
+    allow_networks: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        try:
+            parts = urlsplit(self.url)
+            parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("url: expected http(s)://host[:port]/path")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("url: credentials in the URL are not sent; remove them")
+        for i, network in enumerate(self.allow_networks):
+            try:
+                ipaddress.ip_network(network)
+            except ValueError as exc:
+                raise ValueError(f"allow_networks: [{i}] {exc}") from None
+
+    def networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """Return `allow_networks` parsed."""
+        return tuple(ipaddress.ip_network(n) for n in self.allow_networks)

@@ -1,0 +1,370 @@
+"""Outbound deliveries in the store: what is due, every attempt, dead letters, replay, endpoints.
+
+Deliveries are inserted with their acceptance (`writer.commit_batch`); this module holds what
+happens to them afterwards. Writes are operations that share the writer's group commit; reads
+are single statements on the read connection, as in `queries`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any, Protocol, TypeVar
+
+import aiosqlite
+import msgspec
+
+from canonical.delivery import DeliveryAttempt, DeliveryRecord, DeliveryState, Settlement
+
+__all__ = ["DeliveryLedger"]
+
+T = TypeVar("T")
+
+
+class Write(Protocol):
+    """The store's group-commit write: run `operation` in the writer's transaction."""
+
+    async def __call__(self, operation: Callable[[sqlite3.Connection, float], T], /) -> T: ...
+
+
+class Read(Protocol):
+    """The store's read: run `query` on the read connection."""
+
+    async def __call__(self, query: Callable[[aiosqlite.Connection], Awaitable[T]], /) -> T: ...
+
+
+_COLUMNS = """
+    d.id, d.partner_id, d.message_id, d.document_type, d.aggregate_key, d.correlation_id,
+    d.body, d.state, d.attempts, d.next_attempt_at, d.created_at, d.settled_at, d.reason
+"""
+# The oldest pending delivery of each aggregate: only it may be attempted, so each aggregate's
+# messages reach the partner in the order they were committed. Soonest due first.
+_HEADS = f"""
+    SELECT {_COLUMNS}
+    FROM deliveries AS d
+    JOIN (SELECT min(id) AS id FROM deliveries
+          WHERE partner_id = ? AND state = 'pending' GROUP BY aggregate_key) AS h
+      ON d.id = h.id
+    ORDER BY d.next_attempt_at, d.id
+    LIMIT ?
+"""
+
+
+class _AttemptView(msgspec.Struct, frozen=True, kw_only=True):
+    """One attempt as a dead letter's `detail` lists it (JSON)."""
+
+    attempted_at: float
+    status: int | None
+    latency_s: float
+    error: str | None
+    response_head: str
+
+
+class DeliveryLedger:
+    """The store's delivery calls; reach it as `store.deliveries`."""
+
+    def __init__(self, write: Write, read: Read) -> None:
+        self._write = write
+        self._read = read
+
+    # The delivery actors' side
+
+    async def heads(self, partner_id: str, limit: int) -> list[DeliveryRecord]:
+        """Return up to `limit` pending deliveries that are first of their aggregate, due first."""
+        return await self._read(partial(_select, _HEADS, (partner_id, limit)))
+
+    async def settle(
+        self,
+        delivery_id: int,
+        attempt: DeliveryAttempt,
+        settlement: Settlement,
+        *,
+        next_attempt_at: float = 0.0,
+        reason: str | None = None,
+    ) -> None:
+        """Record one attempt and what it leaves behind, in one transaction.
+
+        "retry" keeps the delivery pending until `next_attempt_at`; "dead" marks it dead and
+        keeps a dead letter (source `delivery:<partner>`) listing every attempt.
+        """
+        await self._write(
+            partial(_settle, delivery_id, attempt, settlement, next_attempt_at, reason)
+        )
+
+    async def endpoint_disabled(self, partner_id: str) -> bool:
+        """Return True while the partner's endpoint is disabled (it answered 410 Gone)."""
+        rows = await self._read(
+            partial(
+                _fetch,
+                "SELECT 1 FROM endpoints WHERE partner_id = ? AND disabled_at IS NOT NULL",
+                (partner_id,),
+            )
+        )
+        return bool(rows)
+
+    async def disable_endpoint(self, partner_id: str, reason: str) -> None:
+        """Stop deliveries to a partner until `enable_endpoint`; its messages stay pending."""
+        await self._write(partial(_disable, partner_id, reason))
+
+    # The operator's side (CLI, admin API)
+
+    async def enable_endpoint(self, partner_id: str) -> bool:
+        """Resume a disabled partner's deliveries, backlog due at once; False if not disabled."""
+        return await self._write(partial(_enable, partner_id))
+
+    async def replay_delivery(self, delivery_id: int) -> bool:
+        """Make a dead delivery pending again, same message id; False if it is not dead."""
+        count = await self._write(partial(_replay, "id = ?", (delivery_id,)))
+        return bool(count)
+
+    async def replay_deliveries(
+        self,
+        *,
+        partner_id: str | None = None,
+        document_type: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> int:
+        """Make every dead delivery matching the filters pending again; return how many.
+
+        `since`/`until` (unix seconds, inclusive/exclusive) bound when the delivery died.
+        """
+        where, params = _filters(partner_id, document_type, since, until)
+        return await self._write(partial(_replay, where, params))
+
+    async def deliveries(
+        self,
+        *,
+        partner_id: str | None = None,
+        message_id: str | None = None,
+        state: DeliveryState | None = None,
+        after_id: int = 0,
+        limit: int = 100,
+    ) -> list[DeliveryRecord]:
+        """List deliveries in id order, filtered by every argument given."""
+        where = ["d.id > ?"]
+        params: list[object] = [after_id]
+        for column, value in (
+            ("partner_id", partner_id),
+            ("message_id", message_id),
+            ("state", state),
+        ):
+            if value is not None:
+                where.append(f"d.{column} = ?")
+                params.append(value)
+        sql = f"SELECT {_COLUMNS} FROM deliveries AS d WHERE {' AND '.join(where)}"
+        params.append(limit)
+        sql += " ORDER BY d.id LIMIT ?"
+        return await self._read(partial(_select, sql, tuple(params)))
+
+    async def attempts(self, delivery_id: int) -> list[DeliveryAttempt]:
+        """Return every attempt of one delivery, oldest first."""
+        rows = await self._read(
+            partial(
+                _fetch,
+                """
+                SELECT attempted_at, status, latency_s, error, response_head
+                FROM delivery_attempts WHERE delivery_id = ? ORDER BY id
+                """,
+                (delivery_id,),
+            )
+        )
+        return [
+            DeliveryAttempt(
+                attempted_at=r[0], status=r[1], latency_s=r[2], error=r[3], response_head=r[4]
+            )
+            for r in rows
+        ]
+
+    async def backlog(self) -> dict[str, int]:
+        """Return the pending deliveries per partner (the retry queue's depth)."""
+        rows = await self._read(
+            partial(
+                _fetch,
+                "SELECT partner_id, count(*) FROM deliveries WHERE state = 'pending' "
+                "GROUP BY partner_id",
+                (),
+            )
+        )
+        return {partner: int(count) for partner, count in rows}
+
+
+# Reads
+
+
+async def _fetch(sql: str, params: tuple[object, ...], db: aiosqlite.Connection) -> list[Any]:
+    return list(await db.execute_fetchall(sql, params))
+
+
+async def _select(
+    sql: str, params: tuple[object, ...], db: aiosqlite.Connection
+) -> list[DeliveryRecord]:
+    return [
+        DeliveryRecord(
+            id=r[0],
+            partner_id=r[1],
+            message_id=r[2],
+            document_type=r[3],
+            aggregate_key=r[4],
+            correlation_id=r[5],
+            body=bytes(r[6]),
+            state=r[7],
+            attempts=r[8],
+            next_attempt_at=r[9],
+            created_at=r[10],
+            settled_at=r[11],
+            reason=r[12],
+        )
+        for r in await db.execute_fetchall(sql, params)
+    ]
+
+
+def _filters(
+    partner_id: str | None, document_type: str | None, since: float | None, until: float | None
+) -> tuple[str, tuple[object, ...]]:
+    where: list[str] = []
+    params: list[object] = []
+    for clause, value in (
+        ("partner_id = ?", partner_id),
+        ("document_type = ?", document_type),
+        ("settled_at >= ?", since),
+        ("settled_at < ?", until),
+    ):
+        if value is not None:
+            where.append(clause)
+            params.append(value)
+    return " AND ".join(where) or "1", tuple(params)
+
+
+# Writes: run inside the writer's group commit with (connection, batch timestamp).
+
+
+def _settle(
+    delivery_id: int,
+    attempt: DeliveryAttempt,
+    settlement: Settlement,
+    next_attempt_at: float,
+    reason: str | None,
+    conn: sqlite3.Connection,
+    now: float,
+) -> None:
+    conn.execute(
+        """
+        INSERT INTO delivery_attempts (delivery_id, attempted_at, status, latency_s, error,
+                                       response_head)
+        VALUES (?, ?, ?, ?, ?, ?)
+        """,
+        (
+            delivery_id,
+            attempt.attempted_at,
+            attempt.status,
+            attempt.latency_s,
+            attempt.error,
+            attempt.response_head,
+        ),
+    )
+    if settlement == "delivered":
+        conn.execute(
+            """
+            UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, settled_at = ?,
+                                  reason = NULL
+            WHERE id = ? AND state = 'pending'
+            """,
+            (now, delivery_id),
+        )
+    elif settlement == "retry":
+        conn.execute(
+            """
+            UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?, reason = ?
+            WHERE id = ? AND state = 'pending'
+            """,
+            (next_attempt_at, reason, delivery_id),
+        )
+    else:
+        _bury(conn, delivery_id, reason or "gave up", now)
+
+
+def _bury(conn: sqlite3.Connection, delivery_id: int, reason: str, now: float) -> None:
+    """Mark a pending delivery dead and keep a dead letter listing every attempt."""
+    found = conn.execute(
+        "SELECT partner_id, message_id, body FROM deliveries WHERE id = ? AND state = 'pending'",
+        (delivery_id,),
+    ).fetchone()
+    if found is None:
+        return
+    partner_id, message_id, body = found
+    attempts = [
+        _AttemptView(
+            attempted_at=r[0],
+            status=r[1],
+            latency_s=r[2],
+            error=r[3],
+            response_head=bytes(r[4]).decode("utf-8", "replace"),
+        )
+        for r in conn.execute(
+            """
+            SELECT attempted_at, status, latency_s, error, response_head
+            FROM delivery_attempts WHERE delivery_id = ? ORDER BY id
+            """,
+            (delivery_id,),
+        )
+    ]
+    detail = msgspec.json.encode({"delivery_id": delivery_id, "attempts": attempts}).decode()
+    conn.execute(
+        """
+        INSERT INTO dead_letters (source, partner_id, message_id, reason, detail, payload,
+                                  created_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?)
+        """,
+        (f"delivery:{partner_id}", partner_id, message_id, reason, detail, body, now),
+    )
+    conn.execute(
+        """
+        UPDATE deliveries SET state = 'dead', attempts = attempts + 1, settled_at = ?, reason = ?
+        WHERE id = ?
+        """,
+        (now, reason, delivery_id),
+    )
+
+
+def _disable(partner_id: str, reason: str, conn: sqlite3.Connection, now: float) -> None:
+    conn.execute(
+        """
+        INSERT INTO endpoints (partner_id, disabled_at, reason) VALUES (?, ?, ?)
+        ON CONFLICT (partner_id) DO UPDATE SET disabled_at = excluded.disabled_at,
+                                               reason = excluded.reason
+        """,
+        (partner_id, now, reason),
+    )
+
+
+def _enable(partner_id: str, conn: sqlite3.Connection, now: float) -> bool:
+    cursor = conn.execute(
+        """
+        UPDATE endpoints SET disabled_at = NULL, reason = NULL
+        WHERE partner_id = ? AND disabled_at IS NOT NULL
+        """,
+        (partner_id,),
+    )
+    if not cursor.rowcount:
+        return False
+    # The backlog waited for the operator, not for its retry delays: it is due now.
+    conn.execute(
+        "UPDATE deliveries SET next_attempt_at = ? WHERE partner_id = ? AND state = 'pending'",
+        (now, partner_id),
+    )
+    return True
+
+
+def _replay(where: str, params: tuple[object, ...], conn: sqlite3.Connection, now: float) -> int:
+    # The same row, so the same message id: the partner dedups a replay it had already seen.
+    cursor = conn.execute(
+        f"""
+        UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?,
+                              settled_at = NULL, reason = NULL
+        WHERE state = 'dead' AND {where}
+        """,
+        (now, *params),
+    )
+    return cursor.rowcount
