@@ -20,8 +20,11 @@ import anyio
 import msgspec
 from anyio.abc import TaskStatus
 
+from actors.delivery import OutboundDelivery
+from actors.erp_ingress import ErpIngress, QueueBindings
 from actors.partner import PartnerActor, PartnerPolicy, Submission
 from actors.relay import OutboxRelay
+from actors.routing import Router, Subscription
 from actors.runtime import Registry, RuntimeConfig, Supervisor
 from canonical.errors import ConfigError, GatewayError
 from canonical.outbox import Acceptance
@@ -29,10 +32,13 @@ from gateway.admin import AdminApp
 from gateway.config import GatewayConfig, load_config
 from gateway.logs import configure_logging, log_context
 from gateway.metrics import GatewayMetrics
+from gateway.outbound import build_outbound
 from gateway.store import BatchReport, Store
+from protocols.amqp.consumer import QueueConsumer, QueueSpec
 from protocols.amqp.publisher import ConfirmedPublisher, connect
 from protocols.amqp.topology import declare_topology
 from protocols.http.contract import AcceptedResponse, IngressPolicy, WebhookRequest
+from protocols.http.egress import EgressClient
 from protocols.http.ingress import WebhookIngress
 from protocols.http.server import serve
 
@@ -120,6 +126,9 @@ class Gateway:
         self.admin_port: int | None = None
         self.store: Store | None = None
         self.relay: OutboxRelay | None = None
+        self.outbound: OutboundDelivery | None = None
+        self.erp: ErpIngress | None = None
+        self.erp_consumers: list[QueueConsumer] = []
         self.stopping = anyio.Event()
 
     async def run(self, *, task_status: TaskStatus[Gateway] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -135,8 +144,12 @@ class Gateway:
             on_batch=self._batch_done,
         )
         Path(cfg.store.path).parent.mkdir(parents=True, exist_ok=True)
-        async with store:
+        async with store, EgressClient() as egress:
             self.store = store
+            # One courier per partner with an `outbound` channel (actors/delivery).
+            self.outbound = build_outbound(
+                cfg.partners, store.deliveries, egress, on_attempt=metrics.delivery_attempt
+            )
             relay = OutboxRelay(
                 store,
                 partial(_connect_publisher, cfg),
@@ -149,6 +162,7 @@ class Gateway:
             runtime = RuntimeConfig(**msgspec.structs.asdict(cfg.runtime))
             async with anyio.create_task_group() as services:
                 await services.start(relay.run)
+                await services.start(self.outbound.run)
                 services.start_soon(self._sample_backlog, store)
                 async with Supervisor(runtime, dead_letters=StoreDeadLetters(store)) as supervisor:
                     registry: Registry[str, Submission, Acceptance] = Registry(
@@ -167,6 +181,9 @@ class Gateway:
                             ),
                             cfg,
                         )
+                        self.erp, self.erp_consumers = _erp_ingress(cfg, store)
+                        for consumer in self.erp_consumers:
+                            await listeners.start(consumer.run)
                         gc.freeze()  # start-up objects never need collecting again
                         logger.info(
                             "gateway ready",
@@ -197,6 +214,8 @@ class Gateway:
             self.metrics.commit_batch.observe(report.acceptances)
         if report.rows and self.relay is not None:
             self.relay.wake()
+        if report.deliveries and self.outbound is not None:
+            self.outbound.wake()
 
     def _partner_factory(self) -> Any:
         policies = {
@@ -260,7 +279,44 @@ class Gateway:
             count, age = await store.outbox_backlog()
             self.metrics.outbox_backlog.set(count)
             self.metrics.outbox_oldest_age.set(age or 0.0)
+            if self.outbound is not None:
+                self.metrics.sample_deliveries(
+                    await store.deliveries.backlog(), self.outbound.statistics()
+                )
             await anyio.sleep(BACKLOG_SAMPLE_INTERVAL_S)
+
+
+def _erp_ingress(cfg: GatewayConfig, store: Store) -> tuple[ErpIngress, list[QueueConsumer]]:
+    """Build the ERP ingress and one consumer per `[[erp.consumers]]` queue."""
+    erp, amqp = cfg.erp, cfg.amqp
+    router = Router(Subscription.of(s.partner, s.document, s.match) for s in erp.subscriptions)
+    ingress = ErpIngress(
+        store,
+        router,
+        source=erp.source,
+        queues={c.queue: QueueBindings(c.bindings) for c in erp.consumers},
+        publish_events=erp.publish_events,
+    )
+    consumers = [
+        QueueConsumer(
+            amqp.url,
+            QueueSpec(
+                queue=c.queue,
+                exchange=c.exchange,
+                routing_keys=tuple(c.bindings),
+                prefetch=c.prefetch,
+                delivery_limit=c.delivery_limit,
+                dead_letter_exchange=amqp.dead_letter_exchange,
+            ),
+            ingress.handle,
+            lanes=c.concurrency,
+            requeue_delay=erp.requeue_delay_s,
+            reconnect_min=amqp.reconnect_min_s,
+            reconnect_max=amqp.reconnect_max_s,
+        )
+        for c in erp.consumers
+    ]
+    return ingress, consumers
 
 
 async def _connect_publisher(cfg: GatewayConfig) -> ConfirmedPublisher:

@@ -10,6 +10,7 @@ from typing import Any
 
 from canonical.errors import ConfigError, FieldError
 from gateway.config.base import Base
+from gateway.config.erp import ErpSettings, subscription_problems
 from gateway.config.partners import PARTNER_ID_PATTERN, PartnerConfig, known_document_types
 from gateway.config.secrets import secret_hook
 from gateway.config.settings import (
@@ -33,6 +34,7 @@ SECTIONS: Mapping[str, type[Base]] = {
     "amqp": AmqpSettings,
     "runtime": RuntimeSettings,
     "log": LogSettings,
+    "erp": ErpSettings,
 }
 # summarize() stays one line however many partners there are.
 SUMMARY_PARTNER_IDS = 10
@@ -77,6 +79,8 @@ def load_config(path: Path, environ: Mapping[str, str]) -> GatewayConfig:
 
     hook = secret_hook(environ, path.parent)
     partners = _load_partners(document.get("partners", []), http, hook, report)
+    if sections.get("erp") is not None:
+        report("erp", "[erp]", subscription_problems(sections["erp"], tuple(partners)))
     if problems:
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
         raise ConfigError(f"{where}: {count}", errors=problems)

@@ -9,6 +9,7 @@ from urllib.parse import SplitResult, urlsplit
 import msgspec
 
 from gateway.config.base import MIB, Base, BodyBytes, Count, Host, Name, Port, Seconds
+from gateway.config.erp import ErpSettings
 from gateway.config.partners import PartnerConfig
 
 __all__ = [
@@ -145,6 +146,7 @@ class GatewayConfig(Base, frozen=True, dict=True):
     amqp: AmqpSettings = AmqpSettings()
     runtime: RuntimeSettings = RuntimeSettings()
     log: LogSettings = LogSettings()
+    erp: ErpSettings = ErpSettings()
     partners: tuple[PartnerConfig, ...] = ()
 
     def __post_init__(self) -> None:

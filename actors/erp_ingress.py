@@ -1,0 +1,308 @@
+"""The ERP ingress: one ERP message in, one committed acceptance (or one dead letter) out.
+
+The idempotent consumer of DESIGN step 8. For each delivery from an ERP queue it
+
+1. finds the document type: the queue's binding for the routing key (exact key first, then
+   topic patterns in configuration order), else the AMQP `type` property;
+2. decodes and validates the body as that canonical document;
+3. wraps it in a new envelope (partner_id = the ERP source, e.g. "erp"; causation = the AMQP
+   message id; correlation = the AMQP correlation id, or the new message id);
+4. builds an `Acceptance` keyed by (source, AMQP message id): one outbox row, so internal
+   consumers (workflow actors, other systems) see the ERP event on the events exchange as
+   `{document}.{source}` (unless `publish_events` is off), plus one `NewDelivery` per partner
+   whose subscription matches (`actors.routing`), carrying the same envelope bytes;
+5. commits it through the store, and only then answers "ack".
+
+The answer is the transport's instruction. A message that can never be accepted (not JSON, an
+invalid document, no document type, its message id reused with another body) becomes a dead
+letter (source `amqp:<queue>`, the reason naming every bad field) and is acked: the broker never
+redelivers it forever. A store that cannot commit (or the same message still in flight in
+another lane) answers "requeue": the consumer nacks it after a short delay and the quorum
+queue's delivery limit is the backstop. A redelivery of a committed message is answered from
+the inbox (same key, same body) and acked, without a second outbox row or delivery.
+
+Not a runtime `Actor`: the work is stateless per message and the consumer's lanes (at most
+the prefetch) already bound it; a mailbox in between would add a hop and lose the delivery
+order the lanes keep.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import re
+from collections.abc import Mapping
+from typing import Literal, Protocol
+
+import msgspec
+import orjson
+
+from actors.partner import body_hash
+from actors.routing import Router, aggregate_key
+from canonical import decode_document, encode_envelope, new_envelope, routing_key
+from canonical.errors import (
+    FieldError,
+    GatewayError,
+    IdempotencyConflict,
+    InvalidDocument,
+    StoreUnavailable,
+)
+from canonical.outbox import Acceptance, Accepted, NewDelivery, NewOutboxRow
+
+__all__ = [
+    "ACCEPTED",
+    "ErpDelivery",
+    "ErpIngress",
+    "ErpStatistics",
+    "ErpStore",
+    "QueueBindings",
+    "derived_key",
+]
+
+log = logging.getLogger(__name__)
+
+ACCEPTED = 202
+# The envelope's id limit (canonical.envelope): a longer AMQP id cannot travel in it.
+MAX_ID_LENGTH = 128
+
+Answer = Literal["ack", "requeue"]
+
+
+class ErpDelivery(Protocol):
+    """What the ingress reads of a delivery (`protocols.amqp.consumer.Inbound` has it all)."""
+
+    @property
+    def queue(self) -> str: ...
+    @property
+    def routing_key(self) -> str: ...
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def message_id(self) -> str | None: ...
+    @property
+    def correlation_id(self) -> str | None: ...
+    @property
+    def message_type(self) -> str | None: ...
+    @property
+    def received_at(self) -> float: ...
+
+
+class ErpStore(Protocol):
+    """The two store calls the ingress makes (`gateway.store.Store` has both)."""
+
+    async def accept(self, acceptance: Acceptance) -> Accepted: ...
+
+    async def dead_letter(
+        self,
+        *,
+        source: str,
+        reason: str,
+        detail: str,
+        payload: bytes,
+        partner_id: str | None = None,
+        message_id: str | None = None,
+    ) -> int: ...
+
+
+class ErpStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """What the ingress did since it was created."""
+
+    accepted: int  # committed for the first time
+    replayed: int  # redeliveries answered from the inbox
+    dead_lettered: int
+    requeued: int
+
+
+class QueueBindings:
+    """One queue's routing keys (or topic patterns) and the document type each brings."""
+
+    def __init__(self, bindings: Mapping[str, str]) -> None:
+        self._exact = {k: v for k, v in bindings.items() if not _is_pattern(k)}
+        self._patterns = [(_topic_regex(k), v) for k, v in bindings.items() if _is_pattern(k)]
+
+    def document_type(self, key: str) -> str | None:
+        """Return the document type for a delivery's routing key, or None if none is bound."""
+        found = self._exact.get(key)
+        if found is not None:
+            return found
+        for pattern, document_type in self._patterns:
+            if pattern.fullmatch("." + key):
+                return document_type
+        return None
+
+
+def derived_key(document_type: str, body: bytes) -> str:
+    """The idempotency key of a message the ERP sent without a message_id.
+
+    A digest of the document type and the body: a redelivery or a republish of the same bytes
+    is recognised, but so is a second, deliberate send of an identical document, which is
+    then kept once. Publishers that can resend a document unchanged must set message_id.
+    """
+    return "sha256:" + hashlib.sha256(document_type.encode() + b"\0" + body).hexdigest()
+
+
+class ErpIngress:
+    """Turns ERP deliveries into committed acceptances or dead letters; answers ack or requeue."""
+
+    def __init__(
+        self,
+        store: ErpStore,
+        router: Router,
+        *,
+        source: str,
+        queues: Mapping[str, QueueBindings],
+        publish_events: bool = True,
+    ) -> None:
+        self._store = store
+        self._router = router
+        self._source = source
+        self._queues = dict(queues)
+        self._publish_events = publish_events
+        self._accepted = self._replayed = self._dead_lettered = self._requeued = 0
+
+    def statistics(self) -> ErpStatistics:
+        return ErpStatistics(
+            accepted=self._accepted,
+            replayed=self._replayed,
+            dead_lettered=self._dead_lettered,
+            requeued=self._requeued,
+        )
+
+    async def handle(self, delivery: ErpDelivery) -> Answer:
+        """Commit the delivery (or its dead letter), then tell the consumer to ack; or requeue."""
+        try:
+            acceptance = self.acceptance(delivery)
+            accepted = await self._store.accept(acceptance)
+        except (StoreUnavailable, IdempotencyConflict) as exc:
+            log.warning("ERP message %s not kept yet, requeueing: %s", delivery.message_id, exc)
+            self._requeued += 1
+            return "requeue"
+        except GatewayError as exc:
+            # InvalidDocument, IdempotencyKeyReused, or rows the store refused: never acceptable.
+            return await self._dead_letter(delivery, exc)
+        if accepted.replayed:
+            self._replayed += 1
+        else:
+            self._accepted += 1
+        return "ack"
+
+    def acceptance(self, delivery: ErpDelivery) -> Acceptance:
+        """Decode, envelope and route one delivery; raises `InvalidDocument` naming what is bad."""
+        document_type = self.document_type(delivery)
+        _check_ids(delivery)
+        document = decode_document(document_type, delivery.body)
+        key = delivery.message_id or derived_key(document_type, delivery.body)
+        envelope = new_envelope(
+            document,
+            partner_id=self._source,
+            idempotency_key=key,
+            correlation_id=delivery.correlation_id,
+            causation_id=delivery.message_id,
+            received_at=dt.datetime.fromtimestamp(delivery.received_at, dt.UTC),
+        )
+        body = encode_envelope(envelope)
+        partners = self._router.partners_for(document)
+        thread = aggregate_key(document)
+        deliveries = tuple(
+            NewDelivery(
+                partner_id=partner_id,
+                message_id=envelope.message_id,
+                document_type=envelope.document_type,
+                aggregate_key=thread,
+                correlation_id=envelope.correlation_id,
+                body=body,
+            )
+            for partner_id in partners
+        )
+        row = NewOutboxRow(
+            message_id=envelope.message_id,
+            document_type=envelope.document_type,
+            schema_version=envelope.schema_version,
+            routing_key=routing_key(envelope.document_type, self._source),
+            correlation_id=envelope.correlation_id,
+            causation_id=envelope.causation_id,
+            body=body,
+        )
+        response = orjson.dumps(
+            {
+                "status": "accepted",
+                "message_ids": [envelope.message_id],
+                "correlation_id": envelope.correlation_id,
+                "partners": list(partners),
+            }
+        )
+        return Acceptance(
+            partner_id=self._source,
+            idempotency_key=key,
+            body_hash=body_hash(document_type, delivery.body),
+            response_status=ACCEPTED,
+            response_body=response,
+            records=(row,) if self._publish_events else (),
+            deliveries=deliveries,
+        )
+
+    def document_type(self, delivery: ErpDelivery) -> str:
+        """Return the delivery's document type: its binding's, else the AMQP `type` property."""
+        bindings = self._queues.get(delivery.queue)
+        found = bindings.document_type(delivery.routing_key) if bindings else None
+        found = found or delivery.message_type
+        if not found:
+            raise InvalidDocument(
+                f"no document type for routing key {delivery.routing_key!r}",
+                errors=[
+                    FieldError(
+                        "$.document_type",
+                        f"routing key {delivery.routing_key!r} has no binding and the "
+                        "message has no AMQP type property",
+                    )
+                ],
+            )
+        return found
+
+    async def _dead_letter(self, delivery: ErpDelivery, error: GatewayError) -> Answer:
+        fields = "; ".join(f"{e.path}: {e.message}" for e in error.errors)
+        reason = f"{error.reason}: {fields or error.detail}"
+        detail = (
+            f"{error.detail} (queue {delivery.queue!r}, routing key {delivery.routing_key!r}, "
+            f"type {delivery.message_type!r})"
+        )
+        try:
+            await self._store.dead_letter(
+                source=f"amqp:{delivery.queue}",
+                reason=reason,
+                detail=detail,
+                payload=delivery.body,
+                partner_id=self._source,
+                message_id=delivery.message_id,
+            )
+        except StoreUnavailable as exc:
+            log.warning("dead letter for %s not kept yet, requeueing: %s", delivery.message_id, exc)
+            self._requeued += 1
+            return "requeue"
+        log.warning("ERP message %s dead-lettered: %s", delivery.message_id, reason)
+        self._dead_lettered += 1
+        return "ack"
+
+
+def _check_ids(delivery: ErpDelivery) -> None:
+    errors = [
+        FieldError(name, f"longer than {MAX_ID_LENGTH} characters")
+        for name in ("message_id", "correlation_id")
+        if len(getattr(delivery, name) or "") > MAX_ID_LENGTH
+    ]
+    if errors:
+        raise InvalidDocument("AMQP properties unusable as message ids", errors=errors)
+
+
+def _is_pattern(key: str) -> bool:
+    return "*" in key.split(".") or "#" in key.split(".")
+
+
+def _topic_regex(pattern: str) -> re.Pattern[str]:
+    """Compile a topic binding: `*` is exactly one word, `#` zero or more words.
+
+    Matched against the routing key with a leading dot, so every word is `.word`.
+    """
+    words = {"*": r"\.[^.]+", "#": r"(?:\.[^.]+)*"}
+    return re.compile("".join(words.get(w, r"\." + re.escape(w)) for w in pattern.split(".")))

@@ -1,0 +1,193 @@
+"""The ERP side: the queues the gateway consumes from the ERP's exchanges, and who gets what.
+
+In the file:
+
+    [erp]
+    source = "erp"                       # idempotency scope and envelope partner_id
+    publish_events = true                # also an event `{document}.erp` on the events exchange
+    requeue_delay_s = 1.0
+
+    [[erp.consumers]]
+    queue = "gateway.erp.orders"
+    exchange = "erp.events"
+    prefetch = 64
+    bindings = { "purchase_order.released" = "purchase_order", "item.updated" = "item_master" }
+
+    [[erp.subscriptions]]
+    partner = "acme"
+    document = "purchase_order"
+    match = { "supplier.party_id" = "{partner}" }
+
+`bindings` maps each routing key (or topic pattern) the queue is bound with to the canonical
+document type its messages carry. `match` maps a dotted path into the canonical document to the
+value it must have; `{partner}` stands for the subscribing partner's id. Subscriptions live here
+rather than under `[[partners]]`: they are the routing of ERP messages, checked against the
+partner list by `subscription_problems`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+import msgspec
+
+from actors.routing import PARTNER_PLACEHOLDER
+from canonical import DOCUMENT_TYPES
+from gateway.config.base import Base, Name, Seconds
+from gateway.config.partners import PARTNER_ID_PATTERN, PartnerConfig
+from gateway.config.tables import Problem, did_you_mean
+
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_DELIVERY_LIMIT",
+    "DEFAULT_PREFETCH",
+    "ErpConsumer",
+    "ErpSettings",
+    "Subscription",
+    "subscription_problems",
+]
+
+# Unacknowledged deliveries the broker pushes to one queue's consumer: the backpressure bound.
+DEFAULT_PREFETCH = 64
+# Deliveries handled at once per queue, each waiting for its group commit.
+DEFAULT_CONCURRENCY = 16
+# Deliveries of one message before the quorum queue dead-letters it (3.10 has no default).
+DEFAULT_DELIVERY_LIMIT = 20
+# Topic routing key words: letters, digits, `_`, `-`, or the wildcards `*` and `#`.
+_ROUTING_KEY = r"^([A-Za-z0-9_-]+|\*|#)(\.([A-Za-z0-9_-]+|\*|#))*$"
+_PLACEHOLDER = re.compile(r"\{[^}]*\}")
+
+PartnerRef = Annotated[str, msgspec.Meta(pattern=PARTNER_ID_PATTERN)]
+RoutingKey = Annotated[str, msgspec.Meta(pattern=_ROUTING_KEY, max_length=255)]
+
+
+def _check_document(document: str) -> None:
+    if document not in DOCUMENT_TYPES:
+        hint = did_you_mean(document, DOCUMENT_TYPES)
+        raise ValueError(f"unknown document type {document!r}{hint}")
+
+
+class ErpConsumer(Base, frozen=True, kw_only=True):
+    """One quorum queue the gateway consumes, bound to an ERP exchange."""
+
+    queue: Name
+    exchange: Name = "erp.events"
+    # Routing key (or pattern) -> canonical document type of the messages it brings.
+    bindings: dict[RoutingKey, str]
+    prefetch: Annotated[int, msgspec.Meta(ge=1, le=65535)] = DEFAULT_PREFETCH
+    concurrency: Annotated[int, msgspec.Meta(ge=1, le=1024)] = DEFAULT_CONCURRENCY
+    delivery_limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = DEFAULT_DELIVERY_LIMIT
+
+    def __post_init__(self) -> None:
+        if not self.bindings:
+            raise ValueError("bindings: expected at least one routing key")
+        for key, document in self.bindings.items():
+            try:
+                _check_document(document)
+            except ValueError as exc:
+                raise ValueError(f"bindings: {key!r}: {exc}") from None
+        if self.concurrency > self.prefetch:
+            # Lanes beyond the prefetch would never get a delivery.
+            raise ValueError(f"concurrency: above prefetch ({self.prefetch})")
+
+
+class Subscription(Base, frozen=True, kw_only=True):
+    """A partner's standing order for one document type, narrowed by field matches."""
+
+    partner: PartnerRef
+    document: str
+    # Dotted path into the document -> the value it must equal ("{partner}": the partner id).
+    match: dict[str, str] = {}
+
+    def __post_init__(self) -> None:
+        try:
+            _check_document(self.document)
+        except ValueError as exc:
+            raise ValueError(f"document: {exc}") from None
+        for path, value in self.match.items():
+            problem = _path_problem(self.document, path)
+            if problem:
+                raise ValueError(f"match: {path!r}: {problem}")
+            unknown = [p for p in _PLACEHOLDER.findall(value) if p != PARTNER_PLACEHOLDER]
+            if unknown:
+                raise ValueError(f"match: {path!r}: unknown placeholder {unknown[0]}")
+
+
+class ErpSettings(Base, frozen=True, kw_only=True):
+    """What the gateway consumes from the ERP and how it routes it to partners."""
+
+    # The idempotency scope of ERP messages (inbox key: source + AMQP message_id) and the
+    # envelope's partner_id, hence the outbox routing key `{document}.{source}`.
+    source: PartnerRef = "erp"
+    # Whether each accepted ERP message is also published on the events exchange as
+    # `{document}.{source}` for internal consumers. With nobody bound to those keys the relay
+    # dead-letters each one as unroutable (NO_ROUTE): turn it off where nobody listens.
+    publish_events: bool = True
+    # A delivery the store could not commit waits this long before it is requeued.
+    requeue_delay_s: Seconds = 1.0
+    consumers: tuple[ErpConsumer, ...] = ()
+    subscriptions: tuple[Subscription, ...] = ()
+
+    def __post_init__(self) -> None:
+        queues = [c.queue for c in self.consumers]
+        if len(set(queues)) != len(queues):
+            raise ValueError("consumers: duplicate queue")
+
+
+def subscription_problems(erp: ErpSettings, partners: tuple[PartnerConfig, ...]) -> list[Problem]:
+    """Return what is wrong between `[erp]` and the partners (field paths relative to `erp`).
+
+    A subscription must name a configured partner that `receives` the document; the source must
+    not be a partner id, or ERP keys and that partner's webhook keys would share one scope.
+    """
+    by_id = {p.id: p for p in partners}
+    problems: list[Problem] = []
+    if erp.source in by_id:
+        problems.append(("source", f"{erp.source!r} is also a partner id"))
+    for i, subscription in enumerate(erp.subscriptions):
+        partner = by_id.get(subscription.partner)
+        if partner is None:
+            hint = did_you_mean(subscription.partner, by_id)
+            problems.append((f"subscriptions[{i}].partner", f"unknown partner{hint}"))
+        elif subscription.document not in partner.receives:
+            problems.append(
+                (
+                    f"subscriptions[{i}].document",
+                    f"partner {partner.id!r} does not receive {subscription.document!r}",
+                )
+            )
+    return problems
+
+
+def _path_problem(document: str, path: str) -> str | None:
+    """Say why `path` does not lead to a scalar field of `document`, or None if it does."""
+    info: msgspec.inspect.Type = msgspec.inspect.type_info(DOCUMENT_TYPES[document])
+    for part in path.split("."):
+        struct = _struct_of(info)
+        if struct is None:
+            return f"{part!r} is below a field that is not a table"
+        fields = {f.encode_name: f.type for f in struct.fields}
+        if part not in fields:
+            return f"no field {part!r}{did_you_mean(part, fields)}"
+        info = fields[part]
+    if _struct_of(info) is not None or isinstance(
+        _unwrap_optional(info), msgspec.inspect.CollectionType | msgspec.inspect.DictType
+    ):
+        return "leads to a table or a list, not a value"
+    return None
+
+
+def _unwrap_optional(info: msgspec.inspect.Type) -> msgspec.inspect.Type:
+    if isinstance(info, msgspec.inspect.UnionType):
+        rest = [t for t in info.types if not isinstance(t, msgspec.inspect.NoneType)]
+        if len(rest) == 1:
+            return rest[0]
+    if isinstance(info, msgspec.inspect.Metadata):
+        return _unwrap_optional(info.type)
+    return info
+
+
+def _struct_of(info: msgspec.inspect.Type) -> msgspec.inspect.StructType | None:
+    info = _unwrap_optional(info)
+    return info if isinstance(info, msgspec.inspect.StructType) else None
