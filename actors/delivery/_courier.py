@@ -135,6 +135,8 @@ class PartnerCourier:
         self._breaker = CircuitBreaker(policy.breaker_failures, policy.breaker_cooldown_s)
         self._wakeup = anyio.Event()
         self._in_flight: set[int] = set()
+        # Attempts that ended since the last pass read its heads (see `_dispatch`).
+        self._finished: set[int] = set()
         self._paused_until = 0.0
         self._disabled = False
         self._counts = {"delivered": 0, "retried": 0, "dead": 0}
@@ -149,7 +151,7 @@ class PartnerCourier:
             delivered=self._counts["delivered"],
             retried=self._counts["retried"],
             dead=self._counts["dead"],
-            in_flight=len(self._in_flight),
+            in_flight=len(self._in_flight - self._finished),
             breaker=self._breaker.state,
             disabled=self._disabled,
             paused_until=self._paused_until,
@@ -173,6 +175,10 @@ class PartnerCourier:
     async def _dispatch(self, attempts: TaskGroup) -> float:
         """Start every attempt that may go now; return how long to wait before looking again."""
         partner = self.policy.partner_id
+        # An attempt leaves `_in_flight` only here, before the read: one that ends while
+        # `heads()` runs may still be pending in that read's snapshot, and must not go twice.
+        finished, self._finished = self._finished, set()
+        self._in_flight -= finished
         self._disabled = await self._source.endpoint_disabled(partner)
         if self._disabled:
             return self._idle_wait_s
@@ -186,7 +192,7 @@ class PartnerCourier:
             if delivery.next_attempt_at > now:
                 waits.append(delivery.next_attempt_at - now)
                 break  # soonest due first: the rest are later still
-            if len(self._in_flight) >= self.policy.concurrency:
+            if len(self._in_flight - self._finished) >= self.policy.concurrency:
                 break  # a finishing attempt wakes the courier
             if not self._breaker.ready():
                 waits.append(self._breaker.wait_s() or self._idle_wait_s)
@@ -209,7 +215,7 @@ class PartnerCourier:
             log.warning("%s: could not record an attempt: %s", self.policy.partner_id, exc)
             outcome, latency = "lost", 0.0
         finally:
-            self._in_flight.discard(delivery.id)
+            self._finished.add(delivery.id)
             self.wake()
         if outcome in self._counts:
             self._counts[outcome] += 1

@@ -1,0 +1,78 @@
+"""The other half end to end: the ERP publishes on AMQP, the supplier's endpoint gets a webhook.
+
+A plain aio-pika client (not the gateway's code) publishes a released purchase order on the
+ERP exchange; the running gateway keeps it, routes it to its supplier and POSTs it, signed,
+to the supplier's endpoint, a real server on loopback that verifies with `standardwebhooks`.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import anyio
+import pytest
+from delivery_receiver import OK, Receiver, answering
+from gatewaykit import Partner, load, running, write_config
+from test_erp_ingress_gateway import Erp, until
+
+from canonical import decode_envelope, sample_body
+from protocols.http.server import serve
+
+pytestmark = [pytest.mark.anyio, pytest.mark.rabbitmq]
+
+
+def erp_config(erp: Erp) -> str:
+    """Acme, the only partner here, subscribes to the purchase orders it supplies."""
+    return f"""
+[erp]
+requeue_delay_s = 0.1
+
+[[erp.consumers]]
+queue = "{erp.queue}"
+exchange = "{erp.exchange}"
+bindings = {{ "purchase_order.released" = "purchase_order" }}
+
+[[erp.subscriptions]]
+partner = "acme"
+document = "purchase_order"
+match = {{ "supplier.party_id" = "{{partner}}" }}
+"""
+
+
+async def test_erp_purchase_order_reaches_the_supplier_once_signed(
+    tmp_path: Path, amqp_url: str
+) -> None:
+    erp = Erp()
+    receiver = Receiver(answering(then=OK))
+    async with anyio.create_task_group() as tg:
+        port = await tg.start(partial(serve, receiver, host="127.0.0.1", port=0))
+        outbound = (
+            'receives = ["purchase_order"]\n'
+            "[partners.outbound]\n"
+            f'url = "http://127.0.0.1:{port}/hooks/orders"\n'
+            f'secret = "{receiver.secret.reveal()}"\n'
+            'allow_networks = ["127.0.0.0/8"]\n'
+        )
+        path = write_config(
+            tmp_path, amqp_url, [Partner("acme")], extra=erp_config(erp), partner_extra=outbound
+        )
+        body = sample_body("purchase_order", 11, supplier="acme")
+        async with running(load(path)) as gateway:
+            # The queue exists (and is bound) once the consumer is consuming.
+            await until(lambda: all(c.statistics().consuming for c in gateway.erp_consumers))
+            await erp.publish(amqp_url, body, "erp-po-11")
+            await erp.publish(amqp_url, body, "erp-po-11")  # the ERP's own retry
+            with anyio.fail_after(20):
+                while not receiver.delivered():
+                    await anyio.sleep(0.05)
+            await anyio.sleep(1.0)  # a second delivery, if there were one, would show by now
+        tg.cancel_scope.cancel()
+
+    assert len(receiver.calls) == 1
+    call = receiver.calls[0]
+    assert call.verified
+    envelope = decode_envelope(call.body)
+    assert envelope.message_id == call.message_id  # webhook-id = the canonical message id
+    assert envelope.causation_id == "erp-po-11"
+    assert envelope.document.supplier.party_id == "acme"
