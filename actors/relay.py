@@ -8,10 +8,10 @@ pending and go again on the next pass. When the connection is lost it backs off,
 backlog drains in seq order, hence in order per partner.
 
 Delivery is at-least-once: a row confirmed but not yet marked when the process or the
-connection dies is published again; consumers dedup on `message_id`. Two cases reorder
-duplicates or neighbours: a nacked row is republished after the rows behind it that were
-confirmed, and after a lost connection the unanswered rows are published again after whatever
-of them the broker had already taken. First appearances on a queue still follow seq.
+connection dies is published again; consumers dedup on `message_id`. After a lost connection
+the unanswered rows go again after whatever of them the broker had already taken, so first
+appearances on a queue still follow seq. A nack is the exception: the refused row is
+republished after the rows behind it that were confirmed (queues refuse only when full).
 
 The relay knows the broker only through the small interfaces below (`OutboxPublisher`, a
 connect callable): the composition root wires in `protocols.amqp.connect`.
@@ -20,7 +20,6 @@ connect callable): the composition root wires in `protocols.amqp.connect`.
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Literal, NoReturn, Protocol, runtime_checkable
 
@@ -28,6 +27,7 @@ import anyio
 import msgspec
 from anyio.abc import TaskStatus
 
+from canonical.backoff import backoff_delay
 from canonical.errors import StoreUnavailable
 from canonical.outbox import OutboxRecord
 
@@ -41,7 +41,6 @@ __all__ = [
     "OutboxRelay",
     "OutboxSource",
     "RelayStatistics",
-    "backoff_delay",
 ]
 
 log = logging.getLogger(__name__)
@@ -121,18 +120,6 @@ class RelayStatistics(msgspec.Struct, frozen=True, kw_only=True):
     in_flight: int  # rows handed to the publisher and not settled yet
     last_batch_size: int
     connected: bool
-
-
-def backoff_delay(attempt: int, *, minimum: float, maximum: float) -> float:
-    """Return the wait before retry number `attempt` (1, 2, ...): doubling, capped, jittered.
-
-    "Equal jitter", as dramatiq's compute_backoff: half the nominal delay is fixed and half
-    random, so many relays restarted together spread out, yet none retries sooner than half
-    the nominal delay.
-    """
-    # The exponent is capped so a long outage cannot overflow the float.
-    nominal = min(maximum, minimum * 2.0 ** min(max(attempt, 1) - 1, 64))
-    return nominal / 2 + random.uniform(0.0, nominal / 2)
 
 
 class OutboxRelay:

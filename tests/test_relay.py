@@ -10,7 +10,8 @@ import anyio.lowlevel
 import pytest
 from amqp_support import MemoryOutbox, outbox_rows
 
-from actors.relay import OutboxRelay, backoff_delay
+from actors.relay import OutboxRelay
+from canonical.backoff import backoff_delay
 from canonical.outbox import OutboxRecord
 from protocols.amqp import BrokerConnectionLost, Delivery, Outcome
 

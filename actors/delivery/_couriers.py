@@ -9,7 +9,7 @@ import anyio
 from anyio.abc import TaskStatus
 
 from actors.delivery._courier import CourierStatistics, PartnerCourier
-from actors.relay import backoff_delay
+from canonical.backoff import backoff_delay
 
 __all__ = ["DEFAULT_RESTART_MAX_S", "DEFAULT_RESTART_MIN_S", "OutboundDelivery"]
 

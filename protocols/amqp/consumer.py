@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Literal
@@ -39,6 +38,7 @@ from aiormq.abc import AbstractChannel, DeliveredMessage
 from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream
 
+from canonical.backoff import backoff_delay
 from protocols.amqp.topology import (
     DEFAULT_DEAD_LETTER_EXCHANGE,
     DEFAULT_DELIVERY_LIMIT,
@@ -129,12 +129,6 @@ class ConsumerStatistics(msgspec.Struct, frozen=True, kw_only=True):
     consuming: bool
 
 
-def reconnect_delay(attempt: int, *, minimum: float, maximum: float) -> float:
-    """Return the wait before reconnect number `attempt` (1, 2, ...): doubling, capped, jittered."""
-    nominal = min(maximum, minimum * 2.0 ** min(max(attempt, 1) - 1, 64))
-    return nominal / 2 + random.uniform(0.0, nominal / 2)
-
-
 class QueueConsumer:
     """Consumes one queue through `handler`, one session after another, until cancelled."""
 
@@ -200,7 +194,7 @@ class QueueConsumer:
             finally:
                 self._consuming = False
             self._failures += 1
-            delay = reconnect_delay(
+            delay = backoff_delay(
                 self._failures, minimum=self._reconnect_min, maximum=self._reconnect_max
             )
             log.warning(
