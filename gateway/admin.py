@@ -45,10 +45,19 @@ class AdminApp:
         elif path == "/metrics":
             body = generate_latest(self.registry)
             await send_response(send, 200, _PROMETHEUS, body)
-        elif path in self.extra_routes:
-            await self.extra_routes[path](scope, receive, send)
+        elif (route := self._extra_route(path)) is not None:
+            await route(scope, receive, send)
         else:
             await send_response(send, 404, _JSON, b'{"status":"not found"}')
+
+    def _extra_route(self, path: str) -> Callable[[Scope, Receive, Send], Awaitable[None]] | None:
+        """Return the route for `path`: an exact key, or a key ending in "/" that it starts with."""
+        if path in self.extra_routes:
+            return self.extra_routes[path]
+        for prefix, route in self.extra_routes.items():
+            if prefix.endswith("/") and path.startswith(prefix):
+                return route
+        return None
 
     async def _ready(self, send: Send) -> None:
         results: dict[str, bool] = {}

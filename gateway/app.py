@@ -32,14 +32,19 @@ from gateway.admin import AdminApp
 from gateway.config import GatewayConfig, load_config
 from gateway.logs import configure_logging, log_context
 from gateway.metrics import GatewayMetrics
+from gateway.operator import OperatorApi, operator_routes
 from gateway.outbound import build_outbound
+from gateway.pull import StoreMessageBox, pull_policies
 from gateway.store import BatchReport, Store
 from protocols.amqp.consumer import QueueConsumer, QueueSpec
 from protocols.amqp.publisher import ConfirmedPublisher, connect
 from protocols.amqp.topology import declare_topology
+from protocols.http.asgi import ASGIApp
 from protocols.http.contract import AcceptedResponse, IngressPolicy, WebhookRequest
 from protocols.http.egress import EgressClient
-from protocols.http.ingress import WebhookIngress
+from protocols.http.ingress import WEBHOOK_PATH_PREFIX, WebhookIngress
+from protocols.http.pull import PULL_PATH_PREFIX, PullApi
+from protocols.http.routing import PrefixRouter
 from protocols.http.server import serve
 
 __all__ = ["Gateway", "run_from_file", "run_gateway"]
@@ -174,10 +179,15 @@ class Gateway:
                         self.admin_port = await listeners.start(
                             _serve_admin, self._admin_app(store, relay), cfg
                         )
+                        ingress = WebhookIngress(
+                            partners, partners, tolerance=cfg.http.signature_tolerance_s
+                        )
+                        # Webhooks in, and messages pulled by partners that take no webhooks.
+                        pull = PullApi(pull_policies(cfg.partners), StoreMessageBox(store))
                         self.http_port = await listeners.start(
                             _serve_ingress,
-                            WebhookIngress(
-                                partners, partners, tolerance=cfg.http.signature_tolerance_s
+                            PrefixRouter(
+                                [(WEBHOOK_PATH_PREFIX, ingress), (PULL_PATH_PREFIX, pull)]
                             ),
                             cfg,
                         )
@@ -240,7 +250,16 @@ class Gateway:
         async def broker_connected() -> bool:
             return relay.statistics().connected
 
-        return AdminApp(self.metrics.registry, {"store": store_open, "broker": broker_connected})
+        def wake(partner_id: str | None) -> None:
+            if self.outbound is not None:
+                self.outbound.wake(partner_id)
+
+        operator = OperatorApi(store, [p.id for p in self.config.partners], wake)
+        return AdminApp(
+            self.metrics.registry,
+            {"store": store_open, "broker": broker_connected},
+            extra_routes=operator_routes(operator),
+        )
 
     def _export_statistics(self, supervisor: Supervisor, relay: OutboxRelay, store: Store) -> None:
         def runtime(field: str) -> Any:
@@ -333,9 +352,7 @@ async def _connect_publisher(cfg: GatewayConfig) -> ConfirmedPublisher:
     )
 
 
-async def _serve_ingress(
-    app: WebhookIngress, cfg: GatewayConfig, *, task_status: TaskStatus[int]
-) -> None:
+async def _serve_ingress(app: ASGIApp, cfg: GatewayConfig, *, task_status: TaskStatus[int]) -> None:
     await serve(
         app,
         host=cfg.http.host,

@@ -28,6 +28,25 @@ def _parser() -> argparse.ArgumentParser:
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     check = config_sub.add_parser("check", help="validate a config file, list every error")
     check.add_argument("file", type=Path)
+
+    dead = sub.add_parser("dead-letters", help="list, show or replay dead outbound deliveries")
+    dead_sub = dead.add_subparsers(dest="dead_command", required=True, metavar="ACTION")
+    for action, text in (
+        ("list", "one line per dead letter matching the filters"),
+        ("show", "one dead letter with its body and every attempt, as JSON"),
+        ("replay", "make dead letters pending again (same message id); by id or by filters"),
+    ):
+        cmd = dead_sub.add_parser(action, help=text)
+        cmd.add_argument("--config", type=Path, required=True, help="the gateway's TOML file")
+        if action != "list":
+            cmd.add_argument("id", type=int, nargs="?" if action == "replay" else None)
+        if action != "show":
+            cmd.add_argument("--partner", help="only this partner's")
+            cmd.add_argument("--document", help="only this document type")
+            cmd.add_argument("--since", help="died at or after this ISO 8601 time (UTC if bare)")
+            cmd.add_argument("--until", help="died before this ISO 8601 time (UTC if bare)")
+        if action == "list":
+            cmd.add_argument("--limit", type=int, default=100, help="at most this many (100)")
     return parser
 
 
@@ -51,6 +70,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             from gateway.app import run_from_file
 
             return run_from_file(args.config, os.environ)
+        case "dead-letters":
+            from gateway.deadletters import run_dead_letters_command
+
+            return run_dead_letters_command(
+                args.dead_command,
+                args.config,
+                os.environ,
+                delivery_id=getattr(args, "id", None),
+                partner=getattr(args, "partner", None),
+                document=getattr(args, "document", None),
+                since=getattr(args, "since", None),
+                until=getattr(args, "until", None),
+                limit=getattr(args, "limit", 100),
+            )
         case "demo":
             from gateway.demo import run_demo
 

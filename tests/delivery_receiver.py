@@ -166,3 +166,23 @@ async def outbound(
         await tg.start(delivery.run)
         yield Outbound(store, delivery)
         tg.cancel_scope.cancel()
+
+
+@contextlib.asynccontextmanager
+async def serving(receiver: Receiver) -> AsyncIterator[str]:
+    """Serve `receiver` on a loopback port until the block ends; yield its webhook URL."""
+    async with anyio.create_task_group() as tg:
+        port = await tg.start(
+            partial(serve, receiver, host="127.0.0.1", port=0, shutdown_timeout=0.2)
+        )
+        yield f"http://localhost:{port}/hooks"
+        tg.cancel_scope.cancel()
+
+
+def outbound_toml(url: str, secret: Secret, schedule: tuple[float, ...] = FAST_SCHEDULE) -> str:
+    """A partner's `[partners.outbound]` table for `url`, retrying fast, circuit kept closed."""
+    return (
+        f'[partners.outbound]\nurl = "{url}"\nsecret = "{secret.reveal()}"\n'
+        f"retry_schedule_s = {list(schedule)}\njitter = 0.0\nbreaker_failures = 99\n"
+        'allow_networks = ["127.0.0.0/8"]\n'
+    )

@@ -11,7 +11,7 @@ import pytest
 from amqp_support import BrokerNames, outbox_rows, queue_depth, read_queue
 from anyio.abc import SocketAttribute, SocketStream, TaskStatus
 
-from gateway.localbroker import free_port
+from gateway.localbroker import LocalRabbitMQ, free_port
 from protocols.amqp import BrokerConnectionLost, ConfirmedPublisher, connect
 
 pytestmark = [pytest.mark.anyio, pytest.mark.rabbitmq]
@@ -29,6 +29,11 @@ async def publisher(amqp_url: str, names: BrokerNames) -> AsyncIterator[Confirme
     await names.declare_queue(amqp_url, bindings=["purchase_order.*"])
     async with await connect(amqp_url, exchange=names.exchange, window=8) as publisher:
         yield publisher
+
+
+@pytest.fixture
+def rabbitmq_port(rabbitmq: LocalRabbitMQ) -> int:
+    return rabbitmq.port
 
 
 class CuttableProxy:
@@ -193,9 +198,3 @@ async def test_connection_cut_mid_batch_keeps_the_answers_received_before(
     assert {d.outcome for d in deliveries} == {"confirmed", "lost"}
     on_queue = {m.message_id for m in await read_queue(amqp_url, names.queue)}
     assert confirmed <= on_queue
-
-
-@pytest.fixture
-def rabbitmq_port(rabbitmq: object) -> int:
-    port: int = rabbitmq.port  # type: ignore[attr-defined]
-    return port

@@ -10,6 +10,14 @@ In TOML it is the partner's `outbound` table:
     secret = { env = "ACME_OUTBOUND_SECRET" }
     retry_schedule_s = [5, 300, 1800]        # waits before each retry; the first try is at once
     allow_networks = ["10.20.0.0/16"]        # only to reach a partner on a private network
+
+A partner that cannot receive webhooks pulls instead: a `pull` table in place of `outbound`
+(`PullOutbound`). Its deliveries are kept pending until it fetches and acknowledges them on
+`GET /partners/{id}/messages` and `POST /partners/{id}/messages/ack` (protocols/http/pull.py):
+
+    [partners.pull]
+    token = { env = "ACME_PULL_TOKEN" }      # the bearer token, a `whsec_...` secret
+    max_batch = 500                          # most messages one GET returns
 """
 
 from __future__ import annotations
@@ -31,10 +39,12 @@ __all__ = [
     "DEFAULT_JITTER",
     "DEFAULT_MAX_AGE_S",
     "DEFAULT_MAX_RETRY_AFTER_S",
+    "DEFAULT_PULL_BATCH",
     "DEFAULT_RATE_PER_SECOND",
     "DEFAULT_RESPONSE_HEAD_BYTES",
     "DEFAULT_TIMEOUT_S",
     "STANDARD_WEBHOOKS_RETRY_SCHEDULE_S",
+    "PullOutbound",
     "WebhookOutbound",
 ]
 
@@ -70,6 +80,8 @@ DEFAULT_BREAKER_COOLDOWN_S = 30.0
 DEFAULT_MAX_RETRY_AFTER_S = 24 * 3600.0
 # First bytes of each answer kept with the attempt.
 DEFAULT_RESPONSE_HEAD_BYTES = 512
+# Most messages one pull returns, whatever `limit` the partner asks for.
+DEFAULT_PULL_BATCH = 100
 
 Delay = Annotated[float, msgspec.Meta(ge=0, le=7 * 24 * 3600)]
 
@@ -116,3 +128,11 @@ class WebhookOutbound(Base, frozen=True):
     def networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         """Return `allow_networks` parsed."""
         return tuple(ipaddress.ip_network(n) for n in self.allow_networks)
+
+
+class PullOutbound(Base, frozen=True):
+    """A partner that fetches its messages over HTTP instead of receiving webhooks."""
+
+    # The partner's bearer token (`Authorization: Bearer whsec_...`), compared in constant time.
+    token: Secret
+    max_batch: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = DEFAULT_PULL_BATCH

@@ -8,7 +8,7 @@ import msgspec
 
 from canonical import DOCUMENT_TYPES
 from gateway.config.base import MIB, Base, BodyBytes, Name
-from gateway.config.delivery import WebhookOutbound
+from gateway.config.delivery import PullOutbound, WebhookOutbound
 from gateway.config.secrets import Secret
 
 __all__ = [
@@ -54,3 +54,9 @@ class PartnerConfig(Base, frozen=True):
     format: Literal["json"] = "json"
     # Where the gateway delivers the documents in `receives` (gateway/config/delivery.py).
     outbound: WebhookOutbound | None = None
+    # Or: the partner pulls its messages (`[partners.pull]`, gateway/config/delivery.py).
+    pull: PullOutbound | None = None
+
+    def __post_init__(self) -> None:
+        if self.outbound is not None and self.pull is not None:
+            raise ValueError("pull: a partner either receives webhooks (outbound) or pulls")

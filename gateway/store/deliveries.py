@@ -133,6 +133,36 @@ class DeliveryLedger:
         where, params = _filters(partner_id, document_type, since, until)
         return await self._write(partial(_replay, where, params))
 
+    async def dead(
+        self,
+        *,
+        partner_id: str | None = None,
+        document_type: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        after_id: int = 0,
+        limit: int = 100,
+    ) -> list[DeliveryRecord]:
+        """List dead deliveries in id order; the filters are `replay_deliveries`'s."""
+        where, params = _filters(partner_id, document_type, since, until)
+        sql = (
+            f"SELECT {_COLUMNS} FROM deliveries AS d "
+            f"WHERE d.state = 'dead' AND d.id > ? AND {where} ORDER BY d.id LIMIT ?"
+        )
+        return await self._read(partial(_select, sql, (after_id, *params, limit)))
+
+    # The pulling partner's side (protocols/http/pull.py)
+
+    async def acknowledge(
+        self, partner_id: str, *, up_to: int | None = None, message_ids: tuple[str, ...] = ()
+    ) -> int:
+        """Mark a pulling partner's pending deliveries delivered; return how many.
+
+        `up_to` takes every one with an id at or below it, `message_ids` those named; only
+        `partner_id`'s own deliveries are touched.
+        """
+        return await self._write(partial(_acknowledge, partner_id, up_to, message_ids))
+
     async def deliveries(
         self,
         *,
@@ -368,3 +398,23 @@ def _replay(where: str, params: tuple[object, ...], conn: sqlite3.Connection, no
         (now, *params),
     )
     return cursor.rowcount
+
+
+def _acknowledge(
+    partner_id: str,
+    up_to: int | None,
+    message_ids: tuple[str, ...],
+    conn: sqlite3.Connection,
+    now: float,
+) -> int:
+    update = """
+        UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, settled_at = ?,
+                              reason = NULL
+        WHERE partner_id = ? AND state = 'pending' AND
+    """
+    count = 0
+    if up_to is not None:
+        count += conn.execute(update + " id <= ?", (now, partner_id, up_to)).rowcount
+    for message_id in message_ids:
+        count += conn.execute(update + " message_id = ?", (now, partner_id, message_id)).rowcount
+    return count

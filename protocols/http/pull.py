@@ -1,0 +1,185 @@
+"""The pull API: partners that cannot receive webhooks fetch and acknowledge their messages.
+
+- `GET /partners/{id}/messages?after=<cursor>&limit=<n>`: the partner's pending messages after
+  the cursor, oldest first: `{"messages": [{"message_id", "document_type", "cursor", "body"}],
+  "next": cursor}`. `body` is the message's envelope JSON as is; `next` is the last message's
+  cursor (or `after` when there is none) and goes in the next call's `after`.
+- `POST /partners/{id}/messages/ack` with `{"up_to": cursor}` or `{"message_ids": [...]}` (or
+  both): those messages are delivered and are not returned again. Answers `{"acknowledged": n}`.
+
+Every call carries `Authorization: Bearer <token>`, the partner's `pull.token`. The token is
+compared with every pull partner's token in constant time: a missing token, or one that is no
+partner's, answers 401; another partner's token answers 403, whether or not the partner in the
+path exists, so credentials never reveal which partners there are and a partner never sees
+messages other than its own. Errors are problem+json.
+
+Transport only: the messages come from a `MessageBox` the gateway implements.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from typing import Any, Protocol
+from urllib.parse import parse_qsl
+
+import msgspec
+import orjson
+
+from .asgi import Receive, Scope, Send
+from .problem import MethodNotAllowed, RouteNotFound
+from .routing import BadRequest, Forbidden, Unauthenticated, answer_json, read_json
+
+__all__ = ["PULL_PATH_PREFIX", "MessageBox", "PullApi", "PullPolicy", "PulledMessage"]
+
+PULL_PATH_PREFIX = "/partners/"
+# Message ids one ack may name.
+MAX_ACK_IDS = 10_000
+
+
+class PulledMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """One message waiting for a pulling partner; `cursor` orders them."""
+
+    message_id: str
+    document_type: str
+    cursor: int
+    body: bytes
+    """The envelope JSON, sent inside the answer as is."""
+
+
+class PullPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    """One pulling partner's credentials and bound."""
+
+    token: bytes
+    max_batch: int
+
+
+class MessageBox(Protocol):
+    """Where pulling partners' messages wait (the gateway's store)."""
+
+    async def messages(self, partner_id: str, after: int, limit: int, /) -> list[PulledMessage]:
+        """Return up to `limit` of the partner's pending messages with cursor > `after`."""
+        ...
+
+    async def acknowledge(
+        self, partner_id: str, /, *, up_to: int | None, message_ids: tuple[str, ...]
+    ) -> int:
+        """Mark the partner's messages delivered; return how many were pending."""
+        ...
+
+
+class _Ack(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    up_to: int | None = None
+    message_ids: tuple[str, ...] = ()
+
+
+_ACK_DECODER = msgspec.json.Decoder(_Ack)
+
+
+class PullApi:
+    """ASGI app serving the pull routes under `/partners/`."""
+
+    def __init__(self, policies: Mapping[str, PullPolicy], box: MessageBox) -> None:
+        self._policies = dict(policies)
+        self._box = box
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+
+        async def handle() -> tuple[int, Any]:
+            partner_id, action = _route(scope["path"], scope["method"])
+            self._authorize(scope, partner_id)
+            policy = self._policies[partner_id]
+            if action == "messages":
+                return 200, await self._messages(scope, partner_id, policy)
+            return 200, await self._acknowledge(receive, partner_id)
+
+        await answer_json(scope, send, handle)
+
+    def _authorize(self, scope: Scope, partner_id: str) -> None:
+        token = _bearer(scope["headers"])
+        if token is None:
+            raise Unauthenticated("send Authorization: Bearer <your pull token>")
+        caller = None
+        # Every token is compared, matched or not, so timing tells nothing about which matched.
+        for candidate, policy in self._policies.items():
+            if hmac.compare_digest(token, policy.token):
+                caller = candidate
+        if caller is None:
+            raise Unauthenticated("the token is not valid")
+        if caller != partner_id:
+            raise Forbidden("these credentials are for another partner")
+
+    async def _messages(self, scope: Scope, partner_id: str, policy: PullPolicy) -> dict[str, Any]:
+        query = _query(scope.get("query_string", b""))
+        after = _natural(query, "after", 0)
+        limit = min(_natural(query, "limit", policy.max_batch), policy.max_batch)
+        if limit < 1:
+            raise BadRequest("limit: expected at least 1")
+        found = await self._box.messages(partner_id, after, limit)
+        return {
+            "messages": [
+                {
+                    "message_id": m.message_id,
+                    "document_type": m.document_type,
+                    "cursor": m.cursor,
+                    "body": orjson.Fragment(m.body),
+                }
+                for m in found
+            ],
+            "next": found[-1].cursor if found else after,
+        }
+
+    async def _acknowledge(self, receive: Receive, partner_id: str) -> dict[str, int]:
+        raw = await read_json(receive)
+        try:
+            ack = _ACK_DECODER.decode(msgspec.json.encode(raw))
+        except msgspec.ValidationError as exc:
+            raise BadRequest(f"ack: {exc}") from None
+        if ack.up_to is None and not ack.message_ids:
+            raise BadRequest('ack: give "up_to" (a cursor) or "message_ids"')
+        if len(ack.message_ids) > MAX_ACK_IDS:
+            raise BadRequest(f"ack: at most {MAX_ACK_IDS} message_ids at once")
+        count = await self._box.acknowledge(
+            partner_id, up_to=ack.up_to, message_ids=ack.message_ids
+        )
+        return {"acknowledged": count}
+
+
+def _route(path: str, method: str) -> tuple[str, str]:
+    """Return (partner id, "messages" or "ack") for a pull path, or raise 404/405."""
+    parts = path[len(PULL_PATH_PREFIX) :].split("/") if path.startswith(PULL_PATH_PREFIX) else []
+    if len(parts) == 2 and parts[1] == "messages" and parts[0]:
+        if method != "GET":
+            raise MethodNotAllowed(f"{method} on {path}", allow=("GET",))
+        return parts[0], "messages"
+    if len(parts) == 3 and parts[1:] == ["messages", "ack"] and parts[0]:
+        if method != "POST":
+            raise MethodNotAllowed(f"{method} on {path}", allow=("POST",))
+        return parts[0], "ack"
+    raise RouteNotFound(f"no route {path[:80]}")
+
+
+def _bearer(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, token = value.partition(b" ")
+            if scheme.lower() == b"bearer" and token.strip():
+                return token.strip()
+            return None
+    return None
+
+
+def _query(raw: bytes) -> dict[str, str]:
+    return dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
+
+
+def _natural(query: Mapping[str, str], name: str, default: int) -> int:
+    """Return the query parameter as a non-negative int; 400 when it is not one."""
+    text = query.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or len(text) > 18:
+        raise BadRequest(f"{name}: expected a non-negative integer")
+    return int(text)

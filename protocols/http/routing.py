@@ -1,0 +1,125 @@
+"""Small ASGI routing pieces: mount apps by path prefix, answer JSON or problem+json, read a body.
+
+The webhook ingress checks its own route inline (it is the hot path); the slower listeners (pull
+API, operator API) share these so each of them reads top to bottom as its routes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import orjson
+
+from canonical.errors import GatewayError, PayloadTooLarge
+from canonical.ids import new_message_id
+
+from .asgi import ASGIApp, Receive, Scope, Send, send_response
+from .problem import RouteNotFound, problem_response
+
+__all__ = [
+    "DEFAULT_MAX_JSON_BODY_BYTES",
+    "BadRequest",
+    "Forbidden",
+    "NotFound",
+    "PrefixRouter",
+    "Unauthenticated",
+    "answer_json",
+    "read_json",
+]
+
+logger = logging.getLogger(__name__)
+
+# A request body these APIs take is a few ids or filters: anything larger is a mistake.
+DEFAULT_MAX_JSON_BODY_BYTES = 64 * 1024
+
+_JSON_HEADERS = ((b"content-type", b"application/json"),)
+
+
+class BadRequest(GatewayError):
+    """The request's parameters or JSON body are not what the route takes."""
+
+    status, reason, title = 400, "bad-request", "Bad request"
+
+
+class Unauthenticated(GatewayError):
+    """No credentials, or credentials that belong to no one."""
+
+    status, reason, title = 401, "unauthenticated", "Missing or invalid credentials"
+
+
+class Forbidden(GatewayError):
+    """Valid credentials, but not for this resource."""
+
+    status, reason, title = 403, "forbidden", "Not allowed for these credentials"
+
+
+class NotFound(GatewayError):
+    """The resource named in the path does not exist."""
+
+    status, reason, title = 404, "not-found", "Not found"
+
+
+class PrefixRouter:
+    """Dispatch each request to the first app whose path prefix matches; 404 problem otherwise."""
+
+    def __init__(self, routes: Sequence[tuple[str, ASGIApp]]) -> None:
+        self._routes = tuple(routes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            # Lifespan and websockets: the first app decides (the ingress declines them).
+            if self._routes:
+                await self._routes[0][1](scope, receive, send)
+            return
+        path: str = scope["path"]
+        for prefix, app in self._routes:
+            if path.startswith(prefix):
+                await app(scope, receive, send)
+                return
+        status, headers, body = problem_response(
+            RouteNotFound(f"no route {path[:80]}"), instance=path
+        )
+        await send_response(send, status, headers, body)
+
+
+async def answer_json(
+    scope: Scope, send: Send, handler: Callable[[], Awaitable[tuple[int, Any]]]
+) -> None:
+    """Run `handler` and send its (status, JSON-able value); a GatewayError becomes a problem."""
+    path: str = scope["path"]
+    try:
+        status, value = await handler()
+        headers: Sequence[tuple[bytes, bytes]] = _JSON_HEADERS
+        body = orjson.dumps(value)
+    except GatewayError as error:
+        status, headers, body = problem_response(error, instance=path)
+    except Exception:
+        instance = f"urn:uuid:{new_message_id()}"
+        logger.exception("unexpected error on %s %s (%s)", scope["method"], path, instance)
+        internal = GatewayError("unexpected error; it has been logged")
+        status, headers, body = problem_response(internal, instance=instance)
+    if status == 401:
+        headers = [*headers, (b"www-authenticate", b"Bearer")]
+    await send_response(send, status, headers, body)
+
+
+async def read_json(receive: Receive, limit: int = DEFAULT_MAX_JSON_BODY_BYTES) -> Any:
+    """Read the whole request body (at most `limit` bytes) and decode it as JSON."""
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise BadRequest("the client went away before the body was complete")
+        body += message.get("body", b"")
+        if len(body) > limit:
+            raise PayloadTooLarge(f"body above {limit} bytes")
+        if not message.get("more_body", False):
+            break
+    if not body:
+        return None
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"body is not JSON: {exc}") from None
