@@ -111,7 +111,8 @@ class GroupCommit:
         self._on_batch = on_batch
         self._queue: deque[_Job] = deque()
         # Bounds the queue: a full queue makes `accept()` wait, which is the backpressure.
-        self._room = anyio.Semaphore(max_queued)
+        # asyncio's Semaphore: anyio's looks up the backend on every acquire (hot path).
+        self._room = asyncio.Semaphore(max_queued)
         self._work = anyio.Event()
         self._in_flight: set[tuple[str, str]] = set()
         self._closing = False
