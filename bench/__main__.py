@@ -5,6 +5,7 @@ python -m bench ingest-burst [--duration 10 --connections 64] [--quick] [--syste
 python -m bench relay-drain [--rows 200000 --window 512]
 python -m bench end-to-end [--rates 1000,2000,5000 --step-seconds 60]
 python -m bench soak [--count 1000000 --rate 2000]
+python -m bench delivery-isolation [--orders 12000 --order-rate 200 --hang-timeout 2]
 python -m bench plot bench/results/<file>.json
 """
 
@@ -47,6 +48,11 @@ _SCENARIO_FLAGS: dict[str, list[tuple[str, str, Any, str]]] = {
         ("--count", "count", int, "messages through (1000000)"),
         ("--rate", "rate", float, "offered msg/s (2000)"),
         ("--sample-seconds", "sample_s", float, "seconds between samples (3)"),
+    ],
+    "delivery-isolation": [
+        ("--orders", "orders", int, "ERP purchase orders per run (12000; quick: 1000)"),
+        ("--order-rate", "order_rate", float, "orders published per second (200)"),
+        ("--hang-timeout", "hang_timeout_s", float, "partners' timeout_s, seconds (2)"),
     ],
 }
 

@@ -138,11 +138,48 @@ def soak_backlog_panel(ax: Axes, result: RunResult) -> None:
     ax.legend(fontsize=8)
 
 
+def isolation_rate_panel(ax: Axes, result: RunResult) -> None:
+    _bars(ax, result, "healthy_per_s", "healthy partner delivered/s")
+
+
+def isolation_latency_panel(ax: Axes, result: RunResult) -> None:
+    rows = _ok(result)
+    percentiles = ("p50_ms", "p99_ms", "max_ms")
+    width = 0.8 / len(percentiles)
+    for i, p in enumerate(percentiles):
+        values = [float(f.get(p) or 0) for _, _, f in rows]  # type: ignore[arg-type]
+        ax.bar([j + i * width for j in range(len(rows))], values, width, label=p[:-3])
+    ax.set_xticks([j + width for j in range(len(rows))], [n for n, _, _ in rows])
+    ax.set_yscale("log")
+    ax.set_ylabel("order due -> healthy partner got it (ms, log)")
+    ax.set_title("healthy partner delivery latency")
+    ax.legend(fontsize=8)
+
+
+def isolation_timeline_panel(ax: Axes, result: RunResult) -> None:
+    # timeline rows: [seconds since the first order was due, healthy deliveries/s in the bin]
+    for s in result.systems:
+        rows = s.series.get("timeline", [])
+        ax.plot([r[0] for r in rows], [r[1] for r in rows], label=s.system)
+    offered = result.settings.get("order_rate")
+    if isinstance(offered, (int, float)):
+        ax.axhline(offered, color="gray", linewidth=0.8, linestyle=":", label="offered")
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("healthy partner deliveries/s")
+    ax.set_title("healthy partner over time")
+    ax.legend(fontsize=8)
+
+
 PANELS: dict[str, Sequence[Panel]] = {
     "ingest-burst": (accepted_panel, latency_panel),
     "relay-drain": (confirmed_panel,),
     "end-to-end": (staircase_latency_panel, staircase_rate_panel),
     "soak": (soak_rss_panel, soak_backlog_panel),
+    "delivery-isolation": (
+        isolation_rate_panel,
+        isolation_latency_panel,
+        isolation_timeline_panel,
+    ),
 }
 
 

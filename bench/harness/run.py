@@ -80,6 +80,10 @@ class Options(msgspec.Struct, frozen=True, kw_only=True):
     count: int = 1_000_000
     rate: float = 2000.0
     sample_s: float = 3.0
+    # delivery-isolation: ERP purchase orders at a fixed rate, each to two partners
+    orders: int = 12_000
+    order_rate: float = 200.0
+    hang_timeout_s: float = 2.0  # the partners' `timeout_s`: how long a hanging call holds
 
     def quickened(self) -> Options:
         """Return these options cut to a couple of seconds per scenario (`--quick`)."""
@@ -94,6 +98,7 @@ class Options(msgspec.Struct, frozen=True, kw_only=True):
             count=10_000,
             rate=2000.0,
             sample_s=0.5,
+            orders=1_000,
             max_minutes=15.0,
             quiet_wait_s=0.0,
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.harness.run import Scenario
-from bench.scenarios import end_to_end, ingest_burst, relay_drain, soak
+from bench.scenarios import delivery_isolation, end_to_end, ingest_burst, relay_drain, soak
 
 __all__ = ["SCENARIOS"]
 
@@ -14,5 +14,6 @@ SCENARIOS: dict[str, Scenario] = {
         relay_drain.SCENARIO,
         end_to_end.SCENARIO,
         soak.SCENARIO,
+        delivery_isolation.SCENARIO,
     )
 }
