@@ -151,9 +151,13 @@ class Gateway:
         Path(cfg.store.path).parent.mkdir(parents=True, exist_ok=True)
         async with store, EgressClient() as egress:
             self.store = store
-            # One courier per partner with an `outbound` channel (actors/delivery).
+            # One courier per partner with an `outbound(_amqp)` channel (actors/delivery).
             self.outbound = build_outbound(
-                cfg.partners, store.deliveries, egress, on_attempt=metrics.delivery_attempt
+                cfg.partners,
+                store.deliveries,
+                egress,
+                amqp=cfg.amqp,
+                on_attempt=metrics.delivery_attempt,
             )
             relay = OutboxRelay(
                 store,

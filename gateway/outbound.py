@@ -1,29 +1,38 @@
-"""Wire outbound delivery: each partner's `outbound` becomes a courier and a signed sender."""
+"""Wire outbound delivery: each partner's outbound channel becomes a courier and its channel.
+
+`[partners.outbound]` is a signed webhook endpoint (`WebhookChannel`), `[partners.outbound_amqp]`
+the partner's exchange on a broker (`gateway.outbound_amqp.ExchangeChannel`); one courier
+implementation delivers over either.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+import msgspec
+
 from actors.delivery import (
     DEFAULT_IDLE_WAIT_S,
     AttemptOutcome,
+    DeliveryChannel,
     DeliveryPolicy,
     DeliverySource,
     OutboundDelivery,
     PartnerCourier,
-    WebhookAnswer,
-    WebhookSender,
 )
+from canonical.delivery import DeliveryRecord
 from gateway.config import PartnerConfig
-from gateway.config.delivery import WebhookOutbound
-from protocols.http.egress import EgressClient, WebhookTarget
+from gateway.config.delivery import AmqpOutbound, WebhookOutbound
+from gateway.config.settings import AmqpSettings
+from gateway.outbound_amqp import ExchangeChannel
+from protocols.http.egress import EgressClient, WebhookResponse, WebhookTarget
 
-__all__ = ["build_outbound", "delivery_policy", "webhook_sender"]
+__all__ = ["WebhookChannel", "build_outbound", "delivery_channel", "delivery_policy"]
 
 
-def delivery_policy(partner_id: str, outbound: WebhookOutbound) -> DeliveryPolicy:
+def delivery_policy(partner_id: str, outbound: WebhookOutbound | AmqpOutbound) -> DeliveryPolicy:
     """Return the courier's rules for one partner's outbound channel."""
-    return DeliveryPolicy(
+    policy = DeliveryPolicy(
         partner_id=partner_id,
         concurrency=outbound.concurrency,
         rate_per_second=outbound.rate_per_second,
@@ -33,24 +42,50 @@ def delivery_policy(partner_id: str, outbound: WebhookOutbound) -> DeliveryPolic
         max_age_s=outbound.max_age_s,
         breaker_failures=outbound.breaker_failures,
         breaker_cooldown_s=outbound.breaker_cooldown_s,
-        max_retry_after_s=outbound.max_retry_after_s,
     )
+    if isinstance(outbound, WebhookOutbound):  # only HTTP answers carry Retry-After
+        policy = msgspec.structs.replace(policy, max_retry_after_s=outbound.max_retry_after_s)
+    return policy
 
 
-def webhook_sender(client: EgressClient, outbound: WebhookOutbound) -> WebhookSender:
-    """Return the courier's `send(message_id, body, timestamp)` for one partner's endpoint."""
-    target = WebhookTarget(
-        url=outbound.url,
-        secret_key=outbound.secret.key,
-        timeout_s=outbound.timeout_s,
-        allow_networks=outbound.networks(),
-        response_head_bytes=outbound.response_head_bytes,
-    )
+class WebhookChannel:
+    """Signed POSTs to one partner's endpoint, through the gateway's egress pool."""
 
-    async def send(message_id: str, body: bytes, timestamp: int) -> WebhookAnswer:
-        return await client.post_webhook(target, message_id, body, timestamp=timestamp)
+    def __init__(self, client: EgressClient, outbound: WebhookOutbound) -> None:
+        self._client = client
+        self._target = WebhookTarget(
+            url=outbound.url,
+            secret_key=outbound.secret.key,
+            timeout_s=outbound.timeout_s,
+            allow_networks=outbound.networks(),
+            response_head_bytes=outbound.response_head_bytes,
+        )
 
-    return send
+    async def send(self, delivery: DeliveryRecord, timestamp: int) -> WebhookResponse:
+        """POST one message, signed, its message id as `webhook-id`; return the answer."""
+        return await self._client.post_webhook(
+            self._target, delivery.message_id, delivery.body, timestamp=timestamp
+        )
+
+    async def aclose(self) -> None:
+        """Nothing to close: the egress pool is the gateway's."""
+
+
+def delivery_channel(
+    partner: PartnerConfig, client: EgressClient, amqp: AmqpSettings
+) -> DeliveryChannel | None:
+    """Return the channel a partner's deliveries leave by, or None if they are not pushed."""
+    if partner.outbound is not None:
+        return WebhookChannel(client, partner.outbound)
+    if partner.outbound_amqp is not None:
+        return ExchangeChannel(
+            partner.id,
+            partner.outbound_amqp,
+            partner.outbound_amqp.url or amqp.url,
+            reconnect_min_s=amqp.reconnect_min_s,
+            reconnect_max_s=amqp.reconnect_max_s,
+        )
+    return None
 
 
 def build_outbound(
@@ -58,19 +93,27 @@ def build_outbound(
     source: DeliverySource,
     client: EgressClient,
     *,
+    amqp: AmqpSettings | None = None,
     on_attempt: Callable[[str, AttemptOutcome, float], None] | None = None,
     idle_wait_s: float = DEFAULT_IDLE_WAIT_S,
 ) -> OutboundDelivery:
-    """Return the couriers of every partner that has an `outbound` channel."""
-    couriers = {
-        p.id: PartnerCourier(
-            delivery_policy(p.id, p.outbound),
+    """Return the couriers of every partner with an `outbound` or `outbound_amqp` channel.
+
+    `amqp` is the gateway's broker: the default `url` of an `outbound_amqp` channel, and the
+    reconnect backoff of every such channel.
+    """
+    amqp = amqp or AmqpSettings()
+    couriers: dict[str, PartnerCourier] = {}
+    for p in partners:
+        settings = p.outbound or p.outbound_amqp
+        channel = delivery_channel(p, client, amqp)
+        if settings is None or channel is None:
+            continue
+        couriers[p.id] = PartnerCourier(
+            delivery_policy(p.id, settings),
             source,
-            webhook_sender(client, p.outbound),
+            channel,
             on_attempt=on_attempt,
             idle_wait_s=idle_wait_s,
         )
-        for p in partners
-        if p.outbound is not None
-    }
     return OutboundDelivery(couriers)

@@ -1,4 +1,4 @@
-"""Outbound delivery: one courier per partner POSTs its messages, retries, then dead-letters.
+"""Outbound delivery: one courier per partner sends its messages, retries, then dead-letters.
 
 See `PartnerCourier` for what each answer means and how order is kept; `OutboundDelivery` runs
 the couriers; `CircuitBreaker` and `retry_delay` are the per-endpoint rules they use.
@@ -10,10 +10,12 @@ from actors.delivery._courier import (
     DEFAULT_IDLE_WAIT_S,
     AttemptOutcome,
     CourierStatistics,
+    DeliveryAnswer,
+    DeliveryChannel,
+    DeliveryRefused,
     DeliverySource,
     PartnerCourier,
     WebhookAnswer,
-    WebhookSender,
 )
 from actors.delivery._couriers import OutboundDelivery
 from actors.delivery._policy import DeliveryPolicy, retry_delay
@@ -25,11 +27,13 @@ __all__ = [
     "BreakerState",
     "CircuitBreaker",
     "CourierStatistics",
+    "DeliveryAnswer",
+    "DeliveryChannel",
     "DeliveryPolicy",
+    "DeliveryRefused",
     "DeliverySource",
     "OutboundDelivery",
     "PartnerCourier",
     "WebhookAnswer",
-    "WebhookSender",
     "retry_delay",
 ]

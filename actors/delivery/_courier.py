@@ -12,13 +12,18 @@ What an answer means (Standard Webhooks sender guidance):
   operator enables it again.
 - 429 and 503 with Retry-After: the endpoint is not called again before that time has passed.
 - anything else, and no answer at all: a failure; retried on the schedule, then dead-lettered.
+
+The courier does not know the transport: its `DeliveryChannel` hands one message over (a signed
+POST, a confirmed AMQP publish) and answers in these terms. A channel that knows a message can
+never be taken (an AMQP return: no queue bound) raises `DeliveryRefused`, and the delivery is a
+dead letter at once, with the reason, for an operator to replay once the partner is fixed.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Literal, Protocol
 
 import anyio
@@ -36,10 +41,12 @@ __all__ = [
     "DEFAULT_IDLE_WAIT_S",
     "AttemptOutcome",
     "CourierStatistics",
+    "DeliveryAnswer",
+    "DeliveryChannel",
+    "DeliveryRefused",
     "DeliverySource",
     "PartnerCourier",
     "WebhookAnswer",
-    "WebhookSender",
 ]
 
 log = logging.getLogger(__name__)
@@ -57,8 +64,8 @@ _SLOW_DOWN = frozenset({429, 503})
 AttemptOutcome = Literal["delivered", "retried", "dead", "disabled", "lost"]
 
 
-class WebhookAnswer(Protocol):
-    """The partner's HTTP answer (`protocols.http.egress.WebhookResponse` is one)."""
+class DeliveryAnswer(Protocol):
+    """The partner's answer, in HTTP terms (`protocols.http.egress.WebhookResponse` is one)."""
 
     @property
     def status(self) -> int: ...
@@ -70,11 +77,34 @@ class WebhookAnswer(Protocol):
     def latency_s(self) -> float: ...
 
 
-WebhookSender = Callable[[str, bytes, int], Awaitable[WebhookAnswer]]
-"""POST one signed message: (message_id, body, unix timestamp) -> the answer.
+WebhookAnswer = DeliveryAnswer  # the name the webhook-only courier gave it
 
-Raises `GatewayError` when no answer came (refused by the egress guard, unreachable, timeout).
-"""
+
+class DeliveryChannel(Protocol):
+    """How one partner's messages leave the gateway: a webhook endpoint, an AMQP exchange."""
+
+    async def send(self, delivery: DeliveryRecord, timestamp: int) -> DeliveryAnswer:
+        """Hand one message over (unix `timestamp` of the attempt); return the answer.
+
+        Raises `DeliveryRefused` when the message can never be taken as it is, and any other
+        `GatewayError` when no answer came (refused by the egress guard, unreachable, timeout,
+        a lost broker connection): that attempt failed, the delivery goes again later.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the channel holds open (a broker connection); it may be used again."""
+        ...
+
+
+class DeliveryRefused(GatewayError):
+    """The partner's side can never take this message as it is (an unroutable publish)."""
+
+    status, reason, title = 502, "delivery-refused", "Delivery refused by the partner's side"
+
+    def __init__(self, detail: str, *, code: int | None = None) -> None:
+        super().__init__(detail)
+        self.code = code  # the transport's own code for the refusal, e.g. AMQP 312 NO_ROUTE
 
 
 class DeliverySource(Protocol):
@@ -117,7 +147,7 @@ class PartnerCourier:
         self,
         policy: DeliveryPolicy,
         source: DeliverySource,
-        send: WebhookSender,
+        channel: DeliveryChannel,
         *,
         clock: Callable[[], float] = time.time,
         heads_batch: int = DEFAULT_HEADS_BATCH,
@@ -126,7 +156,7 @@ class PartnerCourier:
     ) -> None:
         self.policy = policy
         self._source = source
-        self._send = send
+        self._channel = channel
         self._clock = clock
         self._heads_batch = heads_batch
         self._idle_wait_s = idle_wait_s
@@ -160,6 +190,15 @@ class PartnerCourier:
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Deliver until cancelled; attempts in flight are cancelled with it (they stay pending)."""
         task_status.started()
+        try:
+            await self._passes()
+        finally:
+            # A connection the channel holds (AMQP) ends with this run, crashed or cancelled;
+            # the next run's first attempt opens a new one.
+            with anyio.CancelScope(shield=True):
+                await self._channel.aclose()
+
+    async def _passes(self) -> None:
         async with anyio.create_task_group() as attempts:
             while True:
                 # A fresh event before each pass: a wake-up during the pass is kept for the wait.
@@ -226,7 +265,22 @@ class PartnerCourier:
         """Make one attempt and settle it; return what became of the delivery and the latency."""
         started = self._clock()
         try:
-            answer = await self._send(delivery.message_id, delivery.body, int(started))
+            answer = await self._channel.send(delivery, int(started))
+        except DeliveryRefused as exc:
+            latency = self._clock() - started
+            attempt = DeliveryAttempt(
+                attempted_at=started, status=exc.code, latency_s=latency, error=str(exc)
+            )
+            # The partner's side answered: nothing is wrong with reaching it.
+            self._breaker.neutral()
+            await self._source.settle(delivery.id, attempt, "dead", reason=str(exc))
+            log.error(
+                "%s: delivery %s refused, dead-lettered: %s",
+                self.policy.partner_id,
+                delivery.message_id,
+                exc,
+            )
+            return "dead", latency
         except GatewayError as exc:
             latency = self._clock() - started
             attempt = DeliveryAttempt(

@@ -18,11 +18,23 @@ A partner that cannot receive webhooks pulls instead: a `pull` table in place of
     [partners.pull]
     token = { env = "ACME_PULL_TOKEN" }      # the bearer token, a `whsec_...` secret
     max_batch = 500                          # most messages one GET returns
+
+A partner that takes AMQP gets its messages published to an exchange instead: an
+`outbound_amqp` table in place of `outbound` (`AmqpOutbound`), with the relay's guarantees
+(persistent, mandatory, publisher confirms; the AMQP `message_id` is the canonical one):
+
+    [partners.outbound_amqp]
+    exchange = "acme.inbound"                # a durable topic exchange the gateway declares
+    routing_key = "{document}.{partner}"     # the default; the only placeholders there are
+    url = "amqp://gw:...@mq.acme.example/b2b"  # optional: the gateway's [amqp] url by default
+
+A partner has one outbound channel at most: `outbound`, `outbound_amqp` or `pull`.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import string
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -32,6 +44,9 @@ from gateway.config.base import Base, Count, Name, Seconds
 from gateway.config.secrets import Secret
 
 __all__ = [
+    "DEFAULT_AMQP_CONFIRM_TIMEOUT_S",
+    "DEFAULT_AMQP_CONNECT_TIMEOUT_S",
+    "DEFAULT_AMQP_ROUTING_KEY",
     "DEFAULT_BREAKER_COOLDOWN_S",
     "DEFAULT_BREAKER_FAILURES",
     "DEFAULT_BURST",
@@ -44,6 +59,7 @@ __all__ = [
     "DEFAULT_RESPONSE_HEAD_BYTES",
     "DEFAULT_TIMEOUT_S",
     "STANDARD_WEBHOOKS_RETRY_SCHEDULE_S",
+    "AmqpOutbound",
     "PullOutbound",
     "WebhookOutbound",
 ]
@@ -83,7 +99,20 @@ DEFAULT_RESPONSE_HEAD_BYTES = 512
 # Most messages one pull returns, whatever `limit` the partner asks for.
 DEFAULT_PULL_BATCH = 100
 
+# An AMQP channel's routing key: the canonical events' own shape, unless the partner asks.
+DEFAULT_AMQP_ROUTING_KEY = "{document}.{partner}"
+ROUTING_KEY_PLACEHOLDERS = frozenset({"document", "partner"})
+# The relay publisher's bounds (protocols/amqp/publisher.py), per partner connection.
+DEFAULT_AMQP_CONNECT_TIMEOUT_S = 10.0
+DEFAULT_AMQP_CONFIRM_TIMEOUT_S = 30.0
+
 Delay = Annotated[float, msgspec.Meta(ge=0, le=7 * 24 * 3600)]
+# The delivery rules every push channel shares (mapped to `actors.delivery.DeliveryPolicy`).
+Concurrency = Annotated[int, msgspec.Meta(ge=1, le=256)]
+Rate = Annotated[float, msgspec.Meta(gt=0)]
+Burst = Annotated[int, msgspec.Meta(ge=1)]
+RetrySchedule = Annotated[tuple[Delay, ...], msgspec.Meta(max_length=100)]
+Jitter = Annotated[float, msgspec.Meta(ge=0, lt=1)]
 
 
 class WebhookOutbound(Base, frozen=True):
@@ -93,14 +122,12 @@ class WebhookOutbound(Base, frozen=True):
     # Signs every delivery (Standard Webhooks); the partner verifies with it.
     secret: Secret
     timeout_s: Seconds = DEFAULT_TIMEOUT_S
-    concurrency: Annotated[int, msgspec.Meta(ge=1, le=256)] = DEFAULT_CONCURRENCY
+    concurrency: Concurrency = DEFAULT_CONCURRENCY
     # Token bucket for calls to this partner (retries included): refill rate and burst.
-    rate_per_second: Annotated[float, msgspec.Meta(gt=0)] = DEFAULT_RATE_PER_SECOND
-    burst: Annotated[int, msgspec.Meta(ge=1)] = DEFAULT_BURST
-    retry_schedule_s: Annotated[tuple[Delay, ...], msgspec.Meta(max_length=100)] = (
-        STANDARD_WEBHOOKS_RETRY_SCHEDULE_S
-    )
-    jitter: Annotated[float, msgspec.Meta(ge=0, lt=1)] = DEFAULT_JITTER
+    rate_per_second: Rate = DEFAULT_RATE_PER_SECOND
+    burst: Burst = DEFAULT_BURST
+    retry_schedule_s: RetrySchedule = STANDARD_WEBHOOKS_RETRY_SCHEDULE_S
+    jitter: Jitter = DEFAULT_JITTER
     max_age_s: Seconds = DEFAULT_MAX_AGE_S
     breaker_failures: Count = DEFAULT_BREAKER_FAILURES
     breaker_cooldown_s: Seconds = DEFAULT_BREAKER_COOLDOWN_S
@@ -136,3 +163,59 @@ class PullOutbound(Base, frozen=True):
     # The partner's bearer token (`Authorization: Bearer whsec_...`), compared in constant time.
     token: Secret
     max_batch: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = DEFAULT_PULL_BATCH
+
+
+class AmqpOutbound(Base, frozen=True):
+    """Where and how the gateway delivers messages to one partner: confirmed AMQP publishes.
+
+    The delivery rules (concurrency, rate, retries, breaker) are `WebhookOutbound`'s, with the
+    same defaults; a publish is one attempt, its confirm the answer.
+    """
+
+    # Declared durable topic by the gateway, or only checked (passive) with `declare = false`.
+    exchange: Name
+    declare: bool = True
+    routing_key: Name = DEFAULT_AMQP_ROUTING_KEY
+    # None: the gateway's own broker ([amqp] url). May hold a password: never in repr or logs.
+    url: Name | None = None
+    connect_timeout_s: Seconds = DEFAULT_AMQP_CONNECT_TIMEOUT_S
+    confirm_timeout_s: Seconds = DEFAULT_AMQP_CONFIRM_TIMEOUT_S
+    concurrency: Concurrency = DEFAULT_CONCURRENCY
+    rate_per_second: Rate = DEFAULT_RATE_PER_SECOND
+    burst: Burst = DEFAULT_BURST
+    retry_schedule_s: RetrySchedule = STANDARD_WEBHOOKS_RETRY_SCHEDULE_S
+    jitter: Jitter = DEFAULT_JITTER
+    max_age_s: Seconds = DEFAULT_MAX_AGE_S
+    breaker_failures: Count = DEFAULT_BREAKER_FAILURES
+    breaker_cooldown_s: Seconds = DEFAULT_BREAKER_COOLDOWN_S
+
+    def __post_init__(self) -> None:
+        try:
+            names = {name for _, name, _, _ in string.Formatter().parse(self.routing_key)}
+        except ValueError as exc:
+            raise ValueError(f"routing_key: {exc}") from None
+        unknown = sorted(n for n in names - ROUTING_KEY_PLACEHOLDERS if n is not None)
+        if unknown:
+            raise ValueError(
+                f"routing_key: unknown placeholder {{{unknown[0]}}}; use {{document}}, {{partner}}"
+            )
+        if self.url is not None:
+            # The message names the fault, never the URL: it may carry a password.
+            try:
+                parts = urlsplit(self.url)
+                parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+            except ValueError:
+                parts = None
+            if parts is None or parts.scheme not in ("amqp", "amqps") or not parts.hostname:
+                raise ValueError("url: expected amqp://[user:password@]host[:port]/[vhost]")
+
+    def routing_key_for(self, document_type: str, partner_id: str) -> str:
+        """Return the routing key of one message: the template with its placeholders filled."""
+        return self.routing_key.format(document=document_type, partner=partner_id)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{f}={getattr(self, f)!r}" for f in self.__struct_fields__ if f != "url"
+        )
+        url = "None" if self.url is None else "'amqp://***'"
+        return f"AmqpOutbound(url={url}, {fields})"

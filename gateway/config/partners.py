@@ -8,7 +8,7 @@ import msgspec
 
 from canonical import DOCUMENT_TYPES
 from gateway.config.base import MIB, Base, BodyBytes, Name
-from gateway.config.delivery import PullOutbound, WebhookOutbound
+from gateway.config.delivery import AmqpOutbound, PullOutbound, WebhookOutbound
 from gateway.config.secrets import Secret
 
 __all__ = [
@@ -54,9 +54,17 @@ class PartnerConfig(Base, frozen=True):
     format: Literal["json"] = "json"
     # Where the gateway delivers the documents in `receives` (gateway/config/delivery.py).
     outbound: WebhookOutbound | None = None
+    # Or: they are published to the partner's AMQP exchange (`[partners.outbound_amqp]`).
+    outbound_amqp: AmqpOutbound | None = None
     # Or: the partner pulls its messages (`[partners.pull]`, gateway/config/delivery.py).
     pull: PullOutbound | None = None
 
     def __post_init__(self) -> None:
-        if self.outbound is not None and self.pull is not None:
-            raise ValueError("pull: a partner either receives webhooks (outbound) or pulls")
+        channels = [
+            name
+            for name in ("outbound", "outbound_amqp", "pull")
+            if getattr(self, name) is not None
+        ]
+        if len(channels) > 1:
+            first, second = channels[:2]
+            raise ValueError(f"{second}: a partner has one outbound channel, {first} already")
