@@ -218,6 +218,11 @@ class PartnerCourier:
         # `heads()` runs may still be pending in that read's snapshot, and must not go twice.
         finished, self._finished = self._finished, set()
         self._in_flight -= finished
+        if len(self._in_flight) >= self.policy.concurrency:
+            # Every slot is busy (a slow or hanging endpoint): nothing could start, so skip
+            # the store reads; the next attempt to end wakes the courier. Without this, each
+            # commit made a stuck partner re-read its heads, slowing every other partner.
+            return self._idle_wait_s
         self._disabled = await self._source.endpoint_disabled(partner)
         if self._disabled:
             return self._idle_wait_s
