@@ -156,3 +156,23 @@ async def test_open_circuit_stops_calls_to_a_failing_endpoint(tmp_path: Path) ->
 
     assert len(receiver.calls) == 2
     assert stats.breaker == "open"
+
+
+async def test_partner_rate_limit_spaces_its_calls(tmp_path: Path) -> None:
+    receiver = Receiver(answering())
+    # 5 calls a second, no burst beyond one: six messages of six aggregates (free to go at
+    # once, concurrency permitting) still reach the partner at least ~0.2 s apart.
+    async with outbound(
+        str(tmp_path / "gw.db"),
+        {"acme": receiver},
+        rate_per_second=5.0,
+        burst=1,
+        concurrency=8,
+    ) as env:
+        await env.accept(deliveries_for("acme", [f"PO-{n}" for n in range(6)]))
+        await env.until("acme", {"delivered"})
+
+    times = sorted(call.at for call in receiver.calls)
+    assert len(times) == 6
+    # The bucket refills 5 tokens/s: six calls span at least a second (one token at the start).
+    assert times[-1] - times[0] >= 0.95
