@@ -254,6 +254,9 @@ class Gateway:
         async def broker_connected() -> bool:
             return relay.statistics().connected
 
+        async def erp_consuming() -> bool:
+            return all(c.statistics().consuming for c in self.erp_consumers)
+
         def wake(partner_id: str | None) -> None:
             if self.outbound is not None:
                 self.outbound.wake(partner_id)
@@ -261,7 +264,7 @@ class Gateway:
         operator = OperatorApi(store, [p.id for p in self.config.partners], wake)
         return AdminApp(
             self.metrics.registry,
-            {"store": store_open, "broker": broker_connected},
+            {"store": store_open, "broker": broker_connected, "erp": erp_consuming},
             extra_routes=operator_routes(operator),
         )
 
@@ -271,6 +274,10 @@ class Gateway:
 
         def relayed(field: str) -> Any:
             return lambda: float(getattr(relay.statistics(), field))
+
+        def erp(field: str) -> Any:
+            # The ERP ingress is built after this runs: read it when scraped.
+            return lambda: float(getattr(self.erp.statistics(), field)) if self.erp else 0.0
 
         self.metrics.read_at_scrape(
             [
@@ -294,6 +301,21 @@ class Gateway:
                 ("gateway_relay_nacked", "counter", "Broker nacks", relayed("nacked")),
                 ("gateway_relay_returned", "counter", "Unroutable returns", relayed("returned")),
                 ("gateway_relay_reconnects", "counter", "Broker reconnects", relayed("reconnects")),
+                ("gateway_erp_accepted", "counter", "ERP messages kept", erp("accepted")),
+                ("gateway_erp_replayed", "counter", "ERP redeliveries deduped", erp("replayed")),
+                (
+                    "gateway_erp_dead_lettered",
+                    "counter",
+                    "ERP messages dead-lettered as invalid",
+                    erp("dead_lettered"),
+                ),
+                ("gateway_erp_requeued", "counter", "ERP messages requeued", erp("requeued")),
+                (
+                    "gateway_erp_consumer_sessions",
+                    "counter",
+                    "ERP consumer sessions started (first and every recovery)",
+                    lambda: float(sum(c.statistics().sessions for c in self.erp_consumers)),
+                ),
             ]
         )
 

@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 
 import anyio
+import httpx
 import pytest
 from delivery_receiver import OK, Receiver, answering
 from gatewaykit import Partner, load, running, write_config
@@ -67,6 +68,10 @@ async def test_erp_purchase_order_reaches_the_supplier_once_signed(
                 while not receiver.delivered():
                     await anyio.sleep(0.05)
             await anyio.sleep(1.0)  # a second delivery, if there were one, would show by now
+            admin = f"http://127.0.0.1:{gateway.admin_port}"
+            async with httpx.AsyncClient(timeout=10) as http:
+                ready = (await http.get(f"{admin}/readyz")).json()
+                metrics = (await http.get(f"{admin}/metrics")).text
         tg.cancel_scope.cancel()
 
     assert len(receiver.calls) == 1
@@ -76,3 +81,7 @@ async def test_erp_purchase_order_reaches_the_supplier_once_signed(
     assert envelope.message_id == call.message_id  # webhook-id = the canonical message id
     assert envelope.causation_id == "erp-po-11"
     assert envelope.document.supplier.party_id == "acme"
+    assert ready["checks"]["erp"] is True
+    assert "gateway_erp_accepted_total 1.0" in metrics
+    assert "gateway_erp_replayed_total 1.0" in metrics  # the ERP's retry, deduplicated
+    assert 'gateway_deliveries_total{outcome="delivered",partner="acme"} 1.0' in metrics
