@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import logging
 import signal
-import traceback
 from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
@@ -21,26 +20,26 @@ import msgspec
 from anyio.abc import TaskStatus
 
 from actors.delivery import OutboundDelivery
-from actors.erp_ingress import ErpIngress, QueueBindings
-from actors.partner import PartnerActor, PartnerPolicy, Submission
+from actors.erp_ingress import ErpIngress
+from actors.partner import Submission
 from actors.relay import OutboxRelay
-from actors.routing import Router, Subscription
 from actors.runtime import Registry, RuntimeConfig, Supervisor
-from canonical.errors import ConfigError, GatewayError
+from canonical.errors import ConfigError
 from canonical.outbox import Acceptance
 from gateway.admin import AdminApp
 from gateway.config import GatewayConfig, load_config
-from gateway.logs import configure_logging, log_context
+from gateway.erp import build_erp_ingress
+from gateway.logs import configure_logging
 from gateway.metrics import GatewayMetrics
 from gateway.operator import OperatorApi, operator_routes
 from gateway.outbound import build_outbound
+from gateway.partners import Partners, StoreDeadLetters, partner_factory
 from gateway.pull import StoreMessageBox, pull_policies
 from gateway.store import BatchReport, Store
-from protocols.amqp.consumer import QueueConsumer, QueueSpec
+from protocols.amqp.consumer import QueueConsumer
 from protocols.amqp.publisher import ConfirmedPublisher, connect
 from protocols.amqp.topology import declare_topology
 from protocols.http.asgi import ASGIApp
-from protocols.http.contract import AcceptedResponse, IngressPolicy, WebhookRequest
 from protocols.http.egress import EgressClient
 from protocols.http.ingress import WEBHOOK_PATH_PREFIX, WebhookIngress
 from protocols.http.pull import PULL_PATH_PREFIX, PullApi
@@ -52,73 +51,6 @@ __all__ = ["Gateway", "run_from_file", "run_gateway"]
 logger = logging.getLogger("gateway")
 
 BACKLOG_SAMPLE_INTERVAL_S = 1.0
-
-
-class StoreDeadLetters:
-    """The runtime's dead-letter sink, kept in the store's `dead_letters` table."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    async def dead_letter(self, *, actor: str, message: object, error: BaseException) -> None:
-        partner_id = getattr(message, "partner_id", None)
-        payload = getattr(message, "body", b"")
-        detail = "".join(traceback.format_exception(error))
-        await self.store.dead_letter(
-            source=f"actor:{actor}",
-            reason=f"{type(error).__name__}: {error}",
-            detail=detail,
-            payload=payload if isinstance(payload, bytes) else repr(message).encode(),
-            partner_id=partner_id if isinstance(partner_id, str) else None,
-        )
-
-
-class Partners:
-    """The ingress's partner directory and acceptor: partner actor, then the store."""
-
-    def __init__(
-        self,
-        config: GatewayConfig,
-        registry: Registry[str, Submission, Acceptance],
-        store: Store,
-        metrics: GatewayMetrics,
-    ) -> None:
-        self.policies = {
-            p.id: IngressPolicy(
-                keys=tuple(s.key for s in p.secrets),
-                max_body_bytes=p.max_body_bytes,
-                allowed_documents=p.sends,
-            )
-            for p in config.partners
-        }
-        self.refs = {p.id: registry.ref(p.id) for p in config.partners}
-        self.store = store
-        self.metrics = metrics
-
-    def lookup(self, partner_id: str, /) -> IngressPolicy | None:
-        return self.policies.get(partner_id)
-
-    async def accept(self, request: WebhookRequest, /) -> AcceptedResponse:
-        submission = Submission(
-            partner_id=request.partner_id,
-            document_type=request.document_type,
-            body=request.body,
-            idempotency_key=request.idempotency_key,
-            causation_id=request.webhook_id,
-            received_at=request.received_at,
-        )
-        counted = self.metrics.requests.labels
-        with log_context(partner=request.partner_id):
-            try:
-                acceptance = await self.refs[request.partner_id].ask(submission)
-                accepted = await self.store.accept(acceptance)
-            except GatewayError as exc:
-                counted(request.partner_id, request.document_type, str(exc.status)).inc()
-                raise
-        counted(request.partner_id, request.document_type, str(accepted.status)).inc()
-        return AcceptedResponse(
-            status=accepted.status, body=accepted.body, replayed=accepted.replayed
-        )
 
 
 class Gateway:
@@ -175,7 +107,7 @@ class Gateway:
                 services.start_soon(self._sample_backlog, store)
                 async with Supervisor(runtime, dead_letters=StoreDeadLetters(store)) as supervisor:
                     registry: Registry[str, Submission, Acceptance] = Registry(
-                        supervisor, "partner", self._partner_factory()
+                        supervisor, "partner", partner_factory(cfg)
                     )
                     partners = Partners(cfg, registry, store, metrics)
                     self._export_statistics(supervisor, relay, store)
@@ -195,7 +127,7 @@ class Gateway:
                             ),
                             cfg,
                         )
-                        self.erp, self.erp_consumers = _erp_ingress(cfg, store)
+                        self.erp, self.erp_consumers = build_erp_ingress(cfg, store)
                         for consumer in self.erp_consumers:
                             await listeners.start(consumer.run)
                         gc.freeze()  # start-up objects never need collecting again
@@ -230,21 +162,6 @@ class Gateway:
             self.relay.wake()
         if report.deliveries and self.outbound is not None:
             self.outbound.wake()
-
-    def _partner_factory(self) -> Any:
-        policies = {
-            p.id: PartnerPolicy(
-                partner_id=p.id,
-                rate_per_second=p.rate_limit.per_second,
-                burst=p.rate_limit.burst,
-            )
-            for p in self.config.partners
-        }
-
-        def factory(partner_id: str) -> PartnerActor:
-            return PartnerActor(policies[partner_id])
-
-        return factory
 
     def _admin_app(self, store: Store, relay: OutboxRelay) -> AdminApp:
         async def store_open() -> bool:
@@ -329,39 +246,6 @@ class Gateway:
                     await store.deliveries.backlog(), self.outbound.statistics()
                 )
             await anyio.sleep(BACKLOG_SAMPLE_INTERVAL_S)
-
-
-def _erp_ingress(cfg: GatewayConfig, store: Store) -> tuple[ErpIngress, list[QueueConsumer]]:
-    """Build the ERP ingress and one consumer per `[[erp.consumers]]` queue."""
-    erp, amqp = cfg.erp, cfg.amqp
-    router = Router(Subscription.of(s.partner, s.document, s.match) for s in erp.subscriptions)
-    ingress = ErpIngress(
-        store,
-        router,
-        source=erp.source,
-        queues={c.queue: QueueBindings(c.bindings) for c in erp.consumers},
-        publish_events=erp.publish_events,
-    )
-    consumers = [
-        QueueConsumer(
-            amqp.url,
-            QueueSpec(
-                queue=c.queue,
-                exchange=c.exchange,
-                routing_keys=tuple(c.bindings),
-                prefetch=c.prefetch,
-                delivery_limit=c.delivery_limit,
-                dead_letter_exchange=amqp.dead_letter_exchange,
-            ),
-            ingress.handle,
-            lanes=c.concurrency,
-            requeue_delay=erp.requeue_delay_s,
-            reconnect_min=amqp.reconnect_min_s,
-            reconnect_max=amqp.reconnect_max_s,
-        )
-        for c in erp.consumers
-    ]
-    return ingress, consumers
 
 
 async def _connect_publisher(cfg: GatewayConfig) -> ConfirmedPublisher:

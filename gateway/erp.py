@@ -1,0 +1,44 @@
+"""The ERP side: one consumer per configured queue, feeding the ERP ingress actor."""
+
+from __future__ import annotations
+
+from actors.erp_ingress import ErpIngress, QueueBindings
+from actors.routing import Router, Subscription
+from gateway.config import GatewayConfig
+from gateway.store import Store
+from protocols.amqp.consumer import QueueConsumer, QueueSpec
+
+__all__ = ["build_erp_ingress"]
+
+
+def build_erp_ingress(cfg: GatewayConfig, store: Store) -> tuple[ErpIngress, list[QueueConsumer]]:
+    """Build the ERP ingress and one consumer per `[[erp.consumers]]` queue."""
+    erp, amqp = cfg.erp, cfg.amqp
+    router = Router(Subscription.of(s.partner, s.document, s.match) for s in erp.subscriptions)
+    ingress = ErpIngress(
+        store,
+        router,
+        source=erp.source,
+        queues={c.queue: QueueBindings(c.bindings) for c in erp.consumers},
+        publish_events=erp.publish_events,
+    )
+    consumers = [
+        QueueConsumer(
+            amqp.url,
+            QueueSpec(
+                queue=c.queue,
+                exchange=c.exchange,
+                routing_keys=tuple(c.bindings),
+                prefetch=c.prefetch,
+                delivery_limit=c.delivery_limit,
+                dead_letter_exchange=amqp.dead_letter_exchange,
+            ),
+            ingress.handle,
+            lanes=c.concurrency,
+            requeue_delay=erp.requeue_delay_s,
+            reconnect_min=amqp.reconnect_min_s,
+            reconnect_max=amqp.reconnect_max_s,
+        )
+        for c in erp.consumers
+    ]
+    return ingress, consumers

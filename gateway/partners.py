@@ -1,0 +1,107 @@
+"""The gateway's side of partner ingress: directory, acceptor, partner actors, dead letters.
+
+The webhook ingress (protocols/http) knows only the small `PartnerDirectory` and `Acceptor`
+interfaces; `Partners` implements both by asking the partner's actor for an `Acceptance`
+and committing it through the store. The runtime's dead-letter sink writes to the store too.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+
+from actors.partner import PartnerActor, PartnerPolicy, Submission
+from actors.runtime import Registry
+from canonical.errors import GatewayError
+from canonical.outbox import Acceptance
+from gateway.config import GatewayConfig
+from gateway.logs import log_context
+from gateway.metrics import GatewayMetrics
+from gateway.store import Store
+from protocols.http.contract import AcceptedResponse, IngressPolicy, WebhookRequest
+
+__all__ = ["Partners", "StoreDeadLetters", "partner_factory"]
+
+
+class StoreDeadLetters:
+    """The runtime's dead-letter sink, kept in the store's `dead_letters` table."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def dead_letter(self, *, actor: str, message: object, error: BaseException) -> None:
+        partner_id = getattr(message, "partner_id", None)
+        payload = getattr(message, "body", b"")
+        detail = "".join(traceback.format_exception(error))
+        await self.store.dead_letter(
+            source=f"actor:{actor}",
+            reason=f"{type(error).__name__}: {error}",
+            detail=detail,
+            payload=payload if isinstance(payload, bytes) else repr(message).encode(),
+            partner_id=partner_id if isinstance(partner_id, str) else None,
+        )
+
+
+class Partners:
+    """The ingress's partner directory and acceptor: partner actor, then the store."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        registry: Registry[str, Submission, Acceptance],
+        store: Store,
+        metrics: GatewayMetrics,
+    ) -> None:
+        self.policies = {
+            p.id: IngressPolicy(
+                keys=tuple(s.key for s in p.secrets),
+                max_body_bytes=p.max_body_bytes,
+                allowed_documents=p.sends,
+            )
+            for p in config.partners
+        }
+        self.refs = {p.id: registry.ref(p.id) for p in config.partners}
+        self.store = store
+        self.metrics = metrics
+
+    def lookup(self, partner_id: str, /) -> IngressPolicy | None:
+        return self.policies.get(partner_id)
+
+    async def accept(self, request: WebhookRequest, /) -> AcceptedResponse:
+        submission = Submission(
+            partner_id=request.partner_id,
+            document_type=request.document_type,
+            body=request.body,
+            idempotency_key=request.idempotency_key,
+            causation_id=request.webhook_id,
+            received_at=request.received_at,
+        )
+        counted = self.metrics.requests.labels
+        with log_context(partner=request.partner_id):
+            try:
+                acceptance = await self.refs[request.partner_id].ask(submission)
+                accepted = await self.store.accept(acceptance)
+            except GatewayError as exc:
+                counted(request.partner_id, request.document_type, str(exc.status)).inc()
+                raise
+        counted(request.partner_id, request.document_type, str(accepted.status)).inc()
+        return AcceptedResponse(
+            status=accepted.status, body=accepted.body, replayed=accepted.replayed
+        )
+
+
+def partner_factory(config: GatewayConfig) -> Callable[[str], PartnerActor]:
+    """Build each partner's actor from its configuration, on its first message."""
+    policies = {
+        p.id: PartnerPolicy(
+            partner_id=p.id,
+            rate_per_second=p.rate_limit.per_second,
+            burst=p.rate_limit.burst,
+        )
+        for p in config.partners
+    }
+
+    def factory(partner_id: str) -> PartnerActor:
+        return PartnerActor(policies[partner_id])
+
+    return factory
