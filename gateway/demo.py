@@ -29,7 +29,7 @@ from gateway.config.delivery import WebhookOutbound
 from gateway.config.erp import ErpConsumer, ErpSettings, Subscription
 from gateway.localbroker import LocalRabbitMQ
 from gateway.logs import configure_logging
-from protocols.http.asgi import Receive, Scope, Send, send_response
+from protocols.http.asgi import Receive, Scope, Send, read_body, send_response
 from protocols.http.server import serve
 
 __all__ = ["run_demo"]
@@ -117,12 +117,7 @@ class OrderDesk:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive, limit=1 << 24)
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
         try:
             standardwebhooks.Webhook(self.secret.reveal()).verify(body, headers)

@@ -23,7 +23,7 @@ from gateway.config import PartnerConfig, Secret
 from gateway.config.delivery import WebhookOutbound
 from gateway.outbound import build_outbound
 from gateway.store import Store
-from protocols.http.asgi import Receive, Scope, Send, send_response
+from protocols.http.asgi import Receive, Scope, Send, read_body, send_response
 from protocols.http.egress import EgressClient
 from protocols.http.server import serve
 
@@ -54,12 +54,7 @@ class Receiver:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive, limit=1 << 24)
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
         try:
             Webhook(self.secret.reveal()).verify(body, headers)

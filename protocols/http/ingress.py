@@ -33,7 +33,7 @@ from canonical.errors import (
 )
 from canonical.ids import new_message_id
 
-from .asgi import Headers, Receive, Scope, Send, send_response
+from .asgi import ClientDisconnected, Headers, Receive, Scope, Send, read_body, send_response
 from .contract import Acceptor, PartnerDirectory, WebhookRequest
 from .problem import MethodNotAllowed, RouteNotFound, problem_response
 from .signatures import DEFAULT_TOLERANCE_SECONDS, verify_raw
@@ -63,10 +63,6 @@ _WANTED = {
 _SIGNATURE = 4
 
 
-class _ClientGone(Exception):
-    """The client disconnected before the body was complete: there is no one to answer."""
-
-
 class WebhookIngress:
     """ASGI app that authenticates partner webhooks and hands them to an `Acceptor`."""
 
@@ -92,7 +88,7 @@ class WebhookIngress:
             status, headers, body = await self._answer(scope, receive)
         except GatewayError as error:
             status, headers, body = problem_response(error, instance=path)
-        except _ClientGone:
+        except ClientDisconnected:
             return
         except Exception:
             # An occurrence id the partner can quote and the log can be searched for.
@@ -120,7 +116,7 @@ class WebhookIngress:
         limit = policy.max_body_bytes
         if content_length is not None and _declared_length_exceeds(content_length, limit):
             raise PayloadTooLarge(f"Content-Length exceeds this partner's limit of {limit} bytes")
-        body = await _read_body(receive, limit)
+        body = await read_body(receive, limit)
         received_at = self._clock()
         sent_at = verify_raw(
             policy.keys,
@@ -199,26 +195,6 @@ def _declared_length_exceeds(content_length: bytes, limit: int) -> bool:
     if not content_length.isdigit():
         return False
     return len(content_length) > _MAX_LENGTH_DIGITS or int(content_length) > limit
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    """Read the request body, refusing with 413 as soon as it grows past `limit` bytes."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            raise _ClientGone
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body exceeds this partner's limit of {limit} bytes")
-        if not message.get("more_body", False):
-            if not chunks:
-                return chunk
-            chunks.append(chunk)
-            return b"".join(chunks)
-        chunks.append(chunk)
 
 
 def _idempotency_key(raw: bytes | None) -> str | None:

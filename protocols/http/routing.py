@@ -12,10 +12,10 @@ from typing import Any
 
 import orjson
 
-from canonical.errors import GatewayError, PayloadTooLarge
+from canonical.errors import GatewayError
 from canonical.ids import new_message_id
 
-from .asgi import ASGIApp, Receive, Scope, Send, send_response
+from .asgi import ASGIApp, ClientDisconnected, Receive, Scope, Send, read_body, send_response
 from .problem import RouteNotFound, problem_response
 
 __all__ = [
@@ -107,16 +107,10 @@ async def answer_json(
 
 async def read_json(receive: Receive, limit: int = DEFAULT_MAX_JSON_BODY_BYTES) -> Any:
     """Read the whole request body (at most `limit` bytes) and decode it as JSON."""
-    body = bytearray()
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise BadRequest("the client went away before the body was complete")
-        body += message.get("body", b"")
-        if len(body) > limit:
-            raise PayloadTooLarge(f"body above {limit} bytes")
-        if not message.get("more_body", False):
-            break
+    try:
+        body = await read_body(receive, limit)
+    except ClientDisconnected:
+        raise BadRequest("the client went away before the body was complete") from None
     if not body:
         return None
     try:
