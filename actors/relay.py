@@ -155,6 +155,10 @@ class OutboxRelay:
         self._idle_wait = idle_wait
         self._on_confirm = on_confirm
         self._wakeup = anyio.Event()
+        # flush(): requests counted, and the count a pass over an empty outbox had seen.
+        self._flush_requests = 0
+        self._flushed_up_to = 0
+        self._flush_done = anyio.Event()
         # Connection failures in a row; reset once a connection proves healthy.
         self._failures = 0
         self._connections = 0
@@ -169,6 +173,20 @@ class OutboxRelay:
         Call it from the event loop's thread.
         """
         self._wakeup.set()
+
+    async def flush(self) -> None:
+        """Return once the outbox is empty, as seen by a read that began after this call.
+
+        For an orderly shutdown, after intake has stopped: rows committed before the call are
+        published and confirmed when it returns. Never returns while the broker is away, so
+        bound it with a deadline (the rows stay safe in the store).
+        """
+        self._flush_requests += 1
+        wanted = self._flush_requests
+        while self._flushed_up_to < wanted:
+            self._flush_done = anyio.Event()
+            self.wake()
+            await self._flush_done.wait()
 
     def statistics(self) -> RelayStatistics:
         return RelayStatistics(
@@ -231,12 +249,15 @@ class OutboxRelay:
         while True:
             # A fresh event before each read: a wake-up during the read is kept for the wait.
             wakeup = self._wakeup = anyio.Event()
+            flush = self._flush_requests  # flushes asked for before this read began
             rows = await self._source.pending(self._batch_size, after_seq=cursor)
             if not rows:
                 self._failures = 0
                 if cursor:
                     cursor = 0  # look once from the start before idling
                     continue
+                self._flushed_up_to = flush
+                self._flush_done.set()
                 with anyio.move_on_after(self._idle_wait):
                     await wakeup.wait()
                 continue

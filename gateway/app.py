@@ -2,7 +2,8 @@
 
 Lifetimes nest like hypercorn's worker: the store outlives the actors, the actors outlive the
 HTTP listener, so shutdown runs in the right order by construction: stop ingress (the listener
-drains its requests), drain the actors' mailboxes, let the relay flush, close the store.
+drains its requests), drain the actors' mailboxes, let the relay flush within the shutdown
+deadline, close the store.
 """
 
 from __future__ import annotations
@@ -146,6 +147,10 @@ class Gateway:
                     undrained = await supervisor.shutdown(runtime.shutdown_deadline_s)
                     if undrained:
                         logger.warning("%d messages not handled at shutdown", undrained)
+                # Intake has stopped: give the relay the same deadline to publish what is
+                # left. Whatever it cannot (broker away) stays in the store for the next start.
+                with anyio.move_on_after(runtime.shutdown_deadline_s):
+                    await relay.flush()
                 services.cancel_scope.cancel()
 
     def stop(self) -> None:

@@ -216,3 +216,38 @@ async def test_admin_listener_reports_health_readiness_and_metrics(
     )
     assert "gateway_mailbox_depth" in metrics
     assert "gateway_store_commit_batch_size_count" in metrics
+
+
+async def test_orderly_shutdown_publishes_what_was_accepted_before_it_returns(
+    tmp_path: Path, amqp_url: str
+) -> None:
+    path = write_config(tmp_path, amqp_url, [ACME])
+    # One row per relay pass: the relay falls behind the posts, so rows are still pending
+    # when the gateway is told to stop, and only the shutdown's flush publishes them.
+    path.write_text(path.read_text().replace("[amqp]\n", "[amqp]\nrelay_batch_size = 1\n"))
+    config = load(path)
+    accepted = 0
+    async with bound_queue(amqp_url, "test.ingress.shutdown") as queue:
+        async with running(config) as gateway, client(gateway) as http:
+
+            async def post(first: int) -> None:
+                nonlocal accepted
+                for n in range(first, 1200, 24):
+                    body = sample_body("purchase_order", n)
+                    response = await http.post(
+                        "/webhooks/acme/purchase_order", content=body, headers=ACME.headers(body)
+                    )
+                    accepted += response.status_code == 202
+
+            async with anyio.create_task_group() as tg:
+                for first in range(24):
+                    tg.start_soon(post, first)
+            # Leaving `running` stops the gateway at once, with the relay still behind.
+        pending = select(
+            tmp_path / "gateway.db", "select count(*) from outbox where state='pending'"
+        )
+        messages = await drain(queue, expect=accepted)
+
+    assert accepted == 1200
+    assert pending == [(0,)]
+    assert len({m.message_id for m in messages}) == 1200
