@@ -147,10 +147,12 @@ class Gateway:
                     undrained = await supervisor.shutdown(runtime.shutdown_deadline_s)
                     if undrained:
                         logger.warning("%d messages not handled at shutdown", undrained)
-                # Intake has stopped: give the relay the same deadline to publish what is
-                # left. Whatever it cannot (broker away) stays in the store for the next start.
-                with anyio.move_on_after(runtime.shutdown_deadline_s):
-                    await relay.flush()
+                # Intake has stopped: give a connected relay the same deadline to publish
+                # what is left. Without a broker nothing could go out: the rows stay in the
+                # store for the next start, and shutdown does not wait for nothing.
+                if relay.statistics().connected:
+                    with anyio.move_on_after(runtime.shutdown_deadline_s):
+                        await relay.flush()
                 services.cancel_scope.cancel()
 
     def stop(self) -> None:
