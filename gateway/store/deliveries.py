@@ -16,6 +16,7 @@ import aiosqlite
 import msgspec
 
 from canonical.delivery import DeliveryAttempt, DeliveryRecord, DeliveryState, Settlement
+from gateway.store.queries import matching
 
 __all__ = ["DeliveryLedger"]
 
@@ -173,17 +174,12 @@ class DeliveryLedger:
         limit: int = 100,
     ) -> list[DeliveryRecord]:
         """List deliveries in id order, filtered by every argument given."""
-        where = ["d.id > ?"]
-        params: list[object] = [after_id]
-        for column, value in (
-            ("partner_id", partner_id),
-            ("message_id", message_id),
-            ("state", state),
-        ):
-            if value is not None:
-                where.append(f"d.{column} = ?")
-                params.append(value)
-        sql = f"SELECT {_COLUMNS} FROM deliveries AS d WHERE {' AND '.join(where)}"
+        where, params = matching(
+            after_id,
+            {"partner_id": partner_id, "message_id": message_id, "state": state},
+            alias="d",
+        )
+        sql = f"SELECT {_COLUMNS} FROM deliveries AS d WHERE {where}"
         params.append(limit)
         sql += " ORDER BY d.id LIMIT ?"
         return await self._read(partial(_select, sql, tuple(params)))

@@ -11,7 +11,24 @@ import aiosqlite
 from canonical.outbox import OutboxRecord
 from gateway.store.records import DeadLetter
 
-__all__ = ["dead_letters", "load_state", "outbox_backlog", "pending"]
+__all__ = ["dead_letters", "load_state", "matching", "outbox_backlog", "pending"]
+
+
+def matching(
+    after_id: int, filters: dict[str, object], *, alias: str = ""
+) -> tuple[str, list[object]]:
+    """The WHERE clause and parameters for `id > after_id` plus each filter that is not None.
+
+    Column names come from our own code, never from a caller's input; values are parameters.
+    """
+    prefix = f"{alias}." if alias else ""
+    where = [f"{prefix}id > ?"]
+    params: list[object] = [after_id]
+    for column, value in filters.items():
+        if value is not None:
+            where.append(f"{prefix}{column} = ?")
+            params.append(value)
+    return " AND ".join(where), params
 
 
 async def pending(db: aiosqlite.Connection, limit: int, after_seq: int) -> list[OutboxRecord]:
@@ -66,21 +83,14 @@ async def dead_letters(
     limit: int,
 ) -> list[DeadLetter]:
     """Return up to `limit` dead letters with id > `after_id` matching every filter given."""
-    where = ["id > ?"]
-    params: list[object] = [after_id]
-    for column, value in (
-        ("source", source),
-        ("partner_id", partner_id),
-        ("message_id", message_id),
-    ):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
+    where, params = matching(
+        after_id, {"source": source, "partner_id": partner_id, "message_id": message_id}
+    )
     params.append(limit)
     rows = await db.execute_fetchall(
         f"""
         SELECT id, source, partner_id, message_id, reason, detail, payload, created_at
-        FROM dead_letters WHERE {" AND ".join(where)} ORDER BY id LIMIT ?
+        FROM dead_letters WHERE {where} ORDER BY id LIMIT ?
         """,
         params,
     )
