@@ -22,11 +22,9 @@ from anyio.abc import TaskStatus
 
 from actors.delivery import OutboundDelivery
 from actors.erp_ingress import ErpIngress
-from actors.partner import Submission
 from actors.relay import OutboxRelay
-from actors.runtime import Registry, RuntimeConfig, Supervisor
+from actors.runtime import RuntimeConfig, Supervisor
 from canonical.errors import ConfigError
-from canonical.outbox import Acceptance
 from gateway.admin import AdminApp
 from gateway.config import GatewayConfig, load_config
 from gateway.erp import build_erp_ingress
@@ -34,7 +32,7 @@ from gateway.logs import configure_logging
 from gateway.metrics import GatewayMetrics
 from gateway.operator import OperatorApi, operator_routes
 from gateway.outbound import build_outbound
-from gateway.partners import Partners, StoreDeadLetters, partner_factory
+from gateway.partners import Partners, StoreDeadLetters
 from gateway.pull import StoreMessageBox, pull_policies
 from gateway.store import BatchReport, Store
 from protocols.amqp.consumer import QueueConsumer
@@ -107,10 +105,7 @@ class Gateway:
                 await services.start(self.outbound.run)
                 services.start_soon(self._sample_backlog, store)
                 async with Supervisor(runtime, dead_letters=StoreDeadLetters(store)) as supervisor:
-                    registry: Registry[str, Submission, Acceptance] = Registry(
-                        supervisor, "partner", partner_factory(cfg)
-                    )
-                    partners = Partners(cfg, registry, store, metrics)
+                    partners = Partners(cfg, store, metrics)
                     self._export_statistics(supervisor, relay, store)
                     async with anyio.create_task_group() as listeners:
                         self.admin_port = await listeners.start(

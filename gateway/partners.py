@@ -1,26 +1,24 @@
-"""The gateway's side of partner ingress: directory, acceptor, partner actors, dead letters.
+"""The gateway's side of partner ingress: directory, acceptor, partner intakes, dead letters.
 
 The webhook ingress (protocols/http) knows only the small `PartnerDirectory` and `Acceptor`
-interfaces; `Partners` implements both by asking the partner's actor for an `Acceptance`
-and committing it through the store. The runtime's dead-letter sink writes to the store too.
+interfaces; `Partners` implements both by having the partner's intake turn the request into an
+`Acceptance` and committing it through the store. The runtime's dead-letter sink writes to the
+store too.
 """
 
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable
 
-from actors.partner import PartnerActor, PartnerPolicy, Submission
-from actors.runtime import Registry
+from actors.partner import PartnerIntake, PartnerPolicy, Submission
 from canonical.errors import GatewayError
-from canonical.outbox import Acceptance
 from gateway.config import GatewayConfig
 from gateway.logs import log_context
 from gateway.metrics import GatewayMetrics
 from gateway.store import Store
 from protocols.http.contract import AcceptedResponse, IngressPolicy, WebhookRequest
 
-__all__ = ["Partners", "StoreDeadLetters", "partner_factory"]
+__all__ = ["Partners", "StoreDeadLetters"]
 
 
 class StoreDeadLetters:
@@ -43,15 +41,9 @@ class StoreDeadLetters:
 
 
 class Partners:
-    """The ingress's partner directory and acceptor: partner actor, then the store."""
+    """The ingress's partner directory and acceptor: partner intake, then the store."""
 
-    def __init__(
-        self,
-        config: GatewayConfig,
-        registry: Registry[str, Submission, Acceptance],
-        store: Store,
-        metrics: GatewayMetrics,
-    ) -> None:
+    def __init__(self, config: GatewayConfig, store: Store, metrics: GatewayMetrics) -> None:
         self.policies = {
             p.id: IngressPolicy(
                 keys=tuple(s.key for s in p.secrets),
@@ -60,7 +52,16 @@ class Partners:
             )
             for p in config.partners
         }
-        self.refs = {p.id: registry.ref(p.id) for p in config.partners}
+        self.intakes = {
+            p.id: PartnerIntake(
+                PartnerPolicy(
+                    partner_id=p.id,
+                    rate_per_second=p.rate_limit.per_second,
+                    burst=p.rate_limit.burst,
+                )
+            )
+            for p in config.partners
+        }
         self.store = store
         self.metrics = metrics
 
@@ -79,7 +80,7 @@ class Partners:
         counted = self.metrics.requests.labels
         with log_context(partner=request.partner_id):
             try:
-                acceptance = await self.refs[request.partner_id].ask(submission)
+                acceptance = self.intakes[request.partner_id].admit(submission)
                 accepted = await self.store.accept(acceptance)
             except GatewayError as exc:
                 counted(request.partner_id, request.document_type, str(exc.status)).inc()
@@ -88,20 +89,3 @@ class Partners:
         return AcceptedResponse(
             status=accepted.status, body=accepted.body, replayed=accepted.replayed
         )
-
-
-def partner_factory(config: GatewayConfig) -> Callable[[str], PartnerActor]:
-    """Build each partner's actor from its configuration, on its first message."""
-    policies = {
-        p.id: PartnerPolicy(
-            partner_id=p.id,
-            rate_per_second=p.rate_limit.per_second,
-            burst=p.rate_limit.burst,
-        )
-        for p in config.partners
-    }
-
-    def factory(partner_id: str) -> PartnerActor:
-        return PartnerActor(policies[partner_id])
-
-    return factory
