@@ -197,3 +197,6 @@ def _common_pragmas(conn: sqlite3.Connection, busy_timeout_ms: int) -> None:
     # Another process (the CLI) may hold the write lock for a moment: wait rather than fail.
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     conn.execute("PRAGMA foreign_keys = ON")
+    # Statement journals (a multi-row INSERT, a SAVEPOINT) in memory: on disk, SQLite created
+    # and unlinked a temp file for nearly every group commit.
+    conn.execute("PRAGMA temp_store = MEMORY")
