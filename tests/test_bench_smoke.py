@@ -237,7 +237,8 @@ def test_wrk_lua_signatures_verify_and_every_webhook_id_is_new(
 
 
 @pytest.mark.slow
-def test_quick_ingest_burst_on_the_http_ceiling_writes_its_result(tmp_path: Path) -> None:
+@pytest.mark.parametrize("system", ["http-ceiling", "durable-sketch"])
+def test_quick_ingest_burst_writes_the_systems_result(tmp_path: Path, system: str) -> None:
     if shutil.which("wrk") is None:
         pytest.skip("wrk is not installed")
 
@@ -249,7 +250,7 @@ def test_quick_ingest_burst_on_the_http_ceiling_writes_its_result(tmp_path: Path
             "ingest-burst",
             "--quick",
             "--systems",
-            "http-ceiling",
+            system,
             "--results-dir",
             str(tmp_path),
         ],
@@ -263,7 +264,9 @@ def test_quick_ingest_burst_on_the_http_ceiling_writes_its_result(tmp_path: Path
     assert "| durable ingest / HTTP ceiling (uvicorn) |" in done.stdout
     (result_file,) = tmp_path.glob("ingest-burst-*.json")
     result = json.loads(result_file.read_text())
-    (ceiling,) = result["systems"]
-    assert ceiling["error"] is None
-    assert ceiling["figures"]["accepted_per_s"] > 0
+    (measured,) = result["systems"]
+    assert measured["error"] is None
+    # Every signed order answered 2xx: the sketch verified and decoded each one.
+    assert measured["figures"]["accepted_per_s"] > 0
+    assert measured["figures"]["errors"] == 0
     assert Path(result["files"]["plot"]).exists()

@@ -62,6 +62,13 @@ SYSTEMS: dict[str, System] = {
         ),
         System("http-ceiling-granian", "ceiling", False, "the same app on granian (1 worker)"),
         System(
+            "durable-sketch",
+            "peer",
+            False,
+            "the issue's yardstick: signature, typed decode, SQLite group commit "
+            "(synchronous=FULL); no relay, no idempotency, no business rules",
+        ),
+        System(
             "fastapi-aiopika",
             "peer",
             True,
@@ -155,6 +162,15 @@ async def start_system(
         case "http-ceiling-granian":
             argv = _python_module(
                 "bench.baselines.http_ceiling", "--port", str(port), "--server", "granian"
+            )
+            ready = http_ready
+        case "durable-sketch":
+            secrets = workdir / "sketch-secrets.txt"
+            secrets.write_text("".join(f"{p.id} {p.secret}\n" for p in partners))
+            argv = _python_module(
+                "bench.baselines.durable_sketch",
+                *("--port", str(port), "--secrets", str(secrets)),
+                *("--db", str(workdir / "sketch.db")),
             )
             ready = http_ready
         case "fastapi-aiopika" | "fastapi-faststream":

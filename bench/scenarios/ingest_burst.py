@@ -153,6 +153,11 @@ async def run(bench: BenchRun) -> None:
             bench.result.figure("http-ceiling-granian", "accepted_per_s"),
         ),
         ratio(
+            "gateway / durable sketch (no relay, no idempotency, no rules)",
+            gateway,
+            bench.result.figure("durable-sketch", "accepted_per_s"),
+        ),
+        ratio(
             "gateway / fastapi-aiopika",
             gateway,
             bench.result.figure("fastapi-aiopika", "accepted_per_s"),
