@@ -11,8 +11,6 @@ import contextvars
 import logging
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, TextIO
 
 import orjson
@@ -24,15 +22,27 @@ _TRACE: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("trace",
 _RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message"}
 
 
-@contextmanager
-def log_context(**fields: str | None) -> Iterator[None]:
+class _TraceFields:
+    """The context manager `log_context` returns (a class: it runs once per request)."""
+
+    __slots__ = ("_fields", "_token")
+
+    def __init__(self, fields: dict[str, str | None]) -> None:
+        self._fields = fields
+        self._token: contextvars.Token[dict[str, str]] | None = None
+
+    def __enter__(self) -> None:
+        merged = {**_TRACE.get(), **{k: v for k, v in self._fields.items() if v is not None}}
+        self._token = _TRACE.set(merged)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._token is not None:
+            _TRACE.reset(self._token)
+
+
+def log_context(**fields: str | None) -> _TraceFields:
     """Attach trace fields (correlation_id, message_id, partner...) to logs inside the block."""
-    merged = {**_TRACE.get(), **{k: v for k, v in fields.items() if v is not None}}
-    token = _TRACE.set(merged)
-    try:
-        yield
-    finally:
-        _TRACE.reset(token)
+    return _TraceFields(fields)
 
 
 class JsonFormatter(logging.Formatter):
