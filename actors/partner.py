@@ -7,7 +7,7 @@ partner's work in one place (rate limit, decode, validate, envelope), answering 
 `admit` is synchronous on purpose, and the intake is called directly rather than through an
 actor mailbox. The work has no await, so the event loop already runs one admission at a time:
 a mailbox would add no exclusivity, only a task switch and a reply per request, which py-spy
-put at a fifth of the ingest path's CPU (bench/README.md, "What bounds ingest"). The commit is
+put at a fifth of the ingest path's CPU (README.md, "Performance"). The commit is
 not awaited here either: the caller awaits it, so one partner's requests share group commits
 instead of queueing behind each other's fsync.
 """
