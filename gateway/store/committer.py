@@ -52,20 +52,27 @@ class _Job:
 
     def __init__(self) -> None:
         # A bare future: anyio's Event looks up the backend per instance (measured: 10% of
-        # ingest), asyncio's Event adds a waiter list and a loop check on every wait.
-        self._done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        # ingest), asyncio's Event adds a waiter list and a loop check on every wait. It
+        # carries (value, error) as its result, so an error whose caller was cancelled in the
+        # meantime is not logged as "never retrieved".
+        self._done: asyncio.Future[tuple[Any, BaseException | None]] = (
+            asyncio.get_running_loop().create_future()
+        )
 
     def resolve(self, value: Any) -> None:
         if not self._done.done():
-            self._done.set_result(value)
+            self._done.set_result((value, None))
 
     def fail(self, error: BaseException) -> None:
         if not self._done.done():
-            self._done.set_exception(error)
+            self._done.set_result((None, error))
 
     async def outcome(self) -> Any:
         # A caller cancelled here cancels the future; the writer's resolve/fail then skip it.
-        return await self._done
+        value, error = await self._done
+        if error is not None:
+            raise error
+        return value
 
 
 class _Accept(_Job):
