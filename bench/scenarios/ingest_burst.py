@@ -40,6 +40,7 @@ COLUMNS = (
     "errors",
     "peak_rss_mib",
     "cpu_share",
+    "cpu_us_per_request",
     "generator_cpu_share",
     "broker_cpu_share",
     "outbox_backlog_end",
@@ -48,6 +49,12 @@ COLUMNS = (
     "delivered",
     "other_load_cores",
 )
+
+
+def _cpu_us_per_request(cpu_share: float, accepted_per_s: float) -> float | None:
+    if accepted_per_s <= 0:
+        return None
+    return round(cpu_share / accepted_per_s * 1e6, 1)
 
 
 async def _measure(bench: BenchRun, system: System) -> SystemResult:
@@ -109,6 +116,9 @@ async def _measure(bench: BenchRun, system: System) -> SystemResult:
         "errors_by_kind": load.errors,
         **{f"{k}_ms": v for k, v in load.latency_ms.items()},
         **process_figures(system_use),
+        # What one accepted request costs the system's process, in CPU microseconds (its
+        # threads included): the figure to compare when the systems' throughputs differ.
+        "cpu_us_per_request": _cpu_us_per_request(system_use.cpu_share, load.accepted_per_s),
         "generator_cpu_share": load.generator.cpu_share,
         "broker_cpu_share": broker_use.cpu_share if broker_use else None,
         **machine_figures(
