@@ -32,6 +32,12 @@ _SCENARIO_FLAGS: dict[str, list[tuple[str, str, Any, str]]] = {
         ("--duration", "duration_s", float, "seconds of load per system (10)"),
         ("--connections", "connections", int, "wrk connections (64)"),
         ("--threads", "threads", int, "wrk threads, at most 10 (2)"),
+        (
+            "--profile-hz",
+            "profile_hz",
+            int,
+            "py-spy each system under load at this rate; top functions in the notes (off)",
+        ),
     ],
     "relay-drain": [
         ("--rows", "rows", int, "outbox rows to drain (200000)"),

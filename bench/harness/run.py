@@ -67,6 +67,7 @@ class Options(msgspec.Struct, frozen=True, kw_only=True):
     duration_s: float = 10.0
     connections: int = 64
     threads: int = 2
+    profile_hz: int = 0  # py-spy samples per second on each system under load; 0: none
     # relay-drain
     rows: int = 200_000
     window: int = 512

@@ -9,11 +9,15 @@ outbox backlog when the load stops and how long it takes to drain.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import anyio
+import msgspec
 
 from bench.harness.processes import sample_every
+from bench.harness.profile import Profile, record
 from bench.harness.results import SystemResult, ratio
-from bench.harness.run import BenchRun, Scenario
+from bench.harness.run import BenchRun, Options, Scenario
 from bench.harness.systems import HTTP_SYSTEMS, SYSTEMS, System, start_system
 from bench.harness.wrk import run_wrk
 from bench.scenarios._shared import (
@@ -51,6 +55,21 @@ COLUMNS = (
 )
 
 
+async def _profile(pid: int, logs: Path, options: Options, into: list[Profile | str]) -> None:
+    """Sample the system during the measured load (from 1 s in to 1 s before its end).
+
+    A profile that cannot be taken (no py-spy, no permission to attach) leaves a note saying
+    why instead of failing the measurement.
+    """
+    await anyio.sleep(1.0)
+    seconds = max(1.0, options.duration_s - 2.0)
+    out = logs / "py-spy.raw"
+    try:
+        into.append(await record(pid, seconds=seconds, rate_hz=options.profile_hz, out=out))
+    except (RuntimeError, OSError, TimeoutError) as exc:
+        into.append(f"no profile of pid {pid}: {exc}")
+
+
 def _cpu_us_per_request(cpu_share: float, accepted_per_s: float) -> float | None:
     if accepted_per_s <= 0:
         return None
@@ -85,19 +104,26 @@ async def _measure(bench: BenchRun, system: System) -> SystemResult:
         quiet = await bench.wait_for_quiet()
         watches = [bench.machine, running.service.watch] + ([broker.watch] if broker else [])
         before = [w.read() for w in watches]
+        profiled: list[Profile | str] = []
         async with anyio.create_task_group() as tg:
             tg.start_soon(sample_every, watches, 0.5)
-            load = await run_wrk(
-                running.url,
-                bench.wrk_input(),
-                duration_s=options.duration_s,
-                connections=options.connections,
-                threads=options.threads,
-                epoch=2,
-                log_path=logs / "wrk.log",
-            )
+            async with anyio.create_task_group() as under_load:
+                if options.profile_hz:
+                    pid = running.service.process.pid
+                    under_load.start_soon(_profile, pid, logs, options, profiled)
+                load = await run_wrk(
+                    running.url,
+                    bench.wrk_input(),
+                    duration_s=options.duration_s,
+                    connections=options.connections,
+                    threads=options.threads,
+                    epoch=2,
+                    log_path=logs / "wrk.log",
+                )
             tg.cancel_scope.cancel()
         after = [w.read() for w in watches]
+        for profile in profiled:
+            bench.note(profile if isinstance(profile, str) else profile.line(system.name))
         running.service.check_alive()
         backlog_end = await outbox_backlog(running)
         drain_s = None
@@ -132,6 +158,9 @@ async def _measure(bench: BenchRun, system: System) -> SystemResult:
         **quiet,
     }
     figures.update(gateway_figures(metrics))
+    for profile in profiled:
+        if isinstance(profile, Profile):
+            figures["profile"] = msgspec.to_builtins(profile)
     return SystemResult(
         system=system.name,
         role=system.role,
