@@ -31,7 +31,7 @@ ACCEPTED = 202
 
 
 class PartnerPolicy(Struct, frozen=True, kw_only=True):
-    """What the partner actor needs to know of a partner's configuration."""
+    """What the partner's intake needs to know of its configuration."""
 
     partner_id: str
     rate_per_second: float

@@ -8,6 +8,7 @@ store too.
 
 from __future__ import annotations
 
+import logging
 import traceback
 
 from actors.partner import PartnerIntake, PartnerPolicy, Submission
@@ -19,6 +20,8 @@ from gateway.store import Store
 from protocols.http.contract import AcceptedResponse, IngressPolicy, WebhookRequest
 
 __all__ = ["Partners", "StoreDeadLetters"]
+
+logger = logging.getLogger(__name__)
 
 
 class StoreDeadLetters:
@@ -85,7 +88,25 @@ class Partners:
             except GatewayError as exc:
                 counted(request.partner_id, request.document_type, str(exc.status)).inc()
                 raise
+            except Exception as crash:
+                # A bug, not a refusal: the partner gets 500 (and retries); the body is kept.
+                counted(request.partner_id, request.document_type, "500").inc()
+                await self._keep_crash(submission, crash)
+                raise
         counted(request.partner_id, request.document_type, str(accepted.status)).inc()
         return AcceptedResponse(
             status=accepted.status, body=accepted.body, replayed=accepted.replayed
         )
+
+    async def _keep_crash(self, submission: Submission, crash: Exception) -> None:
+        """Keep a request the intake or the store crashed on as a dead letter, with the trace."""
+        try:
+            await self.store.dead_letter(
+                source=f"intake:{submission.partner_id}",
+                reason=f"{type(crash).__name__}: {crash}",
+                detail="".join(traceback.format_exception(crash)),
+                payload=submission.body,
+                partner_id=submission.partner_id,
+            )
+        except Exception:
+            logger.exception("could not keep the crashed request as a dead letter")

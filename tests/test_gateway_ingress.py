@@ -196,6 +196,28 @@ async def test_partner_over_its_rate_limit_gets_429_with_retry_after(
     assert outbox_rows(tmp_path) == 2
 
 
+async def test_a_crash_in_the_intake_answers_500_and_keeps_the_body_as_a_dead_letter(
+    tmp_path: Path, amqp_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(document_type: str, body: bytes) -> object:
+        raise RuntimeError("a bug in a codec")
+
+    monkeypatch.setattr("actors.partner.decode_document", crash)
+    config = load(write_config(tmp_path, amqp_url, [ACME]))
+    body = sample_body("purchase_order", 11)
+    async with running(config) as gateway, client(gateway) as http:
+        response = await http.post(
+            "/webhooks/acme/purchase_order", content=body, headers=ACME.headers(body)
+        )
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert outbox_rows(tmp_path) == 0
+    (letter,) = select(
+        tmp_path / "gateway.db", "select source, partner_id, reason, payload from dead_letters"
+    )
+    assert letter == ("intake:acme", "acme", "RuntimeError: a bug in a codec", body)
+
+
 async def test_admin_listener_reports_health_readiness_and_metrics(
     tmp_path: Path, amqp_url: str
 ) -> None:

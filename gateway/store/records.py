@@ -20,7 +20,7 @@ class DeadLetter(Struct, frozen=True, kw_only=True):
     """A message the gateway gave up on, kept with the reason for an operator to replay."""
 
     id: int
-    # Where it died: "actor:partner/acme", "relay", "amqp:erp.events", "file"...
+    # Where it died: "intake:acme", "relay", "amqp:erp.events", "actor:<name>"...
     source: str
     partner_id: str | None
     message_id: str | None
