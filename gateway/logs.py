@@ -32,12 +32,15 @@ class _TraceFields:
         self._token: contextvars.Token[dict[str, str]] | None = None
 
     def __enter__(self) -> None:
+        if self._token is not None:
+            raise RuntimeError("a log_context() is entered once; call log_context() again")
         merged = {**_TRACE.get(), **{k: v for k, v in self._fields.items() if v is not None}}
         self._token = _TRACE.set(merged)
 
     def __exit__(self, *exc_info: object) -> None:
         if self._token is not None:
             _TRACE.reset(self._token)
+            self._token = None
 
 
 def log_context(**fields: str | None) -> _TraceFields:
