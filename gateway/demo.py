@@ -270,7 +270,6 @@ async def _print_metrics(http: httpx.AsyncClient, gateway: Gateway) -> None:
         "gateway_store_commit_batch_size_count",
         "gateway_relay_confirmed_total",
         "gateway_outbox_backlog",
-        "gateway_actors_live",
         "gateway_deliveries_total",
     )
     for line in (await http.get(f"{admin}/metrics")).text.splitlines():
