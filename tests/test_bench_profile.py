@@ -38,6 +38,14 @@ def test_inclusive_share_counts_a_function_once_per_stack_wherever_it_is() -> No
     assert shares["decode"] == 0.6
 
 
+def test_process_frames_of_subprocess_sampling_are_not_functions() -> None:
+    rooted = ['process 41:"python -m app";run (app.py:10);decode (codec.py:56) 4\n']
+    samples, top_self, inclusive = summarize(rooted)
+    assert samples == 4
+    assert {e.function for e in inclusive} == {"run", "decode"}
+    assert top_self == [ProfileEntry(function="decode", file="codec.py", share=1.0)]
+
+
 def test_no_samples_give_empty_lists() -> None:
     assert summarize([]) == (0, [], [])
 

@@ -84,8 +84,12 @@ class GroupCommit:
 
     def _write(self, rows: list[tuple[str, bytes]]) -> None:
         self.db.execute("BEGIN")
-        self.db.executemany("INSERT INTO outbox VALUES (?, ?)", rows)
-        self.db.execute("COMMIT")
+        try:
+            self.db.executemany("INSERT INTO outbox VALUES (?, ?)", rows)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -93,9 +97,19 @@ class GroupCommit:
             await self.wake.wait()
             self.wake.clear()
             batch, self.pending = self.pending, []
-            await loop.run_in_executor(self.thread, self._write, [row for row, _ in batch])
+            try:
+                await loop.run_in_executor(self.thread, self._write, [row for row, _ in batch])
+            except sqlite3.Error as exc:  # the whole batch fails (a repeated id, a full disk)
+                outcome: BaseException | None = exc
+            else:
+                outcome = None
             for _, done in batch:
-                done.set_result(None)
+                if done.done():
+                    continue
+                if outcome is None:
+                    done.set_result(None)
+                else:
+                    done.set_exception(outcome)
 
     async def add(self, row: tuple[str, bytes]) -> None:
         done = asyncio.get_running_loop().create_future()
@@ -131,15 +145,19 @@ def make_app(keys: dict[str, bytes], db_path: str) -> Any:
             hmac.new(keys.get(partner, b""), signed, hashlib.sha256).digest()
         )
         status = 401
-        if hmac.compare_digest(headers.get(b"webhook-signature", b"")[3:], expected):
+        signature = headers.get(b"webhook-signature", b"")
+        if signature.startswith(b"v1,") and hmac.compare_digest(signature[3:], expected):
             try:
                 _decode(body)
             except msgspec.ValidationError:
                 status = 422
             else:
                 assert store is not None
-                await store.add((msg_id.decode(), body))
-                status = 202
+                try:
+                    await store.add((msg_id.decode(), body))
+                    status = 202
+                except sqlite3.Error:
+                    status = 503
         await send({"type": "http.response.start", "status": status, "headers": _HEADERS})
         await send({"type": "http.response.body", "body": b'{"status":"accepted"}'})
 

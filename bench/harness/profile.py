@@ -41,7 +41,7 @@ class Profile(msgspec.Struct, frozen=True, kw_only=True):
     gil_only: bool
     top_self: list[ProfileEntry]
     top_inclusive: list[ProfileEntry]
-    raw_path: str
+    raw_path: str  # in the run's work folder: kept with --keep
 
     def line(self, system: str, count: int = 6) -> str:
         """One line for the run's notes: the top self entries."""
@@ -74,7 +74,10 @@ def summarize(
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = [_frame_key(f) for f in stack.split(";")]
+        # `--subprocesses` roots every stack at a `process PID:"cmdline"` frame: not a function.
+        frames = [_frame_key(f) for f in stack.split(";") if not f.startswith("process ")]
+        if not frames:
+            continue
         total += count
         own[frames[-1]] += count
         for key in set(frames):

@@ -34,6 +34,8 @@ __all__ = ["SCENARIO"]
 WARMUP_S = 2.0
 #: How long the gateway's relay gets to empty the outbox after the burst before we stop waiting.
 DRAIN_TIMEOUT_S = 60.0
+#: How long past wrk's end a profile still being written is waited for.
+PROFILE_GRACE_S = 10.0
 QUICK_DRAIN_TIMEOUT_S = 10.0
 
 COLUMNS = (
@@ -107,21 +109,25 @@ async def _measure(bench: BenchRun, system: System) -> SystemResult:
         profiled: list[Profile | str] = []
         async with anyio.create_task_group() as tg:
             tg.start_soon(sample_every, watches, 0.5)
-            async with anyio.create_task_group() as under_load:
-                if options.profile_hz:
-                    pid = running.service.process.pid
-                    under_load.start_soon(_profile, pid, logs, options, profiled)
-                load = await run_wrk(
-                    running.url,
-                    bench.wrk_input(),
-                    duration_s=options.duration_s,
-                    connections=options.connections,
-                    threads=options.threads,
-                    epoch=2,
-                    log_path=logs / "wrk.log",
-                )
+            if options.profile_hz:
+                pid = running.service.process.pid
+                tg.start_soon(_profile, pid, logs, options, profiled)
+            load = await run_wrk(
+                running.url,
+                bench.wrk_input(),
+                duration_s=options.duration_s,
+                connections=options.connections,
+                threads=options.threads,
+                epoch=2,
+                log_path=logs / "wrk.log",
+            )
+            # The measured window is wrk's: read the counters before waiting for the profile.
+            after = [w.read() for w in watches]
+            if options.profile_hz:
+                with anyio.move_on_after(PROFILE_GRACE_S):
+                    while not profiled:
+                        await anyio.sleep(0.05)
             tg.cancel_scope.cancel()
-        after = [w.read() for w in watches]
         for profile in profiled:
             bench.note(profile if isinstance(profile, str) else profile.line(system.name))
         running.service.check_alive()
