@@ -24,6 +24,8 @@ from typing import Any
 
 import msgspec
 
+from bench.baselines.serving import add_server_arguments, serve
+
 __all__ = ["main"]
 
 
@@ -166,31 +168,16 @@ def make_app(keys: dict[str, bytes], db_path: str) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
+    add_server_arguments(parser)
     parser.add_argument("--secrets", required=True, help="lines 'partner whsec_...'")
     parser.add_argument("--db", required=True)
-    parser.add_argument("--backlog", type=int, default=2048)
     args = parser.parse_args(argv)
     keys = {}
     with open(args.secrets) as lines:
         for line in lines:
             partner, secret = line.split()
             keys[partner] = base64.b64decode(secret.removeprefix("whsec_"))
-    import uvicorn
-
-    uvicorn.run(
-        make_app(keys, args.db),
-        host=args.host,
-        port=args.port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_level="warning",
-        backlog=args.backlog,
-        timeout_keep_alive=5,
-    )
+    serve(make_app(keys, args.db), args, lifespan="on")
     return 0
 
 

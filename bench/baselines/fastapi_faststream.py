@@ -20,6 +20,7 @@ from faststream.rabbit import ExchangeType, RabbitExchange
 from faststream.rabbit.fastapi import RabbitRouter
 
 from bench.baselines.po_model import PurchaseOrder
+from bench.baselines.serving import add_server_arguments, serve
 
 __all__ = ["create_app", "main"]
 
@@ -54,24 +55,10 @@ def create_app(amqp_url: str) -> FastAPI:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
+    add_server_arguments(parser)
     parser.add_argument("--amqp-url", required=True)
-    parser.add_argument("--backlog", type=int, default=2048)
     args = parser.parse_args(argv)
-    import uvicorn
-
-    uvicorn.run(
-        create_app(args.amqp_url),
-        host=args.host,
-        port=args.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level="warning",
-        backlog=args.backlog,
-        timeout_keep_alive=5,
-    )
+    serve(create_app(args.amqp_url), args)
     return 0
 
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import msgspec
 
+from bench.baselines.serving import add_server_arguments, serve
+
 __all__ = ["app", "main"]
 
 _ACCEPTED = b'{"status":"accepted"}'
@@ -60,10 +62,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
+    add_server_arguments(parser)
     parser.add_argument("--server", choices=("uvicorn", "granian"), default="uvicorn")
-    parser.add_argument("--backlog", type=int, default=2048)
     args = parser.parse_args(argv)
     if args.server == "granian":
         # granian's own CLI: it forks its worker and manages it; exec keeps one process group.
@@ -92,20 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "bench.baselines.http_ceiling:app",
             ]
         )
-    import uvicorn
-
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_level="warning",
-        backlog=args.backlog,
-        timeout_keep_alive=5,
-    )
+    serve(app, args, lifespan="on")
     return 0
 
 
