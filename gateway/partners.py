@@ -33,13 +33,23 @@ class StoreDeadLetters:
     async def dead_letter(self, *, actor: str, message: object, error: BaseException) -> None:
         partner_id = getattr(message, "partner_id", None)
         payload = getattr(message, "body", b"")
-        detail = "".join(traceback.format_exception(error))
-        await self.store.dead_letter(
+        await self.crashed(
             source=f"actor:{actor}",
-            reason=f"{type(error).__name__}: {error}",
-            detail=detail,
+            error=error,
             payload=payload if isinstance(payload, bytes) else repr(message).encode(),
             partner_id=partner_id if isinstance(partner_id, str) else None,
+        )
+
+    async def crashed(
+        self, *, source: str, error: BaseException, payload: bytes, partner_id: str | None
+    ) -> None:
+        """Keep what `source` crashed on, with the error as the reason and its trace."""
+        await self.store.dead_letter(
+            source=source,
+            reason=f"{type(error).__name__}: {error}",
+            detail="".join(traceback.format_exception(error)),
+            payload=payload,
+            partner_id=partner_id,
         )
 
 
@@ -66,6 +76,7 @@ class Partners:
             for p in config.partners
         }
         self.store = store
+        self.dead_letters = StoreDeadLetters(store)
         self.metrics = metrics
 
     def lookup(self, partner_id: str, /) -> IngressPolicy | None:
@@ -101,10 +112,9 @@ class Partners:
     async def _keep_crash(self, submission: Submission, crash: Exception) -> None:
         """Keep a request the intake or the store crashed on as a dead letter, with the trace."""
         try:
-            await self.store.dead_letter(
+            await self.dead_letters.crashed(
                 source=f"intake:{submission.partner_id}",
-                reason=f"{type(crash).__name__}: {crash}",
-                detail="".join(traceback.format_exception(crash)),
+                error=crash,
                 payload=submission.body,
                 partner_id=submission.partner_id,
             )
