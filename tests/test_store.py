@@ -20,8 +20,8 @@ from canonical.errors import (
     StoreUnavailable,
 )
 from gateway.store import Acceptance, Accepted, BatchReport, Store
-from gateway.store.schema import migrate
-from gateway.store.writer import commit_batch
+from gateway.store.schema import MIGRATIONS, migrate
+from gateway.store.writer import ROWS_PER_INSERT, commit_batch
 
 pytestmark = pytest.mark.anyio
 
@@ -90,6 +90,59 @@ async def test_batch_never_exceeds_max_batch(db_path: Path) -> None:
 
     assert max(report.acceptances for report in batches) == 8
     assert sum(report.acceptances for report in batches) == 50
+
+
+def test_a_batch_past_one_insert_statement_numbers_every_row_in_order(db_path: Path) -> None:
+    # More rows than one INSERT carries, with 0, 1 and 3 records per request: each request
+    # gets the seqs of its own rows, in the order it listed them.
+    samples = [acceptance(f"key-{n}", records=n % 3 + (n % 5 == 0)) for n in range(150)]
+    assert sum(len(s.records) for s in samples) > 2 * ROWS_PER_INSERT
+    with _plain(db_path) as conn:
+        migrate(conn)
+        answers, _ = commit_batch(conn, samples, [], now=1.0)
+        stored = dict(conn.execute("SELECT message_id, seq FROM outbox").fetchall())
+        inbox = conn.execute("SELECT count(*) FROM inbox").fetchone()
+
+    expected = 1
+    for sample, answer in zip(samples, answers, strict=True):
+        assert isinstance(answer, Accepted)
+        assert answer.seqs == tuple(range(expected, expected + len(sample.records)))
+        assert [stored[r.message_id] for r in sample.records] == list(answer.seqs)
+        expected += len(sample.records)
+    assert len(stored) == expected - 1
+    assert inbox == (150,)
+
+
+def test_idempotency_records_survive_the_inbox_migration(db_path: Path) -> None:
+    # A store written by schema version 2 (inbox clustered on the key) keeps answering
+    # retries byte for byte after the upgrade, and refuses a reused key as before.
+    first, other = acceptance("key-1"), acceptance("key-2", body=b'{"po": "PO-2"}')
+    with _plain(db_path) as conn:
+        for statements in MIGRATIONS[:2]:
+            for statement in statements:
+                conn.execute(statement)
+        conn.execute("PRAGMA user_version = 2")
+        conn.executemany(
+            "INSERT INTO inbox VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (a.partner_id, a.idempotency_key, a.body_hash, 202, a.response_body, 1.0)
+                for a in (first, other)
+            ],
+        )
+        assert migrate(conn) == 2
+        answers, _ = commit_batch(
+            conn,
+            [acceptance("key-1"), acceptance("key-2"), acceptance("key-3")],
+            [],
+            now=2.0,
+        )
+        inbox = conn.execute("SELECT idempotency_key FROM inbox ORDER BY rowid").fetchall()
+
+    assert answers[0] == Accepted(status=202, body=first.response_body, replayed=True)
+    assert isinstance(answers[1], IdempotencyKeyReused)
+    assert isinstance(answers[2], Accepted)
+    assert not answers[2].replayed
+    assert inbox == [("key-1",), ("key-2",), ("key-3",)]
 
 
 async def test_replay_returns_the_first_answer_byte_for_byte(db_path: Path) -> None:

@@ -130,7 +130,9 @@ class Store:
     async def __aenter__(self) -> Self:
         self._purge_scope = anyio.CancelScope()
         async with AsyncExitStack() as stack:
-            db = await aiosqlite.connect(self._path, isolation_level=None)
+            db = await aiosqlite.connect(
+                self._path, isolation_level=None, cached_statements=writer.STATEMENT_CACHE_SIZE
+            )
             stack.push_async_callback(_close, db)
             await in_thread(
                 db,

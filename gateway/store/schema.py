@@ -135,6 +135,32 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID
         """,
     ),
+    (
+        # The inbox becomes a rowid table in arrival order with a separate key index. Clustered
+        # on (partner, key), each commit rewrote a leaf page per partner (a page per request
+        # with random keys), and the created_at index was a third tree to update; the purge
+        # now walks rowid order instead. Measured per inserted row, 32 rows a commit:
+        # 12.4 -> 5.0 us CPU with sequential keys, 22.3 -> 8.1 us with UUID keys.
+        """
+        CREATE TABLE inbox_rowid (
+            partner_id      TEXT NOT NULL,
+            idempotency_key TEXT NOT NULL,
+            body_hash       BLOB NOT NULL,
+            status          INTEGER NOT NULL,
+            response        BLOB NOT NULL,
+            created_at      REAL NOT NULL
+        )
+        """,
+        """
+        INSERT INTO inbox_rowid (partner_id, idempotency_key, body_hash, status, response,
+                                 created_at)
+        SELECT partner_id, idempotency_key, body_hash, status, response, created_at
+        FROM inbox ORDER BY created_at
+        """,
+        "DROP TABLE inbox",
+        "ALTER TABLE inbox_rowid RENAME TO inbox",
+        "CREATE UNIQUE INDEX inbox_key ON inbox (partner_id, idempotency_key)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
