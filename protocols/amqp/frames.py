@@ -13,6 +13,7 @@ size, property flags, properties), then body frames of at most `frame_max - 8` b
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Mapping
 
@@ -34,7 +35,19 @@ _TIMESTAMP = 1 << 6
 _TYPE = 1 << 5
 _APP_ID = 1 << 3
 
-_MANDATORY = 1
+_U32 = struct.Struct(">I").pack
+_U64 = struct.Struct(">Q").pack
+_I64 = struct.Struct(">q").pack
+_FLAGS = (
+    _CONTENT_TYPE
+    | _HEADERS
+    | _DELIVERY_MODE
+    | _CORRELATION_ID
+    | _MESSAGE_ID
+    | _TIMESTAMP
+    | _TYPE
+    | _APP_ID
+)
 
 
 def _shortstr(value: str) -> bytes:
@@ -44,17 +57,23 @@ def _shortstr(value: str) -> bytes:
     return bytes((len(raw),)) + raw
 
 
+# Exchanges, routing keys, types, app ids and header names repeat from message to message:
+# encoded once each. Bounded, because routing keys grow with partners and document types.
+_name = functools.lru_cache(maxsize=4096)(_shortstr)
+_JSON = _shortstr("application/json")
+
+
 def _table(fields: Mapping[str, str | int]) -> bytes:
     """A field table of strings ('S') and 64-bit integers ('l')."""
-    out = bytearray()
+    parts = []
     for key, value in fields.items():
-        out += _shortstr(key)
         if isinstance(value, str):
             raw = value.encode()
-            out += b"S" + struct.pack(">I", len(raw)) + raw
+            parts.append(_name(key) + b"S" + _U32(len(raw)) + raw)
         else:
-            out += b"l" + struct.pack(">q", value)
-    return struct.pack(">I", len(out)) + out
+            parts.append(_name(key) + b"l" + _I64(value))
+    table = b"".join(parts)
+    return _U32(len(table)) + table
 
 
 def _frame(kind: int, channel: int, payload: bytes) -> bytes:
@@ -76,31 +95,33 @@ def encode_publish(
     frame_max: int,
 ) -> bytes:
     """Return the frames of one persistent, mandatory JSON publish, ready for the socket."""
-    method = _BASIC_PUBLISH + _shortstr(exchange) + _shortstr(routing_key) + bytes((_MANDATORY,))
-    flags = (
-        _CONTENT_TYPE
-        | _HEADERS
-        | _DELIVERY_MODE
-        | _CORRELATION_ID
-        | _MESSAGE_ID
-        | _TIMESTAMP
-        | _TYPE
-        | _APP_ID
-    )
-    properties = b"".join(
+    method = _BASIC_PUBLISH + _name(exchange) + _name(routing_key) + b"\x01"  # mandatory
+    header = b"".join(
         (
-            _shortstr("application/json"),
+            _HEADER_HEAD.pack(60, 0, len(body), _FLAGS),
+            _JSON,
             _table(headers),
             b"\x02",  # delivery mode 2: persistent
             _shortstr(correlation_id),
             _shortstr(message_id),
-            struct.pack(">Q", timestamp),
-            _shortstr(message_type),
-            _shortstr(app_id),
+            _U64(timestamp),
+            _name(message_type),
+            _name(app_id),
         )
     )
-    header = _HEADER_HEAD.pack(60, 0, len(body), flags) + properties
-    parts = [_frame(_METHOD, channel, method), _frame(_HEADER, channel, header)]
     chunk = frame_max - 8  # frame head (7) and end (1)
+    if len(body) <= chunk:
+        return b"".join(
+            (
+                _FRAME_HEAD.pack(_METHOD, channel, len(method)),
+                method,
+                FRAME_END,
+                _FRAME_HEAD.pack(_HEADER, channel, len(header)),
+                header,
+                FRAME_END,
+                _FRAME_HEAD.pack(_BODY, channel, len(body)) + body + FRAME_END if body else b"",
+            )
+        )
+    parts = [_frame(_METHOD, channel, method), _frame(_HEADER, channel, header)]
     parts.extend(_frame(_BODY, channel, body[i : i + chunk]) for i in range(0, len(body), chunk))
     return b"".join(parts)
