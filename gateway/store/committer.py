@@ -16,8 +16,7 @@ import logging
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Callable
-from functools import partial
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar, cast
 
 import aiosqlite
@@ -32,6 +31,12 @@ __all__ = ["GroupCommit", "in_thread"]
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: Runs one group commit (`writer.commit_batch`) on the writer connection, wherever it lives.
+Commit = Callable[
+    [Sequence[Acceptance], Sequence[writer.Operation], float],
+    Awaitable[tuple[list[writer.AcceptOutcome], list[Any]]],
+]
 
 
 async def in_thread(db: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -100,7 +105,7 @@ class GroupCommit:
 
     def __init__(
         self,
-        db: aiosqlite.Connection,
+        commit: Commit,
         *,
         max_batch: int,
         max_queued: int,
@@ -108,7 +113,7 @@ class GroupCommit:
         clock: Callable[[], float],
         on_batch: Callable[[BatchReport], None] | None,
     ) -> None:
-        self._db = db
+        self._run_batch = commit
         self._max_batch = max_batch
         self._retry_after_s = retry_after_s
         self._clock = clock
@@ -206,19 +211,17 @@ class GroupCommit:
         accepts = [job for job in batch if isinstance(job, _Accept)]
         writes = [job for job in batch if isinstance(job, _Write)]
         started = time.perf_counter()
-        run = partial(
-            writer.commit_batch,
-            acceptances=[job.acceptance for job in accepts],
-            operations=[job.operation for job in writes],
-            now=self._clock(),
-        )
         try:
             # Once the transaction is under way its outcome must reach every caller.
             with anyio.CancelScope(shield=True):
-                answers, results = await in_thread(self._db, run)
+                answers, results = await self._run_batch(
+                    [job.acceptance for job in accepts],
+                    [job.operation for job in writes],
+                    self._clock(),
+                )
         except sqlite3.Error as exc:
             self._failures += 1
-            log.error("group commit of %d requests rolled back: %s", len(batch), exc)
+            log.error("group commit of %d requests failed: %s", len(batch), exc)
             for job in batch:
                 self._finish(job, error=self._unavailable(f"the store could not commit: {exc}"))
             self._report(accepts, writes, 0, committed=False, started=started)

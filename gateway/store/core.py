@@ -24,6 +24,7 @@ from canonical.outbox import OutboxRecord
 from gateway.store import queries, schema, writer
 from gateway.store.committer import GroupCommit, in_thread
 from gateway.store.deliveries import DeliveryLedger
+from gateway.store.process import WriterProcess
 from gateway.store.records import Acceptance, Accepted, BatchReport, DeadLetter, StoreStatistics
 
 __all__ = [
@@ -69,8 +70,12 @@ _NOT_OPENED = StoreStatistics(
 
 async def _close(db: aiosqlite.Connection) -> None:
     # Even when the owner is cancelled: an unclosed connection's thread would outlive the loop.
+    await _shielded(db.close)
+
+
+async def _shielded(close: Callable[[], Awaitable[None]]) -> None:
     with anyio.CancelScope(shield=True):
-        await db.close()
+        await close()
 
 
 class Store:
@@ -122,6 +127,7 @@ class Store:
         self._exit_stack: AsyncExitStack | None = None
         self._committer: GroupCommit | None = None
         self._reader_db: aiosqlite.Connection | None = None
+        self._writer_process: WriterProcess | None = None
         # Outbound deliveries: due heads, attempts, replay, endpoints (gateway/store/deliveries).
         self.deliveries = DeliveryLedger(self._write, self._read)
 
@@ -130,19 +136,15 @@ class Store:
     async def __aenter__(self) -> Self:
         self._purge_scope = anyio.CancelScope()
         async with AsyncExitStack() as stack:
-            db = await aiosqlite.connect(
-                self._path, isolation_level=None, cached_statements=writer.STATEMENT_CACHE_SIZE
+            writer_process = WriterProcess(
+                self._path,
+                synchronous=self._synchronous,
+                busy_timeout_ms=self._busy_timeout_ms,
+                journal_size_limit=self._journal_size_limit,
             )
-            stack.push_async_callback(_close, db)
-            await in_thread(
-                db,
-                partial(
-                    schema.prepare_writer,
-                    synchronous=self._synchronous,
-                    busy_timeout_ms=self._busy_timeout_ms,
-                    journal_size_limit=self._journal_size_limit,
-                ),
-            )
+            await writer_process.start()
+            self._writer_process = writer_process
+            stack.push_async_callback(_shielded, writer_process.close)
             reader = await aiosqlite.connect(self._path, isolation_level=None)
             stack.push_async_callback(_close, reader)
             await in_thread(
@@ -150,7 +152,7 @@ class Store:
             )
             self._reader_db = reader
             committer = GroupCommit(
-                db,
+                writer_process.commit,
                 max_batch=self._max_batch,
                 max_queued=self._max_queued,
                 retry_after_s=self._retry_after_s,
@@ -290,6 +292,11 @@ class Store:
     async def save_state(self, key: str, state: bytes) -> None:
         """Persist an actor's state (replacing what was there)."""
         await self._write(partial(writer.save_state, key, state))
+
+    @property
+    def writer_pid(self) -> int | None:
+        """The process id of the writer process (gateway/store/process.py) while one runs."""
+        return None if self._writer_process is None else self._writer_process.pid
 
     def statistics(self) -> StoreStatistics:
         """Return the writer's counters since the store opened (zeros before it has)."""
