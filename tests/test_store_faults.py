@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import msgspec
 import pytest
 from store_samples import acceptance, select
 
 from canonical.errors import GatewayError, StoreUnavailable
-from gateway.store import Accepted, Store
+from gateway.store import Acceptance, Accepted, Store
 
 pytestmark = pytest.mark.slow
 
@@ -227,3 +228,85 @@ async def test_killed_writer_process_costs_its_batch_an_answer_never_a_row(tmp_p
     assert accepted <= kept
     assert rows == dict.fromkeys(kept - {"after-the-kills"}, 2) | {"after-the-kills": 1}
     assert not after.replayed
+
+
+def _kill_writer(store: Store) -> None:
+    pid = store.writer_pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while _state(pid) not in ("Z", "gone"):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", [("asyncio", {"use_uvloop": True})])
+async def test_writer_killed_while_idle_costs_no_request(tmp_path: Path) -> None:
+    # The child never took the next batch, so it goes to a new child: no 503 at all.
+    async with Store(tmp_path / "gateway.db") as store:
+        await store.accept(acceptance("key-1"))
+        first = store.writer_pid
+        _kill_writer(store)
+        second = await store.accept(acceptance("key-2"))
+        replay = await store.accept(acceptance("key-1"))
+
+    assert not second.replayed
+    assert replay.replayed
+    assert store.writer_pid is None  # closed with the store
+    assert first is not None
+
+
+@pytest.mark.anyio
+async def test_a_request_the_writer_cannot_encode_fails_alone(tmp_path: Path) -> None:
+    # A bug upstream (a value of the wrong type) costs its own request, not its batch.
+    good = acceptance("key-good")
+    bad_type = msgspec.structs.replace(acceptance("key-bad"), response_status="202")
+    unencodable = msgspec.structs.replace(acceptance("key-worse"), response_body=Path("/x"))
+    results: dict[str, Any] = {}
+    async with Store(tmp_path / "gateway.db") as store:
+        pid = store.writer_pid
+
+        async def one(sample: Acceptance) -> None:
+            try:
+                results[sample.idempotency_key] = await store.accept(sample)
+            except GatewayError as exc:
+                results[sample.idempotency_key] = exc
+
+        async with anyio.create_task_group() as tg:
+            for sample in (bad_type, good, unencodable):
+                tg.start_soon(one, sample)
+        with pytest.raises(GatewayError, match="refused the write"):
+            await store._write(lambda conn, now: None)  # does not pickle
+        after = await store.accept(acceptance("key-after"))
+        assert store.writer_pid == pid  # the same child all along
+
+    assert isinstance(results["key-good"], Accepted)
+    assert type(results["key-bad"]) is GatewayError
+    assert type(results["key-worse"]) is GatewayError
+    assert not after.replayed
+    kept = select(tmp_path / "gateway.db", "SELECT idempotency_key FROM inbox ORDER BY rowid")
+    assert kept == [("key-good",), ("key-after",)]
+
+
+@pytest.mark.anyio
+async def test_a_writer_that_cannot_start_answers_503_and_is_retried_later(
+    tmp_path: Path,
+) -> None:
+    async with Store(tmp_path / "gateway.db") as store:
+        await store.accept(acceptance("key-1"))
+        handle = store._writer_process
+        assert handle is not None
+        argv = handle._argv
+        handle._argv = (sys.executable, "-c", "import sys; sys.exit(3)")
+        _kill_writer(store)
+        with pytest.raises(StoreUnavailable, match="could not start"):
+            await store.accept(acceptance("key-2"))
+        # Paced: the next batch does not try at once.
+        with pytest.raises(StoreUnavailable, match="restarting"):
+            await store.accept(acceptance("key-2"))
+        handle._argv = argv
+        await anyio.sleep(1.1)
+        accepted = await store.accept(acceptance("key-2"))
+
+    assert not accepted.replayed

@@ -1,7 +1,8 @@
 """The store: the one module through which the gateway touches SQLite.
 
 `Store` keeps, in one SQLite file, the idempotency records (inbox), the transactional outbox,
-dead letters and actor state. Acceptances share commits (group commit) through one writer task.
+dead letters and actor state. Acceptances share commits (group commit) through one writer task,
+whose transactions run in the store's writer process (`gateway/store/process.py`).
 """
 
 from gateway.store.core import (

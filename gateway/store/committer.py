@@ -1,12 +1,16 @@
 """Group commit: the one writer task, and the queue of requests it commits together.
 
 SQLite has one writer at a time, so the store has one: a task that takes every request queued
-since its last commit (up to `max_batch`) and runs them as ONE transaction in one thread hop
-(`writer.commit_batch`). Under load the queue grows while a commit is in progress, so batches
-grow with it and the fsync per commit is shared; there is no timer to wait for.
+since its last commit (up to `max_batch`) and runs them as ONE transaction: one request to the
+writer process (`writer.commit_batch`, run by `gateway/store/process.py`). Under load the queue
+grows while a commit is in progress, so batches grow with it and the fsync per commit is
+shared; there is no timer to wait for.
 
 The promise kept here: a caller gets a result only after its rows are committed; when a commit
-fails, every caller of that batch gets `StoreUnavailable` and nothing of the batch is kept.
+fails, every caller of that batch gets `StoreUnavailable` and nothing of the batch is kept. One
+exception: if the writer process dies holding a batch (`process.WriterLost`), the batch may have
+committed. Its callers get `StoreUnavailable` all the same; a retried acceptance is then
+answered from the inbox, while another write of that batch may already have been applied.
 """
 
 from __future__ import annotations
@@ -19,14 +23,13 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar, cast
 
-import aiosqlite
 import anyio
 
 from canonical.errors import GatewayError, IdempotencyConflict, StoreUnavailable
 from gateway.store import writer
 from gateway.store.records import Acceptance, Accepted, BatchReport, StoreStatistics
 
-__all__ = ["GroupCommit", "in_thread"]
+__all__ = ["Commit", "GroupCommit"]
 
 log = logging.getLogger(__name__)
 
@@ -37,17 +40,6 @@ Commit = Callable[
     [Sequence[Acceptance], Sequence[writer.Operation], float],
     Awaitable[tuple[list[writer.AcceptOutcome], list[Any]]],
 ]
-
-
-async def in_thread(db: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
-    """Run `fn(connection)` in the aiosqlite connection's own thread, as one hop.
-
-    aiosqlite has no public call for this; `_execute` is what its own public methods go
-    through (unchanged from 0.17 to 0.22). A whole transaction in one call is what makes the
-    group commit one hop and leaves no await point inside a transaction.
-    """
-    result = await db._execute(fn, db._conn)  # type: ignore[no-untyped-call]
-    return cast(T, result)
 
 
 class _Job:

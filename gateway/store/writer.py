@@ -1,10 +1,10 @@
-"""The write transactions, each run whole in the writer connection's thread.
+"""The write transactions, each run whole by the writer process (gateway/store/process.py).
 
 A group commit is one call of `commit_batch`: BEGIN IMMEDIATE, one query for every idempotency
 key of the batch, one multi-row INSERT for the new inbox rows and one for the outbox rows, the
 batch's other writes (relay marks, dead letters, actor state, purges), COMMIT. Running it as one
-plain function in one thread hop means nothing can interleave with it, and a failure is rolled
-back before the function returns: the caller never sees a transaction left open.
+plain function in one request to the writer means nothing can interleave with it, and a failure
+is rolled back before the function returns: the caller never sees a transaction left open.
 
 Few statements, not few rows, is what keeps the writer fast. Every statement releases the GIL
 while SQLite works and must take it back afterwards, and under load the event loop holds it:
