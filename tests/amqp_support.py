@@ -141,8 +141,11 @@ async def read_queue(url: str, queue: str) -> list[AbstractIncomingMessage]:
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=1000)
         source = await channel.get_queue(queue)
-        async with source.iterator(no_ack=True) as incoming:
+        # Acked one by one: messages published after the count was taken may be pushed too,
+        # and unacked they go back to the queue when the channel closes (no_ack lost them).
+        async with source.iterator() as incoming:
             async for message in incoming:
+                await message.ack()
                 messages.append(message)
                 if len(messages) == count:
                     break
