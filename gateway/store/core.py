@@ -72,8 +72,7 @@ async def in_thread(db: aiosqlite.Connection, fn: Callable[[sqlite3.Connection],
     """Run `fn(connection)` in the aiosqlite connection's own thread, as one hop.
 
     aiosqlite has no public call for this; `_execute` is what its own public methods go
-    through (unchanged from 0.17 to 0.22). A whole transaction in one call is what makes the
-    group commit one hop and leaves no await point inside a transaction.
+    through (unchanged from 0.17 to 0.22). The read connection's set-up uses it.
     """
     result = await db._execute(fn, db._conn)  # type: ignore[no-untyped-call]
     return cast(T, result)
@@ -154,8 +153,8 @@ class Store:
                 journal_size_limit=self._journal_size_limit,
             )
             await writer_process.start()
-            self._writer_process = writer_process
             stack.push_async_callback(_shielded, writer_process.close)
+            self._writer_process = writer_process
             reader = await aiosqlite.connect(self._path, isolation_level=None)
             stack.push_async_callback(_close, reader)
             await in_thread(
