@@ -21,7 +21,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from functools import partial
 from typing import Literal, Protocol, cast
 
 import aiormq
@@ -272,27 +271,47 @@ class ConfirmedPublisher:
         channel = self._channel
         frame_max = channel.max_content_size + channel.CONTENT_FRAME_SIZE
         pending: dict[asyncio.Future[object], int] = {}
+        tags = channel.message_id_delivery_tag
+        tagged: list[tuple[str, int]] = []
         started = time.perf_counter()
-        async with channel.lock:
-            payload = bytearray()
-            for index, message in enumerate(messages, start=offset):
-                payload += self._encode(message, channel.number, frame_max)
-                channel.delivery_tag += 1
-                tag = channel.delivery_tag
-                confirmation = channel.create_future()
-                channel.confirmations[tag] = confirmation
-                channel.message_id_delivery_tag[message.message_id] = tag
-                confirmation.add_done_callback(partial(_forget, channel, message.message_id, tag))
-                pending[confirmation] = index
-            await channel.write_queue.put(ChannelFrame(payload=bytes(payload), should_close=False))
-        done, late = await asyncio.wait(pending, timeout=self._confirm_timeout)
+        try:
+            async with channel.lock:
+                payload = bytearray()
+                for index, message in enumerate(messages, start=offset):
+                    payload += self._encode(message, channel.number, frame_max)
+                    channel.delivery_tag += 1
+                    tag = channel.delivery_tag
+                    confirmation = channel.create_future()
+                    channel.confirmations[tag] = confirmation
+                    tags[message.message_id] = tag
+                    tagged.append((message.message_id, tag))
+                    pending[confirmation] = index
+                await channel.write_queue.put(
+                    ChannelFrame(payload=bytes(payload), should_close=False)
+                )
+            # In publish order; an ack with multiple=True settles a run of them at once, so
+            # most are done when reached and only the first of each run is waited for.
+            late = 0
+            try:
+                async with asyncio.timeout(self._confirm_timeout):
+                    for confirmation in pending:
+                        if not confirmation.done():
+                            await asyncio.wait((confirmation,))
+            except TimeoutError:
+                late = sum(not confirmation.done() for confirmation in pending)
+        finally:
+            # The message-id map routes a basic.return to its publish; once the window is
+            # settled (or abandoned) its entries are dropped, as aiormq's own publish does.
+            for message_id, tag in tagged:
+                if tags.get(message_id) == tag:
+                    del tags[message_id]
         latency = time.perf_counter() - started
-        for confirmation in done:
-            index = pending[confirmation]
-            message_id = messages[index - offset].message_id
-            answers[index] = self._answer(confirmation, message_id, latency)
+        for confirmation, index in pending.items():
+            if confirmation.done():
+                message_id = messages[index - offset].message_id
+                answers[index] = self._answer(confirmation, message_id, latency)
         if late:
-            raise TimeoutError(f"{len(late)} publishes unconfirmed after {self._confirm_timeout}s")
+            raise TimeoutError(f"{late} publishes unconfirmed after {self._confirm_timeout}s")
 
     @staticmethod
     def _answer(confirmation: asyncio.Future[object], message_id: str, latency: float) -> Delivery:
@@ -343,9 +362,3 @@ class ConfirmedPublisher:
         log.warning("broker connection to %s lost: %r", self._address, cause)
         with anyio.move_on_after(CLOSE_TIMEOUT, shield=True):
             await self._connection.close(cause)
-
-
-def _forget(channel: aiormq.Channel, message_id: str, tag: int, _: object) -> None:
-    """Drop the message-id -> tag entry once answered, as aiormq's own publish does."""
-    if channel.message_id_delivery_tag.get(message_id) == tag:
-        del channel.message_id_delivery_tag[message_id]
