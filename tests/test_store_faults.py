@@ -16,10 +16,11 @@ from typing import Any
 import anyio
 import msgspec
 import pytest
-from store_samples import acceptance, select
+from store_samples import acceptance, select, write_lock
 
 from canonical.errors import GatewayError, StoreUnavailable
 from gateway.store import Acceptance, Accepted, Store
+from gateway.store.process import WriterProcess
 
 pytestmark = pytest.mark.slow
 
@@ -310,3 +311,32 @@ async def test_a_writer_that_cannot_start_answers_503_and_is_retried_later(
         accepted = await store.accept(acceptance("key-2"))
 
     assert not accepted.replayed
+
+
+@pytest.mark.anyio
+async def test_a_commit_cancelled_mid_exchange_leaves_no_answer_for_the_next(
+    tmp_path: Path,
+) -> None:
+    # The child has taken A and waits for the write lock when A's caller is cancelled. The
+    # child is killed, so its late answer cannot be read as the answer to B.
+    db_path = tmp_path / "gateway.db"
+    writer = WriterProcess(
+        str(db_path), synchronous="FULL", busy_timeout_ms=60_000, journal_size_limit=1 << 20
+    )
+    await writer.start()
+    try:
+        with write_lock(db_path) as lock:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(writer.commit, [acceptance("A", records=2)], [], 1.0)
+                await anyio.sleep(0.5)
+                tg.cancel_scope.cancel()
+            lock.execute("ROLLBACK")
+        answers, _ = await writer.commit([acceptance("B")], [], 2.0)
+    finally:
+        await writer.close()
+
+    assert isinstance(answers[0], Accepted)
+    assert answers[0].seqs == (1,)  # A's answer would be (1, 2)
+    assert not answers[0].replayed
+    kept = select(db_path, "SELECT idempotency_key FROM inbox")
+    assert kept == [("B",)]

@@ -237,9 +237,10 @@ class WriterProcess:
         return self._child
 
     async def _forget(self, child: asyncio.subprocess.Process, *, kill: bool = False) -> None:
+        """Let `child` go (killing it first if asked); pace restarts if it died unproven."""
         if self._child is child:
             self._child = None
-            if self._answered:
+            if self._answered or kill:
                 self._backoff = 0.0
             else:
                 self._pace()
