@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -29,6 +31,7 @@ from bench.harness.documents import (
     order_template,
 )
 from bench.harness.gateway import write_gateway_config
+from bench.harness.processes import Watch
 from bench.harness.wrk import SIGN_SCRIPT, write_wrk_input
 from canonical.codec import decode_document
 from canonical.errors import SignatureInvalid
@@ -270,3 +273,28 @@ def test_quick_ingest_burst_writes_the_systems_result(tmp_path: Path, system: st
     assert measured["figures"]["accepted_per_s"] > 0
     assert measured["figures"]["errors"] == 0
     assert Path(result["files"]["plot"]).exists()
+
+
+def test_process_watch_tells_the_root_process_from_its_children() -> None:
+    # An idle parent with a busy child: the tree's share counts the child, the root's not.
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys; subprocess.run([sys.executable, '-c', "
+            "'import time\\nend = time.monotonic() + 3\\nwhile time.monotonic() < end: pass'])",
+        ],
+        start_new_session=True,
+    )
+    try:
+        watch = Watch("parent", parent.pid)
+        time.sleep(0.5)  # the child is running
+        since = watch.read()
+        time.sleep(1.0)
+        until = watch.read()
+    finally:
+        os.killpg(parent.pid, signal.SIGKILL)
+        parent.wait()
+    figures = watch.figures(since, until)
+    assert figures.cpu_share > 0.5
+    assert figures.root_cpu_share < 0.2

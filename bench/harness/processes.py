@@ -49,11 +49,16 @@ class ServiceFailed(RuntimeError):
 
 
 class Sample(msgspec.Struct, frozen=True, array_like=True):
-    """One reading of a process tree: seconds since the watch began, RSS bytes, CPU seconds."""
+    """One reading of a process tree: seconds since the watch began, RSS bytes, CPU seconds.
+
+    `root_cpu` is the CPU seconds of the tree's first process alone (its threads included,
+    its children not): the gateway's event loop process without its store writer.
+    """
 
     t: float
     rss: int
     cpu: float
+    root_cpu: float = 0.0
 
 
 class ProcessFigures(msgspec.Struct, frozen=True, kw_only=True):
@@ -63,6 +68,7 @@ class ProcessFigures(msgspec.Struct, frozen=True, kw_only=True):
     cpu_seconds: float
     wall_seconds: float
     cpu_share: float  # CPU seconds per wall second: 1.0 is one core fully busy
+    root_cpu_share: float = 0.0  # the same for the first process alone, without its children
 
 
 def _read_stat(pid: int) -> tuple[int, float, int] | None:
@@ -104,14 +110,15 @@ class Watch:
         """Take one sample of the tree now (and keep it in `samples`)."""
         tree = _children_of()
         rss, cpu, todo = 0, 0.0, [self.pid]
+        root = _read_stat(self.pid)
         while todo:
             pid = todo.pop()
-            stat = _read_stat(pid)
+            stat = root if pid == self.pid else _read_stat(pid)
             if stat is not None:
                 cpu += stat[1]
                 rss += stat[2]
             todo.extend(tree.get(pid, ()))
-        sample = Sample(time.monotonic() - self.started, rss, cpu)
+        sample = Sample(time.monotonic() - self.started, rss, cpu, root[1] if root else 0.0)
         self.samples.append(sample)
         return sample
 
@@ -125,6 +132,7 @@ class Watch:
             cpu_seconds=round(cpu, 2),
             wall_seconds=round(wall, 2),
             cpu_share=round(cpu / wall, 3),
+            root_cpu_share=round(max(until.root_cpu - since.root_cpu, 0.0) / wall, 3),
         )
 
 

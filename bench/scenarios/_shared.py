@@ -92,6 +92,9 @@ def process_figures(figures: ProcessFigures) -> dict[str, float]:
     return {
         "peak_rss_mib": figures.peak_rss_mib,
         "cpu_share": figures.cpu_share,
+        # The serving process alone, without its children (the gateway's store writer): the
+        # share that says whether the event loop's process is the bound.
+        "main_cpu_share": figures.root_cpu_share,
         "cpu_seconds": figures.cpu_seconds,
     }
 

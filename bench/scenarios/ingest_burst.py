@@ -46,6 +46,7 @@ COLUMNS = (
     "errors",
     "peak_rss_mib",
     "cpu_share",
+    "main_cpu_share",
     "cpu_us_per_request",
     "generator_cpu_share",
     "broker_cpu_share",
