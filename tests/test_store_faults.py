@@ -18,9 +18,10 @@ import msgspec
 import pytest
 from store_samples import acceptance, select, write_lock
 
-from canonical.errors import GatewayError, StoreUnavailable
+from canonical.errors import ConfigError, GatewayError, StoreUnavailable
 from gateway.store import Acceptance, Accepted, Store
 from gateway.store.process import WriterProcess
+from gateway.store.schema import SCHEMA_VERSION
 
 pytestmark = pytest.mark.slow
 
@@ -340,3 +341,20 @@ async def test_a_commit_cancelled_mid_exchange_leaves_no_answer_for_the_next(
     assert not answers[0].replayed
     kept = select(db_path, "SELECT idempotency_key FROM inbox")
     assert kept == [("B",)]
+
+
+@pytest.mark.anyio
+async def test_a_writer_from_other_code_than_its_gateway_refuses_to_start(tmp_path: Path) -> None:
+    # An in-place upgrade: the restarted child's code knows another schema than the parent.
+    writer = WriterProcess(
+        str(tmp_path / "gateway.db"),
+        synchronous="FULL",
+        busy_timeout_ms=1000,
+        journal_size_limit=1 << 20,
+    )
+    writer._argv = (*writer._argv[:-1], str(SCHEMA_VERSION - 1))
+    with pytest.raises(ConfigError, match="upgraded while running"):
+        await writer.start()
+    assert writer.pid is None
+    with contextlib.closing(sqlite3.connect(tmp_path / "gateway.db")) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (0,)  # nothing migrated

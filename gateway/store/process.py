@@ -39,7 +39,7 @@ from typing import Any, BinaryIO
 import anyio
 import msgspec
 
-from canonical.errors import GatewayError
+from canonical.errors import ConfigError, GatewayError
 from gateway.store import schema, writer
 from gateway.store.records import Acceptance
 
@@ -104,6 +104,7 @@ class WriterProcess:
             synchronous,
             str(busy_timeout_ms),
             str(journal_size_limit),
+            str(schema.SCHEMA_VERSION),
         )
         self._child: asyncio.subprocess.Process | None = None
         # Requests the current child has answered: one that dies before answering any is
@@ -296,11 +297,23 @@ async def _stop(child: asyncio.subprocess.Process, *, kill: bool = False) -> Non
 
 
 def serve(argv: Sequence[str], answer_fd: int) -> int:
-    """The child's main: `serve([path, synchronous, busy_timeout_ms, journal_size_limit], fd)`."""
-    path, sync, busy_timeout_ms, size_limit = argv
+    """The child's main: `serve([path, synchronous, busy_timeout_ms, size_limit, schema], fd)`.
+
+    `schema` is the parent's schema version. A child started from other code than its parent
+    (the gateway was upgraded in place, then its writer restarted) refuses to start rather
+    than migrate the store under a parent that does not know the new schema.
+    """
+    path, sync, busy_timeout_ms, size_limit, parent_schema = argv
     synchronous: schema.Synchronous = "FULL" if sync == "FULL" else "NORMAL"
     requests = os.fdopen(os.dup(0), "rb", buffering=0)
     answers = os.fdopen(answer_fd, "wb", buffering=0)
+    if int(parent_schema) != schema.SCHEMA_VERSION:
+        refusal = ConfigError(
+            f"the store writer's code has schema {schema.SCHEMA_VERSION}, the gateway's "
+            f"{parent_schema}: the gateway was upgraded while running; restart it"
+        )
+        _send(answers, False, refusal)
+        return 1
     conn = sqlite3.connect(
         path, isolation_level=None, cached_statements=writer.STATEMENT_CACHE_SIZE
     )
