@@ -260,11 +260,26 @@ async def test_writer_killed_while_idle_costs_no_request(tmp_path: Path) -> None
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", [("asyncio", {"use_uvloop": True})])
+async def test_writer_killed_before_its_first_request_costs_no_request(tmp_path: Path) -> None:
+    # A fresh child that died idle has not taken anything either: no pause before the next.
+    async with Store(tmp_path / "gateway.db") as store:
+        _kill_writer(store)
+        accepted = await store.accept(acceptance("key-1"))
+        _kill_writer(store)
+        again = await store.accept(acceptance("key-2"))
+
+    assert not accepted.replayed
+    assert not again.replayed
+
+
+@pytest.mark.anyio
 async def test_a_request_the_writer_cannot_encode_fails_alone(tmp_path: Path) -> None:
     # A bug upstream (a value of the wrong type) costs its own request, not its batch.
     good = acceptance("key-good")
     bad_type = msgspec.structs.replace(acceptance("key-bad"), response_status="202")
     unencodable = msgspec.structs.replace(acceptance("key-worse"), response_body=Path("/x"))
+    too_big = msgspec.structs.replace(acceptance("key-huge"), response_status=2**70)
     results: dict[str, Any] = {}
     async with Store(tmp_path / "gateway.db") as store:
         pid = store.writer_pid
@@ -276,7 +291,7 @@ async def test_a_request_the_writer_cannot_encode_fails_alone(tmp_path: Path) ->
                 results[sample.idempotency_key] = exc
 
         async with anyio.create_task_group() as tg:
-            for sample in (bad_type, good, unencodable):
+            for sample in (bad_type, good, unencodable, too_big):
                 tg.start_soon(one, sample)
         with pytest.raises(GatewayError, match="refused the write"):
             await store._write(lambda conn, now: None)  # does not pickle
@@ -286,6 +301,7 @@ async def test_a_request_the_writer_cannot_encode_fails_alone(tmp_path: Path) ->
     assert isinstance(results["key-good"], Accepted)
     assert type(results["key-bad"]) is GatewayError
     assert type(results["key-worse"]) is GatewayError
+    assert type(results["key-huge"]) is GatewayError
     assert not after.replayed
     kept = select(tmp_path / "gateway.db", "SELECT idempotency_key FROM inbox ORDER BY rowid")
     assert kept == [("key-good",), ("key-after",)]

@@ -20,8 +20,8 @@ the transaction it is in whatever happens to the parent: an orderly close, Ctrl-
 process group, SIGKILL of the parent (the kernel closes the pipe). If the child dies before
 taking a request, the request goes to a new child. If it dies holding one, that batch fails
 with `WriterLost`: it may have committed, so a retried acceptance is answered from the inbox,
-while other writes of that batch may have been applied. A child that does not start, or dies
-before answering a request, is not restarted for a while (1 s, doubling up to 30 s).
+while other writes of that batch may have been applied. A child that does not start, or dies on its
+first request, is not restarted for a while (1 s, doubling up to 30 s).
 """
 
 from __future__ import annotations
@@ -47,11 +47,11 @@ __all__ = ["WriterLost", "WriterProcess", "serve"]
 
 _LENGTH = struct.Struct(">I")
 _TAKEN = b"\x01"
-# Seconds the child gets to open its connection and migrate the schema; close()'s wait for it
-# to finish its transaction and exit before it is killed.
-_START_TIMEOUT_S = 60.0
+# Seconds a restarted child gets to open its connection (the first start, which may migrate,
+# has no bound); close()'s wait for it to finish its transaction and exit before it is killed.
+_RESTART_TIMEOUT_S = 60.0
 _EXIT_TIMEOUT_S = 10.0
-# Restart pacing for a child that cannot start or dies before answering anything.
+# Restart pacing for a child that cannot start or dies on its first request.
 _BACKOFF_MIN_S = 1.0
 _BACKOFF_MAX_S = 30.0
 
@@ -107,8 +107,9 @@ class WriterProcess:
             str(schema.SCHEMA_VERSION),
         )
         self._child: asyncio.subprocess.Process | None = None
-        # Requests the current child has answered: one that dies before answering any is
-        # not restarted at once (it may die on start-up every time).
+        self._one_at_a_time = asyncio.Lock()
+        # Requests the current child has answered: one that dies on its first is not
+        # restarted at once (it may die on every one).
         self._answered = 0
         self._closed = False
         self._backoff = 0.0
@@ -122,9 +123,10 @@ class WriterProcess:
     async def start(self) -> None:
         """Start the child and wait until its connection is open and the schema migrated.
 
-        Raises what the child raised while opening (`ConfigError` for a newer schema,
-        `sqlite3.Error`), `WriterLost` if it exited or stayed silent, `OSError` if it could
-        not be started.
+        Unbounded in time: the first start may run a long migration (restarts are bounded by
+        the caller). Raises what the child raised while opening (`ConfigError` for a newer
+        schema, `sqlite3.Error`), `WriterLost` if it exited or the handle was closed
+        meanwhile, `OSError` if it could not be started.
         """
         if self._closed:
             raise WriterLost("the store's writer process is closed")
@@ -134,13 +136,12 @@ class WriterProcess:
             *self._argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
         )
         try:
-            with anyio.fail_after(_START_TIMEOUT_S):
-                await _answer(child)
-        except BaseException as exc:
+            await _answer(child)
+            if self._closed:
+                raise WriterLost("the store's writer process was closed while it started")
+        except BaseException:
             with anyio.CancelScope(shield=True):
                 await _stop(child, kill=True)
-            if isinstance(exc, TimeoutError):
-                raise WriterLost("the store's writer process did not start in time") from None
             raise
         self._child = child
         self._answered = 0
@@ -166,7 +167,7 @@ class WriterProcess:
         for i, acceptance in enumerate(acceptances):
             try:
                 encoded.append(msgspec.Raw(_encode(acceptance)))
-            except (TypeError, ValueError) as exc:
+            except Exception as exc:  # TypeError, OverflowError: a bug upstream, this request's
                 answers[i] = GatewayError(f"the store cannot keep the request's rows: {exc}")
             else:
                 sent_acceptances.append(i)
@@ -193,34 +194,36 @@ class WriterProcess:
             await _stop(child)
 
     async def _exchange(self, frame: bytes) -> Any:
-        # A child that died before taking the request never began it: the request goes to a
-        # new child, once. After the child has taken it, its death is `WriterLost`.
-        for attempt in range(2):
-            child = await self._running()
-            assert child.stdin is not None
-            assert child.stdout is not None
-            try:
-                child.stdin.write(frame)
-                await child.stdin.drain()
-                taken = await child.stdout.read(len(_TAKEN))
-                if taken == _TAKEN:
-                    payload = await _read_answer(child)
-                    self._answered += 1
-                    break
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-            except WriterLost:
-                await self._forget(child)
-                raise
-            except BaseException:
-                # Cancelled or failed mid-exchange: its answer would reach the next request.
-                with anyio.CancelScope(shield=True):
-                    await self._forget(child, kill=True)
-                raise
-            await self._forget(child)
-            if attempt:
-                raise WriterLost("the store's writer process exited twice before taking a batch")
-        return _unpack(payload)
+        # A child that died before taking the request (EOF instead of the "taken" byte) never
+        # began it: the request goes to a new child, once. After the child has taken it, its
+        # death is `WriterLost`. One exchange at a time: answers come back in order.
+        async with self._one_at_a_time:
+            for attempt in range(2):
+                child = await self._running()
+                assert child.stdin is not None
+                assert child.stdout is not None
+                try:
+                    child.stdin.write(frame)
+                    await child.stdin.drain()
+                    taken = await child.stdout.read(len(_TAKEN))
+                    if taken == _TAKEN:
+                        payload = await _read_answer(child)
+                        self._answered += 1
+                        return _unpack(payload)
+                    if taken:
+                        raise WriterLost(f"the store's writer process answered {taken!r}")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                except BaseException as exc:
+                    # Died holding the request, cancelled, or out of step: its answer must
+                    # never reach the next request. One that died on its very first request
+                    # may die on every one: restarts are paced.
+                    first = isinstance(exc, WriterLost) and not self._answered
+                    with anyio.CancelScope(shield=True):
+                        await self._forget(child, kill=True, pace=first)
+                    raise
+                await self._forget(child, pace=bool(attempt))
+            raise WriterLost("the store's writer process exited twice before taking a batch")
 
     async def _running(self) -> asyncio.subprocess.Process:
         if self._child is not None and self._child.returncode is None:
@@ -230,21 +233,24 @@ class WriterProcess:
         if time.monotonic() < self._restart_at:
             raise WriterLost("the store's writer process is restarting; try again shortly")
         try:
-            await self.start()
-        except (OSError, WriterLost, GatewayError, sqlite3.Error) as exc:
+            with anyio.fail_after(_RESTART_TIMEOUT_S):
+                await self.start()
+        except (OSError, WriterLost, GatewayError, sqlite3.Error) as exc:  # TimeoutError too
             self._pace()
             raise WriterLost(f"could not start the store's writer process: {exc}") from exc
         assert self._child is not None
         return self._child
 
-    async def _forget(self, child: asyncio.subprocess.Process, *, kill: bool = False) -> None:
-        """Let `child` go (killing it first if asked); pace restarts if it died unproven."""
+    async def _forget(
+        self, child: asyncio.subprocess.Process, *, kill: bool = False, pace: bool = False
+    ) -> None:
+        """Let `child` go (killing it first if asked); with `pace`, hold back the next start."""
         if self._child is child:
             self._child = None
-            if self._answered or kill:
-                self._backoff = 0.0
-            else:
-                self._pace()
+        if pace:
+            self._pace()
+        else:
+            self._backoff = 0.0
         await _stop(child, kill=kill)
 
     def _pace(self) -> None:
@@ -352,7 +358,7 @@ def _commit(conn: sqlite3.Connection, payload: bytes) -> tuple[list[Any], list[A
     for raw in request.acceptances:
         try:
             acceptances.append(_decode_acceptance(raw))
-        except msgspec.ValidationError as exc:
+        except Exception as exc:  # ValidationError, OverflowError: this request's alone
             answers.append(GatewayError(f"the store cannot keep the request's rows: {exc}"))
         else:
             answers.append(None)

@@ -45,6 +45,7 @@ Operation = Callable[[sqlite3.Connection, float], Any]
 """A write that shares a group commit: called with the connection and the batch's timestamp."""
 
 _REQUEST_ERRORS = (
+    OverflowError,  # an integer SQLite cannot hold
     sqlite3.IntegrityError,
     sqlite3.DataError,
     sqlite3.ProgrammingError,
