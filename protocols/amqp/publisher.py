@@ -306,10 +306,18 @@ class ConfirmedPublisher:
                 if tags.get(message_id) == tag:
                     del tags[message_id]
         latency = time.perf_counter() - started
+        # Every settled publish keeps its answer, even past one the connection's loss failed:
+        # a later one may have been confirmed already, and calling it lost would republish it.
+        lost: BaseException | None = None
         for confirmation, index in pending.items():
             if confirmation.done():
                 message_id = messages[index - offset].message_id
-                answers[index] = self._answer(confirmation, message_id, latency)
+                try:
+                    answers[index] = self._answer(confirmation, message_id, latency)
+                except BaseException as exc:
+                    lost = lost or exc
+        if lost is not None:
+            raise lost
         if late:
             raise TimeoutError(f"{late} publishes unconfirmed after {self._confirm_timeout}s")
 
