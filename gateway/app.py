@@ -22,22 +22,20 @@ from anyio.abc import TaskStatus
 
 from actors.delivery import OutboundDelivery
 from actors.erp_ingress import ErpIngress
-from actors.relay import OutboxRelay
 from actors.runtime import RuntimeConfig, Supervisor
 from canonical.errors import ConfigError
 from gateway.admin import AdminApp
 from gateway.config import GatewayConfig, load_config
 from gateway.erp import build_erp_ingress
 from gateway.logs import configure_logging
-from gateway.metrics import GatewayMetrics
+from gateway.metrics import GatewayMetrics, LatencyTally
 from gateway.operator import OperatorApi, operator_routes
 from gateway.outbound import build_outbound
 from gateway.partners import Partners, StoreDeadLetters
 from gateway.pull import StoreMessageBox, pull_policies
+from gateway.relay import build_relay
 from gateway.store import BatchReport, Store
 from protocols.amqp.consumer import QueueConsumer
-from protocols.amqp.publisher import ConfirmedPublisher, connect
-from protocols.amqp.topology import declare_topology
 from protocols.http.asgi import ASGIApp
 from protocols.http.egress import EgressClient
 from protocols.http.ingress import WEBHOOK_PATH_PREFIX, WebhookIngress
@@ -61,7 +59,6 @@ class Gateway:
         self.http_port: int | None = None
         self.admin_port: int | None = None
         self.store: Store | None = None
-        self.relay: OutboxRelay | None = None
         self.outbound: OutboundDelivery | None = None
         self.erp: ErpIngress | None = None
         self.erp_consumers: list[QueueConsumer] = []
@@ -78,6 +75,7 @@ class Gateway:
             idempotency_retention_s=cfg.store.idempotency_retention_s,
             purge_interval_s=cfg.store.purge_interval_s,
             on_batch=self._batch_done,
+            relay=partial(build_relay, cfg.amqp),  # runs in the store's writer process
         )
         Path(cfg.store.path).parent.mkdir(parents=True, exist_ok=True)
         async with store, EgressClient() as egress:
@@ -90,26 +88,16 @@ class Gateway:
                 amqp=cfg.amqp,
                 on_attempt=metrics.delivery_attempt,
             )
-            relay = OutboxRelay(
-                store,
-                partial(_connect_publisher, cfg),
-                batch_size=cfg.amqp.relay_batch_size,
-                reconnect_min=cfg.amqp.reconnect_min_s,
-                reconnect_max=cfg.amqp.reconnect_max_s,
-                on_confirm=metrics.confirm_latency.observe,
-            )
-            self.relay = relay
             runtime = RuntimeConfig(**msgspec.structs.asdict(cfg.runtime))
             async with anyio.create_task_group() as services:
-                await services.start(relay.run)
                 await services.start(self.outbound.run)
                 services.start_soon(self._sample_backlog, store)
                 async with Supervisor(runtime, dead_letters=StoreDeadLetters(store)) as supervisor:
                     partners = Partners(cfg, store, metrics)
-                    self._export_statistics(supervisor, relay, store)
+                    self._export_statistics(supervisor, store)
                     async with anyio.create_task_group() as listeners:
                         self.admin_port = await listeners.start(
-                            _serve_admin, self._admin_app(store, relay), cfg
+                            _serve_admin, self._admin_app(store), cfg
                         )
                         ingress = WebhookIngress(
                             partners, partners, tolerance=cfg.http.signature_tolerance_s
@@ -145,33 +133,30 @@ class Gateway:
                 # Intake has stopped: give a connected relay the same deadline to publish
                 # what is left. Without a broker nothing could go out: the rows stay in the
                 # store for the next start, and shutdown does not wait for nothing.
-                if relay.statistics().connected:
-                    with anyio.move_on_after(runtime.shutdown_deadline_s):
-                        await relay.flush()
+                await store.flush_relay(runtime.shutdown_deadline_s)
                 services.cancel_scope.cancel()
 
     def stop(self) -> None:
         self.stopping.set()
 
     def _batch_done(self, report: BatchReport) -> None:
-        """Count the group commit and wake the relay: new rows mean work, without polling."""
+        """Count the group commit and wake the couriers: new deliveries mean work."""
         if not report.committed:
             self.metrics.commit_failures.inc()
             return
         if report.acceptances:
             self.metrics.commit_batch.observe(report.acceptances)
-        if report.rows and self.relay is not None:
-            self.relay.wake()
         if report.deliveries and self.outbound is not None:
             self.outbound.wake()
 
-    def _admin_app(self, store: Store, relay: OutboxRelay) -> AdminApp:
+    def _admin_app(self, store: Store) -> AdminApp:
         async def store_open() -> bool:
             await store.outbox_backlog()
             return True
 
         async def broker_connected() -> bool:
-            return relay.statistics().connected
+            report = store.relay_report()
+            return report is not None and report.statistics.connected
 
         async def erp_consuming() -> bool:
             return all(c.statistics().consuming for c in self.erp_consumers)
@@ -187,12 +172,24 @@ class Gateway:
             extra_routes=operator_routes(operator),
         )
 
-    def _export_statistics(self, supervisor: Supervisor, relay: OutboxRelay, store: Store) -> None:
+    def _export_statistics(self, supervisor: Supervisor, store: Store) -> None:
         def runtime(field: str) -> Any:
             return lambda: float(getattr(supervisor.statistics(), field))
 
         def relayed(field: str) -> Any:
-            return lambda: float(getattr(relay.statistics(), field))
+            def read() -> float:
+                report = store.relay_report()
+                return 0.0 if report is None else float(getattr(report.statistics, field))
+
+            return read
+
+        def confirm_latency() -> LatencyTally | None:
+            report = store.relay_report()
+            return None if report is None else report.confirm_latency
+
+        self.metrics.read_histogram_at_scrape(
+            "gateway_relay_confirm_latency_seconds", "Publish-to-confirm latency", confirm_latency
+        )
 
         def erp(field: str) -> Any:
             # The ERP ingress is built after this runs: read it when scraped.
@@ -248,20 +245,6 @@ class Gateway:
                     await store.deliveries.backlog(), self.outbound.statistics()
                 )
             await anyio.sleep(BACKLOG_SAMPLE_INTERVAL_S)
-
-
-async def _connect_publisher(cfg: GatewayConfig) -> ConfirmedPublisher:
-    amqp = cfg.amqp
-    return await connect(
-        amqp.url,
-        exchange=amqp.events_exchange,
-        window=amqp.confirm_window,
-        declare=partial(
-            declare_topology,
-            events_exchange=amqp.events_exchange,
-            dead_letter_exchange=amqp.dead_letter_exchange,
-        ),
-    )
 
 
 async def _serve_ingress(app: ASGIApp, cfg: GatewayConfig, *, task_status: TaskStatus[int]) -> None:

@@ -7,23 +7,30 @@ at scrape time by a collector instead of being counted twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import accumulate
 from typing import TYPE_CHECKING, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from actors.delivery import CourierStatistics
 
-__all__ = ["GatewayMetrics", "StatsReading"]
+__all__ = ["LATENCY_BUCKETS", "GatewayMetrics", "LatencyTally", "StatsReading"]
 
 StatsReading = tuple[str, Literal["gauge", "counter"], str, Callable[[], float]]
 """(metric name, kind, help, read) for one figure read at scrape time."""
 
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
-_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 
 class _ScrapeTimeCollector(Collector):
@@ -39,6 +46,40 @@ class _ScrapeTimeCollector(Collector):
                 family = GaugeMetricFamily(name, help_text)
             family.add_metric([], read())
             yield family
+
+
+class LatencyTally:
+    """A latency histogram's counts, without prometheus_client: small, plain and picklable.
+
+    Kept where the figures arise (the relay, in the store's writer process) and shipped to
+    the process that serves /metrics, which exports the latest copy at scrape time.
+    """
+
+    __slots__ = ("bounds", "counts", "total")
+
+    def __init__(self, bounds: Sequence[float] = LATENCY_BUCKETS) -> None:
+        self.bounds = tuple(bounds)
+        self.counts = [0] * (len(self.bounds) + 1)  # the last: above every bound (+Inf)
+        self.total = 0.0
+
+    def observe(self, seconds: float) -> None:
+        # Prometheus buckets are upper bounds, inclusive: `le`.
+        self.counts[bisect_left(self.bounds, seconds)] += 1
+        self.total += seconds
+
+
+class _TallyCollector(Collector):
+    def __init__(self, name: str, help_text: str, read: Callable[[], LatencyTally | None]) -> None:
+        self.name, self.help_text, self.read = name, help_text, read
+
+    def collect(self) -> Iterable[Metric]:
+        tally = self.read() or LatencyTally()
+        cumulative = list(accumulate(tally.counts))
+        buckets = [(repr(float(b)), n) for b, n in zip(tally.bounds, cumulative, strict=False)]
+        buckets.append(("+Inf", cumulative[-1]))
+        yield HistogramMetricFamily(
+            self.name, self.help_text, buckets=buckets, sum_value=tally.total
+        )
 
 
 class GatewayMetrics:
@@ -68,16 +109,6 @@ class GatewayMetrics:
         self.outbox_oldest_age = Gauge(
             "gateway_outbox_oldest_age_seconds", "Age of the oldest pending outbox row", registry=r
         )
-        self.relay_events = Counter(
-            "gateway_relay_events", "Relay publishes and their outcomes", ["outcome"], registry=r
-        )
-        self.confirm_latency = Histogram(
-            "gateway_relay_confirm_latency_seconds",
-            "Publish-to-confirm latency",
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
-        )
-
         self.deliveries = Counter(
             "gateway_deliveries",
             "Outbound delivery attempts by partner and what became of the delivery",
@@ -87,7 +118,7 @@ class GatewayMetrics:
         self.delivery_latency = Histogram(
             "gateway_delivery_attempt_latency_seconds",
             "Outbound delivery attempt latency (request to answer)",
-            buckets=(*_LATENCY_BUCKETS, 10, 15, 30),
+            buckets=(*LATENCY_BUCKETS, 10, 15, 30),
             registry=r,
         )
         self.delivery_backlog = Gauge(
@@ -121,6 +152,12 @@ class GatewayMetrics:
     def read_at_scrape(self, readings: Iterable[StatsReading]) -> None:
         """Export figures that a component keeps itself, read when Prometheus scrapes."""
         self.registry.register(_ScrapeTimeCollector(readings))
+
+    def read_histogram_at_scrape(
+        self, name: str, help_text: str, read: Callable[[], LatencyTally | None]
+    ) -> None:
+        """Export a histogram another process fills (`LatencyTally`), read when scraped."""
+        self.registry.register(_TallyCollector(name, help_text, read))
 
     def summary(self) -> Mapping[str, float]:
         """A flat {sample name{labels}: value} view, for the CLI and the demo's printout."""

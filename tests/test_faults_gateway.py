@@ -6,10 +6,12 @@ zero; duplicates on the wire (the same message id twice, at-least-once) are coun
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import subprocess
 import sys
+import uuid
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -267,3 +269,123 @@ async def test_full_disk_answers_503_keeps_every_2xx_and_recovers(
     assert f"po-{n}" not in kept
     assert f"po-{n + 1}" not in kept
     assert recovered == 202
+
+
+async def test_writer_process_killed_under_ingest_and_idle_loses_nothing(
+    tmp_path: Path, amqp_url: str
+) -> None:
+    # The writer process holds the store's write connection and the relay: killed while
+    # partners post and the relay publishes, then once more with nobody posting. Partners
+    # retry with their key until they hear 2xx; the store's poll brings a new process back.
+    documents, workers = 600, 12
+    config = load(write_config(tmp_path, amqp_url, [ACME]))
+    accepted: dict[str, str] = {}
+    kills = 0
+    async with bound_queue(amqp_url, "test.faults.writer") as queue:
+        async with running(config) as gateway, client(gateway) as http:
+            store = gateway.store
+            assert store is not None
+
+            async def partner(first: int) -> None:
+                for n in range(first, documents, workers):
+                    key, body = f"po-{n}", sample_body("purchase_order", n)
+                    while True:
+                        response = await http.post(
+                            "/webhooks/acme/purchase_order",
+                            content=body,
+                            headers=ACME.headers(body, webhook_id=key),
+                        )
+                        if response.status_code == 202:
+                            accepted[key] = response.json()["message_ids"][0]
+                            break
+                        assert response.status_code in (409, 503), response.text
+                        await anyio.sleep(0.05)
+
+            async def kill_writer() -> int:
+                with anyio.fail_after(30):
+                    while (pid := store.writer_pid) is None:
+                        await anyio.sleep(0.02)
+                os.kill(pid, signal.SIGKILL)
+                return pid
+
+            with anyio.fail_after(120):
+                async with anyio.create_task_group() as tg:
+                    for first in range(workers):
+                        tg.start_soon(partner, first)
+                    for _ in range(4):
+                        await anyio.sleep(0.25)
+                        await kill_writer()
+                        kills += 1
+            idle_kill = await kill_writer()
+            kills += 1
+            with anyio.fail_after(60):
+                while store.writer_pid in (None, idle_kill) or await pending_rows(
+                    tmp_path / "gateway.db"
+                ):
+                    await anyio.sleep(0.1)
+        seen = await collect(queue)
+
+    on_queue: dict[str, set[str]] = defaultdict(set)
+    for envelope in seen:
+        on_queue[envelope.idempotency_key].add(envelope.message_id)
+    lost = [key for key, message_id in accepted.items() if message_id not in on_queue[key]]
+    applied_twice = [key for key, ids in on_queue.items() if len(ids) > 1]
+    duplicates = len(seen) - len({envelope.message_id for envelope in seen})
+    print(
+        f"\naccepted={len(accepted)} on_queue={len(seen)} lost={len(lost)} "
+        f"duplicates_on_wire={duplicates} writer_kills={kills}"
+    )
+    assert len(accepted) == documents
+    assert lost == []
+    assert applied_twice == []
+    assert set(on_queue) == set(accepted)
+
+
+async def test_a_relay_the_broker_refuses_is_restarted_while_ingest_goes_on(
+    tmp_path: Path, amqp_url: str
+) -> None:
+    # The events exchange exists with another type: the relay's declare is refused
+    # (PRECONDITION_FAILED), which is no connection loss. The writer process logs it and
+    # starts the relay again after a pause; webhooks are accepted meanwhile and readiness
+    # says the broker is not there. Once the exchange is fixed, the backlog drains.
+    exchange = f"test.faults.refused.{uuid.uuid4().hex[:8]}"
+    path = write_config(tmp_path, amqp_url, [ACME])
+    setting = f'[amqp]\nevents_exchange = "{exchange}"\n'
+    path.write_text(path.read_text().replace("[amqp]\n", setting))
+    config = load(path)
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        wrong = await channel.declare_exchange(exchange, "direct", durable=True)
+        async with running(config) as gateway, client(gateway) as http:
+            admin = f"http://127.0.0.1:{gateway.admin_port}"
+            statuses = []
+            for n in range(20):
+                body = sample_body("purchase_order", n)
+                response = await http.post(
+                    "/webhooks/acme/purchase_order", content=body, headers=ACME.headers(body)
+                )
+                statuses.append(response.status_code)
+            await anyio.sleep(1)
+            ready_while_refused = (await http.get(f"{admin}/readyz")).status_code
+            assert gateway.store is not None
+            report = gateway.store.relay_report()
+            await wrong.delete()
+            topic = await channel.declare_exchange(exchange, "topic", durable=True)
+            queue = await channel.declare_queue(exclusive=True)
+            await queue.bind(topic, "#")
+            with anyio.fail_after(60):
+                while await pending_rows(tmp_path / "gateway.db"):
+                    await anyio.sleep(0.1)
+                while (ready_after := (await http.get(f"{admin}/readyz")).status_code) != 200:
+                    await anyio.sleep(0.1)  # readiness reads the relay's report, polled
+        seen = await collect(queue)
+        await topic.delete()
+
+    assert statuses == [202] * 20
+    assert ready_while_refused == 503
+    assert report is not None
+    assert not report.statistics.connected
+    assert "PRECONDITION_FAILED" in (report.error or "")
+    assert ready_after == 200
+    assert len({envelope.message_id for envelope in seen}) == 20

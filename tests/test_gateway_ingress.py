@@ -223,15 +223,25 @@ async def test_admin_listener_reports_health_readiness_and_metrics(
 ) -> None:
     config = load(write_config(tmp_path, amqp_url, [ACME]))
     body = sample_body("purchase_order", 6)
-    async with running(config) as gateway, client(gateway) as http:
+    async with (
+        bound_queue(amqp_url, "test.ingress.admin"),
+        running(config) as gateway,
+        client(gateway) as http,
+    ):
         await http.post("/webhooks/acme/purchase_order", content=body, headers=ACME.headers(body))
         admin = f"http://127.0.0.1:{gateway.admin_port}"
         with anyio.fail_after(10):
             while (await http.get(f"{admin}/readyz")).status_code != 200:
                 await anyio.sleep(0.05)
+            # The relay's figures come from the writer process, read twice a second.
+            while "gateway_relay_confirmed_total 1.0" not in (
+                metrics := (await http.get(f"{admin}/metrics")).text
+            ):
+                await anyio.sleep(0.05)
         health = await http.get(f"{admin}/healthz")
-        metrics = (await http.get(f"{admin}/metrics")).text
     assert health.status_code == 200
+    assert "gateway_relay_confirm_latency_seconds_count 1.0" in metrics
+    assert 'gateway_relay_confirm_latency_seconds_bucket{le="+Inf"} 1.0' in metrics
     assert (
         'gateway_requests_total{document="purchase_order",partner="acme",status="202"} 1.0'
         in metrics

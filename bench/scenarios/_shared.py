@@ -20,7 +20,7 @@ from bench.harness.systems import RunningSystem, System
 
 __all__ = [
     "BACKLOG_METRIC",
-    "CONFIRMED_METRICS",
+    "CONFIRMED_METRIC",
     "consumer",
     "failed",
     "gateway_figures",
@@ -33,12 +33,8 @@ __all__ = [
 ]
 
 BACKLOG_METRIC = "gateway_outbox_backlog"
-# The relay's confirmed publishes: as the issue names it, or as the gateway's scrape-time
-# collector exports it; whichever the running gateway has.
-CONFIRMED_METRICS: tuple[tuple[str, dict[str, str]], ...] = (
-    ("gateway_relay_events_total", {"outcome": "confirmed"}),
-    ("gateway_relay_confirmed_total", {}),
-)
+# The relay's confirmed publishes, as the gateway exports them.
+CONFIRMED_METRIC = "gateway_relay_confirmed_total"
 
 
 def failed(system: System, exc: BaseException) -> SystemResult:
@@ -63,12 +59,8 @@ def machine_figures(machine: ProcessFigures, *ours: ProcessFigures | None) -> di
 
 
 def relay_confirmed(metrics: Mapping[str, float]) -> float | None:
-    """Return the relay's confirmed publishes so far, or None if the gateway exports neither."""
-    for name, labels in CONFIRMED_METRICS:
-        found = metric(metrics, name, **labels)
-        if found is not None:
-            return found
-    return None
+    """Return the relay's confirmed publishes so far, or None if the gateway does not say."""
+    return metric(metrics, CONFIRMED_METRIC)
 
 
 def gateway_figures(metrics: Mapping[str, float]) -> dict[str, Any]:

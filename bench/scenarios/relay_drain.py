@@ -5,7 +5,7 @@ publishing connections (a memory alarm, `set_vm_memory_high_watermark 0`): the w
 accepted and committed, the relay's publishes stall. Clearing the alarm lets the relay drain
 the whole outbox at once; the rate is taken from the sink queue's depth (sampled every 50 ms)
 between its first rise and the moment it holds every accepted row, and checked against the
-gateway's own `gateway_relay_events_total{outcome="confirmed"}`.
+gateway's own `gateway_relay_confirmed_total`.
 
 Beside it, the broker ceiling: the same number of envelope-sized persistent messages published
 by aio-pika and by aiormq with a sliding window of `--window` confirms

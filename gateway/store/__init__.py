@@ -2,7 +2,8 @@
 
 `Store` keeps, in one SQLite file, the idempotency records (inbox), the transactional outbox,
 dead letters and actor state. Acceptances share commits (group commit) through one writer task,
-whose transactions run in the store's writer process (`gateway/store/process.py`).
+whose transactions run in the store's writer process (`gateway/store/process.py`), which also
+runs the outbox relay when the store is given one (`gateway/store/child.py`).
 """
 
 from gateway.store.core import (

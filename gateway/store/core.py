@@ -1,7 +1,9 @@
 """The store: the one way the gateway reaches SQLite.
 
-Writes go through one writer task that commits them in groups (`committer.GroupCommit`); reads
-go to a second, read-only connection and never queue behind the writer.
+Writes go through one writer task that commits them in groups (`committer.GroupCommit`) in the
+writer process; reads go to a second, read-only connection and never queue behind the writer.
+Given a relay factory, the writer process also runs the outbox relay (gateway/store/child.py):
+the store polls its report and asks it to flush at shutdown.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from typing import Self, TypeVar, cast
 
 import aiosqlite
 import anyio
+import msgspec
 
 from canonical.errors import StoreUnavailable
 from canonical.outbox import OutboxRecord
-from gateway.store import queries, schema, writer
+from gateway.store import queries, schema, wire, writer
 from gateway.store.committer import GroupCommit
 from gateway.store.deliveries import DeliveryLedger
 from gateway.store.process import WriterProcess
@@ -54,6 +57,8 @@ DEFAULT_RETRY_AFTER_S = 5.0
 DEFAULT_PURGE_CHUNK = 10_000
 # Bytes the WAL is truncated back to after a checkpoint.
 DEFAULT_JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+# How often the relay's report is fetched from the writer process (metrics, readiness).
+RELAY_POLL_INTERVAL_S = 0.5
 
 
 _NOT_OPENED = StoreStatistics(
@@ -93,7 +98,9 @@ class Store:
 
     `synchronous="FULL"` survives power loss; "NORMAL" may lose the last commits on power loss
     (never on a process crash). With `idempotency_retention_s` and `purge_interval_s` both set,
-    the store deletes expired idempotency records in the background.
+    the store deletes expired idempotency records in the background. With `relay`
+    (`gateway.relay.build_relay` bound to its settings), the writer process publishes the
+    outbox: see `relay_report` and `flush_relay`.
 
     The store's task group encloses the `async with` body: if the writer task dies of a bug,
     the body is cancelled and the error surfaces when the block exits.
@@ -113,6 +120,7 @@ class Store:
         purge_chunk: int = DEFAULT_PURGE_CHUNK,
         journal_size_limit: int = DEFAULT_JOURNAL_SIZE_LIMIT,
         on_batch: Callable[[BatchReport], None] | None = None,
+        relay: wire.RelayFactory | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if synchronous not in ("FULL", "NORMAL"):
@@ -132,6 +140,8 @@ class Store:
         self._purge_chunk = purge_chunk
         self._journal_size_limit = journal_size_limit
         self._on_batch = on_batch
+        self._relay = relay
+        self._relay_report: wire.RelayReport | None = None
         self._clock = clock
 
         self._exit_stack: AsyncExitStack | None = None
@@ -145,12 +155,14 @@ class Store:
 
     async def __aenter__(self) -> Self:
         self._purge_scope = anyio.CancelScope()
+        self._poll_scope = anyio.CancelScope()
         async with AsyncExitStack() as stack:
             writer_process = WriterProcess(
                 self._path,
                 synchronous=self._synchronous,
                 busy_timeout_ms=self._busy_timeout_ms,
                 journal_size_limit=self._journal_size_limit,
+                relay=self._relay,
             )
             await writer_process.start()
             stack.push_async_callback(_shielded, writer_process.close)
@@ -178,6 +190,8 @@ class Store:
                 task_group.start_soon(
                     self._purge_loop, self._retention_s, self._purge_interval_s, name="store-purge"
                 )
+            if self._relay is not None:
+                task_group.start_soon(self._poll_relay, writer_process, name="store-relay-poll")
             self._exit_stack = stack.pop_all()
         return self
 
@@ -198,6 +212,7 @@ class Store:
 
     def _stop_intake(self) -> None:
         self._purge_scope.cancel()
+        self._poll_scope.cancel()
         if self._committer is not None:
             self._committer.stop_intake()
 
@@ -240,6 +255,29 @@ class Store:
     async def mark_dead(self, seq: int, reason: str) -> None:
         """Give up on a pending outbox row: state 'dead' plus a dead letter with the reason."""
         await self._write(partial(writer.mark_dead, seq, reason))
+
+    def relay_report(self) -> wire.RelayReport | None:
+        """The writer process's relay as last reported (at most `RELAY_POLL_INTERVAL_S` old).
+
+        None before the first report or without a relay; `connected` is False while the
+        writer process cannot be reached. Its counters start again from zero with each new
+        writer process (Prometheus reads that as a counter reset).
+        """
+        return self._relay_report
+
+    async def flush_relay(self, within_s: float) -> bool:
+        """Let the relay publish what is pending, within `within_s` seconds; for shutdown.
+
+        True once the outbox was seen empty. False at once without a broker connection
+        (the rows stay in the store for the next start), or when the time ran out.
+        """
+        if self._writer_process is None or self._relay is None:
+            return False
+        try:
+            return await self._writer_process.flush_relay(within_s)
+        except sqlite3.Error as exc:
+            log.warning("the relay could not flush the outbox: %s", exc)
+            return False
 
     async def outbox_backlog(self) -> tuple[int, float | None]:
         """Return (pending outbox rows, age in seconds of the oldest, or None when empty)."""
@@ -321,6 +359,17 @@ class Store:
             return await query(self._reader_db)
         except sqlite3.Error as exc:
             raise self._unavailable(f"the store could not be read: {exc}") from exc
+
+    async def _poll_relay(self, writer_process: WriterProcess) -> None:
+        with self._poll_scope:
+            while True:
+                try:
+                    self._relay_report = await writer_process.relay_report()
+                except sqlite3.Error:  # WriterLost: the commit path says why, and restarts it
+                    if (last := self._relay_report) is not None:
+                        stats = msgspec.structs.replace(last.statistics, connected=False)
+                        self._relay_report = last._replace(statistics=stats)
+                await anyio.sleep(RELAY_POLL_INTERVAL_S)
 
     async def _purge_loop(self, retention_s: float, interval_s: float) -> None:
         with self._purge_scope:

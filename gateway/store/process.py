@@ -7,17 +7,19 @@ almost all the time under load: the writer thread blocked on the GIL ~48 times a
 although SQLite's own work is small. A process has its own GIL: the event loop now pays one
 pipe write and two reads a batch, and the batch's SQLite work runs beside it on another core.
 
-The child (`serve`, run by the gateway's own interpreter) owns the only write connection. It
-reads one request at a time from its stdin and answers on its stdout: a request is a 4-byte
-big-endian length and a msgpack payload (each acceptance encoded on its own, ~0.2 us; each
-other write a pickled `functools.partial` of a `gateway.store.writer` function); the child
-writes one byte once it holds the whole request, then a length-prefixed pickled answer. The
-pipe is private to the two processes. A request the parent cannot encode, or the child cannot
-decode, fails alone, as a constraint violation does in `writer.commit_batch`.
+The child (gateway/store/child.py, run by the gateway's own interpreter) owns the only write
+connection, and runs the outbox relay beside it: the relay's work then takes no time from the
+event loop that answers webhooks. It reads one request at a time from its stdin and answers on
+its stdout (gateway/store/wire.py). A request the parent cannot encode, or the child cannot
+decode, fails alone, as a constraint violation does in `writer.commit_batch`. The store asks
+for the relay's report twice a second (for /metrics and /readyz), which also starts a new child
+when the last one died between requests: the relay never stays down with its process.
 
 Lifetime: the child ignores SIGINT and SIGTERM and exits when its stdin closes, so it finishes
 the transaction it is in whatever happens to the parent: an orderly close, Ctrl-C to the
-process group, SIGKILL of the parent (the kernel closes the pipe). If the child dies before
+process group, SIGKILL of the parent (the kernel closes the pipe); its relay stops with it
+(rows confirmed but not yet marked are published again by the next child: at-least-once,
+as after any crash). If the child dies before
 taking a request, the request goes to a new child. If it dies holding one, that batch fails
 with `WriterLost`: it may have committed, so a retried acceptance is answered from the inbox,
 while other writes of that batch may have been applied. A child that does not start, or dies on its
@@ -27,26 +29,23 @@ first request, is not restarted for a while (1 s, doubling up to 30 s).
 from __future__ import annotations
 
 import asyncio
-import os
+import logging
 import pickle
 import sqlite3
-import struct
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any, BinaryIO
+from typing import Any, cast
 
 import anyio
 import msgspec
 
-from canonical.errors import ConfigError, GatewayError
-from gateway.store import schema, writer
+from canonical.errors import GatewayError
+from gateway.store import schema, wire, writer
 from gateway.store.records import Acceptance
 
-__all__ = ["WriterLost", "WriterProcess", "serve"]
+__all__ = ["WriterLost", "WriterProcess"]
 
-_LENGTH = struct.Struct(">I")
-_TAKEN = b"\x01"
 # Seconds a restarted child gets to open its connection (the first start, which may migrate,
 # has no bound); close()'s wait for it to finish its transaction and exit before it is killed.
 _RESTART_TIMEOUT_S = 60.0
@@ -64,7 +63,7 @@ signal.signal(signal.SIGINT, signal.SIG_IGN)
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
 answers = os.dup(1)
 os.dup2(2, 1)
-from gateway.store.process import serve
+from gateway.store.child import serve
 sys.exit(serve(sys.argv[1:], answers))
 """
 
@@ -73,15 +72,7 @@ class WriterLost(sqlite3.OperationalError):
     """The writer process is gone or did not start; a batch it held has an unknown outcome."""
 
 
-class _Request(msgspec.Struct, array_like=True):
-    acceptances: list[msgspec.Raw]
-    operations: list[bytes]
-    now: float
-
-
-_encode = msgspec.msgpack.Encoder().encode
-_decode_request = msgspec.msgpack.Decoder(_Request).decode
-_decode_acceptance = msgspec.msgpack.Decoder(Acceptance).decode
+_encode = wire.encode
 
 
 class WriterProcess:
@@ -94,7 +85,12 @@ class WriterProcess:
         synchronous: schema.Synchronous,
         busy_timeout_ms: int,
         journal_size_limit: int,
+        relay: wire.RelayFactory | None = None,
     ) -> None:
+        """`relay`, when given, is pickled and called in the child (`gateway.relay.build_relay`
+        bound to its settings); the child logs at the level the root logger has now."""
+        level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
+        self._setup = wire.frame(pickle.dumps(wire.Setup(relay, level), pickle.HIGHEST_PROTOCOL))
         self._argv = (
             sys.executable,
             "-P",
@@ -135,7 +131,10 @@ class WriterProcess:
         child = await asyncio.create_subprocess_exec(
             *self._argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
         )
+        assert child.stdin is not None
         try:
+            child.stdin.write(self._setup)
+            await child.stdin.drain()
             await _answer(child)
             if self._closed:
                 raise WriterLost("the store's writer process was closed while it started")
@@ -178,13 +177,28 @@ class WriterProcess:
                 results[i] = writer.OperationFailed(exc)
             else:
                 sent_operations.append(i)
-        request = _encode(_Request(acceptances=encoded, operations=pickled, now=now))
-        got_answers, got_results = await self._exchange(_LENGTH.pack(len(request)) + request)
+        request = wire.Commit(acceptances=encoded, operations=pickled, now=now)
+        got_answers, got_results = await self._exchange(request)
         for i, answer in zip(sent_acceptances, got_answers, strict=True):
             answers[i] = answer
         for i, result in zip(sent_operations, got_results, strict=True):
             results[i] = result
         return answers, results
+
+    async def relay_report(self) -> wire.RelayReport | None:
+        """The relay's report from the child (None when it runs no relay).
+
+        Starts a new child if the last one died. Raises `WriterLost` when none can run.
+        """
+        return cast("wire.RelayReport | None", await self._exchange(wire.Status()))
+
+    async def flush_relay(self, within_s: float) -> bool:
+        """Let the child's relay publish what is pending, for up to `within_s` seconds.
+
+        True once the outbox was seen empty; False at once when the relay has no broker
+        connection (nothing could go out), or when the time ran out.
+        """
+        return bool(await self._exchange(wire.Flush(within_s)))
 
     async def close(self) -> None:
         """Close the child's stdin and wait for it to exit (killed after a timeout)."""
@@ -193,10 +207,11 @@ class WriterProcess:
         if child is not None:
             await _stop(child)
 
-    async def _exchange(self, frame: bytes) -> Any:
+    async def _exchange(self, request: wire.Request) -> Any:
         # A child that died before taking the request (EOF instead of the "taken" byte) never
         # began it: the request goes to a new child, once. After the child has taken it, its
         # death is `WriterLost`. One exchange at a time: answers come back in order.
+        frame = wire.frame(_encode(request))
         async with self._one_at_a_time:
             for attempt in range(2):
                 child = await self._running()
@@ -205,11 +220,11 @@ class WriterProcess:
                 try:
                     child.stdin.write(frame)
                     await child.stdin.drain()
-                    taken = await child.stdout.read(len(_TAKEN))
-                    if taken == _TAKEN:
+                    taken = await child.stdout.read(len(wire.TAKEN))
+                    if taken == wire.TAKEN:
                         payload = await _read_answer(child)
                         self._answered += 1
-                        return _unpack(payload)
+                        return wire.unpack_answer(payload)
                     if taken:
                         raise WriterLost(f"the store's writer process answered {taken!r}")
                 except (BrokenPipeError, ConnectionResetError):
@@ -260,30 +275,20 @@ class WriterProcess:
 
 async def _answer(child: asyncio.subprocess.Process) -> Any:
     """Read one answer; return its value or raise the error it carries."""
-    return _unpack(await _read_answer(child))
+    return wire.unpack_answer(await _read_answer(child))
 
 
 async def _read_answer(child: asyncio.subprocess.Process) -> bytes:
     assert child.stdout is not None
     try:
-        head = await child.stdout.readexactly(_LENGTH.size)
-        return await child.stdout.readexactly(_LENGTH.unpack(head)[0])
+        head = await child.stdout.readexactly(wire.LENGTH.size)
+        return await child.stdout.readexactly(wire.LENGTH.unpack(head)[0])
     except asyncio.IncompleteReadError:
         code = await child.wait()
         raise WriterLost(
             f"the store's writer process exited (code {code}) holding a request; whether it "
             "committed is unknown (a retried acceptance is answered from the inbox if it did)"
         ) from None
-
-
-def _unpack(payload: bytes) -> Any:
-    try:
-        ok, value = pickle.loads(payload)
-    except Exception as exc:
-        raise sqlite3.OperationalError(f"unreadable answer from the writer process: {exc}") from exc
-    if not ok:
-        raise value
-    return value
 
 
 async def _stop(child: asyncio.subprocess.Process, *, kill: bool = False) -> None:
@@ -297,108 +302,3 @@ async def _stop(child: asyncio.subprocess.Process, *, kill: bool = False) -> Non
     except TimeoutError:
         child.kill()
         await child.wait()
-
-
-# The child
-
-
-def serve(argv: Sequence[str], answer_fd: int) -> int:
-    """The child's main: `serve([path, synchronous, busy_timeout_ms, size_limit, schema], fd)`.
-
-    `schema` is the parent's schema version. A child started from other code than its parent
-    (the gateway was upgraded in place, then its writer restarted) refuses to start rather
-    than migrate the store under a parent that does not know the new schema.
-    """
-    path, sync, busy_timeout_ms, size_limit, parent_schema = argv
-    synchronous: schema.Synchronous = "FULL" if sync == "FULL" else "NORMAL"
-    requests = os.fdopen(os.dup(0), "rb", buffering=0)
-    answers = os.fdopen(answer_fd, "wb", buffering=0)
-    if int(parent_schema) != schema.SCHEMA_VERSION:
-        refusal = ConfigError(
-            f"the store writer's code has schema {schema.SCHEMA_VERSION}, the gateway's "
-            f"{parent_schema}: the gateway was upgraded while running; restart it"
-        )
-        _send(answers, False, refusal)
-        return 1
-    conn = sqlite3.connect(
-        path, isolation_level=None, cached_statements=writer.STATEMENT_CACHE_SIZE
-    )
-    try:
-        schema.prepare_writer(
-            conn,
-            synchronous=synchronous,
-            busy_timeout_ms=int(busy_timeout_ms),
-            journal_size_limit=int(size_limit),
-        )
-    except Exception as exc:
-        _send(answers, False, exc)
-        return 1
-    _send(answers, True, None)
-    try:
-        while (payload := _receive(requests)) is not None:
-            answers.write(_TAKEN)
-            try:
-                result = _commit(conn, payload)
-            except Exception as exc:
-                _send(answers, False, exc)
-            else:
-                _send(answers, True, result)
-    except BrokenPipeError:
-        pass  # the parent is gone: nobody is left to answer, and stdin is closing too
-    finally:
-        conn.close()
-    return 0
-
-
-def _commit(conn: sqlite3.Connection, payload: bytes) -> tuple[list[Any], list[Any]]:
-    """Decode one request and run it; a part that does not decode fails alone."""
-    request = _decode_request(payload)
-    answers: list[Any] = []
-    acceptances: list[Acceptance] = []
-    for raw in request.acceptances:
-        try:
-            acceptances.append(_decode_acceptance(raw))
-        except Exception as exc:  # ValidationError, OverflowError: this request's alone
-            answers.append(GatewayError(f"the store cannot keep the request's rows: {exc}"))
-        else:
-            answers.append(None)
-    results: list[Any] = []
-    operations: list[writer.Operation] = []
-    for raw_operation in request.operations:
-        try:
-            operations.append(pickle.loads(raw_operation))
-        except Exception as exc:
-            results.append(writer.OperationFailed(exc))
-        else:
-            results.append(None)
-    done_answers, done_results = writer.commit_batch(conn, acceptances, operations, request.now)
-    fill = iter(done_answers)
-    answers = [next(fill) if a is None else a for a in answers]
-    fill = iter(done_results)
-    results = [next(fill) if r is None else r for r in results]
-    return answers, results
-
-
-def _receive(stream: BinaryIO) -> bytes | None:
-    head = _read(stream, _LENGTH.size)
-    return None if head is None else _read(stream, _LENGTH.unpack(head)[0])
-
-
-def _read(stream: BinaryIO, size: int) -> bytes | None:
-    chunks = []
-    while size:
-        chunk = stream.read(size)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
-
-
-def _send(stream: BinaryIO, ok: bool, value: object) -> None:
-    try:
-        payload = pickle.dumps((ok, value), pickle.HIGHEST_PROTOCOL)
-    except Exception as exc:  # the parent learns of it all the same
-        error = sqlite3.OperationalError(f"the writer's answer does not pickle: {exc}")
-        payload = pickle.dumps((False, error), pickle.HIGHEST_PROTOCOL)
-    stream.write(_LENGTH.pack(len(payload)) + payload)

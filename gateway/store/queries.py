@@ -1,17 +1,23 @@
 """The reads, each one statement (one thread hop) on the read-only connection.
 
+`pending_now` is the exception: the relay's read, on the writer process's own connection.
+
 Every read is a short autocommit statement: a WAL reader that stayed open would pin the
 snapshot and keep checkpoints from ever shrinking the WAL.
 """
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
 import aiosqlite
 
 from canonical.outbox import OutboxRecord
 from gateway.store.records import DeadLetter
 
-__all__ = ["dead_letters", "load_state", "matching", "outbox_backlog", "pending"]
+__all__ = ["dead_letters", "load_state", "matching", "outbox_backlog", "pending", "pending_now"]
 
 
 def matching(
@@ -31,16 +37,24 @@ def matching(
     return " AND ".join(where), params
 
 
+_PENDING = """
+    SELECT seq, message_id, partner_id, document_type, schema_version, routing_key,
+           correlation_id, causation_id, idempotency_key, body, created_at, attempts
+    FROM outbox WHERE state = 'pending' AND seq > ? ORDER BY seq LIMIT ?
+"""
+
+
 async def pending(db: aiosqlite.Connection, limit: int, after_seq: int) -> list[OutboxRecord]:
     """Return up to `limit` pending outbox rows with seq > `after_seq`, in seq order."""
-    rows = await db.execute_fetchall(
-        """
-        SELECT seq, message_id, partner_id, document_type, schema_version, routing_key,
-               correlation_id, causation_id, idempotency_key, body, created_at, attempts
-        FROM outbox WHERE state = 'pending' AND seq > ? ORDER BY seq LIMIT ?
-        """,
-        (after_seq, limit),
-    )
+    return _outbox_records(await db.execute_fetchall(_PENDING, (after_seq, limit)))
+
+
+def pending_now(conn: sqlite3.Connection, limit: int, after_seq: int) -> list[OutboxRecord]:
+    """`pending` on a plain connection: the relay's read, in the writer process."""
+    return _outbox_records(conn.execute(_PENDING, (after_seq, limit)).fetchall())
+
+
+def _outbox_records(rows: Iterable[Sequence[Any]]) -> list[OutboxRecord]:
     return [
         OutboxRecord(
             seq=row[0],

@@ -1,0 +1,319 @@
+"""The store's writer process: the only write connection, and the outbox relay beside it.
+
+Started by `WriterProcess` (gateway/store/process.py, which says why it is a process). One
+event loop runs three things:
+
+- the parent's requests, read one at a time from stdin, each run to completion: a group commit
+  is one plain function call (`writer.commit_batch`), so nothing interleaves with it;
+- the outbox relay (`actors.relay`, wired by `gateway.relay`), woken by every commit, reading
+  pending rows on this connection and publishing them on its own core;
+- the relay's own writes (rows marked published or dead), which ride in the next commit the
+  parent asks for (`_RelayWrites` says when they commit alone).
+
+A relay that stops with an unexpected error (a declare the broker refuses) is logged and
+started again after a pause; the parent's readiness check sees it disconnected meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import pickle
+import sqlite3
+import time
+from collections.abc import Sequence
+from functools import partial
+from typing import Any, BinaryIO
+
+import anyio
+import msgspec
+
+from canonical.backoff import backoff_delay
+from canonical.errors import ConfigError, GatewayError, StoreUnavailable
+from canonical.outbox import OutboxRecord
+from gateway.logs import configure_logging
+from gateway.metrics import LatencyTally
+from gateway.store import queries, schema, wire, writer
+from gateway.store.records import Acceptance
+
+__all__ = ["serve"]
+
+log = logging.getLogger("gateway.relay")
+
+_decode_acceptance = msgspec.msgpack.Decoder(Acceptance).decode
+# Largest frame the child reads: a batch of 512 acceptances of 1 MB bodies, with room to spare.
+_MAX_FRAME = 1 << 31
+# How long the relay's marks wait for a commit of the parent's before committing alone.
+_MARK_DELAY_S = 0.05
+_RESTART_MIN_S = 1.0
+_RESTART_MAX_S = 30.0
+
+
+def serve(argv: Sequence[str], answer_fd: int) -> int:
+    """The child's main: `serve([path, synchronous, busy_timeout_ms, size_limit, schema], fd)`.
+
+    `schema` is the parent's schema version. A child started from other code than its parent
+    (the gateway was upgraded in place, then its writer restarted) refuses to start rather
+    than migrate the store under a parent that does not know the new schema.
+    """
+    answers = os.fdopen(answer_fd, "wb", buffering=0)
+    try:
+        return anyio.run(
+            _serve, argv, answers, backend="asyncio", backend_options={"use_uvloop": True}
+        )
+    except BrokenPipeError:
+        return 0  # the parent is gone: nobody is left to answer, and stdin is closing too
+
+
+async def _serve(argv: Sequence[str], answers: BinaryIO) -> int:
+    path, sync, busy_timeout_ms, size_limit, parent_schema = argv
+    requests = await _open_requests()
+    head = await _read_frame(requests)
+    if head is None:
+        return 0
+    setup: wire.Setup = pickle.loads(head)
+    configure_logging(setup.log_level)
+    if int(parent_schema) != schema.SCHEMA_VERSION:
+        refusal = ConfigError(
+            f"the store writer's code has schema {schema.SCHEMA_VERSION}, the gateway's "
+            f"{parent_schema}: the gateway was upgraded while running; restart it"
+        )
+        answers.write(wire.pack_answer(False, refusal))
+        return 1
+    conn = sqlite3.connect(
+        path, isolation_level=None, cached_statements=writer.STATEMENT_CACHE_SIZE
+    )
+    try:
+        try:
+            schema.prepare_writer(
+                conn,
+                synchronous="FULL" if sync == "FULL" else "NORMAL",
+                busy_timeout_ms=int(busy_timeout_ms),
+                journal_size_limit=int(size_limit),
+            )
+        except Exception as exc:
+            answers.write(wire.pack_answer(False, exc))
+            return 1
+        answers.write(wire.pack_answer(True, None))
+        relay_writes = _RelayWrites(conn)
+        relay = None if setup.relay is None else _Relay(setup.relay, _Outbox(conn, relay_writes))
+        async with anyio.create_task_group() as tg:
+            if relay is not None:
+                tg.start_soon(relay.run)
+            await _answer(requests, answers, conn, relay_writes, relay)
+            tg.cancel_scope.cancel()
+        relay_writes.commit_alone()
+    finally:
+        conn.close()
+    return 0
+
+
+async def _answer(
+    requests: asyncio.StreamReader,
+    answers: BinaryIO,
+    conn: sqlite3.Connection,
+    relay_writes: _RelayWrites,
+    relay: _Relay | None,
+) -> None:
+    """Answer the parent's requests in order until its end of the pipe closes."""
+    while (payload := await _read_frame(requests)) is not None:
+        try:
+            answers.write(wire.TAKEN)
+            answer = await _run(payload, conn, relay_writes, relay)
+            answers.write(answer)
+        except BrokenPipeError:
+            return  # the parent is gone: nobody is left to answer, and stdin is closing too
+
+
+async def _run(
+    payload: bytes, conn: sqlite3.Connection, relay_writes: _RelayWrites, relay: _Relay | None
+) -> bytes:
+    """Run one request; return its framed answer."""
+    value: Any = None
+    try:
+        match wire.decode_request(payload):
+            case wire.Commit() as commit:
+                value = _commit(conn, commit, relay_writes)
+                if relay is not None:
+                    relay.wake()
+            case wire.Status():
+                value = None if relay is None else relay.report()
+            case wire.Flush(within_s=within_s):
+                value = True if relay is None else await relay.flush(within_s)
+    except Exception as exc:
+        return wire.pack_answer(False, exc)
+    return wire.pack_answer(True, value)
+
+
+def _commit(
+    conn: sqlite3.Connection, request: wire.Commit, relay_writes: _RelayWrites
+) -> tuple[list[Any], list[Any]]:
+    """Run one commit with the relay's queued writes; a part that does not decode fails alone."""
+    answers: list[Any] = []
+    acceptances: list[Acceptance] = []
+    for raw in request.acceptances:
+        try:
+            acceptances.append(_decode_acceptance(raw))
+        except Exception as exc:  # ValidationError, OverflowError: this request's alone
+            answers.append(GatewayError(f"the store cannot keep the request's rows: {exc}"))
+        else:
+            answers.append(None)
+    results: list[Any] = []
+    operations: list[writer.Operation] = []
+    for raw_operation in request.operations:
+        try:
+            operations.append(pickle.loads(raw_operation))
+        except Exception as exc:
+            results.append(writer.OperationFailed(exc))
+        else:
+            results.append(None)
+    riders = relay_writes.take()
+    try:
+        done_answers, done_results = writer.commit_batch(
+            conn, acceptances, [*operations, *riders], request.now
+        )
+    except Exception as exc:
+        relay_writes.settle((), error=exc)
+        raise
+    relay_writes.settle(done_results[len(operations) :])
+    fill = iter(done_answers)
+    answers = [next(fill) if a is None else a for a in answers]
+    fill = iter(done_results)
+    results = [next(fill) if r is None else r for r in results]
+    return answers, results
+
+
+class _RelayWrites:
+    """The relay's writes (rows marked published or dead), queued; the relay never waits.
+
+    They ride in the parent's next commit, so a confirm costs no fsync of its own. The relay
+    reads on past its cursor meanwhile, and queued marks concern only rows at or below it.
+    They commit alone before a read from the start of the outbox (the rows they mark must not
+    be read as pending again), once the oldest has waited `_MARK_DELAY_S` (no ingest: the relay
+    drains a backlog), and when the process stops. A commit that fails is raised at the
+    relay's next call as `StoreUnavailable`: it backs off and starts over from the state
+    column, so the rows are published again rather than lost.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._queued: list[writer.Operation] = []
+        self._since = 0.0
+        self._failure: Exception | None = None
+
+    def queue(self, operation: writer.Operation) -> None:
+        self.raise_failure()
+        if not self._queued:
+            self._since = time.monotonic()
+        self._queued.append(operation)
+
+    def take(self) -> list[writer.Operation]:
+        taken, self._queued = self._queued, []
+        return taken
+
+    def due(self) -> bool:
+        return bool(self._queued) and time.monotonic() - self._since >= _MARK_DELAY_S
+
+    def commit_alone(self) -> None:
+        if taken := self.take():
+            try:
+                _, results = writer.commit_batch(self._conn, [], taken, time.time())
+            except Exception as exc:
+                self.settle((), error=exc)
+            else:
+                self.settle(results)
+
+    def settle(self, results: Sequence[Any], *, error: Exception | None = None) -> None:
+        """Take note of how the writes went: a failure is raised at the relay's next call."""
+        if error is not None:
+            self._failure = error
+        for result in results:
+            if isinstance(result, writer.OperationFailed):
+                log.error("the store refused a relay write: %s", result.error)
+
+    def raise_failure(self) -> None:
+        if (failure := self._failure) is not None:
+            self._failure = None
+            raise StoreUnavailable(f"the store could not record publishes: {failure}")
+
+
+class _Outbox:
+    """The relay's `OutboxSource`: reads on the write connection, writes through `_RelayWrites`."""
+
+    def __init__(self, conn: sqlite3.Connection, writes: _RelayWrites) -> None:
+        self._conn = conn
+        self._writes = writes
+
+    async def pending(self, limit: int, after_seq: int = 0) -> list[OutboxRecord]:
+        if not after_seq or self._writes.due():
+            self._writes.commit_alone()
+        self._writes.raise_failure()
+        try:
+            return queries.pending_now(self._conn, limit, after_seq)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"the outbox could not be read: {exc}") from exc
+
+    async def mark_published(self, seqs: Sequence[int]) -> None:
+        if seqs:
+            self._writes.queue(partial(writer.mark_published, tuple(seqs)))
+
+    async def mark_dead(self, seq: int, reason: str) -> None:
+        self._writes.queue(partial(writer.mark_dead, seq, reason))
+
+
+class _Relay:
+    """Runs the relay, restarting it after an unexpected error, and reports on it."""
+
+    def __init__(self, factory: wire.RelayFactory, source: _Outbox) -> None:
+        self._confirm_latency = LatencyTally()
+        self._relay = factory(source, self._confirm_latency.observe)
+        self._error: str | None = None
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                await self._relay.run()
+            except Exception as exc:
+                failures += 1
+                delay = backoff_delay(failures, minimum=_RESTART_MIN_S, maximum=_RESTART_MAX_S)
+                self._error = repr(exc)
+                log.exception("the outbox relay stopped; starting it again in %.1f s", delay)
+                await anyio.sleep(delay)
+
+    def wake(self) -> None:
+        self._relay.wake()
+
+    async def flush(self, within_s: float) -> bool:
+        """Publish what is pending within `within_s` seconds; True once the outbox is empty.
+
+        False at once without a broker connection: nothing could go out, and the rows stay
+        in the store for the next start.
+        """
+        if not self._relay.statistics().connected:
+            return False
+        with anyio.move_on_after(within_s):
+            await self._relay.flush()
+            return True
+        return False
+
+    def report(self) -> wire.RelayReport:
+        return wire.RelayReport(self._relay.statistics(), self._confirm_latency, self._error)
+
+
+async def _open_requests() -> asyncio.StreamReader:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=_MAX_FRAME)
+    stdin = os.fdopen(os.dup(0), "rb", buffering=0)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stdin)
+    return reader
+
+
+async def _read_frame(requests: asyncio.StreamReader) -> bytes | None:
+    """The next frame, or None once the parent's end is closed (also mid-frame: it died)."""
+    try:
+        head = await requests.readexactly(wire.LENGTH.size)
+        return await requests.readexactly(wire.LENGTH.unpack(head)[0])
+    except asyncio.IncompleteReadError:
+        return None
