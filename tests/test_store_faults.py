@@ -76,6 +76,7 @@ async def test_disk_full_refuses_whole_batches_and_recovers_when_space_returns(
     accepted: list[str] = []
     refused: list[str] = []
     async with Store(db_path, retry_after_s=2) as store:
+        writer_pid = store.writer_pid
         fill_leaving(filler, spare=96 * 1024)
         for round_ in range(100):
             results = await accept_all(store, [f"key-{round_}-{n}" for n in range(4)])
@@ -96,6 +97,9 @@ async def test_disk_full_refuses_whole_batches_and_recovers_when_space_returns(
         retried = await store.accept(acceptance(refused[0], record_size=4096))
         fresh = await store.accept(acceptance("after-the-disk-full", record_size=4096))
         failures = store.statistics().commit_failures
+        # A refused batch is an answer like any other: the writer process (and the relay it
+        # may run) goes on.
+        assert store.writer_pid == writer_pid
 
     assert backlog == len(accepted)
     assert replay.replayed

@@ -7,6 +7,7 @@ back with a new writer process without anyone asking.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from collections.abc import AsyncIterator, Callable
@@ -14,28 +15,33 @@ from functools import partial
 from pathlib import Path
 
 import anyio
+import msgspec
 import pytest
 from amqp_support import BrokerNames, read_queue
-from store_samples import acceptance, select
+from store_samples import acceptance, select, write_lock
 
 from gateway.config.settings import AmqpSettings
 from gateway.localbroker import free_port
 from gateway.relay import build_relay
 from gateway.store import Store
+from gateway.store.core import RELAY_POLL_INTERVAL_S
 from gateway.store.wire import RelayFactory, RelayReport
 
 pytestmark = pytest.mark.anyio
 
 
-def relay_to(url: str, names: BrokerNames) -> RelayFactory:
-    settings = AmqpSettings(
+def relay_settings(url: str, names: BrokerNames) -> AmqpSettings:
+    return AmqpSettings(
         url=url,
         events_exchange=names.exchange,
         dead_letter_exchange=names.dead_letter_exchange,
         reconnect_min_s=0.1,
         reconnect_max_s=0.5,
     )
-    return partial(build_relay, settings)
+
+
+def relay_to(url: str, names: BrokerNames) -> RelayFactory:
+    return partial(build_relay, relay_settings(url, names))
 
 
 @pytest.fixture
@@ -124,3 +130,100 @@ async def test_a_killed_writer_process_comes_back_with_its_relay_unasked(
         first.records[0].message_id,
         second.records[0].message_id,
     ]
+
+
+@pytest.mark.rabbitmq
+async def test_marks_a_locked_store_refused_go_in_later_and_nothing_goes_out_twice(
+    tmp_path: Path, amqp_url: str, names: BrokerNames
+) -> None:
+    # Another process (the operator CLI) holds SQLite's write lock while the relay drains:
+    # the relay's marks cannot commit and it backs off; they are kept, go in once the lock
+    # is released, and no row is published a second time.
+    await names.declare_queue(amqp_url)
+    db = tmp_path / "gateway.db"
+    sent = [acceptance(f"po-{n}") for n in range(3000)]
+    slow = msgspec.structs.replace(relay_settings(amqp_url, names), relay_batch_size=10)
+    async with Store(db, busy_timeout_s=0.1, relay=partial(build_relay, slow)) as store:
+        await report_when(store, lambda r: r.statistics.connected, "a connection")
+        async with anyio.create_task_group() as tg:
+            for one in sent:
+                tg.start_soon(store.accept, one)
+        with write_lock(db):
+            await anyio.sleep(0.5)
+        report = await report_when(
+            store, lambda r: r.statistics.confirmed >= len(sent), "every row confirmed"
+        )
+        assert await store.flush_relay(10)
+
+    messages = await read_queue(amqp_url, names.queue)
+    assert report.statistics.reconnects >= 1  # the relay did meet the locked store
+    assert len(messages) == len(sent)
+    assert {m.message_id for m in messages} == {one.records[0].message_id for one in sent}
+    assert select(db, "SELECT state, count(*) FROM outbox GROUP BY state") == [
+        ("published", len(sent))
+    ]
+
+
+async def test_a_close_while_the_poll_awaits_the_writer_lets_it_exit_by_itself(
+    tmp_path: Path,
+) -> None:
+    # The store's poll of the relay is stopped between two exchanges: one cancelled midway
+    # kills the child, and its relay with it. A stopped child holds the poll mid-exchange.
+    nobody = BrokerNames.unique("test.store-relay.nobody")
+    relay = relay_to(f"amqp://127.0.0.1:{free_port()}/", nobody)
+    opened: list[Store] = []
+    close = anyio.Event()
+
+    async def run() -> None:
+        async with Store(tmp_path / "gateway.db", relay=relay) as store:
+            opened.append(store)
+            await close.wait()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run)
+        with anyio.fail_after(10):
+            while not opened or opened[0].relay_report() is None:
+                await anyio.sleep(0.05)
+        assert opened[0]._writer_process is not None
+        child = opened[0]._writer_process._child
+        assert child is not None
+        os.kill(child.pid, signal.SIGSTOP)
+        await anyio.sleep(2 * RELAY_POLL_INTERVAL_S)  # a poll now waits for its answer
+        close.set()
+        await anyio.sleep(0.3)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child.pid, signal.SIGCONT)
+
+    assert child is not None
+    assert child.returncode == 0  # SIGKILLed: -9
+
+
+@pytest.mark.rabbitmq
+async def test_a_flush_that_cannot_finish_leaves_room_for_other_writes(
+    tmp_path: Path, amqp_url: str, names: BrokerNames
+) -> None:
+    # The queue is full and refuses publishes: the flush runs to its deadline, and a write
+    # asked meanwhile (a courier's settle) does not wait for it.
+    await names.declare_queue(amqp_url, max_length=10)
+    finished: list[str] = []
+    async with Store(tmp_path / "gateway.db", relay=relay_to(amqp_url, names)) as store:
+        await report_when(store, lambda r: r.statistics.connected, "a connection")
+        for n in range(50):
+            await store.accept(acceptance(f"po-{n}"))
+
+        async def flush() -> None:
+            assert not await store.flush_relay(3)
+            finished.append("flush")
+
+        async def write() -> None:
+            await anyio.sleep(0.2)
+            await store.save_state("courier", b"settled")
+            finished.append("write")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(flush)
+            tg.start_soon(write)
+        state = await store.load_state("courier")
+
+    assert finished == ["write", "flush"]
+    assert state == b"settled"

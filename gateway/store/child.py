@@ -84,6 +84,7 @@ async def _serve(argv: Sequence[str], answers: BinaryIO) -> int:
     conn = sqlite3.connect(
         path, isolation_level=None, cached_statements=writer.STATEMENT_CACHE_SIZE
     )
+    relay_writes = _RelayWrites(conn)
     try:
         try:
             schema.prepare_writer(
@@ -92,19 +93,21 @@ async def _serve(argv: Sequence[str], answers: BinaryIO) -> int:
                 busy_timeout_ms=int(busy_timeout_ms),
                 journal_size_limit=int(size_limit),
             )
+            relay = None
+            if setup.relay is not None:
+                relay = _Relay(setup.relay, _Outbox(conn, relay_writes))
         except Exception as exc:
             answers.write(wire.pack_answer(False, exc))
             return 1
         answers.write(wire.pack_answer(True, None))
-        relay_writes = _RelayWrites(conn)
-        relay = None if setup.relay is None else _Relay(setup.relay, _Outbox(conn, relay_writes))
         async with anyio.create_task_group() as tg:
             if relay is not None:
                 tg.start_soon(relay.run)
+                tg.start_soon(relay_writes.commit_when_due)
             await _answer(requests, answers, conn, relay_writes, relay)
             tg.cancel_scope.cancel()
-        relay_writes.commit_alone()
     finally:
+        relay_writes.commit_alone()
         conn.close()
     return 0
 
@@ -140,7 +143,7 @@ async def _run(
             case wire.Status():
                 value = None if relay is None else relay.report()
             case wire.Flush(within_s=within_s):
-                value = True if relay is None else await relay.flush(within_s)
+                value = "flushed" if relay is None else await relay.flush(within_s)
     except Exception as exc:
         return wire.pack_answer(False, exc)
     return wire.pack_answer(True, value)
@@ -173,10 +176,10 @@ def _commit(
         done_answers, done_results = writer.commit_batch(
             conn, acceptances, [*operations, *riders], request.now
         )
-    except Exception as exc:
-        relay_writes.settle((), error=exc)
+    except Exception:
+        relay_writes.put_back(riders)
         raise
-    relay_writes.settle(done_results[len(operations) :])
+    relay_writes.note(done_results[len(operations) :])
     fill = iter(done_answers)
     answers = [next(fill) if a is None else a for a in answers]
     fill = iter(done_results)
@@ -191,9 +194,11 @@ class _RelayWrites:
     reads on past its cursor meanwhile, and queued marks concern only rows at or below it.
     They commit alone before a read from the start of the outbox (the rows they mark must not
     be read as pending again), once the oldest has waited `_MARK_DELAY_S` (no ingest: the relay
-    drains a backlog), and when the process stops. A commit that fails is raised at the
-    relay's next call as `StoreUnavailable`: it backs off and starts over from the state
-    column, so the rows are published again rather than lost.
+    drains a backlog, or waits on the broker), and when the process stops. A commit that fails
+    puts them back for the next (both only touch rows still pending: running one twice is
+    harmless). When one of their own fails, the relay's next call raises `StoreUnavailable`:
+    it backs off, and reads from the start once the marks are in, so a row is published again
+    only if its mark never gets in (the process stopped first).
     """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
@@ -203,31 +208,42 @@ class _RelayWrites:
         self._failure: Exception | None = None
 
     def queue(self, operation: writer.Operation) -> None:
-        self.raise_failure()
+        """Queue a write, then raise a failure of the last commit of them, if any."""
         if not self._queued:
             self._since = time.monotonic()
         self._queued.append(operation)
+        self.raise_failure()
 
     def take(self) -> list[writer.Operation]:
         taken, self._queued = self._queued, []
         return taken
 
-    def due(self) -> bool:
-        return bool(self._queued) and time.monotonic() - self._since >= _MARK_DELAY_S
+    def put_back(self, taken: list[writer.Operation]) -> None:
+        """Return writes a failed commit carried, ahead of those queued since."""
+        if taken:
+            self._queued[:0] = taken
+            self._since = time.monotonic()
 
     def commit_alone(self) -> None:
-        if taken := self.take():
-            try:
-                _, results = writer.commit_batch(self._conn, [], taken, time.time())
-            except Exception as exc:
-                self.settle((), error=exc)
-            else:
-                self.settle(results)
+        if not (taken := self.take()):
+            return
+        try:
+            _, results = writer.commit_batch(self._conn, [], taken, time.time())
+        except Exception as exc:
+            log.warning("relay marks not committed, kept for the next commit: %s", exc)
+            self.put_back(taken)
+            self._failure = exc
+        else:
+            self.note(results)
 
-    def settle(self, results: Sequence[Any], *, error: Exception | None = None) -> None:
-        """Take note of how the writes went: a failure is raised at the relay's next call."""
-        if error is not None:
-            self._failure = error
+    async def commit_when_due(self) -> None:
+        while True:
+            await anyio.sleep(_MARK_DELAY_S)
+            if self._queued and time.monotonic() - self._since >= _MARK_DELAY_S:
+                self.commit_alone()
+
+    @staticmethod
+    def note(results: Sequence[Any]) -> None:
         for result in results:
             if isinstance(result, writer.OperationFailed):
                 log.error("the store refused a relay write: %s", result.error)
@@ -246,7 +262,7 @@ class _Outbox:
         self._writes = writes
 
     async def pending(self, limit: int, after_seq: int = 0) -> list[OutboxRecord]:
-        if not after_seq or self._writes.due():
+        if not after_seq:
             self._writes.commit_alone()
         self._writes.raise_failure()
         try:
@@ -285,18 +301,18 @@ class _Relay:
     def wake(self) -> None:
         self._relay.wake()
 
-    async def flush(self, within_s: float) -> bool:
-        """Publish what is pending within `within_s` seconds; True once the outbox is empty.
+    async def flush(self, within_s: float) -> wire.FlushOutcome:
+        """Publish what is pending for up to `within_s` seconds.
 
-        False at once without a broker connection: nothing could go out, and the rows stay
-        in the store for the next start.
+        "unconnected" at once without a broker connection: nothing could go out, and the rows
+        stay in the store for the next start.
         """
         if not self._relay.statistics().connected:
-            return False
+            return "unconnected"
         with anyio.move_on_after(within_s):
             await self._relay.flush()
-            return True
-        return False
+            return "flushed"
+        return "pending"
 
     def report(self) -> wire.RelayReport:
         return wire.RelayReport(self._relay.statistics(), self._confirm_latency, self._error)

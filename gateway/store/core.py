@@ -155,7 +155,7 @@ class Store:
 
     async def __aenter__(self) -> Self:
         self._purge_scope = anyio.CancelScope()
-        self._poll_scope = anyio.CancelScope()
+        self._poll_stop = anyio.Event()
         async with AsyncExitStack() as stack:
             writer_process = WriterProcess(
                 self._path,
@@ -212,7 +212,7 @@ class Store:
 
     def _stop_intake(self) -> None:
         self._purge_scope.cancel()
-        self._poll_scope.cancel()
+        self._poll_stop.set()
         if self._committer is not None:
             self._committer.stop_intake()
 
@@ -361,15 +361,16 @@ class Store:
             raise self._unavailable(f"the store could not be read: {exc}") from exc
 
     async def _poll_relay(self, writer_process: WriterProcess) -> None:
-        with self._poll_scope:
-            while True:
-                try:
-                    self._relay_report = await writer_process.relay_report()
-                except sqlite3.Error:  # WriterLost: the commit path says why, and restarts it
-                    if (last := self._relay_report) is not None:
-                        stats = msgspec.structs.replace(last.statistics, connected=False)
-                        self._relay_report = last._replace(statistics=stats)
-                await anyio.sleep(RELAY_POLL_INTERVAL_S)
+        # Stopped between two exchanges, never in one: a cancelled exchange kills the child.
+        while not self._poll_stop.is_set():
+            try:
+                self._relay_report = await writer_process.relay_report()
+            except sqlite3.Error:  # WriterLost: the commit path says why, and restarts it
+                if (last := self._relay_report) is not None:
+                    stats = msgspec.structs.replace(last.statistics, connected=False)
+                    self._relay_report = last._replace(statistics=stats)
+            with anyio.move_on_after(RELAY_POLL_INTERVAL_S):
+                await self._poll_stop.wait()
 
     async def _purge_loop(self, retention_s: float, interval_s: float) -> None:
         with self._purge_scope:

@@ -50,6 +50,8 @@ __all__ = ["WriterLost", "WriterProcess"]
 # has no bound); close()'s wait for it to finish its transaction and exit before it is killed.
 _RESTART_TIMEOUT_S = 60.0
 _EXIT_TIMEOUT_S = 10.0
+# A flush holds the writer for at most this long at a time.
+_FLUSH_SLICE_S = 0.1
 # Restart pacing for a child that cannot start or dies on its first request.
 _BACKOFF_MIN_S = 1.0
 _BACKOFF_MAX_S = 30.0
@@ -196,9 +198,15 @@ class WriterProcess:
         """Let the child's relay publish what is pending, for up to `within_s` seconds.
 
         True once the outbox was seen empty; False at once when the relay has no broker
-        connection (nothing could go out), or when the time ran out.
+        connection (nothing could go out), or when the time ran out. Asked in slices of
+        `_FLUSH_SLICE_S`, so other writes (the couriers' settles) go in between.
         """
-        return bool(await self._exchange(wire.Flush(within_s)))
+        deadline = time.monotonic() + within_s
+        while (remaining := deadline - time.monotonic()) > 0:
+            answer = await self._exchange(wire.Flush(min(_FLUSH_SLICE_S, remaining)))
+            if answer != "pending":
+                return bool(answer == "flushed")
+        return False
 
     async def close(self) -> None:
         """Close the child's stdin and wait for it to exit (killed after a timeout)."""
@@ -223,12 +231,10 @@ class WriterProcess:
                     taken = await child.stdout.read(len(wire.TAKEN))
                     if taken == wire.TAKEN:
                         payload = await _read_answer(child)
-                        self._answered += 1
-                        return wire.unpack_answer(payload)
-                    if taken:
+                    elif taken:
                         raise WriterLost(f"the store's writer process answered {taken!r}")
                 except (BrokenPipeError, ConnectionResetError):
-                    pass
+                    taken = b""
                 except BaseException as exc:
                     # Died holding the request, cancelled, or out of step: its answer must
                     # never reach the next request. One that died on its very first request
@@ -237,6 +243,10 @@ class WriterProcess:
                     with anyio.CancelScope(shield=True):
                         await self._forget(child, kill=True, pace=first)
                     raise
+                if taken:
+                    # An error answer (a batch that did not commit) leaves the child in step.
+                    self._answered += 1
+                    return wire.unpack_answer(payload)
                 await self._forget(child, pace=bool(attempt))
             raise WriterLost("the store's writer process exited twice before taking a batch")
 

@@ -13,7 +13,7 @@ import pickle
 import sqlite3
 import struct
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 
@@ -25,6 +25,7 @@ __all__ = [
     "TAKEN",
     "Commit",
     "Flush",
+    "FlushOutcome",
     "RelayFactory",
     "RelayReport",
     "Request",
@@ -64,9 +65,13 @@ class Status(msgspec.Struct, array_like=True, tag=1):
 
 
 class Flush(msgspec.Struct, array_like=True, tag=2):
-    """Publish what is pending within `within_s` seconds; answered True once the outbox is empty."""
+    """Publish what is pending for up to `within_s` seconds; answered with a `FlushOutcome`."""
 
     within_s: float
+
+
+FlushOutcome = Literal["flushed", "pending", "unconnected"]
+"""The outbox was seen empty; the time ran out first; no broker connection (nothing can go)."""
 
 
 Request = Commit | Status | Flush
