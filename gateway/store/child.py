@@ -289,10 +289,13 @@ class _Relay:
     async def run(self) -> None:
         failures = 0
         while True:
+            started = time.monotonic()
             try:
                 await self._relay.run()
             except Exception as exc:
-                failures += 1
+                # A relay that ran for a while before failing starts over from the shortest
+                # pause; one that fails again at once waits longer each time.
+                failures = 1 if time.monotonic() - started > _RESTART_MAX_S else failures + 1
                 delay = backoff_delay(failures, minimum=_RESTART_MIN_S, maximum=_RESTART_MAX_S)
                 self._error = repr(exc)
                 log.exception("the outbox relay stopped; starting it again in %.1f s", delay)
