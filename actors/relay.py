@@ -2,10 +2,11 @@
 
 The relay reads pending rows in seq order, hands them to a confirming publisher and settles
 each row by the broker's answer: confirmed rows are marked published (one store call per
-batch), returned (unroutable) rows are marked dead with the broker's reason, nacked rows stay
-pending and go again on the next pass. When the connection is lost it backs off, reconnects
-(the connect callable redeclares the topology) and resumes from the lowest pending seq, so the
-backlog drains in seq order, hence in order per partner.
+batch), returned (unroutable) rows are marked dead with the broker's reason, and so are rows
+AMQP cannot carry (never sent), nacked rows stay pending and go again on the next pass. When
+the connection is lost it backs off, reconnects (the connect callable redeclares the
+topology) and resumes from the lowest pending seq, so the backlog drains in seq order, hence
+in order per partner.
 
 Delivery is at-least-once: a row confirmed but not yet marked when the process or the
 connection dies is published again; consumers dedup on `message_id`. After a lost connection
@@ -53,7 +54,7 @@ DEFAULT_IDLE_WAIT = 1.0
 # Closing a publisher whose broker is gone must not hold up a reconnect or a shutdown.
 CLOSE_TIMEOUT = 5.0
 
-Outcome = Literal["confirmed", "nacked", "returned", "lost"]
+Outcome = Literal["confirmed", "nacked", "returned", "lost", "unpublishable"]
 
 
 class OutboxSource(Protocol):
@@ -115,6 +116,7 @@ class RelayStatistics(msgspec.Struct, frozen=True, kw_only=True):
     confirmed: int
     nacked: int
     returned: int  # unroutable, marked dead
+    unpublishable: int  # AMQP cannot carry them (never sent), marked dead
     lost: int  # unanswered when the connection died; published again
     reconnects: int  # connections opened after the first
     in_flight: int  # rows handed to the publisher and not settled yet
@@ -164,6 +166,7 @@ class OutboxRelay:
         self._connections = 0
         self._connected = False
         self._published = self._confirmed = self._nacked = self._returned = self._lost = 0
+        self._unpublishable = 0
         self._in_flight = 0
         self._last_batch_size = 0
 
@@ -194,6 +197,7 @@ class OutboxRelay:
             confirmed=self._confirmed,
             nacked=self._nacked,
             returned=self._returned,
+            unpublishable=self._unpublishable,
             lost=self._lost,
             reconnects=max(0, self._connections - 1),
             in_flight=self._in_flight,
@@ -294,7 +298,7 @@ class OutboxRelay:
 
     async def _settle(self, rows: Sequence[OutboxRecord], deliveries: Sequence[Delivery]) -> bool:
         confirmed: list[int] = []
-        returned: list[tuple[int, str]] = []
+        dead: list[tuple[int, str]] = []
         nacked = False
         for row, delivery in zip(rows, deliveries, strict=True):
             if delivery.message_id != row.message_id:
@@ -308,21 +312,24 @@ class OutboxRelay:
                     if self._on_confirm is not None:
                         self._on_confirm(delivery.latency)
                 case "returned":
+                    self._returned += 1
                     reason = (
                         f"unroutable: {delivery.reply_code} {delivery.reply_text} "
                         f"(routing key {row.routing_key!r})"
                     )
-                    returned.append((row.seq, reason))
+                    dead.append((row.seq, reason))
+                case "unpublishable":
+                    self._unpublishable += 1
+                    dead.append((row.seq, f"cannot be published: {delivery.reply_text}"))
                 case "nacked":
                     self._nacked += 1
                     nacked = True
                 case "lost":
                     self._lost += 1
         self._confirmed += len(confirmed)
-        self._returned += len(returned)
         if confirmed:
             await self._source.mark_published(confirmed)
-        for seq, reason in returned:
+        for seq, reason in dead:
             log.error("outbox row %d dead-lettered: %s", seq, reason)
             await self._source.mark_dead(seq, reason)
         return nacked

@@ -216,6 +216,12 @@ class Gateway:
                 ("gateway_relay_confirmed", "counter", "Broker confirms", relayed("confirmed")),
                 ("gateway_relay_nacked", "counter", "Broker nacks", relayed("nacked")),
                 ("gateway_relay_returned", "counter", "Unroutable returns", relayed("returned")),
+                (
+                    "gateway_relay_unpublishable",
+                    "counter",
+                    "Rows AMQP cannot carry, dead-lettered unsent",
+                    relayed("unpublishable"),
+                ),
                 ("gateway_relay_reconnects", "counter", "Broker reconnects", relayed("reconnects")),
                 ("gateway_erp_accepted", "counter", "ERP messages kept", erp("accepted")),
                 ("gateway_erp_replayed", "counter", "ERP redeliveries deduped", erp("replayed")),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import aio_pika
 import anyio
+import msgspec
 import pytest
 from aio_pika.abc import AbstractIncomingMessage
 from aiormq.abc import AbstractChannel
@@ -136,6 +137,32 @@ async def test_unroutable_row_is_marked_dead_with_no_route_and_never_published(
     assert outbox.dead == {3: "unroutable: 312 NO_ROUTE (routing key 'invoice.acme')"}
     assert outbox.published_batches == [[1, 2]]
     assert relay.statistics().returned == 1
+
+
+@pytest.mark.rabbitmq
+async def test_a_row_amqp_cannot_carry_is_dead_lettered_unsent_and_the_rest_go_in_order(
+    amqp_url: str, names: BrokerNames
+) -> None:
+    # A correlation id is an AMQP short string (255 bytes at most); one over it cannot be
+    # encoded. It must not stop the outbox, nor take a delivery tag (the broker's count and
+    # the publisher's would then disagree for every later confirm).
+    await names.declare_queue(amqp_url)
+    rows = outbox_rows(6)
+    rows[2] = msgspec.structs.replace(rows[2], correlation_id="é" * 200)  # 400 bytes
+    outbox = MemoryOutbox()
+    outbox.add(rows)
+    # Batches of three: the second batch goes on the channel the bad row was skipped on.
+    relay = OutboxRelay(outbox, relay_connect(amqp_url, names), batch_size=3)
+
+    await run_until_drained(relay, outbox, timeout=20)
+
+    assert list(outbox.dead) == [3]
+    assert outbox.dead[3].startswith("cannot be published: ValueError: short string over 255")
+    messages = await read_queue(amqp_url, names.queue)
+    assert [m.correlation_id for m in messages] == [f"corr-{seq}" for seq in (1, 2, 4, 5, 6)]
+    assert outbox.count("published") == 5
+    assert relay.statistics().reconnects == 0
+    assert relay.statistics().unpublishable == 1
 
 
 @pytest.mark.rabbitmq

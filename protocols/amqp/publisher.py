@@ -2,8 +2,9 @@
 
 Every publish is persistent and `mandatory`; each message gets one answer (`Delivery`):
 confirmed, nacked (the broker refused responsibility: publish it again), returned (unroutable,
-with the broker's reply code and text, e.g. 312 NO_ROUTE) or lost (the connection died first:
-it may or may not have reached a queue).
+with the broker's reply code and text, e.g. 312 NO_ROUTE), lost (the connection died first:
+it may or may not have reached a queue) or unpublishable (AMQP cannot carry it, e.g. a
+correlation id over 255 bytes: never sent, the reason in `reply_text`).
 
 Built on aiormq rather than aio-pika: aiormq owns the connection, the channel, the reading
 of acks, nacks and returns, and the future kept per delivery tag (a `multiple=True` ack
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Literal, Protocol, cast
@@ -57,7 +59,7 @@ DEFAULT_CONFIRM_TIMEOUT = 30.0
 # Closing a connection to a dead peer must not hold up a reconnect or a shutdown.
 CLOSE_TIMEOUT = 5.0
 
-Outcome = Literal["confirmed", "nacked", "returned", "lost"]
+Outcome = Literal["confirmed", "nacked", "returned", "lost", "unpublishable"]
 
 # What aiormq raises once the connection is gone: socket errors, connection close frames, a
 # closed channel, a timeout of our own (TimeoutError is an OSError).
@@ -65,6 +67,9 @@ _CONNECTION_FAILURES = (OSError, aiormq.AMQPConnectionError, aiormq.ChannelInval
 # A publish also loses its channel when the broker closes it (404 for a deleted exchange): a
 # reconnect redeclares the topology. During `connect`, the same error is a refused declare.
 _PUBLISH_FAILURES = (*_CONNECTION_FAILURES, aiormq.AMQPChannelError)
+# What encoding a message AMQP cannot carry raises (a short string over 255 bytes, a number
+# out of its field's range, a string that is not valid UTF-8).
+_UNENCODABLE = (ValueError, TypeError, OverflowError, struct.error)
 
 
 class Delivery(msgspec.Struct, frozen=True, kw_only=True):
@@ -73,7 +78,7 @@ class Delivery(msgspec.Struct, frozen=True, kw_only=True):
     message_id: str
     outcome: Outcome
     reply_code: int = 0  # basic.return's code when returned, e.g. 312
-    reply_text: str = ""  # basic.return's text when returned, e.g. "NO_ROUTE"
+    reply_text: str = ""  # basic.return's text when returned, e.g. "NO_ROUTE"; why unpublishable
     latency: float = 0.0  # seconds from publish to the broker's answer (0 when lost)
 
 
@@ -278,7 +283,17 @@ class ConfirmedPublisher:
             async with channel.lock:
                 payload = bytearray()
                 for index, message in enumerate(messages, start=offset):
-                    payload += self._encode(message, channel.number, frame_max)
+                    try:
+                        payload += self._encode(message, channel.number, frame_max)
+                    except _UNENCODABLE as exc:
+                        # Never sent, so it takes no delivery tag: the broker's count and
+                        # ours stay in step for the rest of the window.
+                        answers[index] = Delivery(
+                            message_id=message.message_id,
+                            outcome="unpublishable",
+                            reply_text=f"{type(exc).__name__}: {exc}",
+                        )
+                        continue
                     channel.delivery_tag += 1
                     tag = channel.delivery_tag
                     confirmation = channel.create_future()
