@@ -15,7 +15,9 @@ appearances on a queue still follow seq. A nack is the exception: the refused ro
 republished after the rows behind it that were confirmed (queues refuse only when full).
 
 The relay knows the broker only through the small interfaces below (`OutboxPublisher`, a
-connect callable): the composition root wires in `protocols.amqp.connect`.
+connect callable): `gateway.relay` wires in `protocols.amqp.connect`, and the gateway runs the
+relay in the store's writer process, beside the connection that commits the rows
+(gateway/store/child.py).
 """
 
 from __future__ import annotations
