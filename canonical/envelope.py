@@ -11,10 +11,12 @@ from canonical.common import InvalidField, PartnerId, Timestamp
 from canonical.documents import Document, document_type_of
 from canonical.ids import new_message_id
 
-__all__ = ["Envelope", "new_envelope"]
+__all__ = ["MAX_IDEMPOTENCY_KEY_LENGTH", "Envelope", "new_envelope"]
 
 Id = Annotated[str, Meta(min_length=1, max_length=128)]
-IdempotencyKey = Annotated[str, Meta(min_length=1, max_length=255)]
+# Keys travel as AMQP header values and in the inbox's unique index: bounded where they enter.
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+IdempotencyKey = Annotated[str, Meta(min_length=1, max_length=MAX_IDEMPOTENCY_KEY_LENGTH)]
 
 
 # Unknown fields are tolerated here, unlike in documents: a newer gateway may add a header

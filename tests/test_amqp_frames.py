@@ -80,3 +80,10 @@ def test_a_routing_key_over_255_bytes_is_refused() -> None:
         encode_publish(
             channel=1, body=b"{}", frame_max=131072, **{**FIELDS, "routing_key": "k" * 256}
         )  # type: ignore[arg-type]
+
+
+def test_headers_too_large_for_one_frame_are_refused() -> None:
+    # A content header cannot span frames: the broker would close the connection on it.
+    headers = {**FIELDS["headers"], "idempotency_key": "k" * 5000}  # type: ignore[dict-item]
+    with pytest.raises(ValueError, match="exceeds the frame size of 4096"):
+        encode_publish(channel=1, body=b"{}", frame_max=4096, **{**FIELDS, "headers": headers})  # type: ignore[arg-type]

@@ -144,6 +144,27 @@ async def test_refused_requests_answer_problem_json_and_store_nothing(
     assert outbox_rows(tmp_path) == 0
 
 
+@pytest.mark.parametrize("header", ["idempotency-key", "webhook-id"])
+async def test_an_idempotency_key_over_255_characters_is_400_and_stores_nothing(
+    tmp_path: Path, amqp_url: str, header: str
+) -> None:
+    # The key travels as an AMQP header value: one the broker cannot carry is refused here,
+    # where the sender hears of it, not after a 202.
+    config = load(write_config(tmp_path, amqp_url, [ACME]))
+    body = sample_body("purchase_order", 5)
+    long_key = "k" * 256
+    if header == "webhook-id":
+        headers = ACME.headers(body, webhook_id=long_key)  # signed with it
+    else:
+        headers = {**ACME.headers(body), "idempotency-key": long_key}
+    async with running(config) as gateway, client(gateway) as http:
+        response = await http.post("/webhooks/acme/purchase_order", content=body, headers=headers)
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "at most 255" in response.json()["detail"]
+    assert outbox_rows(tmp_path) == 0
+
+
 async def test_body_over_the_partner_limit_is_413(tmp_path: Path, amqp_url: str) -> None:
     config = load(write_config(tmp_path, amqp_url, [ACME], partner_extra="max_body_bytes = 1024"))
     body = b'{"padding": "' + b"x" * 4096 + b'"}'

@@ -143,12 +143,14 @@ async def test_unroutable_row_is_marked_dead_with_no_route_and_never_published(
 async def test_a_row_amqp_cannot_carry_is_dead_lettered_unsent_and_the_rest_go_in_order(
     amqp_url: str, names: BrokerNames
 ) -> None:
-    # A correlation id is an AMQP short string (255 bytes at most); one over it cannot be
-    # encoded. It must not stop the outbox, nor take a delivery tag (the broker's count and
-    # the publisher's would then disagree for every later confirm).
+    # A correlation id is an AMQP short string (255 bytes at most), and a content header must
+    # fit one frame: rows over either cannot be encoded. They must not stop the outbox, nor
+    # take a delivery tag (the broker's count and the publisher's would then disagree for
+    # every later confirm).
     await names.declare_queue(amqp_url)
     rows = outbox_rows(6)
     rows[2] = msgspec.structs.replace(rows[2], correlation_id="é" * 200)  # 400 bytes
+    rows[4] = msgspec.structs.replace(rows[4], idempotency_key="k" * 200_000)  # > frame_max
     outbox = MemoryOutbox()
     outbox.add(rows)
     # Batches of three: the second batch goes on the channel the bad row was skipped on.
@@ -156,13 +158,14 @@ async def test_a_row_amqp_cannot_carry_is_dead_lettered_unsent_and_the_rest_go_i
 
     await run_until_drained(relay, outbox, timeout=20)
 
-    assert list(outbox.dead) == [3]
+    assert list(outbox.dead) == [3, 5]
     assert outbox.dead[3].startswith("cannot be published: ValueError: short string over 255")
+    assert outbox.dead[5].startswith("cannot be published: ValueError: content header of")
     messages = await read_queue(amqp_url, names.queue)
-    assert [m.correlation_id for m in messages] == [f"corr-{seq}" for seq in (1, 2, 4, 5, 6)]
-    assert outbox.count("published") == 5
+    assert [m.correlation_id for m in messages] == [f"corr-{seq}" for seq in (1, 2, 4, 6)]
+    assert outbox.count("published") == 4
     assert relay.statistics().reconnects == 0
-    assert relay.statistics().unpublishable == 1
+    assert relay.statistics().unpublishable == 2
 
 
 @pytest.mark.rabbitmq

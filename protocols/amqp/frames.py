@@ -94,7 +94,11 @@ def encode_publish(
     headers: Mapping[str, str | int],
     frame_max: int,
 ) -> bytes:
-    """Return the frames of one persistent, mandatory JSON publish, ready for the socket."""
+    """Return the frames of one persistent, mandatory JSON publish, ready for the socket.
+
+    Raises `ValueError` for a message AMQP cannot carry: a short string over 255 bytes, a
+    content header larger than one frame.
+    """
     method = _BASIC_PUBLISH + _name(exchange) + _name(routing_key) + b"\x01"  # mandatory
     header = b"".join(
         (
@@ -110,6 +114,12 @@ def encode_publish(
         )
     )
     chunk = frame_max - 8  # frame head (7) and end (1)
+    if len(header) > chunk:
+        # The content header cannot span frames: the broker would close the connection.
+        raise ValueError(
+            f"content header of {len(header)} bytes (properties and headers) exceeds the "
+            f"frame size of {frame_max}"
+        )
     if len(body) <= chunk:
         return b"".join(
             (

@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
+from canonical.envelope import MAX_IDEMPOTENCY_KEY_LENGTH
 from canonical.errors import (
     DocumentNotAllowed,
     GatewayError,
@@ -35,7 +36,7 @@ from canonical.ids import new_message_id
 
 from .asgi import ClientDisconnected, Headers, Receive, Scope, Send, read_body, send_response
 from .contract import Acceptor, PartnerDirectory, WebhookRequest
-from .problem import MethodNotAllowed, RouteNotFound, problem_response
+from .problem import BadRequest, MethodNotAllowed, RouteNotFound, problem_response
 from .signatures import DEFAULT_TOLERANCE_SECONDS, verify_raw
 
 __all__ = ["WEBHOOK_PATH_PREFIX", "WebhookIngress"]
@@ -131,13 +132,20 @@ class WebhookIngress:
             raise DocumentNotAllowed(f"partner may not send {_echo(document_type)}")
         # verify_raw has refused a missing or empty webhook-id by now.
         webhook_id_text = (webhook_id or b"").decode("latin-1")
+        key = _idempotency_key(idempotency_key) or webhook_id_text
+        if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+            which = "Idempotency-Key" if idempotency_key else "webhook-id"
+            raise BadRequest(
+                f"{which} is {len(key)} characters; the idempotency key may have at most "
+                f"{MAX_IDEMPOTENCY_KEY_LENGTH}"
+            )
         request = WebhookRequest(
             partner_id=partner_id,
             document_type=document_type,
             body=body,
             webhook_id=webhook_id_text,
             timestamp=sent_at,
-            idempotency_key=_idempotency_key(idempotency_key) or webhook_id_text,
+            idempotency_key=key,
             content_type=content_type_text,
             received_at=received_at,
         )

@@ -27,6 +27,7 @@ from .asgi import Headers
 __all__ = [
     "PROBLEM_CONTENT_TYPE",
     "PROBLEM_TYPE_BASE",
+    "BadRequest",
     "MethodNotAllowed",
     "RouteNotFound",
     "problem_response",
@@ -36,7 +37,13 @@ PROBLEM_TYPE_BASE = "https://partner-gateway.dev/problems/"
 PROBLEM_CONTENT_TYPE = b"application/problem+json"
 
 
-# Two errors that only exist in HTTP (routing), so they live beside the mapping, not in canonical.
+# Errors that only exist in HTTP, so they live beside the mapping, not in canonical.
+class BadRequest(GatewayError):
+    """The request's headers, parameters or JSON body are not what the route takes."""
+
+    status, reason, title = 400, "bad-request", "Bad request"
+
+
 class RouteNotFound(GatewayError):
     """No route answers this path."""
 

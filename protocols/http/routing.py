@@ -16,7 +16,7 @@ from canonical.errors import GatewayError
 from canonical.ids import new_message_id
 
 from .asgi import ASGIApp, ClientDisconnected, Receive, Scope, Send, read_body, send_response
-from .problem import RouteNotFound, problem_response
+from .problem import BadRequest, RouteNotFound, problem_response
 
 __all__ = [
     "DEFAULT_MAX_JSON_BODY_BYTES",
@@ -35,12 +35,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_JSON_BODY_BYTES = 64 * 1024
 
 _JSON_HEADERS = ((b"content-type", b"application/json"),)
-
-
-class BadRequest(GatewayError):
-    """The request's parameters or JSON body are not what the route takes."""
-
-    status, reason, title = 400, "bad-request", "Bad request"
 
 
 class Unauthenticated(GatewayError):
