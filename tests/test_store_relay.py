@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 from pathlib import Path
@@ -18,12 +19,13 @@ import anyio
 import msgspec
 import pytest
 from amqp_support import BrokerNames, read_queue
-from store_samples import acceptance, select, write_lock
+from store_samples import acceptance, exit_writer, select, write_lock
 
+from canonical.errors import StoreUnavailable
 from gateway.config.settings import AmqpSettings
 from gateway.localbroker import free_port
 from gateway.relay import build_relay
-from gateway.store import Store
+from gateway.store import Store, child, schema, wire, writer
 from gateway.store.core import RELAY_POLL_INTERVAL_S
 from gateway.store.wire import RelayFactory, RelayReport
 
@@ -227,3 +229,46 @@ async def test_a_flush_that_cannot_finish_leaves_room_for_other_writes(
 
     assert finished == ["write", "flush"]
     assert state == b"settled"
+
+
+async def test_a_writer_dying_on_every_batch_is_restarted_at_a_pace_despite_the_poll(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The relay's report is asked for twice a second: those answers must not count as a
+    # healthy child, or one that dies on every batch is restarted about once a second.
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))  # the child imports the write
+    nobody = BrokerNames.unique("test.store-relay.nobody")
+    relay = relay_to(f"amqp://127.0.0.1:{free_port()}/", nobody)
+    deaths = 0
+    async with Store(tmp_path / "gateway.db", relay=relay) as store:
+        with anyio.move_on_after(10):
+            while True:
+                try:
+                    await store._write(exit_writer)
+                except StoreUnavailable as exc:
+                    deaths += "exited (code 7)" in str(exc)
+                await anyio.sleep(0.1)
+
+    assert 2 <= deaths <= 4  # paced 1, 2, 4 s apart: not about once a second
+
+
+async def test_marks_a_later_commit_got_in_do_not_fail_the_relay(tmp_path: Path) -> None:
+    # The writer process's own pieces, on a plain connection: the marks' own commit meets a
+    # locked store and keeps them; the parent's next commit gets them in. The relay must
+    # not then be failed (and its broker connection torn down) for the earlier failure.
+    db = tmp_path / "gateway.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    schema.prepare_writer(conn, synchronous="NORMAL", busy_timeout_ms=50, journal_size_limit=0)
+    writer.commit_batch(conn, [acceptance(f"po-{n}") for n in range(3)], [], 1.0)
+    writes = child._RelayWrites(conn)
+    outbox = child._Outbox(conn, writes)
+    rows = await outbox.pending(10)
+    await outbox.mark_published([row.seq for row in rows])
+    with write_lock(db):
+        writes.commit_alone()  # the 50 ms timer's commit: "database is locked"
+    child._commit(conn, wire.Commit(acceptances=[], operations=[], now=2.0), writes)
+    after = await outbox.pending(10, after_seq=rows[-1].seq)
+    conn.close()
+
+    assert after == []
+    assert select(db, "SELECT state, count(*) FROM outbox GROUP BY state") == [("published", 3)]

@@ -196,9 +196,10 @@ class _RelayWrites:
     be read as pending again), once the oldest has waited `_MARK_DELAY_S` (no ingest: the relay
     drains a backlog, or waits on the broker), and when the process stops. A commit that fails
     puts them back for the next (both only touch rows still pending: running one twice is
-    harmless). When one of their own fails, the relay's next call raises `StoreUnavailable`:
-    it backs off, and reads from the start once the marks are in, so a row is published again
-    only if its mark never gets in (the process stopped first).
+    harmless). When one of their own fails and no later commit gets them in first, the
+    relay's next call raises `StoreUnavailable`: it backs off, and reads from the start once
+    the marks are in, so a row is published again only if its mark never gets in (the
+    process stopped first).
     """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
@@ -242,8 +243,10 @@ class _RelayWrites:
             if self._queued and time.monotonic() - self._since >= _MARK_DELAY_S:
                 self.commit_alone()
 
-    @staticmethod
-    def note(results: Sequence[Any]) -> None:
+    def note(self, results: Sequence[Any]) -> None:
+        """Take note of the writes a commit got in: a failure before them is over."""
+        if results:
+            self._failure = None
         for result in results:
             if isinstance(result, writer.OperationFailed):
                 log.error("the store refused a relay write: %s", result.error)

@@ -106,7 +106,7 @@ class WriterProcess:
         )
         self._child: asyncio.subprocess.Process | None = None
         self._one_at_a_time = asyncio.Lock()
-        # Requests the current child has answered: one that dies on its first is not
+        # Commits the current child has answered: one that dies on its first is not
         # restarted at once (it may die on every one).
         self._answered = 0
         self._closed = False
@@ -245,7 +245,10 @@ class WriterProcess:
                     raise
                 if taken:
                     # An error answer (a batch that did not commit) leaves the child in step.
-                    self._answered += 1
+                    # Only commits count as proof of health: the store's poll would otherwise
+                    # lift the pacing of a child that dies on every batch.
+                    if isinstance(request, wire.Commit):
+                        self._answered += 1
                     return wire.unpack_answer(payload)
                 await self._forget(child, pace=bool(attempt))
             raise WriterLost("the store's writer process exited twice before taking a batch")
