@@ -241,7 +241,9 @@ class Store:
     def _unavailable(self, detail: str) -> StoreUnavailable:
         return StoreUnavailable(detail, retry_after=self._retry_after_s)
 
-    # Relay side
+    # The outbox as a relay's source. The gateway's relay runs in the writer process and
+    # calls the same `writer` functions there (gateway/store/child.py); these serve tools,
+    # tests and a relay run outside it.
 
     async def pending(self, limit: int, after_seq: int = 0) -> list[OutboxRecord]:
         """Return up to `limit` pending outbox rows with seq > `after_seq`, in seq order."""

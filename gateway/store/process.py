@@ -18,12 +18,12 @@ when the last one died between requests: the relay never stays down with its pro
 Lifetime: the child ignores SIGINT and SIGTERM and exits when its stdin closes, so it finishes
 the transaction it is in whatever happens to the parent: an orderly close, Ctrl-C to the
 process group, SIGKILL of the parent (the kernel closes the pipe); its relay stops with it
-(rows confirmed but not yet marked are published again by the next child: at-least-once,
-as after any crash). If the child dies before
-taking a request, the request goes to a new child. If it dies holding one, that batch fails
-with `WriterLost`: it may have committed, so a retried acceptance is answered from the inbox,
-while other writes of that batch may have been applied. A child that does not start, or dies on its
-first request, is not restarted for a while (1 s, doubling up to 30 s).
+(rows confirmed but not yet marked are published again by the next child: at-least-once, as
+after any crash). If the child dies before taking a request, the request goes to a new child.
+If it dies holding one, that batch fails with `WriterLost`: it may have committed, so a
+retried acceptance is answered from the inbox, while other writes of that batch may have been
+applied. A child that does not start, or dies on its first commit, is not restarted for a
+while (1 s, doubling up to 30 s).
 """
 
 from __future__ import annotations
