@@ -417,6 +417,52 @@ async def test_client_that_disconnects_mid_body_gets_no_answer() -> None:
     assert (sent, acceptor.requests) == ([], [])
 
 
+def body_of(body: bytes) -> Any:
+    """A `receive` that hands over `body` in one message."""
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+def raw_signed(body: bytes = PO) -> list[tuple[bytes, bytes]]:
+    """`signed()` as ASGI header tuples, the signature header last."""
+    return [(name.encode(), value.encode()) for name, value in signed(body).items()]
+
+
+# A signature entry of 1 KB that matches no key: what a hostile repeat of the header carries.
+JUNK_ENTRY = b"v1," + b"A" * 1021
+
+
+async def test_thousands_of_repeated_signature_headers_are_read_in_linear_time() -> None:
+    # Joined pairwise, 2,000 such headers copied ~2 GB and held the event loop 5 s.
+    headers = raw_signed() + [(b"webhook-signature", JUNK_ENTRY)] * 2000
+    app = WebhookIngress(FakeDirectory(), FakeAcceptor())
+
+    started = time.perf_counter()
+    sent = await call_app(app, headers, body_of(PO))
+    elapsed = time.perf_counter() - started
+
+    assert sent[0]["status"] == 202
+    assert elapsed < 0.5
+
+
+@pytest.mark.parametrize(("junk", "status"), [(15, 202), (16, 401)], ids=["16th", "17th"])
+async def test_signature_entries_past_the_cap_are_not_collected(junk: int, status: int) -> None:
+    # The valid entry comes after `junk` repeated headers: within the first 16 entries it is
+    # looked at, past them it is not, however the entries are spread over headers.
+    valid = signed()["webhook-signature"].encode()
+    headers = [name_value for name_value in raw_signed() if name_value[0] != b"webhook-signature"]
+    headers += [(b"webhook-signature", b"v1,AAAA v1a,BBBB")] * (junk // 2)
+    headers += [(b"webhook-signature", b"v1,CCCC")] * (junk % 2)
+    headers += [(b"webhook-signature", valid)]
+
+    sent = await call_app(WebhookIngress(FakeDirectory(), FakeAcceptor()), headers, body_of(PO))
+
+    assert sent[0]["status"] == status
+
+
 async def test_lifespan_scope_is_declined_without_messages() -> None:
     async def receive() -> Message:
         raise AssertionError("nothing to receive")

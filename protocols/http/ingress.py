@@ -37,7 +37,7 @@ from canonical.ids import new_message_id
 from .asgi import ClientDisconnected, Headers, Receive, Scope, Send, read_body, send_response
 from .contract import Acceptor, PartnerDirectory, WebhookRequest
 from .problem import BadRequest, MethodNotAllowed, RouteNotFound, problem_response
-from .signatures import DEFAULT_TOLERANCE_SECONDS, verify_raw
+from .signatures import DEFAULT_TOLERANCE_SECONDS, MAX_SIGNATURE_ENTRIES, verify_raw
 
 __all__ = ["WEBHOOK_PATH_PREFIX", "WebhookIngress"]
 
@@ -170,19 +170,35 @@ def _read_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[bytes | None]:
     """Pick the headers the ingress reads out of the ASGI list, in one pass.
 
     The first occurrence of a header wins, except `webhook-signature`, whose repeats are joined
-    with a space: a proxy may have split the entry list across lines.
+    with a space: a proxy may have split the entry list across lines. Repeats are collected
+    only until they hold the `MAX_SIGNATURE_ENTRIES` entries verification looks at, and joined
+    once: a request with thousands of them costs one pass, not a copy per repeat.
     """
     found: list[bytes | None] = [None] * len(_WANTED)
+    signatures: list[bytes] | None = None  # from the first repeat on
+    entries = 0
     for name, value in raw:
         index = _WANTED.get(name)
         if index is None:
             continue
-        previous = found[index]
-        if previous is None:
+        first = found[index]
+        if first is None:
             found[index] = value
-        elif index == _SIGNATURE:
-            found[index] = previous + b" " + value
+        elif index == _SIGNATURE and entries < MAX_SIGNATURE_ENTRIES:
+            if signatures is None:
+                signatures = [first]
+                entries = _entry_count(first)
+            if entries < MAX_SIGNATURE_ENTRIES:
+                signatures.append(value)
+                entries += _entry_count(value)
+    if signatures is not None:
+        found[_SIGNATURE] = b" ".join(signatures)
     return found
+
+
+def _entry_count(value: bytes) -> int:
+    """Count a signature header's space-separated entries, stopping past the cap."""
+    return len(value.split(maxsplit=MAX_SIGNATURE_ENTRIES))
 
 
 def _checked_content_type(content_type: bytes | None) -> str:
