@@ -93,14 +93,17 @@ class Gateway:
                 await services.start(self.outbound.run)
                 services.start_soon(self._sample_backlog, store)
                 async with Supervisor(runtime, dead_letters=StoreDeadLetters(store)) as supervisor:
-                    partners = Partners(cfg, store, metrics)
+                    partners = Partners(cfg, store)
                     self._export_statistics(supervisor, store)
                     async with anyio.create_task_group() as listeners:
                         self.admin_port = await listeners.start(
                             _serve_admin, self._admin_app(store), cfg
                         )
                         ingress = WebhookIngress(
-                            partners, partners, tolerance=cfg.http.signature_tolerance_s
+                            partners,
+                            partners,
+                            tolerance=cfg.http.signature_tolerance_s,
+                            on_answer=metrics.request_answered,
                         )
                         # Webhooks in, and messages pulled by partners that take no webhooks.
                         pull = PullApi(pull_policies(cfg.partners), StoreMessageBox(store))

@@ -90,10 +90,11 @@ class GatewayMetrics:
         r = self.registry
         self.requests = Counter(
             "gateway_requests",
-            "Webhook requests answered",
+            "Webhook requests answered, refusals included",
             ["partner", "document", "status"],
             registry=r,
         )
+        self._answered: dict[tuple[str, str, int], Counter] = {}
         self.commit_batch = Histogram(
             "gateway_store_commit_batch_size",
             "Acceptances per group commit",
@@ -133,6 +134,14 @@ class GatewayMetrics:
             ["partner"],
             registry=r,
         )
+
+    def request_answered(self, partner: str, document: str, status: int) -> None:
+        """Count one webhook answer; the ingress keeps the labels bounded (`AnswerObserver`)."""
+        key = (partner, document, status)
+        child = self._answered.get(key)
+        if child is None:
+            child = self._answered[key] = self.requests.labels(partner, document, str(status))
+        child.inc()
 
     def delivery_attempt(self, partner: str, outcome: str, latency_s: float) -> None:
         """Count one delivery attempt (outcome: delivered, retried, dead, disabled, lost)."""

@@ -15,7 +15,6 @@ from actors.partner import PartnerIntake, PartnerPolicy, Submission
 from canonical.errors import GatewayError
 from gateway.config import GatewayConfig
 from gateway.logs import log_context
-from gateway.metrics import GatewayMetrics
 from gateway.store import Store
 from protocols.http.contract import AcceptedResponse, IngressPolicy, WebhookRequest
 
@@ -56,7 +55,7 @@ class StoreDeadLetters:
 class Partners:
     """The ingress's partner directory and acceptor: partner intake, then the store."""
 
-    def __init__(self, config: GatewayConfig, store: Store, metrics: GatewayMetrics) -> None:
+    def __init__(self, config: GatewayConfig, store: Store) -> None:
         self.policies = {
             p.id: IngressPolicy(
                 keys=tuple(s.key for s in p.secrets),
@@ -77,7 +76,6 @@ class Partners:
         }
         self.store = store
         self.dead_letters = StoreDeadLetters(store)
-        self.metrics = metrics
 
     def lookup(self, partner_id: str, /) -> IngressPolicy | None:
         return self.policies.get(partner_id)
@@ -91,20 +89,16 @@ class Partners:
             causation_id=request.webhook_id,
             received_at=request.received_at,
         )
-        counted = self.metrics.requests.labels
         with log_context(partner=request.partner_id):
             try:
                 acceptance = self.intakes[request.partner_id].admit(submission)
                 accepted = await self.store.accept(acceptance)
-            except GatewayError as exc:
-                counted(request.partner_id, request.document_type, str(exc.status)).inc()
+            except GatewayError:
                 raise
             except Exception as crash:
                 # A bug, not a refusal: the partner gets 500 (and retries); the body is kept.
-                counted(request.partner_id, request.document_type, "500").inc()
                 await self._keep_crash(submission, crash)
                 raise
-        counted(request.partner_id, request.document_type, str(accepted.status)).inc()
         return AcceptedResponse(
             status=accepted.status, body=accepted.body, replayed=accepted.replayed
         )

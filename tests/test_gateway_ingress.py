@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import anyio
@@ -11,6 +12,7 @@ from gatewaykit import Partner, bound_queue, client, drain, load, running, write
 from store_samples import select
 
 from canonical import decode_envelope, sample_body
+from gateway.config import MIB
 
 pytestmark = [pytest.mark.anyio, pytest.mark.rabbitmq]
 
@@ -269,6 +271,67 @@ async def test_admin_listener_reports_health_readiness_and_metrics(
     )
     assert "gateway_mailbox_depth" in metrics
     assert "gateway_store_commit_batch_size_count" in metrics
+
+
+async def test_every_refusal_is_counted_with_bounded_labels_and_logged_with_its_reason(
+    tmp_path: Path, amqp_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    config = load(write_config(tmp_path, amqp_url, [ACME]))
+    body = sample_body("purchase_order", 8)
+    po = "/webhooks/acme/purchase_order"
+    async with running(config) as gateway, client(gateway) as http:
+        answers = [
+            await http.post(po, content=body, headers=ACME.headers(body)),
+            await http.post(
+                po, content=body, headers={**ACME.headers(body), "idempotency-key": "k" * 256}
+            ),
+            await http.post(po, content=body, headers={"content-type": "application/json"}),
+            await http.post(
+                "/webhooks/acme/" + "x" * 300,
+                content=body,
+                headers={"content-type": "application/json"},
+            ),
+            await http.post("/webhooks/acme/invoice", content=body, headers=ACME.headers(body)),
+            await http.post("/webhooks/globex-1/purchase_order", content=body),
+            await http.post("/webhooks/globex-2/invoice", content=body),
+            await http.get(po),
+            await http.post(po, content=b" " * (MIB + 1), headers=ACME.headers(b"")),
+            await http.post(
+                po, content=body, headers={**ACME.headers(body), "content-type": "text/csv"}
+            ),
+        ]
+        metrics = (await http.get(f"http://127.0.0.1:{gateway.admin_port}/metrics")).text
+    counted = {
+        line.partition(" ")[0].removeprefix("gateway_requests_total"): line.partition(" ")[2]
+        for line in metrics.splitlines()
+        if line.startswith("gateway_requests_total")
+    }
+    refusals = [r.fields for r in caplog.records if r.name == "protocols.http.ingress"]
+
+    assert [a.status_code for a in answers] == [202, 400, 401, 401, 403, 404, 404, 405, 413, 415]
+    assert counted == {
+        '{document="purchase_order",partner="acme",status="202"}': "1.0",
+        '{document="purchase_order",partner="acme",status="400"}': "1.0",
+        '{document="purchase_order",partner="acme",status="401"}': "1.0",
+        '{document="_other",partner="acme",status="401"}': "1.0",
+        '{document="_other",partner="acme",status="403"}': "1.0",
+        '{document="_other",partner="_unknown",status="404"}': "2.0",
+        '{document="purchase_order",partner="acme",status="405"}': "1.0",
+        '{document="purchase_order",partner="acme",status="413"}': "1.0",
+        '{document="purchase_order",partner="acme",status="415"}': "1.0",
+    }
+    assert [(f["status"], f["reason"]) for f in refusals] == [
+        (400, "bad-request"),
+        (401, "signature-invalid"),
+        (401, "signature-invalid"),
+        (403, "document-not-allowed"),
+        (404, "unknown-partner"),
+        (404, "unknown-partner"),
+        (405, "method-not-allowed"),
+        (413, "payload-too-large"),
+        (415, "unsupported-media-type"),
+    ]
 
 
 async def test_orderly_shutdown_publishes_what_was_accepted_before_it_returns(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
@@ -89,6 +90,7 @@ def signed(
 class Ingress:
     client: httpx.AsyncClient
     acceptor: FakeAcceptor
+    answers: list[tuple[str, str, int]]
 
     async def post(
         self, body: Any = PO, headers: Mapping[str, str] | None = None, path: str = "acme/asn"
@@ -102,11 +104,14 @@ class Ingress:
 async def ingress() -> AsyncIterator[Ingress]:
     """The ingress app served by a real uvicorn on 127.0.0.1, port chosen by the kernel."""
     acceptor = FakeAcceptor()
-    app = WebhookIngress(FakeDirectory(), acceptor)
+    answers: list[tuple[str, str, int]] = []
+    app = WebhookIngress(
+        FakeDirectory(), acceptor, on_answer=lambda *labels: answers.append(labels)
+    )
     async with anyio.create_task_group() as task_group:
         port = await task_group.start(_serve_on_loopback, app)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            yield Ingress(client, acceptor)
+            yield Ingress(client, acceptor, answers)
         task_group.cancel_scope.cancel()
 
 
@@ -351,6 +356,82 @@ async def test_unexpected_acceptor_failure_is_a_logged_500_problem(
     assert instance.startswith("urn:uuid:")
     assert "RuntimeError" not in response.text
     assert any(instance in record.getMessage() for record in caplog.records)
+    assert ingress.answers == [("acme", "asn", 500)]
+
+
+# Every answer counted, every refusal logged
+
+
+async def test_an_accepted_request_is_counted_with_its_partner_and_document(
+    ingress: Ingress,
+) -> None:
+    await ingress.post()
+
+    assert ingress.answers == [("acme", "asn", 202)]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "body", "labels", "reason"),
+    [
+        ("POST", "acme/asn", {"content-type": "application/json"}, PO, ("acme", "asn", 401),
+         "signature-invalid"),
+        ("POST", "acme/" + "x" * 500, {"content-type": "application/json"}, PO,
+         ("acme", "_other", 401), "signature-invalid"),
+        ("POST", "acme/invoice", None, PO, ("acme", "_other", 403), "document-not-allowed"),
+        ("POST", "globex/asn", None, PO, ("_unknown", "_other", 404), "unknown-partner"),
+        ("POST", "x" * 500 + "/asn", None, PO, ("_unknown", "_other", 404), "unknown-partner"),
+        ("POST", "acme", None, PO, ("acme", "_other", 404), "not-found"),
+        ("GET", "acme/asn", None, b"", ("acme", "asn", 405), "method-not-allowed"),
+        ("POST", "acme/asn", None, b" " * (LIMIT + 1), ("acme", "asn", 413), "payload-too-large"),
+        ("POST", "acme/asn", signed(content_type="text/csv"), PO, ("acme", "asn", 415),
+         "unsupported-media-type"),
+        ("POST", "acme/asn", {**signed(), "idempotency-key": "k" * 256}, PO, ("acme", "asn", 400),
+         "bad-request"),
+    ],
+    ids=["401", "401-junk-document", "403", "404-partner", "404-junk-partner", "404-route",
+         "405", "413", "415", "400"],
+)  # fmt: skip
+async def test_a_refusal_is_counted_with_bounded_labels_and_logged_with_its_reason(
+    ingress: Ingress,
+    caplog: pytest.LogCaptureFixture,
+    method: str,
+    path: str,
+    headers: dict[str, str] | None,
+    body: bytes,
+    labels: tuple[str, str, int],
+    reason: str,
+) -> None:
+    caplog.set_level(logging.INFO, logger="protocols.http.ingress")
+    response = await ingress.client.request(
+        method,
+        f"/webhooks/{path}",
+        content=body,
+        headers=signed(body) if headers is None else headers,
+    )
+
+    assert response.status_code == labels[2]
+    assert ingress.answers == [labels]
+    [record] = [r for r in caplog.records if r.name == "protocols.http.ingress"]
+    assert record.levelno == logging.INFO
+    assert record.fields == {
+        "partner": labels[0],
+        "document": labels[1],
+        "status": labels[2],
+        "reason": reason,
+    }
+    assert problem(response)["detail"] in record.getMessage()
+
+
+async def test_an_acceptor_refusal_is_counted_and_logged(
+    ingress: Ingress, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="protocols.http.ingress")
+    ingress.acceptor.refusal = RateLimited("40 requests/s allowed", retry_after=2.5)
+
+    await ingress.post()
+
+    assert ingress.answers == [("acme", "asn", 429)]
+    assert "rate-limited" in caplog.text
 
 
 # Straight to the ASGI app: what is and is not read

@@ -16,6 +16,11 @@ and the acceptor is not called:
 Then the acceptor answers (202, or a GatewayError such as 409/422/429/503). A body the app did
 not read is discarded by the server without buffering, and the connection stays usable: closing
 it mid-upload would often reset the socket before the partner had read the 413.
+
+Every answer is reported to `on_answer` as (partner, document, status), the labels bounded
+whatever the path says: a partner the directory does not know is `UNKNOWN_PARTNER`, a document
+the partner may not send is `OTHER_DOCUMENT`. Every refusal is also logged at INFO with its
+reason, so a partner's failing signatures or a flood of unknown paths leave a trace.
 """
 
 from __future__ import annotations
@@ -39,11 +44,23 @@ from .contract import Acceptor, PartnerDirectory, WebhookRequest
 from .problem import BadRequest, MethodNotAllowed, RouteNotFound, problem_response
 from .signatures import DEFAULT_TOLERANCE_SECONDS, MAX_SIGNATURE_ENTRIES, verify_raw
 
-__all__ = ["WEBHOOK_PATH_PREFIX", "WebhookIngress"]
+__all__ = [
+    "OTHER_DOCUMENT",
+    "UNKNOWN_PARTNER",
+    "WEBHOOK_PATH_PREFIX",
+    "AnswerObserver",
+    "WebhookIngress",
+]
 
 logger = logging.getLogger(__name__)
 
 WEBHOOK_PATH_PREFIX = "/webhooks/"
+# Label values no partner id or document type can take (both start with a letter or digit).
+UNKNOWN_PARTNER = "_unknown"
+OTHER_DOCUMENT = "_other"
+
+AnswerObserver = Callable[[str, str, int], None]
+"""Told of every answer the ingress sends: (partner, document, status), bounded labels."""
 
 _JSON_HEADERS: Headers = ((b"content-type", b"application/json"),)
 _REPLAYED_HEADERS: Headers = (*_JSON_HEADERS, (b"idempotent-replayed", b"true"))
@@ -74,11 +91,13 @@ class WebhookIngress:
         *,
         tolerance: float = DEFAULT_TOLERANCE_SECONDS,
         clock: Callable[[], float] = time.time,
+        on_answer: AnswerObserver | None = None,
     ) -> None:
         self._directory = directory
         self._acceptor = acceptor
         self._tolerance = tolerance
         self._clock = clock
+        self._on_answer = on_answer or _ignore
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Lifespan and websocket scopes have nothing to do here; returning declines them.
@@ -89,6 +108,7 @@ class WebhookIngress:
             status, headers, body = await self._answer(scope, receive)
         except GatewayError as error:
             status, headers, body = problem_response(error, instance=path)
+            self._refused(scope, error)
         except ClientDisconnected:
             return
         except Exception:
@@ -97,7 +117,40 @@ class WebhookIngress:
             logger.exception("unexpected error on %s %s (%s)", scope["method"], path, instance)
             internal = GatewayError("unexpected error; it has been logged")
             status, headers, body = problem_response(internal, instance=instance)
+            self._on_answer(*self._labels(path), status)
         await send_response(send, status, headers, body)
+
+    def _refused(self, scope: Scope, error: GatewayError) -> None:
+        """Count a refusal and log it with its reason (the detail's echoes are cut short)."""
+        partner, document = self._labels(scope["path"])
+        self._on_answer(partner, document, error.status)
+        logger.info(
+            "refused %s with %d %s: %s",
+            scope["method"][:_ECHO_LIMIT],
+            error.status,
+            error.reason,
+            error.detail,
+            extra={
+                "fields": {
+                    "partner": partner,
+                    "document": document,
+                    "status": error.status,
+                    "reason": error.reason,
+                }
+            },
+        )
+
+    def _labels(self, path: str) -> tuple[str, str]:
+        """(partner, document) for metrics and logs: only values the configuration bounds."""
+        if not path.startswith(WEBHOOK_PATH_PREFIX):
+            return UNKNOWN_PARTNER, OTHER_DOCUMENT
+        partner_id, _, document_type = path[len(WEBHOOK_PATH_PREFIX) :].partition("/")
+        policy = self._directory.lookup(partner_id)
+        if policy is None:
+            return UNKNOWN_PARTNER, OTHER_DOCUMENT
+        if document_type not in policy.allowed_documents:
+            return partner_id, OTHER_DOCUMENT
+        return partner_id, document_type
 
     async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, Headers, bytes]:
         """Run the checks in order, then the acceptor; return status, headers and body."""
@@ -150,6 +203,7 @@ class WebhookIngress:
             received_at=received_at,
         )
         accepted = await self._acceptor.accept(request)
+        self._on_answer(partner_id, document_type, accepted.status)
         headers = _REPLAYED_HEADERS if accepted.replayed else _JSON_HEADERS
         return accepted.status, headers, accepted.body
 
@@ -233,6 +287,10 @@ def _idempotency_key(raw: bytes | None) -> str | None:
     if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
         text = text[1:-1].replace('\\"', '"').replace("\\\\", "\\")
     return text or None
+
+
+def _ignore(partner: str, document: str, status: int) -> None:
+    """The default `on_answer`: nobody counts."""
 
 
 def _echo(value: str) -> str:
