@@ -14,7 +14,9 @@ __all__ = ["build_erp_ingress"]
 def build_erp_ingress(cfg: GatewayConfig, store: Store) -> tuple[ErpIngress, list[QueueConsumer]]:
     """Build the ERP ingress and one consumer per `[[erp.consumers]]` queue."""
     erp, amqp = cfg.erp, cfg.amqp
-    router = Router(Subscription.of(s.partner, s.document, s.match) for s in erp.subscriptions)
+    router = Router(
+        Subscription.of(s.partner, s.document, s.resolved_match()) for s in erp.subscriptions
+    )
     ingress = ErpIngress(
         store,
         router,

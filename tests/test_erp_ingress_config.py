@@ -52,6 +52,7 @@ def test_erp_section_loads_consumers_and_subscriptions(tmp_path: Path) -> None:
     assert consumer.bindings["item.*"] == "item_master"
     [sub] = cfg.erp.subscriptions
     assert (sub.partner, sub.match) == ("acme", {"supplier.party_id": "{partner}"})
+    assert sub.resolved_match() == {"supplier.party_id": "acme"}
 
 
 def test_without_erp_section_nothing_is_consumed(tmp_path: Path) -> None:

@@ -32,7 +32,6 @@ from typing import Annotated
 
 import msgspec
 
-from actors.routing import PARTNER_PLACEHOLDER
 from canonical import DOCUMENT_TYPES
 from gateway.config.base import Base, Name, Seconds
 from gateway.config.partners import PARTNER_ID_PATTERN, PartnerConfig
@@ -56,6 +55,9 @@ DEFAULT_CONCURRENCY = 16
 DEFAULT_DELIVERY_LIMIT = 20
 # Topic routing key words: letters, digits, `_`, `-`, or the wildcards `*` and `#`.
 _ROUTING_KEY = r"^([A-Za-z0-9_-]+|\*|#)(\.([A-Za-z0-9_-]+|\*|#))*$"
+#: In a subscription's match value, the subscribing partner's id ("orders go to their
+#: supplier" reads the same for every supplier).
+PARTNER_PLACEHOLDER = "{partner}"
 _PLACEHOLDER = re.compile(r"\{[^}]*\}")
 
 PartnerRef = Annotated[str, msgspec.Meta(pattern=PARTNER_ID_PATTERN)]
@@ -112,6 +114,13 @@ class Subscription(Base, frozen=True, kw_only=True):
             unknown = [p for p in _PLACEHOLDER.findall(value) if p != PARTNER_PLACEHOLDER]
             if unknown:
                 raise ValueError(f"match: {path!r}: unknown placeholder {unknown[0]}")
+
+    def resolved_match(self) -> dict[str, str]:
+        """`match` with the subscribing partner's id in place of `{partner}`."""
+        return {
+            path: value.replace(PARTNER_PLACEHOLDER, self.partner)
+            for path, value in self.match.items()
+        }
 
 
 class ErpSettings(Base, frozen=True, kw_only=True):
