@@ -36,7 +36,7 @@ def build_relay(
 
 async def _connect_publisher(amqp: AmqpSettings) -> ConfirmedPublisher:
     return await connect(
-        amqp.url,
+        amqp.url.reveal(),
         exchange=amqp.events_exchange,
         window=amqp.confirm_window,
         declare=partial(
