@@ -87,7 +87,8 @@ def _locate(
 ) -> tuple[int | None, FieldError]:
     """Return the line of one problem and its FieldError, the message naming file and place."""
     path, message = problem
-    section, rest = re.match(r"^([^.\[]*)(.*)$", path).groups()  # type: ignore[union-attr]
+    cut = min((i for i in (path.find("."), path.find("[")) if i >= 0), default=len(path))
+    section, rest = path[:cut], path[cut:]
     if section == "partners":
         index = re.match(r"^\[(\d+)\]\.?(.*)$", rest)
         label, field = (names[int(index[1])], index[2]) if index else ("[[partners]]", rest)
