@@ -26,7 +26,7 @@ def build_erp_ingress(cfg: GatewayConfig, store: Store) -> tuple[ErpIngress, lis
     )
     consumers = [
         QueueConsumer(
-            amqp.url,
+            amqp.url.reveal(),
             QueueSpec(
                 queue=c.queue,
                 exchange=c.exchange,
