@@ -1,10 +1,9 @@
 """Which partners get a document: standing subscriptions matched on the document's own fields.
 
 A subscription names a partner, a document type and field matches: a dotted path into the
-canonical document (`supplier.party_id`) and the value it must equal, compared as text. The
-placeholder `{partner}` in a value stands for the subscribing partner's id, so one rule
-("orders go to their supplier") reads the same for every supplier. No match at all means every
-document of that type.
+canonical document (`supplier.party_id`) and the value it must equal, compared as text. No match
+at all means every document of that type. (The config's `{partner}` placeholder is resolved by
+the config before a subscription is built here.)
 
 `aggregate_key` names the business thread a document belongs to, the unit within which
 deliveries to one partner keep their order (all messages of one purchase order, one SKU).
@@ -33,9 +32,7 @@ from canonical import (
     document_type_of,
 )
 
-__all__ = ["PARTNER_PLACEHOLDER", "Router", "Subscription", "aggregate_key"]
-
-PARTNER_PLACEHOLDER = "{partner}"
+__all__ = ["Router", "Subscription", "aggregate_key"]
 
 
 class Subscription(msgspec.Struct, frozen=True, kw_only=True):
@@ -47,15 +44,8 @@ class Subscription(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def of(cls, partner_id: str, document_type: str, match: Mapping[str, str]) -> Subscription:
-        """Build a subscription, putting the partner id in place of `{partner}` in each value."""
-        return cls(
-            partner_id=partner_id,
-            document_type=document_type,
-            match=tuple(
-                (path, value.replace(PARTNER_PLACEHOLDER, partner_id))
-                for path, value in match.items()
-            ),
-        )
+        """Build a subscription from a mapping of dotted path to the value it must equal."""
+        return cls(partner_id=partner_id, document_type=document_type, match=tuple(match.items()))
 
 
 class Router:

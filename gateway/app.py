@@ -33,7 +33,7 @@ from gateway.operator import OperatorApi, operator_routes
 from gateway.outbound import build_outbound
 from gateway.partners import Partners, StoreDeadLetters
 from gateway.pull import StoreMessageBox, pull_policies
-from gateway.relay import build_relay
+from gateway.relay import build_relay, relay_report
 from gateway.store import BatchReport, Store
 from protocols.amqp.consumer import QueueConsumer
 from protocols.http.asgi import ASGIApp
@@ -76,6 +76,7 @@ class Gateway:
             purge_interval_s=cfg.store.purge_interval_s,
             on_batch=self._batch_done,
             relay=partial(build_relay, cfg.amqp),  # runs in the store's writer process
+            configure_logging=partial(configure_logging, cfg.log.level),
         )
         Path(cfg.store.path).parent.mkdir(parents=True, exist_ok=True)
         async with store, EgressClient() as egress:
@@ -158,7 +159,7 @@ class Gateway:
             return True
 
         async def broker_connected() -> bool:
-            report = store.relay_report()
+            report = relay_report(store)
             return report is not None and report.statistics.connected
 
         async def erp_consuming() -> bool:
@@ -181,13 +182,13 @@ class Gateway:
 
         def relayed(field: str) -> Any:
             def read() -> float:
-                report = store.relay_report()
+                report = relay_report(store)
                 return 0.0 if report is None else float(getattr(report.statistics, field))
 
             return read
 
         def confirm_latency() -> LatencyTally | None:
-            report = store.relay_report()
+            report = relay_report(store)
             return None if report is None else report.confirm_latency
 
         self.metrics.read_histogram_at_scrape(

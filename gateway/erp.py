@@ -14,7 +14,9 @@ __all__ = ["build_erp_ingress"]
 def build_erp_ingress(cfg: GatewayConfig, store: Store) -> tuple[ErpIngress, list[QueueConsumer]]:
     """Build the ERP ingress and one consumer per `[[erp.consumers]]` queue."""
     erp, amqp = cfg.erp, cfg.amqp
-    router = Router(Subscription.of(s.partner, s.document, s.match) for s in erp.subscriptions)
+    router = Router(
+        Subscription.of(s.partner, s.document, s.resolved_match()) for s in erp.subscriptions
+    )
     ingress = ErpIngress(
         store,
         router,
@@ -24,7 +26,7 @@ def build_erp_ingress(cfg: GatewayConfig, store: Store) -> tuple[ErpIngress, lis
     )
     consumers = [
         QueueConsumer(
-            amqp.url,
+            amqp.url.reveal(),
             QueueSpec(
                 queue=c.queue,
                 exchange=c.exchange,

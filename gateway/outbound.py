@@ -72,16 +72,18 @@ class WebhookChannel:
 
 
 def delivery_channel(
-    partner: PartnerConfig, client: EgressClient, amqp: AmqpSettings
+    partner: PartnerConfig, client: EgressClient, amqp: AmqpSettings | None
 ) -> DeliveryChannel | None:
     """Return the channel a partner's deliveries leave by, or None if they are not pushed."""
     if partner.outbound is not None:
         return WebhookChannel(client, partner.outbound)
     if partner.outbound_amqp is not None:
+        if amqp is None:  # there is no default broker to fall back on
+            raise ValueError(f"partner {partner.id!r}: outbound_amqp needs the [amqp] settings")
         return ExchangeChannel(
             partner.id,
             partner.outbound_amqp,
-            partner.outbound_amqp.url or amqp.url,
+            (partner.outbound_amqp.url or amqp.url).reveal(),
             reconnect_min_s=amqp.reconnect_min_s,
             reconnect_max_s=amqp.reconnect_max_s,
         )
@@ -100,9 +102,8 @@ def build_outbound(
     """Return the couriers of every partner with an `outbound` or `outbound_amqp` channel.
 
     `amqp` is the gateway's broker: the default `url` of an `outbound_amqp` channel, and the
-    reconnect backoff of every such channel.
+    reconnect backoff of every such channel; required when a partner has one.
     """
-    amqp = amqp or AmqpSettings()
     couriers: dict[str, PartnerCourier] = {}
     for p in partners:
         settings = p.outbound or p.outbound_amqp

@@ -26,7 +26,7 @@ BINDINGS = {
     "inventory.#": "inventory_position",
 }
 SUPPLIER_ORDERS = [
-    Subscription.of(partner, "purchase_order", {"supplier.party_id": "{partner}"})
+    Subscription.of(partner, "purchase_order", {"supplier.party_id": partner})
     for partner in ("acme", "globex")
 ]
 

@@ -19,6 +19,7 @@ from gatewaykit import Partner, bound_queue, drain, load, running, write_config
 
 from canonical import decode_envelope, sample_body
 from gateway.app import Gateway
+from gateway.config import Secret
 
 pytestmark = [pytest.mark.anyio, pytest.mark.rabbitmq]
 
@@ -100,7 +101,9 @@ def config_path(tmp_path: Path, amqp_url: str, erp: Erp) -> Path:
         amqp_url,
         [Partner("acme"), Partner("globex")],
         extra=erp.config(),
-        partner_extra='receives = ["purchase_order"]',
+        # A subscriber needs a channel; pull keeps its deliveries pending, as these tests read.
+        partner_extra='receives = ["purchase_order"]\n'
+        f'[partners.pull]\ntoken = "{Secret.generate().reveal()}"',
     )
 
 

@@ -26,6 +26,7 @@ from store_samples import select
 
 from canonical import Envelope, decode_envelope, sample_body
 from gateway.localbroker import LocalRabbitMQ, free_port
+from gateway.relay import relay_report
 
 pytestmark = [pytest.mark.anyio, pytest.mark.rabbitmq, pytest.mark.slow]
 
@@ -385,7 +386,7 @@ async def test_a_relay_the_broker_refuses_is_restarted_while_ingest_goes_on(
             await anyio.sleep(1)
             ready_while_refused = (await http.get(f"{admin}/readyz")).status_code
             assert gateway.store is not None
-            report = gateway.store.relay_report()
+            report = relay_report(gateway.store)
             await wrong.delete()
             topic = await channel.declare_exchange(exchange, "topic", durable=True)
             queue = await channel.declare_queue(exclusive=True)

@@ -37,6 +37,7 @@ class Puller:
         p = self.partner
         return (
             f'[[partners]]\nid = "{p.id}"\nname = "{p.id}"\nsecrets = ["{p.secret}"]\n'
+            'receives = ["purchase_order"]\n'  # a partner that receives nothing is refused
             f'[partners.pull]\ntoken = "{self.token}"\nmax_batch = 50\n'
         )
 

@@ -39,6 +39,8 @@ class Gated(Actor[int, int]):
 class Quantities(Actor[int, int]):
     """Doubles a quantity; refuses a negative one as an invalid document."""
 
+    refusals = (InvalidDocument,)
+
     instances = 0
 
     def __init__(self) -> None:

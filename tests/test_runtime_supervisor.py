@@ -61,6 +61,25 @@ async def test_a_crashed_actor_is_restarted_and_the_message_retried_on_the_new_i
     assert len(instances) == 2
 
 
+async def test_an_error_the_actor_does_not_name_as_a_refusal_is_a_crash() -> None:
+    instances: list[str] = []
+
+    class NamesNothing(Actor[str, str]):
+        def __init__(self) -> None:
+            instances.append("started")
+            self.first = len(instances) == 1
+
+        async def receive(self, message: str) -> str:
+            if self.first:
+                raise InvalidDocument("a business error, but not one this actor answers with")
+            return f"handled {message}"
+
+    async with Supervisor(config(), dead_letters=InMemoryDeadLetters()) as supervisor:
+        ref = supervisor.spawn("strict", NamesNothing)
+        assert await ref.ask("order-1") == "handled order-1"
+        assert supervisor.statistics().restarts == 1
+
+
 async def test_repeated_crashes_within_the_period_escalate_to_the_parent() -> None:
     starts: list[int] = []
 
@@ -126,6 +145,8 @@ async def test_a_failing_dead_letter_sink_escalates() -> None:
             raise StoreUnavailable("disk full")
 
     class Refuses(Actor[str, str]):
+        refusals = (InvalidDocument,)
+
         async def receive(self, message: str) -> str:
             raise InvalidDocument("not a purchase order")
 

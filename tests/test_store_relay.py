@@ -22,19 +22,20 @@ from amqp_support import BrokerNames, read_queue
 from store_samples import acceptance, exit_writer, select, write_lock
 
 from canonical.errors import StoreUnavailable
+from gateway.config.secrets import AmqpUrl
 from gateway.config.settings import AmqpSettings
 from gateway.localbroker import free_port
-from gateway.relay import build_relay
+from gateway.relay import RelayReport, build_relay, relay_report
 from gateway.store import Store, child, schema, wire, writer
 from gateway.store.core import RELAY_POLL_INTERVAL_S
-from gateway.store.wire import RelayFactory, RelayReport
+from gateway.store.wire import RelayFactory
 
 pytestmark = pytest.mark.anyio
 
 
 def relay_settings(url: str, names: BrokerNames) -> AmqpSettings:
     return AmqpSettings(
-        url=url,
+        url=AmqpUrl(url),
         events_exchange=names.exchange,
         dead_letter_exchange=names.dead_letter_exchange,
         reconnect_min_s=0.1,
@@ -57,10 +58,10 @@ async def report_when(store: Store, check: Callable[[RelayReport], bool], what: 
     """The store's relay report once `check` holds of it (10 s at most)."""
     try:
         with anyio.fail_after(10):
-            while (report := store.relay_report()) is None or not check(report):
+            while (report := relay_report(store)) is None or not check(report):
                 await anyio.sleep(0.05)
     except TimeoutError:
-        pytest.fail(f"no relay report with {what} within 10 s; last: {store.relay_report()}")
+        pytest.fail(f"no relay report with {what} within 10 s; last: {relay_report(store)}")
     return report
 
 
@@ -184,7 +185,7 @@ async def test_a_close_while_the_poll_awaits_the_writer_lets_it_exit_by_itself(
     async with anyio.create_task_group() as tg:
         tg.start_soon(run)
         with anyio.fail_after(10):
-            while not opened or opened[0].relay_report() is None:
+            while not opened or relay_report(opened[0]) is None:
                 await anyio.sleep(0.05)
         assert opened[0]._writer_process is not None
         child = opened[0]._writer_process._child

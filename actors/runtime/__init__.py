@@ -9,7 +9,13 @@ and a timeout. See `Supervisor` for restarts, poison messages, escalation and sh
 from actors.runtime._actor import Actor
 from actors.runtime._config import RuntimeConfig
 from actors.runtime._dead_letters import DeadLetter, DeadLetterSink, InMemoryDeadLetters
-from actors.runtime._errors import ActorStopped, AskTimeout, Escalation, MailboxFull
+from actors.runtime._errors import (
+    ActorStopped,
+    ActorUnavailable,
+    AskTimeout,
+    Escalation,
+    MailboxFull,
+)
 from actors.runtime._mailbox import MailboxStatistics
 from actors.runtime._ref import ActorRef
 from actors.runtime._registry import Registry
@@ -21,6 +27,7 @@ __all__ = [
     "Actor",
     "ActorRef",
     "ActorStopped",
+    "ActorUnavailable",
     "AskTimeout",
     "DeadLetter",
     "DeadLetterSink",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 __all__ = ["Actor"]
 
@@ -18,11 +18,17 @@ class Actor(ABC, Generic[M, R]):
     a fresh one from the factory on each restart and on each rehydration, so state that must
     outlive the instance is loaded in `started()` and saved in `stopping()` (or in `receive`).
 
-    Errors from `receive`: a `canonical.errors.GatewayError` is the answer (re-raised in the
-    asker; dead-lettered for a plain tell); the instance keeps serving. Any other exception is a
-    crash: the instance is dropped without `stopping()` (its state is suspect) and replaced.
-    An exception from `started()` or `stopping()` is a crash too.
+    Errors from `receive`: an exception of a type named in `refusals` (or the runtime's own
+    `ActorUnavailable`) is the answer (re-raised in the asker; dead-lettered for a plain tell);
+    the instance keeps serving. Any other exception is a crash: the instance is dropped without
+    `stopping()` (its state is suspect) and replaced. An exception from `started()` or
+    `stopping()` is a crash too. The runtime knows no domain: an actor names its own refusals
+    (a workflow actor names the gateway's business errors), as trio names the accept errors it
+    survives, and everything unnamed escalates to supervision.
     """
+
+    #: Exceptions from `receive` that answer the message instead of crashing the actor.
+    refusals: ClassVar[tuple[type[Exception], ...]] = ()
 
     async def started(self) -> None:
         """Called once before the first message of this instance; load state here."""

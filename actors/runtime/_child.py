@@ -12,10 +12,9 @@ from actors.runtime._actor import Actor
 from actors.runtime._budget import RestartBudget
 from actors.runtime._config import RuntimeConfig
 from actors.runtime._dead_letters import DeadLetterSink
-from actors.runtime._errors import ActorStopped, Escalation
+from actors.runtime._errors import ActorStopped, ActorUnavailable, Escalation
 from actors.runtime._mailbox import Envelope, Mailbox
 from actors.runtime._tally import Tally
-from canonical.errors import GatewayError
 
 __all__ = ["Child"]
 
@@ -121,10 +120,11 @@ class Child(Generic[M, R]):
 
     async def _handle(self, actor: Actor[M, R], envelope: Envelope[M, R]) -> None:
         self._in_receive = True
+        refusals: tuple[type[Exception], ...] = (ActorUnavailable, *actor.refusals)
         try:
             answer = await actor.receive(envelope.message)
-        except GatewayError as refusal:
-            # A business refusal is the answer, not a crash: the instance keeps serving.
+        except refusals as refusal:
+            # A refusal the actor names is the answer, not a crash: the instance keeps serving.
             self._in_receive = False
             if envelope.reply is not None:
                 envelope.reply.fail(refusal)

@@ -1,34 +1,44 @@
 """Errors of the actor runtime: what a sender, an asker or a supervisor's parent can see.
 
-`MailboxFull`, `AskTimeout` and `ActorStopped` are `GatewayError`s: they reach an HTTP handler or
-an AMQP consumer as an answer ("busy, try later"), so the one place that maps errors to problem
-documents handles them like any other, and an actor that lets one escape its own `receive` hands
-it back to its asker instead of crashing. `Escalation` is not: it means supervision gave up.
+`MailboxFull`, `AskTimeout` and `ActorStopped` are `ActorUnavailable`s: an answer ("busy, try
+later"), never a crash. The runtime knows no domain, so it does not say how such an answer is
+shown: the caller that speaks HTTP or AMQP maps `ActorUnavailable` to its own "retry later" (503,
+a requeue). An actor that lets one escape its own `receive` hands it back to its asker instead of
+crashing, as it does with the errors it names in `Actor.refusals`. `Escalation` is not an
+answer: it means supervision gave up.
 """
 
 from __future__ import annotations
 
-from canonical.errors import GatewayError
-
-__all__ = ["ActorStopped", "AskTimeout", "Escalation", "MailboxFull"]
+__all__ = ["ActorStopped", "ActorUnavailable", "AskTimeout", "Escalation", "MailboxFull"]
 
 
-class MailboxFull(GatewayError):
+class ActorUnavailable(Exception):
+    """The actor cannot take or answer this message now; the sender may try again later.
+
+    `reason` is a stable, machine-readable word for logs and for the caller's own error
+    mapping (a problem type, a requeue reason).
+    """
+
+    reason = "actor-unavailable"
+
+
+class MailboxFull(ActorUnavailable):
     """`tell_nowait` found the actor's mailbox at its bound."""
 
-    status, reason, title = 503, "mailbox-full", "Actor mailbox full"
+    reason = "mailbox-full"
 
 
-class AskTimeout(GatewayError, TimeoutError):
+class AskTimeout(ActorUnavailable, TimeoutError):
     """An ask got no answer within its timeout; the message may still be handled later."""
 
-    status, reason, title = 503, "ask-timeout", "Actor did not answer in time"
+    reason = "ask-timeout"
 
 
-class ActorStopped(GatewayError):
+class ActorStopped(ActorUnavailable):
     """The actor is shut down (or gave up): it takes no message and owes no answer any more."""
 
-    status, reason, title = 503, "actor-stopped", "Actor stopped"
+    reason = "actor-stopped"
 
 
 class Escalation(Exception):

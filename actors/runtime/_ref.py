@@ -45,7 +45,7 @@ class ActorRef(ABC, Generic[M, R]):
 
         The timeout (default: the runtime's `ask_timeout_s`) covers waiting for mailbox space
         and for the answer. Raises `AskTimeout` when it runs out; the message may then still
-        be handled, with nobody to answer. A `GatewayError` the actor raises is re-raised here,
+        be handled, with nobody to answer. A refusal the actor raises is re-raised here,
         and so is the error of a message the actor kept crashing on until it was dead-lettered.
         """
         limit = self._ask_timeout if timeout is None else timeout

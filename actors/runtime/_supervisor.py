@@ -38,7 +38,7 @@ class Supervisor:
             ...
             undrained = await supervisor.shutdown(deadline=5.0)
 
-    Crashes (any exception from an actor other than a `GatewayError` from `receive`): only the
+    Crashes (any exception from an actor but the refusals it names in `Actor.refusals`): only the
     crashed actor is replaced by a fresh instance from its factory (OTP one_for_one), after a
     backoff that doubles with each restart inside `restart_period_s`. Its mailbox, and so every
     reference to it, lives on, and the message it crashed on is retried first.

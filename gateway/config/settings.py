@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from typing import Annotated, Literal
-from urllib.parse import SplitResult, urlsplit
 
 import msgspec
 
-from gateway.config.base import MIB, Base, BodyBytes, Count, Host, Name, Port, Seconds
+from gateway.config.base import (
+    MIB,
+    Base,
+    BodyBytes,
+    Count,
+    Host,
+    Name,
+    Port,
+    Problem,
+    Seconds,
+    join_host_port,
+    known,
+)
 from gateway.config.erp import ErpSettings
 from gateway.config.partners import PartnerConfig
+from gateway.config.rules import whole_config_problems
+from gateway.config.secrets import AmqpUrl
 
 __all__ = [
     "AdminSettings",
@@ -20,23 +34,10 @@ __all__ = [
     "LogSettings",
     "RuntimeSettings",
     "StoreSettings",
+    "join_host_port",
 ]
 
 DAY_S = 24 * 3600
-
-
-def join_host_port(host: str, port: int) -> str:
-    """Return host:port, bracketing an IPv6 literal."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _split_url(url: str) -> SplitResult | None:
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
-    except ValueError:
-        return None
-    return parts
 
 
 class HttpSettings(Base, frozen=True):
@@ -80,40 +81,34 @@ class StoreSettings(Base, frozen=True):
 class AmqpSettings(Base, frozen=True):
     """The RabbitMQ connection, the exchanges the gateway declares, and the relay's bounds."""
 
-    # May hold a password: never logged as is; `address` and repr() leave the credentials out.
-    url: Name = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    RETIRED = {
+        "prefetch_count": "it was read nowhere; each [[erp.consumers]] has its own prefetch",
+    }
+
+    # No default: a broker the operator did not name is a broker the gateway must not guess.
+    # Inline, { env = "VAR" } or { file = "path" }; repr() and logs never show the password.
+    url: AmqpUrl
     events_exchange: Name = "gateway.events"  # topic, routing keys `{document}.{partner}`
     dead_letter_exchange: Name = "gateway.dlx"
     # Publishes awaiting a broker confirm at once.
     confirm_window: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 512
     relay_batch_size: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 256
-    # Unacknowledged deliveries the broker may push to one consumer.
-    prefetch_count: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 256
     reconnect_min_s: Seconds = 0.5
     reconnect_max_s: Seconds = 30.0
 
-    def __post_init__(self) -> None:
-        # The messages name the fault, never the URL: it may carry a password.
-        parts = _split_url(self.url)
-        if parts is None or parts.scheme not in ("amqp", "amqps") or not parts.hostname:
-            raise ValueError("url: expected amqp://[user:password@]host[:port]/[vhost]")
-        if self.reconnect_min_s > self.reconnect_max_s:
-            raise ValueError("reconnect_min_s: greater than reconnect_max_s")
+    def problems(self) -> Iterator[Problem]:
+        with known():
+            if self.reconnect_min_s > self.reconnect_max_s:
+                yield "reconnect_min_s", f"greater than reconnect_max_s ({self.reconnect_max_s})"
+        with known():
+            if self.dead_letter_exchange == self.events_exchange:
+                # The parking lot is bound to it with `#`: it would keep a copy of every event.
+                yield "dead_letter_exchange", "same as events_exchange; name another exchange"
 
     @property
     def address(self) -> str:
         """Return the broker's host:port, without credentials."""
-        parts = urlsplit(self.url)
-        default = 5671 if parts.scheme == "amqps" else 5672
-        return join_host_port(parts.hostname or "", parts.port or default)
-
-    def __repr__(self) -> str:
-        parts = urlsplit(self.url)
-        if parts.password is not None:
-            parts = parts._replace(netloc=f"{parts.username}:***@{self.address}")
-        url = parts.geturl()
-        rest = ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__struct_fields__ if f != "url")
-        return f"AmqpSettings(url={url!r}, {rest})"
+        return self.url.address
 
 
 class RuntimeSettings(Base, frozen=True):
@@ -131,31 +126,34 @@ class RuntimeSettings(Base, frozen=True):
 
 
 class LogSettings(Base, frozen=True):
-    """Logging: the threshold level and the line format (one JSON object per line)."""
+    """Logging: the threshold level. Lines are JSON objects, one per line (gateway/logs.py)."""
+
+    RETIRED = {"format": "log lines are always JSON; delete the key"}
 
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    format: Literal["json"] = "json"
 
 
-class GatewayConfig(Base, frozen=True, dict=True):
+class GatewayConfig(Base, frozen=True, kw_only=True, dict=True):
     """The whole configuration, loaded once at the composition root and passed down."""
 
     http: HttpSettings = HttpSettings()
     admin: AdminSettings = AdminSettings()
     store: StoreSettings = StoreSettings()
-    amqp: AmqpSettings = AmqpSettings()
+    # Required: the broker's URL has no default (see AmqpSettings.url).
+    amqp: AmqpSettings
     runtime: RuntimeSettings = RuntimeSettings()
     log: LogSettings = LogSettings()
     erp: ErpSettings = ErpSettings()
+    # At least one: `whole_config_problems` refuses a gateway without partners.
     partners: tuple[PartnerConfig, ...] = ()
 
-    def __post_init__(self) -> None:
-        if len(self._partners_by_id) != len(self.partners):
-            raise ValueError("partners: duplicate partner id")
+    def problems(self) -> Iterator[Problem]:
+        # The rules across sections live apart: they are most of what makes a file unworkable.
+        return whole_config_problems(self)
 
     @functools.cached_property
     def _partners_by_id(self) -> dict[str, PartnerConfig]:
-        # `dict=True` gives the frozen Struct a __dict__ for this cache; built in __post_init__.
+        # `dict=True` gives the frozen Struct a __dict__ for this cache.
         return {p.id: p for p in self.partners}
 
     def partner(self, partner_id: str) -> PartnerConfig | None:

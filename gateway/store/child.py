@@ -5,13 +5,14 @@ event loop runs three things:
 
 - the parent's requests, read one at a time from stdin, each run to completion: a group commit
   is one plain function call (`writer.commit_batch`), so nothing interleaves with it;
-- the outbox relay (`actors.relay`, wired by `gateway.relay`), woken by every commit, reading
-  pending rows on this connection and publishing them on its own core;
+- the outbox relay (`wire.HostedRelay`, built by the factory the gateway handed the store:
+  `gateway.relay`), woken by every commit, reading pending rows on this connection (`_Outbox`)
+  and publishing them on its own core;
 - the relay's own writes (rows marked published or dead), which ride in the next commit the
   parent asks for (`_RelayWrites` says when they commit alone).
 
-A relay that stops with an unexpected error (a declare the broker refuses) is logged and
-started again after a pause; the parent's readiness check sees it disconnected meanwhile.
+The relay keeps itself going (restarts after errors are its own business); the store imports
+nothing of it, nor of the gateway that built it.
 """
 
 from __future__ import annotations
@@ -29,11 +30,8 @@ from typing import Any, BinaryIO
 import anyio
 import msgspec
 
-from canonical.backoff import backoff_delay
 from canonical.errors import ConfigError, GatewayError, StoreUnavailable
 from canonical.outbox import OutboxRecord
-from gateway.logs import configure_logging
-from gateway.metrics import LatencyTally
 from gateway.store import queries, schema, wire, writer
 from gateway.store.records import Acceptance
 
@@ -46,8 +44,6 @@ _decode_acceptance = msgspec.msgpack.Decoder(Acceptance).decode
 _MAX_FRAME = 1 << 31
 # How long the relay's marks wait for a commit of the parent's before committing alone.
 _MARK_DELAY_S = 0.05
-_RESTART_MIN_S = 1.0
-_RESTART_MAX_S = 30.0
 
 
 def serve(argv: Sequence[str], answer_fd: int) -> int:
@@ -73,7 +69,10 @@ async def _serve(argv: Sequence[str], answers: BinaryIO) -> int:
     if head is None:
         return 0
     setup: wire.Setup = pickle.loads(head)
-    configure_logging(setup.log_level)
+    if setup.configure_logging is not None:
+        setup.configure_logging()
+    else:
+        logging.basicConfig(level=setup.log_level)
     if int(parent_schema) != schema.SCHEMA_VERSION:
         refusal = ConfigError(
             f"the store writer's code has schema {schema.SCHEMA_VERSION}, the gateway's "
@@ -95,7 +94,7 @@ async def _serve(argv: Sequence[str], answers: BinaryIO) -> int:
             )
             relay = None
             if setup.relay is not None:
-                relay = _Relay(setup.relay, _Outbox(conn, relay_writes))
+                relay = setup.relay(_Outbox(conn, relay_writes))
         except Exception as exc:
             answers.write(wire.pack_answer(False, exc))
             return 1
@@ -117,7 +116,7 @@ async def _answer(
     answers: BinaryIO,
     conn: sqlite3.Connection,
     relay_writes: _RelayWrites,
-    relay: _Relay | None,
+    relay: wire.HostedRelay | None,
 ) -> None:
     """Answer the parent's requests in order until its end of the pipe closes."""
     while (payload := await _read_frame(requests)) is not None:
@@ -130,7 +129,10 @@ async def _answer(
 
 
 async def _run(
-    payload: bytes, conn: sqlite3.Connection, relay_writes: _RelayWrites, relay: _Relay | None
+    payload: bytes,
+    conn: sqlite3.Connection,
+    relay_writes: _RelayWrites,
+    relay: wire.HostedRelay | None,
 ) -> bytes:
     """Run one request; return its framed answer."""
     value: Any = None
@@ -279,49 +281,6 @@ class _Outbox:
 
     async def mark_dead(self, seq: int, reason: str) -> None:
         self._writes.queue(partial(writer.mark_dead, seq, reason))
-
-
-class _Relay:
-    """Runs the relay, restarting it after an unexpected error, and reports on it."""
-
-    def __init__(self, factory: wire.RelayFactory, source: _Outbox) -> None:
-        self._confirm_latency = LatencyTally()
-        self._relay = factory(source, self._confirm_latency.observe)
-        self._error: str | None = None
-
-    async def run(self) -> None:
-        failures = 0
-        while True:
-            started = time.monotonic()
-            try:
-                await self._relay.run()
-            except Exception as exc:
-                # A relay that ran for a while before failing starts over from the shortest
-                # pause; one that fails again at once waits longer each time.
-                failures = 1 if time.monotonic() - started > _RESTART_MAX_S else failures + 1
-                delay = backoff_delay(failures, minimum=_RESTART_MIN_S, maximum=_RESTART_MAX_S)
-                self._error = repr(exc)
-                log.exception("the outbox relay stopped; starting it again in %.1f s", delay)
-                await anyio.sleep(delay)
-
-    def wake(self) -> None:
-        self._relay.wake()
-
-    async def flush(self, within_s: float) -> wire.FlushOutcome:
-        """Publish what is pending for up to `within_s` seconds.
-
-        "unconnected" at once without a broker connection: nothing could go out, and the rows
-        stay in the store for the next start.
-        """
-        if not self._relay.statistics().connected:
-            return "unconnected"
-        with anyio.move_on_after(within_s):
-            await self._relay.flush()
-            return "flushed"
-        return "pending"
-
-    def report(self) -> wire.RelayReport:
-        return wire.RelayReport(self._relay.statistics(), self._confirm_latency, self._error)
 
 
 async def _open_requests() -> asyncio.StreamReader:

@@ -16,11 +16,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from functools import partial
 from types import TracebackType
-from typing import Self, TypeVar, cast
+from typing import Any, Self, TypeVar, cast
 
 import aiosqlite
 import anyio
-import msgspec
 
 from canonical.errors import StoreUnavailable
 from canonical.outbox import OutboxRecord
@@ -121,6 +120,7 @@ class Store:
         journal_size_limit: int = DEFAULT_JOURNAL_SIZE_LIMIT,
         on_batch: Callable[[BatchReport], None] | None = None,
         relay: wire.RelayFactory | None = None,
+        configure_logging: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if synchronous not in ("FULL", "NORMAL"):
@@ -141,7 +141,9 @@ class Store:
         self._journal_size_limit = journal_size_limit
         self._on_batch = on_batch
         self._relay = relay
-        self._relay_report: wire.RelayReport | None = None
+        self._configure_logging = configure_logging
+        self._relay_report: Any = None
+        self._relay_reachable = False
         self._clock = clock
 
         self._exit_stack: AsyncExitStack | None = None
@@ -163,6 +165,7 @@ class Store:
                 busy_timeout_ms=self._busy_timeout_ms,
                 journal_size_limit=self._journal_size_limit,
                 relay=self._relay,
+                configure_logging=self._configure_logging,
             )
             await writer_process.start()
             stack.push_async_callback(_shielded, writer_process.close)
@@ -258,14 +261,20 @@ class Store:
         """Give up on a pending outbox row: state 'dead' plus a dead letter with the reason."""
         await self._write(partial(writer.mark_dead, seq, reason))
 
-    def relay_report(self) -> wire.RelayReport | None:
-        """The writer process's relay as last reported (at most `RELAY_POLL_INTERVAL_S` old).
+    def relay_report(self) -> Any:
+        """The writer process's relay's report as last polled (at most `RELAY_POLL_INTERVAL_S`
+        old): what its `HostedRelay.report` returned, unread by the store.
 
-        None before the first report or without a relay; `connected` is False while the
-        writer process cannot be reached. Its counters start again from zero with each new
+        None before the first report or without a relay. A report outlives the writer process
+        that made it (see `relay_reachable`); its counters start again from zero with each new
         writer process (Prometheus reads that as a counter reset).
         """
         return self._relay_report
+
+    @property
+    def relay_reachable(self) -> bool:
+        """Whether the last poll of the relay's report reached the writer process."""
+        return self._relay_reachable
 
     async def flush_relay(self, within_s: float) -> bool:
         """Let the relay publish what is pending, within `within_s` seconds; for shutdown.
@@ -367,10 +376,9 @@ class Store:
         while not self._poll_stop.is_set():
             try:
                 self._relay_report = await writer_process.relay_report()
+                self._relay_reachable = True
             except sqlite3.Error:  # WriterLost: the commit path says why, and restarts it
-                if (last := self._relay_report) is not None:
-                    stats = msgspec.structs.replace(last.statistics, connected=False)
-                    self._relay_report = last._replace(statistics=stats)
+                self._relay_reachable = False
             with anyio.move_on_after(RELAY_POLL_INTERVAL_S):
                 await self._poll_stop.wait()
 

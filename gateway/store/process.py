@@ -34,8 +34,8 @@ import pickle
 import sqlite3
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any, cast
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import anyio
 import msgspec
@@ -88,11 +88,14 @@ class WriterProcess:
         busy_timeout_ms: int,
         journal_size_limit: int,
         relay: wire.RelayFactory | None = None,
+        configure_logging: Callable[[], None] | None = None,
     ) -> None:
         """`relay`, when given, is pickled and called in the child (`gateway.relay.build_relay`
-        bound to its settings); the child logs at the level the root logger has now."""
+        bound to its settings). So is `configure_logging`; without it the child logs through
+        the stdlib's basic set-up at the level the root logger has now."""
         level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
-        self._setup = wire.frame(pickle.dumps(wire.Setup(relay, level), pickle.HIGHEST_PROTOCOL))
+        setup = wire.Setup(relay, configure_logging, level)
+        self._setup = wire.frame(pickle.dumps(setup, pickle.HIGHEST_PROTOCOL))
         self._argv = (
             sys.executable,
             "-P",
@@ -187,12 +190,12 @@ class WriterProcess:
             results[i] = result
         return answers, results
 
-    async def relay_report(self) -> wire.RelayReport | None:
+    async def relay_report(self) -> Any:
         """The relay's report from the child (None when it runs no relay).
 
         Starts a new child if the last one died. Raises `WriterLost` when none can run.
         """
-        return cast("wire.RelayReport | None", await self._exchange(wire.Status()))
+        return await self._exchange(wire.Status())
 
     async def flush_relay(self, within_s: float) -> bool:
         """Let the child's relay publish what is pending, for up to `within_s` seconds.

@@ -13,12 +13,9 @@ import pickle
 import sqlite3
 import struct
 from collections.abc import Callable
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, Protocol
 
 import msgspec
-
-from actors.relay import OutboxRelay, OutboxSource, RelayStatistics
-from gateway.metrics import LatencyTally
 
 __all__ = [
     "LENGTH",
@@ -26,8 +23,8 @@ __all__ = [
     "Commit",
     "Flush",
     "FlushOutcome",
+    "HostedRelay",
     "RelayFactory",
-    "RelayReport",
     "Request",
     "Setup",
     "Status",
@@ -41,14 +38,39 @@ __all__ = [
 LENGTH = struct.Struct(">I")
 TAKEN = b"\x01"
 
-RelayFactory = Callable[[OutboxSource, Callable[[float], None]], OutboxRelay]
-"""Builds the relay in the writer process from its outbox source and confirm-latency sink."""
+FlushOutcome = Literal["flushed", "pending", "unconnected"]
+"""The outbox was seen empty; the time ran out first; no broker connection (nothing can go)."""
+
+
+class HostedRelay(Protocol):
+    """The relay the writer process runs beside the write connection, as the store sees it.
+
+    The gateway builds it (`gateway.relay`); the store knows it by this shape alone, so
+    persistence depends on no actor. `run` keeps it going until cancelled (restarting it after
+    errors is its own business); `report` returns a picklable value the parent hands back
+    unread through `Store.relay_report`.
+    """
+
+    async def run(self) -> None: ...
+
+    def wake(self) -> None: ...
+
+    async def flush(self, within_s: float) -> FlushOutcome: ...
+
+    def report(self) -> Any: ...
+
+
+RelayFactory = Callable[[Any], HostedRelay]
+"""Called in the writer process with its outbox source (`pending`, `mark_published`,
+`mark_dead`: what `actors.relay.OutboxSource` asks for); pickled to get there."""
 
 
 class Setup(NamedTuple):
     """The first frame: what the child runs beside the write connection, and how it logs."""
 
     relay: RelayFactory | None
+    # Configures the child's logging (pickled); None: the stdlib's basic set-up at log_level.
+    configure_logging: Callable[[], None] | None
     log_level: str
 
 
@@ -61,7 +83,7 @@ class Commit(msgspec.Struct, array_like=True, tag=0):
 
 
 class Status(msgspec.Struct, array_like=True, tag=1):
-    """Ask for the relay's `RelayReport` (None without a relay)."""
+    """Ask for the relay's report (`HostedRelay.report`; None without a relay)."""
 
 
 class Flush(msgspec.Struct, array_like=True, tag=2):
@@ -70,20 +92,7 @@ class Flush(msgspec.Struct, array_like=True, tag=2):
     within_s: float
 
 
-FlushOutcome = Literal["flushed", "pending", "unconnected"]
-"""The outbox was seen empty; the time ran out first; no broker connection (nothing can go)."""
-
-
 Request = Commit | Status | Flush
-
-
-class RelayReport(NamedTuple):
-    """The relay's state as the writer process last reported it."""
-
-    statistics: RelayStatistics
-    confirm_latency: LatencyTally
-    # The last error that stopped the relay (it is restarted), or None.
-    error: str | None
 
 
 encode = msgspec.msgpack.Encoder().encode
