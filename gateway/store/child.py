@@ -129,7 +129,7 @@ async def _answer(
 
 
 async def _run(
-    payload: bytes,
+    payload: bytearray,
     conn: sqlite3.Connection,
     relay_writes: _RelayWrites,
     relay: wire.HostedRelay | None,
@@ -291,10 +291,23 @@ async def _open_requests() -> asyncio.StreamReader:
     return reader
 
 
-async def _read_frame(requests: asyncio.StreamReader) -> bytes | None:
-    """The next frame, or None once the parent's end is closed (also mid-frame: it died)."""
+async def _read_frame(requests: asyncio.StreamReader) -> bytearray | None:
+    """The next frame, or None once the parent's end is closed (also mid-frame: it died).
+
+    Read piece by piece into a buffer of the frame's size: `readexactly` would gather the
+    whole frame in the reader's buffer and then copy it, holding a batch of bodies twice.
+    """
     try:
         head = await requests.readexactly(wire.LENGTH.size)
-        return await requests.readexactly(wire.LENGTH.unpack(head)[0])
     except asyncio.IncompleteReadError:
         return None
+    frame = bytearray(wire.LENGTH.unpack(head)[0])
+    with memoryview(frame) as view:
+        filled = 0
+        while filled < len(frame):
+            piece = await requests.read(len(frame) - filled)
+            if not piece:
+                return None
+            view[filled : filled + len(piece)] = piece
+            filled += len(piece)
+    return frame

@@ -166,15 +166,7 @@ class WriterProcess:
         results: list[Any] = [None] * len(operations)
         sent_acceptances: list[int] = []
         sent_operations: list[int] = []
-        encoded: list[msgspec.Raw] = []
         pickled: list[bytes] = []
-        for i, acceptance in enumerate(acceptances):
-            try:
-                encoded.append(msgspec.Raw(_encode(acceptance)))
-            except Exception as exc:  # TypeError, OverflowError: a bug upstream, this request's
-                answers[i] = GatewayError(f"the store cannot keep the request's rows: {exc}")
-            else:
-                sent_acceptances.append(i)
         for i, operation in enumerate(operations):
             try:
                 pickled.append(pickle.dumps(operation, pickle.HIGHEST_PROTOCOL))
@@ -182,8 +174,11 @@ class WriterProcess:
                 results[i] = writer.OperationFailed(exc)
             else:
                 sent_operations.append(i)
-        request = wire.Commit(acceptances=encoded, operations=pickled, now=now)
-        got_answers, got_results = await self._exchange(request)
+        # The frame goes to `_exchange` without a name here: it is let go once the child has
+        # read it, not held while the child commits (it is as large as the batch's bodies).
+        got_answers, got_results = await self._exchange(
+            _commit_frame(acceptances, pickled, now, answers, sent_acceptances), commit=True
+        )
         for i, answer in zip(sent_acceptances, got_answers, strict=True):
             answers[i] = answer
         for i, result in zip(sent_operations, got_results, strict=True):
@@ -195,7 +190,7 @@ class WriterProcess:
 
         Starts a new child if the last one died. Raises `WriterLost` when none can run.
         """
-        return await self._exchange(wire.Status())
+        return await self._exchange(wire.framed(wire.Status()), commit=False)
 
     async def flush_relay(self, within_s: float) -> bool:
         """Let the child's relay publish what is pending, for up to `within_s` seconds.
@@ -206,7 +201,8 @@ class WriterProcess:
         """
         deadline = time.monotonic() + within_s
         while (remaining := deadline - time.monotonic()) > 0:
-            answer = await self._exchange(wire.Flush(min(_FLUSH_SLICE_S, remaining)))
+            flush = wire.framed(wire.Flush(min(_FLUSH_SLICE_S, remaining)))
+            answer = await self._exchange(flush, commit=False)
             if answer != "pending":
                 return bool(answer == "flushed")
         return False
@@ -218,11 +214,10 @@ class WriterProcess:
         if child is not None:
             await _stop(child)
 
-    async def _exchange(self, request: wire.Request) -> Any:
+    async def _exchange(self, frame: bytearray, *, commit: bool) -> Any:
         # A child that died before taking the request (EOF instead of the "taken" byte) never
         # began it: the request goes to a new child, once. After the child has taken it, its
         # death is `WriterLost`. One exchange at a time: answers come back in order.
-        frame = wire.frame(_encode(request))
         async with self._one_at_a_time:
             for attempt in range(2):
                 child = await self._running()
@@ -233,6 +228,7 @@ class WriterProcess:
                     await child.stdin.drain()
                     taken = await child.stdout.read(len(wire.TAKEN))
                     if taken == wire.TAKEN:
+                        frame = bytearray()  # the child holds the request now
                         payload = await _read_answer(child)
                     elif taken:
                         raise WriterLost(f"the store's writer process answered {taken!r}")
@@ -250,7 +246,7 @@ class WriterProcess:
                     # An error answer (a batch that did not commit) leaves the child in step.
                     # Only commits count as proof of health: the store's poll would otherwise
                     # lift the pacing of a child that dies on every batch.
-                    if isinstance(request, wire.Commit):
+                    if commit:
                         self._answered += 1
                     return wire.unpack_answer(payload)
                 await self._forget(child, pace=bool(attempt))
@@ -287,6 +283,34 @@ class WriterProcess:
     def _pace(self) -> None:
         self._backoff = min(max(2 * self._backoff, _BACKOFF_MIN_S), _BACKOFF_MAX_S)
         self._restart_at = time.monotonic() + self._backoff
+
+
+def _commit_frame(
+    acceptances: Sequence[Acceptance],
+    operations: list[bytes],
+    now: float,
+    answers: list[Any],
+    sent: list[int],
+) -> bytearray:
+    """Frame a commit, the acceptances encoded in one pass; list in `sent` those it carries.
+
+    Only when one does not encode (TypeError, OverflowError: a bug upstream) are they encoded
+    one by one, and that one is answered alone in `answers` and not sent.
+    """
+    try:
+        frame = wire.framed(wire.CommitOut(list(acceptances), operations, now))
+    except Exception:
+        encoded: list[msgspec.Raw] = []
+        for i, acceptance in enumerate(acceptances):
+            try:
+                encoded.append(msgspec.Raw(_encode(acceptance)))
+            except Exception as exc:
+                answers[i] = GatewayError(f"the store cannot keep the request's rows: {exc}")
+            else:
+                sent.append(i)
+        return wire.framed(wire.Commit(encoded, operations, now))
+    sent.extend(range(len(acceptances)))
+    return frame
 
 
 async def _answer(child: asyncio.subprocess.Process) -> Any:
