@@ -304,3 +304,30 @@ async def test_orderly_shutdown_publishes_what_was_accepted_before_it_returns(
     assert accepted == 1200
     assert pending == [(0,)]
     assert len({m.message_id for m in messages}) == 1200
+
+
+# Bodies fuzzing found leaking other errors than InvalidDocument from the codec (issue 17).
+HOSTILE_BODIES = {
+    "not UTF-8": b'{"\xa1":""}',
+    "tag past a double's range": b'{"document_type":1e400}',
+    "tag past the 4,300-digit limit": b'{"document_type":' + b"9" * 4400 + b"}",
+    "nested 1,000 deep": b'{"x":' + b"[" * 1000 + b"]" * 1000 + b"}",
+    "nested 100,000 deep": b'{"lines":' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+}
+
+
+async def test_hostile_bodies_are_422_and_keep_nothing(tmp_path: Path, amqp_url: str) -> None:
+    config = load(
+        write_config(tmp_path, amqp_url, [ACME], partner_extra="max_body_bytes = 1048576")
+    )
+    answers = {}
+    async with running(config) as gateway, client(gateway) as http:
+        for name, body in HOSTILE_BODIES.items():
+            response = await http.post(
+                "/webhooks/acme/purchase_order", content=body, headers=ACME.headers(body)
+            )
+            named = bool(response.json().get("errors"))
+            answers[name] = (response.status_code, response.headers["content-type"], named)
+    assert answers == dict.fromkeys(HOSTILE_BODIES, (422, "application/problem+json", True))
+    assert outbox_rows(tmp_path) == 0
+    assert select(tmp_path / "gateway.db", "select count(*) from dead_letters") == [(0,)]
