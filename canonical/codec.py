@@ -18,6 +18,7 @@ import msgspec
 
 from canonical.common import CanonicalDocument
 from canonical.documents import DOCUMENT_TYPES, Document
+from canonical.duplicates import repeated_keys
 from canonical.envelope import Envelope
 from canonical.errors import FieldError, InvalidDocument
 from canonical.validation import TOO_DEEP, field_errors, split_message
@@ -47,7 +48,8 @@ def decode_document(
     """Decode `body` as a `document_type` document; "document_type" in the body is optional.
 
     Raises `InvalidDocument` for an unknown type, a body that is not JSON (one error at "$"),
-    or an invalid document, whose `errors` name every bad field (up to `max_errors`).
+    or an invalid document, whose `errors` name every bad field (up to `max_errors`); a key
+    repeated within an object is one of them (`canonical.duplicates`).
     """
     decoder = _DOCUMENT_DECODERS.get(document_type)
     if decoder is None:
@@ -57,10 +59,14 @@ def decode_document(
             errors=[FieldError("$.document_type", f"Expected one of: {known}")],
         )
     try:
-        return cast(Document, decoder.decode(body))
+        document = cast(Document, decoder.decode(body))
     except (msgspec.DecodeError, RecursionError) as exc:
         root = DOCUMENT_TYPES[document_type]
         raise _invalid(document_type, root, body, exc, max_errors) from None
+    repeats = repeated_keys(body)
+    if repeats:
+        raise _refusal(document_type, repeats[:max_errors], max_errors)
+    return document
 
 
 def decode_envelope(body: bytes, *, max_errors: int = MAX_FIELD_ERRORS) -> Envelope:
@@ -95,6 +101,12 @@ def _invalid(
             if isinstance(exc, msgspec.DecodeError)
             else FieldError("$", TOO_DEEP)
         ]
+    # Repeated keys too, so one answer lists everything to fix.
+    errors += repeated_keys(body)[: max(max_errors - len(errors), 0)]
+    return _refusal(name, errors, max_errors)
+
+
+def _refusal(name: str, errors: list[FieldError], max_errors: int) -> InvalidDocument:
     count = f"{len(errors)} or more" if len(errors) >= max_errors else str(len(errors))
     plural = "s" if len(errors) != 1 else ""
     return InvalidDocument(f"{name}: {count} invalid field{plural}", errors=errors)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from msgspec import Meta, Struct
 
-from canonical.common import InvalidField, PartnerId, Timestamp
+from canonical.common import InvalidField, PartnerId, Timestamp, whole
 from canonical.documents import Document, document_type_of
 from canonical.ids import new_message_id
 
@@ -29,7 +29,7 @@ class Envelope(Struct, frozen=True, kw_only=True):
     correlation_id: Id
     causation_id: Id | None = None
     partner_id: PartnerId
-    document_type: Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+    document_type: Annotated[str, Meta(pattern=whole(r"[a-z][a-z0-9_]{0,63}"))]
     schema_version: Annotated[int, Meta(ge=1)]
     occurred_at: Timestamp
     received_at: Timestamp

@@ -331,3 +331,31 @@ async def test_hostile_bodies_are_422_and_keep_nothing(tmp_path: Path, amqp_url:
     assert answers == dict.fromkeys(HOSTILE_BODIES, (422, "application/problem+json", True))
     assert outbox_rows(tmp_path) == 0
     assert select(tmp_path / "gateway.db", "select count(*) from dead_letters") == [(0,)]
+
+
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        (
+            sample_body("purchase_order", 12).replace(b"PO-0000012", b"PO-00\\u000012"),
+            "$.po_number",
+        ),
+        (sample_body("purchase_order", 12).replace(b"PO-0000012", b"PO-0000012\\n"), "$.po_number"),
+        (
+            sample_body("purchase_order", 12).replace(b'"sku":', b'"sku":"X-1","sku":', 1),
+            "$.lines[0].sku",
+        ),
+    ],
+    ids=["NUL in the PO number", "newline after it", "a repeated key"],
+)
+async def test_ambiguous_document_is_422_naming_the_field(
+    tmp_path: Path, amqp_url: str, body: bytes, path: str
+) -> None:
+    config = load(write_config(tmp_path, amqp_url, [ACME]))
+    async with running(config) as gateway, client(gateway) as http:
+        response = await http.post(
+            "/webhooks/acme/purchase_order", content=body, headers=ACME.headers(body)
+        )
+    assert response.status_code == 422
+    assert [error["path"] for error in response.json()["errors"]] == [path]
+    assert outbox_rows(tmp_path) == 0
