@@ -44,6 +44,7 @@ import orjson
 from actors.partner import body_hash
 from actors.routing import Router, aggregate_key
 from canonical import decode_document, encode_envelope, new_envelope, routing_key
+from canonical.envelope import MAX_ID_LENGTH
 from canonical.errors import (
     FieldError,
     GatewayError,
@@ -66,8 +67,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ACCEPTED = 202
-# The envelope's id limit (canonical.envelope): a longer AMQP id cannot travel in it.
-MAX_ID_LENGTH = 128
 
 Answer = Literal["ack", "requeue"]
 
