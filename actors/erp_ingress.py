@@ -16,10 +16,12 @@ The idempotent consumer of DESIGN step 8. For each delivery from an ERP queue it
 The answer is the transport's instruction. A message that can never be accepted (not JSON, an
 invalid document, no document type, its message id reused with another body) becomes a dead
 letter (source `amqp:<queue>`, the reason naming every bad field) and is acked: the broker never
-redelivers it forever. A store that cannot commit (or the same message still in flight in
-another lane) answers "requeue": the consumer nacks it after a short delay and the quorum
-queue's delivery limit is the backstop. A redelivery of a committed message is answered from
-the inbox (same key, same body) and acked, without a second outbox row or delivery.
+redelivers it forever. So does a message the decoding crashed on (a bug; the reason names the
+exception, the detail has the trace): it would crash on every redelivery. A store that cannot
+commit (or the same message still in flight in another lane) answers "requeue": the consumer
+nacks it after a short delay and the quorum queue's delivery limit is the backstop. A
+redelivery of a committed message is answered from the inbox (same key, same body) and acked,
+without a second outbox row or delivery.
 
 Not a runtime `Actor`: the work is stateless per message and the consumer's lanes (at most
 the prefetch) already bound it; a mailbox in between would add a hop and lose the delivery
@@ -32,6 +34,7 @@ import datetime as dt
 import hashlib
 import logging
 import re
+import traceback
 from collections.abc import Mapping
 from typing import Literal, Protocol
 
@@ -41,6 +44,7 @@ import orjson
 from actors.partner import body_hash
 from actors.routing import Router, aggregate_key
 from canonical import decode_document, encode_envelope, new_envelope, routing_key
+from canonical.envelope import MAX_ID_LENGTH
 from canonical.errors import (
     FieldError,
     GatewayError,
@@ -63,8 +67,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ACCEPTED = 202
-# The envelope's id limit (canonical.envelope): a longer AMQP id cannot travel in it.
-MAX_ID_LENGTH = 128
 
 Answer = Literal["ack", "requeue"]
 
@@ -173,13 +175,22 @@ class ErpIngress:
         """Commit the delivery (or its dead letter), then tell the consumer to ack; or requeue."""
         try:
             acceptance = self.acceptance(delivery)
+        except GatewayError as exc:  # InvalidDocument: nothing in it can be accepted
+            return await self._dead_letter(delivery, exc)
+        except Exception as crash:
+            # A bug, but decoding and routing depend on the message alone: a requeue would
+            # crash again until the broker's delivery limit parked it without a reason. Keep it
+            # as a dead letter with the trace instead, to replay once the bug is fixed.
+            log.exception("ERP message %s crashed the ingress", delivery.message_id)
+            return await self._dead_letter(delivery, crash)
+        try:
             accepted = await self._store.accept(acceptance)
         except (StoreUnavailable, IdempotencyConflict) as exc:
             log.warning("ERP message %s not kept yet, requeueing: %s", delivery.message_id, exc)
             self._requeued += 1
             return "requeue"
         except GatewayError as exc:
-            # InvalidDocument, IdempotencyKeyReused, or rows the store refused: never acceptable.
+            # IdempotencyKeyReused, or rows the store refused: never acceptable.
             return await self._dead_letter(delivery, exc)
         if accepted.replayed:
             self._replayed += 1
@@ -260,13 +271,18 @@ class ErpIngress:
             )
         return found
 
-    async def _dead_letter(self, delivery: ErpDelivery, error: GatewayError) -> Answer:
-        fields = "; ".join(f"{e.path}: {e.message}" for e in error.errors)
-        reason = f"{error.reason}: {fields or error.detail}"
-        detail = (
-            f"{error.detail} (queue {delivery.queue!r}, routing key {delivery.routing_key!r}, "
-            f"type {delivery.message_type!r})"
+    async def _dead_letter(self, delivery: ErpDelivery, error: Exception) -> Answer:
+        where = (
+            f"queue {delivery.queue!r}, routing key {delivery.routing_key!r}, "
+            f"type {delivery.message_type!r}"
         )
+        if isinstance(error, GatewayError):
+            fields = "; ".join(f"{e.path}: {e.message}" for e in error.errors)
+            reason = f"{error.reason}: {fields or error.detail}"
+            detail = f"{error.detail} ({where})"
+        else:
+            reason = f"crash: {type(error).__name__}: {error}"
+            detail = f"{where}\n" + "".join(traceback.format_exception(error))
         try:
             await self._store.dead_letter(
                 source=f"amqp:{delivery.queue}",

@@ -87,7 +87,8 @@ class Partners:
             partner_id=request.partner_id,
             document_type=request.document_type,
             body=request.body,
-            idempotency_key=request.idempotency_key,
+            idempotency_key=request.webhook_id,
+            alias_key=request.idempotency_key,
             causation_id=request.webhook_id,
             received_at=request.received_at,
         )
