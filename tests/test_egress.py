@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.config import Secret
+from protocols.http.contract import IngressPolicy
 from protocols.http.egress import (
     EgressClient,
     EgressError,
@@ -22,6 +23,7 @@ from protocols.http.egress import (
     parse_retry_after,
     resolve_target,
 )
+from protocols.http.pull import PullPolicy
 from protocols.http.server import serve
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
@@ -169,6 +171,20 @@ def test_retry_after_as_an_http_date() -> None:
 
 def test_a_retry_after_date_in_the_past_is_no_wait() -> None:
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1.7e9) == 0.0
+
+
+def test_structs_holding_secrets_keep_them_out_of_repr() -> None:
+    secret = Secret.generate()
+    shown = [
+        repr(WebhookTarget(url="https://a.example/", secret_key=secret.key, timeout_s=1.0)),
+        repr(IngressPolicy(keys=(secret.key,), max_body_bytes=1, allowed_documents=frozenset())),
+        str(PullPolicy(token=secret.reveal().encode(), max_batch=1)),
+    ]
+    for text in shown:
+        assert repr(secret.key) not in text
+        assert secret.reveal() not in text
+        assert secret.reveal().removeprefix("whsec_") not in text
+        assert "<redacted>" in text
 
 
 async def _post(receiver: Receiver, *, head_bytes: int = 512) -> tuple[int, bytes, str]:

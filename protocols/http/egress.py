@@ -30,6 +30,7 @@ import httpx
 from msgspec import Struct
 
 from canonical.errors import GatewayError
+from protocols.http.redaction import redacted_repr
 from protocols.http.signatures import sign
 
 __all__ = [
@@ -88,6 +89,9 @@ class WebhookTarget(Struct, frozen=True, kw_only=True):
     timeout_s: float
     allow_networks: tuple[IPNetwork, ...] = ()
     response_head_bytes: int = 512
+
+    def __repr__(self) -> str:
+        return redacted_repr(self, ("secret_key",))
 
 
 class WebhookResponse(Struct, frozen=True, kw_only=True):
