@@ -205,3 +205,27 @@ async def test_a_malformed_retry_after_is_recorded_and_the_message_delivered_lat
     assert attempts[0].response_head == b"busy"
     assert receiver.delivered() == [message_id]
     assert env.delivery.restarts == 0
+
+
+async def test_a_target_the_egress_guard_refuses_is_dead_lettered_at_once_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    receiver = Receiver(answering())
+    # The receiver listens on loopback, which this partner is not allowed to reach. A long
+    # schedule: a refusal retried on it would stay pending past the test's deadline.
+    async with outbound(
+        str(tmp_path / "gw.db"),
+        {"acme": receiver},
+        allow_networks=(),
+        retry_schedule_s=(3600.0,),
+    ) as env:
+        (message_id,) = await env.accept(deliveries_for("acme", ["PO-1"]))
+        await env.until("acme", {"dead"}, deadline=10)
+        (letter,) = await env.store.dead_letters(source="delivery:acme")
+
+    detail = msgspec.json.decode(letter.detail)
+    assert letter.message_id == message_id
+    assert "not a public address" in letter.reason
+    assert "retries spent" not in letter.reason
+    assert [a["status"] for a in detail["attempts"]] == [None]
+    assert receiver.calls == []

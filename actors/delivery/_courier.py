@@ -15,8 +15,9 @@ What an answer means (Standard Webhooks sender guidance):
 
 The courier does not know the transport: its `DeliveryChannel` hands one message over (a signed
 POST, a confirmed AMQP publish) and answers in these terms. A channel that knows a message can
-never be taken (an AMQP return: no queue bound) raises `DeliveryRefused`, and the delivery is a
-dead letter at once, with the reason, for an operator to replay once the partner is fixed.
+never be taken (an AMQP return: no queue bound; a target the egress guard refuses) raises
+`DeliveryRefused`, and the delivery is a dead letter at once, with the reason, for an operator
+to replay once the partner or the configuration is fixed.
 """
 
 from __future__ import annotations
@@ -86,9 +87,10 @@ class DeliveryChannel(Protocol):
     async def send(self, delivery: DeliveryRecord, timestamp: int) -> DeliveryAnswer:
         """Hand one message over (unix `timestamp` of the attempt); return the answer.
 
-        Raises `DeliveryRefused` when the message can never be taken as it is, and any other
-        `GatewayError` when no answer came (refused by the egress guard, unreachable, timeout,
-        a lost broker connection): that attempt failed, the delivery goes again later.
+        Raises `DeliveryRefused` when the message can never be taken as it is (nor sent: the
+        egress guard refuses the target), and any other `GatewayError` when no answer came
+        (unreachable, timeout, a lost broker connection): that attempt failed, the delivery
+        goes again later.
         """
         ...
 
@@ -98,7 +100,8 @@ class DeliveryChannel(Protocol):
 
 
 class DeliveryRefused(GatewayError):
-    """The partner's side can never take this message as it is (an unroutable publish)."""
+    """The partner's side can never take this message as it is (an unroutable publish, a
+    target the egress guard refuses): a dead letter at once, never retried on the schedule."""
 
     status, reason, title = 502, "delivery-refused", "Delivery refused by the partner's side"
 
