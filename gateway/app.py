@@ -276,6 +276,7 @@ async def run_gateway(config: GatewayConfig) -> None:
         tg.start_soon(_stop_on_signal, gateway)
         await gateway.run()
         tg.cancel_scope.cancel()
+    logger.info("gateway stopped")
 
 
 async def _stop_on_signal(gateway: Gateway) -> None:
