@@ -301,7 +301,7 @@ class QueueConsumer:
             async for delivered in deliveries:
                 self._delivered += 1
                 properties = delivered.header.properties
-                # Whatever the handler and the settling log carries the message's ids.
+                # Lines the handler logs, and the settling's, carry the message's ids.
                 with log_context(
                     message_id=properties.message_id or None,
                     correlation_id=properties.correlation_id or None,
