@@ -186,7 +186,15 @@ class ErpIngress:
         try:
             accepted = await self._store.accept(acceptance)
         except (StoreUnavailable, IdempotencyConflict) as exc:
-            log.warning("ERP message %s not kept yet, requeueing: %s", delivery.message_id, exc)
+            # A conflict is the same message still in flight in another lane (a duplicate
+            # publish): normal, answered from the inbox when it comes back. It comes back once
+            # per lane holding a copy, so a line each only when debugging.
+            log.log(
+                logging.DEBUG if isinstance(exc, IdempotencyConflict) else logging.WARNING,
+                "ERP message not kept yet, requeueing: %s",
+                exc,
+                extra={"partner": self._source},
+            )
             self._requeued += 1
             return "requeue"
         except GatewayError as exc:
@@ -293,10 +301,12 @@ class ErpIngress:
                 message_id=delivery.message_id,
             )
         except StoreUnavailable as exc:
-            log.warning("dead letter for %s not kept yet, requeueing: %s", delivery.message_id, exc)
+            log.warning(
+                "ERP dead letter not kept yet, requeueing: %s", exc, extra={"partner": self._source}
+            )
             self._requeued += 1
             return "requeue"
-        log.warning("ERP message %s dead-lettered: %s", delivery.message_id, reason)
+        log.warning("ERP message dead-lettered: %s", reason, extra={"partner": self._source})
         self._dead_lettered += 1
         return "ack"
 

@@ -33,6 +33,7 @@ from anyio.abc import TaskStatus
 from canonical.backoff import backoff_delay
 from canonical.errors import StoreUnavailable
 from canonical.outbox import OutboxRecord
+from canonical.trace import log_context
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -300,7 +301,7 @@ class OutboxRelay:
 
     async def _settle(self, rows: Sequence[OutboxRecord], deliveries: Sequence[Delivery]) -> bool:
         confirmed: list[int] = []
-        dead: list[tuple[int, str]] = []
+        dead: list[tuple[OutboxRecord, str]] = []
         nacked = False
         for row, delivery in zip(rows, deliveries, strict=True):
             if delivery.message_id != row.message_id:
@@ -319,10 +320,10 @@ class OutboxRelay:
                         f"unroutable: {delivery.reply_code} {delivery.reply_text} "
                         f"(routing key {row.routing_key!r})"
                     )
-                    dead.append((row.seq, reason))
+                    dead.append((row, reason))
                 case "unpublishable":
                     self._unpublishable += 1
-                    dead.append((row.seq, f"cannot be published: {delivery.reply_text}"))
+                    dead.append((row, f"cannot be published: {delivery.reply_text}"))
                 case "nacked":
                     self._nacked += 1
                     nacked = True
@@ -331,7 +332,12 @@ class OutboxRelay:
         self._confirmed += len(confirmed)
         if confirmed:
             await self._source.mark_published(confirmed)
-        for seq, reason in dead:
-            log.error("outbox row %d dead-lettered: %s", seq, reason)
-            await self._source.mark_dead(seq, reason)
+        for row, reason in dead:
+            with log_context(
+                message_id=row.message_id,
+                correlation_id=row.correlation_id,
+                partner=row.partner_id,
+            ):
+                log.error("message dead-lettered by the relay: %s", reason)
+            await self._source.mark_dead(row.seq, reason)
         return nacked

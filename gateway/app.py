@@ -271,20 +271,34 @@ async def _serve_admin(app: AdminApp, cfg: GatewayConfig, *, task_status: TaskSt
 
 
 async def run_gateway(config: GatewayConfig) -> None:
-    """Run a gateway until SIGINT or SIGTERM, then shut it down in order."""
+    """Run a gateway until SIGINT or SIGTERM, then shut it down in order; SIGHUP is logged."""
     gateway = Gateway(config)
     async with anyio.create_task_group() as tg:
         tg.start_soon(_stop_on_signal, gateway)
         await gateway.run()
         tg.cancel_scope.cancel()
+    logger.info("gateway stopped")
 
 
 async def _stop_on_signal(gateway: Gateway) -> None:
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for signum in signals:
-            logger.info("signal %s: shutting down", signal.Signals(signum).name)
-            gateway.stop()
-            return
+    # SIGHUP is what operators and service managers send to reload (`systemctl reload`,
+    # `kill -HUP`); its default action kills the process with no drain. Until the gateway
+    # can reload, it says so and keeps running on the configuration it started with.
+    try:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+            async for signum in signals:
+                if signum == signal.SIGHUP:
+                    logger.warning(
+                        "SIGHUP: reloading the configuration is not supported yet; still "
+                        "running with the one loaded at start (restart to apply changes)"
+                    )
+                    continue
+                logger.info("signal %s: shutting down", signal.Signals(signum).name)
+                gateway.stop()
+                return
+    finally:
+        # Closing the receiver gave SIGHUP its default action back (kill): not during the drain.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
 def run_from_file(path: Path, environ: Mapping[str, str]) -> int:
@@ -296,5 +310,7 @@ def run_from_file(path: Path, environ: Mapping[str, str]) -> int:
             print(error.message)
         return 1
     configure_logging(config.log.level)
+    # Until `run_gateway` listens for it, a SIGHUP must not kill a gateway that is starting.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     anyio.run(run_gateway, config, backend="asyncio", backend_options={"use_uvloop": True})
     return 0

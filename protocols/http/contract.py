@@ -10,6 +10,8 @@ from typing import Protocol
 
 import msgspec
 
+from .redaction import redacted_repr
+
 __all__ = ["AcceptedResponse", "Acceptor", "IngressPolicy", "PartnerDirectory", "WebhookRequest"]
 
 
@@ -29,6 +31,9 @@ class IngressPolicy(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError("an ingress policy needs at least one signing key")
         if self.max_body_bytes < 0:
             raise ValueError("max_body_bytes must not be negative")
+
+    def __repr__(self) -> str:
+        return redacted_repr(self, ("keys",))
 
 
 class WebhookRequest(msgspec.Struct, frozen=True, kw_only=True):

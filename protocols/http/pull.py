@@ -28,6 +28,7 @@ import orjson
 
 from .asgi import Receive, Scope, Send
 from .problem import MethodNotAllowed, RouteNotFound
+from .redaction import redacted_repr
 from .routing import BadRequest, Forbidden, Unauthenticated, answer_json, read_json
 
 __all__ = ["PULL_PATH_PREFIX", "MessageBox", "PullApi", "PullPolicy", "PulledMessage"]
@@ -52,6 +53,9 @@ class PullPolicy(msgspec.Struct, frozen=True, kw_only=True):
 
     token: bytes
     max_batch: int
+
+    def __repr__(self) -> str:
+        return redacted_repr(self, ("token",))
 
 
 class MessageBox(Protocol):
