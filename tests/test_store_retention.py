@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sqlite3
 from pathlib import Path
 
 import anyio
@@ -13,7 +15,8 @@ from store_samples import Clock, acceptance, select
 
 from canonical.delivery import DeliveryAttempt
 from gateway.config import GatewayConfig
-from gateway.store import BatchReport, Retention, Store
+from gateway.store import BatchReport, Retention, Store, schema
+from gateway.store.retention import purge_chunk
 
 pytestmark = pytest.mark.anyio
 
@@ -241,6 +244,31 @@ async def test_a_large_purge_goes_in_chunks_with_acceptances_committed_between_t
     # waited for more than the batch in progress and its own.
     assert sum(b.acceptances for b in during) >= len(chunks) - 1
     assert max(waits) <= 2
+
+
+def test_a_window_ends_at_its_byte_budget_so_a_large_row_is_never_one_of_many(
+    db_path: Path,
+) -> None:
+    bodies = [b"s" * 1000] * 10 + [b"L" * 512 * 1024] + [b"s" * 1000] * 10
+    with contextlib.closing(sqlite3.connect(db_path, isolation_level=None)) as conn:
+        schema.prepare_writer(conn, synchronous="NORMAL", busy_timeout_ms=50, journal_size_limit=0)
+        conn.executemany(
+            """
+            INSERT INTO outbox (message_id, partner_id, document_type, schema_version,
+                                routing_key, correlation_id, idempotency_key, body, state,
+                                created_at, published_at)
+            VALUES (?, 'acme', 'purchase_order', 1, 'purchase_order.acme', 'c', 'k', ?,
+                    'published', 1.0, 1.0)
+            """,
+            [(f"m-{n}", body) for n, body in enumerate(bodies)],
+        )
+        cutoffs: dict[str, float | None] = {"kept": 100.0}
+        first = purge_chunk("outbox", cutoffs, 0, 64 * 1024, 10_000, conn, 0.0)
+        second = purge_chunk("outbox", cutoffs, 11, 64 * 1024, 10_000, conn, 0.0)
+
+    # The window closes with the first row that fills its budget: the large row ends it.
+    assert (first.removed, first.last) == ({"outbox": 11}, 11)
+    assert (second.removed, second.last) == ({"outbox": 10}, None)  # the table's end
 
 
 # Configuration

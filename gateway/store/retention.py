@@ -15,11 +15,13 @@ never hands an id out twice, so rows deleted behind a cursor change nothing it r
 
 A purge walks each table in primary-key order, one window of rows per transaction, each a
 group-commit operation like any other write: acceptances commit between two chunks, and a chunk
-shares its transaction with at most one batch of them. A window is sized to take about
-`chunk_s` of the writer's time, not a fixed count of rows: measured here, deleting a row costs
-from ~5 us (a 1 KB message) to ~4 ms (a 1 MB one), plus about as much again at COMMIT. The walk
-ends at the first window whose last row was written after the cutoff: ids are handed out in
-commit order, so every later row is younger (rows a wall clock stepped back over go next time).
+shares its transaction with at most one batch of them. A window is measured in bytes, not rows,
+and sized to take about `chunk_s` of the writer's time: measured here, deleting an outbox row
+costs ~5 us with a 1 KB body and ~4 ms with a 256 KB one, plus about as much again at COMMIT,
+so a count of rows sized on small rows would stall the writer for seconds on large ones. The
+walk ends at the first window whose last row was written after the cutoff: ids are handed out
+in commit order, so every later row is younger (rows a wall clock stepped back over go next
+time).
 """
 
 from __future__ import annotations
@@ -59,15 +61,17 @@ class PurgeReport(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class _Pass(NamedTuple):
-    """One walk: the table walked, its key, and the deletes run on each window of it.
+    """One walk: the table walked, its key, its rows' bulk, and the deletes run on each window.
 
-    Each delete names the table it deletes from; its parameters are `:after` and `:last` (the
-    window, keys after and up to) and the pass's cutoffs (rows older than one may go; NULL, a
-    limit of None, matches no row).
+    `bulk` is the bytes of a row's large columns (`length()` reads a record's header, never an
+    overflow page). Each delete names the table it deletes from; its parameters are `:after`
+    and `:last` (the window: keys after and up to) and the pass's cutoffs (rows older than one
+    may go; NULL, a limit of None, matches no row).
     """
 
     table: str
     key: str
+    bulk: str
     deletes: tuple[tuple[str, str], ...]
 
 
@@ -78,6 +82,7 @@ _PASSES = {
     "inbox": _Pass(
         "inbox",
         "rowid",
+        "length(response)",
         (
             (
                 "inbox",
@@ -88,6 +93,7 @@ _PASSES = {
     "outbox": _Pass(
         "outbox",
         "seq",
+        "length(body)",
         (
             (
                 "outbox",
@@ -101,6 +107,7 @@ _PASSES = {
     "deliveries": _Pass(
         "deliveries",
         "id",
+        "length(body)",
         (
             # Attempts first: they reference their delivery (foreign_keys is on).
             (
@@ -120,6 +127,7 @@ _PASSES = {
     "dead_letters": _Pass(
         "dead_letters",
         "id",
+        "length(payload) + length(detail)",
         (
             # A relay dead letter takes its dead outbox row along (found by its unique index).
             (
@@ -139,9 +147,13 @@ _PASSES = {
         ),
     ),
 }
-_LAST_KEY = (1 << 63) - 1
-# The first window of a pass; later ones are sized by the time the last one took.
-_FIRST_ROWS = 64
+# What a row costs to delete beyond its bulk, in bytes: a 1 KB outbox row took 5 us, a 256 KB
+# one 4 ms (~15 ns a byte); its index entries and cell weigh about a kilobyte's worth.
+_ROW_BYTES = 1024
+# The first window of a pass, in bytes; later ones are sized by the time the last one took,
+# up to the most a window may weigh (past it, rows bound the window anyway).
+_FIRST_BYTES = 64 * 1024
+_MOST_BYTES = 1 << 30
 
 
 class Chunk(NamedTuple):
@@ -156,30 +168,48 @@ def purge_chunk(
     name: str,
     cutoffs: dict[str, float | None],
     after: int,
-    rows: int,
+    budget: int,
+    max_rows: int,
     conn: sqlite3.Connection,
     now: float,
 ) -> Chunk:
-    """Delete what has expired among the `rows` rows of pass `name` after key `after`.
+    """Delete what has expired in the next window of pass `name`, the rows after key `after`.
 
-    A group-commit operation: bound with `functools.partial`, run inside `commit_batch`.
+    The window holds up to `max_rows` rows, cut after the first row that brings its bytes
+    (bulk plus `_ROW_BYTES` a row) to `budget`: one large row is a window of its own. A
+    group-commit operation: bound with `functools.partial`, run inside `commit_batch`.
     """
     walk = _PASSES[name]
     started = time.perf_counter()
-    # Steps over `rows` keys of the table's own b-tree: no row is decoded but the last.
-    found = conn.execute(
-        f"SELECT {walk.key}, created_at FROM {walk.table} WHERE {walk.key} > ? "
-        f"ORDER BY {walk.key} LIMIT 1 OFFSET ?",
-        (after, rows - 1),
+    (last,) = conn.execute(
+        f"""
+        SELECT max(key) FROM (
+            SELECT key, sum(bytes) OVER (ORDER BY key) - bytes AS before
+            FROM (SELECT {walk.key} AS key, {walk.bulk} + {_ROW_BYTES} AS bytes
+                  FROM {walk.table} WHERE {walk.key} > ? ORDER BY {walk.key} LIMIT ?))
+        WHERE before < ?
+        """,
+        # Every row weighs `_ROW_BYTES` at least: rows past these never fit in the budget.
+        (after, min(max_rows, budget // _ROW_BYTES + 1), budget),
     ).fetchone()
-    params: dict[str, object] = {"after": after, "last": _LAST_KEY if found is None else found[0]}
+    if last is None:
+        return Chunk({}, None, time.perf_counter() - started)
+    # Walk on while the window's last row is older than the newest cutoff and has a successor
+    # (asked before the deletes, which may take that row).
+    newest = max(cutoff for cutoff in cutoffs.values() if cutoff is not None)
+    (more,) = conn.execute(
+        f"""
+        SELECT EXISTS (SELECT 1 FROM {walk.table} WHERE {walk.key} > :last)
+           AND (SELECT created_at FROM {walk.table} WHERE {walk.key} = :last) < :newest
+        """,
+        {"last": last, "newest": newest},
+    ).fetchone()
+    params: dict[str, object] = {"after": after, "last": last}
     params.update(cutoffs)
     removed: dict[str, int] = {}
     for table, sql in walk.deletes:
         removed[table] = removed.get(table, 0) + conn.execute(sql, params).rowcount
-    newest = max(cutoff for cutoff in cutoffs.values() if cutoff is not None)
-    more = found is not None and found[1] < newest
-    return Chunk(removed, found[0] if more else None, time.perf_counter() - started)
+    return Chunk(removed, last if more else None, time.perf_counter() - started)
 
 
 def _cutoffs(retention: Retention, now: float) -> dict[str, dict[str, float | None]]:
@@ -209,28 +239,29 @@ async def purge(
 ) -> PurgeReport:
     """Delete every row `retention` lets go of at `now`, one chunk per transaction.
 
-    A chunk after the first holds at most `max_rows` rows and is sized to take about `chunk_s`
-    of the writer's time (its statements; the COMMIT it shares adds about as much again).
+    Each pass starts with a small window; later ones are sized in bytes by the time the last
+    one took, to take about `chunk_s` of the writer's time (its statements; the COMMIT it
+    shares adds about as much again), and hold `max_rows` rows at most.
     """
     removed: dict[str, int] = {}
     chunks = 0
     longest = 0.0
-    rows = min(_FIRST_ROWS, max_rows)
     for name, cutoffs in _cutoffs(retention, now).items():
         after: int | None = 0
+        budget = _FIRST_BYTES
         while after is not None:
-            chunk = await write(partial(purge_chunk, name, cutoffs, after, rows))
+            chunk = await write(partial(purge_chunk, name, cutoffs, after, budget, max_rows))
             chunks += 1
             longest = max(longest, chunk.seconds)
             for table, count in chunk.removed.items():
                 if count:
                     removed[table] = removed.get(table, 0) + count
-            rows = _next_rows(rows, chunk.seconds, chunk_s, max_rows)
+            budget = _next_budget(budget, chunk.seconds, chunk_s)
             after = chunk.last
     return PurgeReport(removed=removed, chunks=chunks, longest_chunk_s=longest)
 
 
-def _next_rows(rows: int, seconds: float, target_s: float, max_rows: int) -> int:
-    """The next window: scaled toward `target_s`, at most doubled, within 1..`max_rows`."""
+def _next_budget(budget: int, seconds: float, target_s: float) -> int:
+    """The next window's bytes: scaled toward `target_s`, at most doubled, at least one row."""
     scale = 2.0 if seconds <= 0 else min(2.0, target_s / seconds)
-    return max(1, min(max_rows, int(rows * scale)))
+    return max(_ROW_BYTES, min(_MOST_BYTES, int(budget * scale)))
