@@ -17,7 +17,7 @@ A purge walks each table in primary-key order, one window of rows per transactio
 group-commit operation like any other write: acceptances commit between two chunks, and a chunk
 shares its transaction with at most one batch of them. A window is measured in bytes, not rows,
 and sized to take about `chunk_s` of the writer's time: measured here, deleting an outbox row
-costs ~5 us with a 1 KB body and ~4 ms with a 256 KB one, plus about as much again at COMMIT,
+costs ~5 us with a 1 KB body and ~4 ms with a 256 KB one, plus once or twice that at COMMIT,
 so a count of rows sized on small rows would stall the writer for seconds on large ones. The
 walk ends at the first window whose last row was written after the cutoff: ids are handed out
 in commit order, so every later row is younger (rows a wall clock stepped back over go next
@@ -241,7 +241,7 @@ async def purge(
 
     Each pass starts with a small window; later ones are sized in bytes by the time the last
     one took, to take about `chunk_s` of the writer's time (its statements; the COMMIT it
-    shares adds about as much again), and hold `max_rows` rows at most.
+    shares adds once or twice that), and hold `max_rows` rows at most.
     """
     removed: dict[str, int] = {}
     chunks = 0
