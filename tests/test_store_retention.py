@@ -14,7 +14,7 @@ from delivery_receiver import deliveries_for
 from store_samples import Clock, acceptance, select
 
 from canonical.delivery import DeliveryAttempt
-from gateway.config import GatewayConfig
+from gateway.config import StoreSettings
 from gateway.store import BatchReport, Retention, Store, schema
 from gateway.store.retention import purge_chunk
 
@@ -275,10 +275,11 @@ def test_a_window_ends_at_its_byte_budget_so_a_large_row_is_never_one_of_many(
 
 
 def test_retention_keys_default_to_bounded_and_zero_keeps_for_ever() -> None:
-    defaults = GatewayConfig().store
+    defaults = StoreSettings()
     forever = msgspec.convert(
-        {"store": {"outbox_retention_s": 0, "idempotency_retention_s": 0}}, GatewayConfig
-    ).store
+        {"outbox_retention_s": 0, "delivery_retention_s": 0, "dead_letter_retention_s": 0},
+        StoreSettings,
+    )
 
     day = 24 * 3600
     assert (
@@ -287,9 +288,5 @@ def test_retention_keys_default_to_bounded_and_zero_keeps_for_ever() -> None:
         defaults.delivery_retention_s,
         defaults.dead_letter_retention_s,
     ) == (7 * day, day, 7 * day, 30 * day)
-    assert (forever.outbox_retention_s, forever.idempotency_retention_s) == (0, 0)
-
-
-def test_idempotency_retention_under_a_day_is_refused() -> None:
-    with pytest.raises(msgspec.ValidationError, match="idempotency_retention_s: under a day"):
-        msgspec.convert({"store": {"idempotency_retention_s": 3600}}, GatewayConfig)
+    assert (forever.outbox_retention_s, forever.delivery_retention_s) == (0, 0)
+    assert forever.dead_letter_retention_s == 0

@@ -73,10 +73,10 @@ class StoreSettings(Base, frozen=True):
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
     # Writes that share one commit (group commit).
     max_batch: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 512
-    # Retention: seconds each kind of row is kept once nothing needs it; 0 keeps it for ever.
-    # Idempotency keys: at least a day. Webhook senders retry for a day or more (Standard
-    # Webhooks, Svix), and a key purged before the last retry lets that retry in as new.
-    idempotency_retention_s: RetentionSeconds = 7 * DAY_S
+    # At least a day: webhook senders retry for a day or more (Standard Webhooks, Svix), and a
+    # key purged before the last retry lets that retry through as a new message.
+    idempotency_retention_s: Annotated[int, msgspec.Meta(ge=DAY_S)] = 7 * DAY_S
+    # Retention of the rest: seconds a row is kept once nothing needs it; 0 keeps it for ever.
     # Outbox rows once the broker confirmed them (pending rows are never purged).
     outbox_retention_s: RetentionSeconds = DAY_S
     # Delivered deliveries and their attempts, from delivery (pending ones are never purged).
@@ -88,13 +88,6 @@ class StoreSettings(Base, frozen=True):
     purge_interval_s: Seconds = 600.0
     # Time a purge's chunk (one transaction) aims to hold the writer; acceptances go between.
     purge_chunk_s: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.01
-
-    def __post_init__(self) -> None:
-        if 0 < self.idempotency_retention_s < DAY_S:
-            raise ValueError(
-                "idempotency_retention_s: under a day; senders retry for a day or more "
-                "(0 keeps keys for ever)"
-            )
 
 
 class AmqpSettings(Base, frozen=True):
