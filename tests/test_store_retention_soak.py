@@ -19,12 +19,11 @@ import msgspec
 import pytest
 from amqp_support import BrokerNames, queue_depth
 from store_samples import acceptance
+from test_store_relay import relay_to
 
 from canonical.delivery import DeliveryAttempt
 from canonical.ids import new_message_id
 from canonical.outbox import Acceptance, NewDelivery
-from gateway.config.settings import AmqpSettings
-from gateway.relay import build_relay
 from gateway.store import Retention, Store
 
 pytestmark = [pytest.mark.anyio, pytest.mark.rabbitmq, pytest.mark.slow]
@@ -67,18 +66,11 @@ async def test_store_size_levels_off_under_steady_traffic_with_retention(
 ) -> None:
     await names.declare_queue(amqp_url)
     db = tmp_path / "gateway.db"
-    amqp = AmqpSettings(
-        url=amqp_url,
-        events_exchange=names.exchange,
-        dead_letter_exchange=names.dead_letter_exchange,
-        reconnect_min_s=0.1,
-        reconnect_max_s=0.5,
-    )
     samples: list[tuple[float, int, int]] = []
     accepted = 0
     settled = 0
     async with Store(
-        db, relay=partial(build_relay, amqp), retention=RETENTION, purge_interval_s=0.5
+        db, relay=relay_to(amqp_url, names), retention=RETENTION, purge_interval_s=0.5
     ) as store:
         started = time.monotonic()
         stop = anyio.Event()
@@ -149,6 +141,8 @@ async def test_store_size_levels_off_under_steady_traffic_with_retention(
     assert flushed
     assert published == accepted  # the relay kept up, and no pending row was purged
     assert accepted >= RATE * SECONDS * 0.9
-    # Unpurged, the second half alone would add ~3.5 KB a message, 10 MiB here; purged, the
-    # file reuses its free pages and the WAL its space once checkpointed.
-    assert growth <= 512 * 1024, trace
+    # Unpurged, the second half alone adds ~3 KB a message, 9 MiB here (measured); purged,
+    # the file reuses its free pages and the WAL its space once checkpointed (~4 MiB, plus
+    # the batch that crossed the mark when a read held the restart back).
+    assert growth <= 1024 * 1024, trace
+    assert max(wal for _, _, wal in samples) <= 16 * 1024 * 1024, trace
