@@ -57,7 +57,7 @@ DEFAULT_BUSY_TIMEOUT_S = 5.0
 # What a 503 after a failed commit tells the partner to wait.
 DEFAULT_RETRY_AFTER_S = 5.0
 # A purge's chunk (one transaction): the most rows it deletes, and the time its statements aim
-# to hold the writer (`retention.purge` sizes each chunk by the time the last one took).
+# to hold the writer (`retention.purge` sizes each chunk in bytes by the time the last took).
 DEFAULT_PURGE_CHUNK = 10_000
 DEFAULT_PURGE_CHUNK_S = 0.01
 # Bytes the WAL is truncated back to after a checkpoint.
