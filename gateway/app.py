@@ -34,7 +34,7 @@ from gateway.outbound import build_outbound
 from gateway.partners import Partners, StoreDeadLetters
 from gateway.pull import StoreMessageBox, pull_policies
 from gateway.relay import build_relay, relay_report
-from gateway.store import BatchReport, Store
+from gateway.store import BatchReport, Retention, Store
 from protocols.amqp.consumer import QueueConsumer
 from protocols.http.asgi import ASGIApp
 from protocols.http.egress import EgressClient
@@ -72,8 +72,14 @@ class Gateway:
             cfg.store.path,
             synchronous=cfg.store.synchronous,
             max_batch=cfg.store.max_batch,
-            idempotency_retention_s=cfg.store.idempotency_retention_s,
+            retention=Retention(  # 0 in the file keeps rows for ever, here too
+                idempotency_s=cfg.store.idempotency_retention_s,
+                outbox_s=cfg.store.outbox_retention_s,
+                deliveries_s=cfg.store.delivery_retention_s,
+                dead_letters_s=cfg.store.dead_letter_retention_s,
+            ),
             purge_interval_s=cfg.store.purge_interval_s,
+            purge_chunk_s=cfg.store.purge_chunk_s,
             on_batch=self._batch_done,
             relay=partial(build_relay, cfg.amqp),  # runs in the store's writer process
             configure_logging=partial(configure_logging, cfg.log.level),

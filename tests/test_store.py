@@ -479,42 +479,6 @@ async def test_outbox_seq_is_never_reused_after_rows_are_deleted(db_path: Path) 
     assert second.seqs == (3, 4)
 
 
-# Idempotency retention
-
-
-async def test_purge_removes_only_keys_past_retention(db_path: Path) -> None:
-    clock = Clock()
-    async with Store(db_path, clock=clock, purge_chunk=2) as store:
-        for n in range(5):
-            await store.accept(acceptance(f"old-{n}"))
-        clock.now += 3600
-        await store.accept(acceptance("recent"))
-        clock.now += 600
-        removed = await store.purge_idempotency(older_than=1800)
-        recent = await store.accept(acceptance("recent"))
-        old = await store.accept(acceptance("old-0"))
-
-    assert removed == 5
-    assert recent.replayed
-    assert not old.replayed
-
-
-async def test_background_purge_runs_every_interval(db_path: Path) -> None:
-    clock = Clock()
-    async with Store(
-        db_path, clock=clock, idempotency_retention_s=3600, purge_interval_s=0.01
-    ) as store:
-        await store.accept(acceptance("key-1"))
-        clock.now += 7200
-        with anyio.fail_after(10):
-            # The purge shows only in the file: poll it, bounded by the deadline.
-            while select(db_path, "SELECT count(*) FROM inbox") != [(0,)]:
-                await anyio.sleep(0.01)
-        again = await store.accept(acceptance("key-1"))
-
-    assert not again.replayed
-
-
 # Dead letters and actor state
 
 

@@ -38,6 +38,8 @@ __all__ = [
 ]
 
 DAY_S = 24 * 3600
+# Seconds a kind of row is kept; 0 keeps it for ever.
+RetentionSeconds = Annotated[int, msgspec.Meta(ge=0)]
 
 
 class HttpSettings(Base, frozen=True):
@@ -75,7 +77,18 @@ class StoreSettings(Base, frozen=True):
     # At least a day: webhook senders retry for a day or more (Standard Webhooks, Svix), and a
     # key purged before the last retry lets that retry through as a new message.
     idempotency_retention_s: Annotated[int, msgspec.Meta(ge=DAY_S)] = 7 * DAY_S
-    purge_interval_s: Seconds = 3600.0
+    # Retention of the rest: seconds a row is kept once nothing needs it; 0 keeps it for ever.
+    # Outbox rows once the broker confirmed them (pending rows are never purged).
+    outbox_retention_s: RetentionSeconds = DAY_S
+    # Delivered deliveries and their attempts, from delivery (pending ones are never purged).
+    delivery_retention_s: RetentionSeconds = 7 * DAY_S
+    # Dead letters, and the dead outbox rows and deliveries their replay needs: operators
+    # look at them days later, so they outlive the rest.
+    dead_letter_retention_s: RetentionSeconds = 30 * DAY_S
+    # How often the purge runs: the store overshoots its steady size by this much ingest.
+    purge_interval_s: Seconds = 600.0
+    # Time a purge's chunk (one transaction) aims to hold the writer; acceptances go between.
+    purge_chunk_s: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.01
 
 
 class AmqpSettings(Base, frozen=True):

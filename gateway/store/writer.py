@@ -2,9 +2,10 @@
 
 A group commit is one call of `commit_batch`: BEGIN IMMEDIATE, one query for every idempotency
 key of the batch, one multi-row INSERT for the new inbox rows and one for the outbox rows, the
-batch's other writes (relay marks, dead letters, actor state, purges), COMMIT. Running it as one
-plain function in one request to the writer means nothing can interleave with it, and a failure
-is rolled back before the function returns: the caller never sees a transaction left open.
+batch's other writes (relay marks, dead letters, actor state, a purge's chunk), COMMIT. Running
+it as one plain function in one request to the writer means nothing can interleave with it, and
+a failure is rolled back before the function returns: the caller never sees a transaction left
+open.
 
 A batch costs about five statements whatever its size. Each statement is a round of binding,
 stepping and resetting through the sqlite3 module (and each released and re-took the GIL,
@@ -37,7 +38,6 @@ __all__ = [
     "dead_letter",
     "mark_dead",
     "mark_published",
-    "purge_inbox",
     "save_state",
 ]
 
@@ -348,17 +348,3 @@ def save_state(key: str, state: bytes, conn: sqlite3.Connection, now: float) -> 
         """,
         (key, state, now),
     )
-
-
-def purge_inbox(cutoff: float, limit: int, conn: sqlite3.Connection, now: float) -> int:
-    """Delete up to `limit` idempotency records created before `cutoff`; return how many."""
-    # Rowid order is arrival order: the oldest `limit` records are the first candidates, and
-    # no index on created_at is needed to find them.
-    cursor = conn.execute(
-        """
-        DELETE FROM inbox
-        WHERE rowid IN (SELECT rowid FROM inbox ORDER BY rowid LIMIT ?) AND created_at < ?
-        """,
-        (limit, cutoff),
-    )
-    return cursor.rowcount
