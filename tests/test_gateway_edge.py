@@ -380,3 +380,24 @@ async def test_past_the_connection_ceiling_the_longest_idle_connection_makes_roo
     assert response.status_code == 202
     assert oldest == b""
     assert still_open.cancelled_caught
+
+
+async def test_an_endless_trailer_after_a_chunked_body_is_answered_431(
+    tmp_path: Path, amqp_url: str
+) -> None:
+    # Trailers are a second head: httptools buffers a trailer value until it ends.
+    body = sample_body("purchase_order", 10)
+    headers = ACME.headers(body) | {"transfer-encoding": "chunked"}
+    chunked = b"%x\r\n%s\r\n0\r\nx-trailer: " % (len(body), body)
+    async with running(edge_config(tmp_path, amqp_url)) as gateway:
+        assert gateway.http_port is not None
+        with anyio.fail_after(10):
+            async with await connect(gateway.http_port) as stream:
+                await stream.send(head("POST", PO, headers) + chunked)
+                for _ in range(8):  # 64 KiB of one trailer value, in reads of their own
+                    await stream.send(b"t" * 8192)
+                    await anyio.sleep(0.01)
+                answer = parse(await read_until_closed(stream))
+
+    assert answer.status == 431
+    assert "trailer section exceeds 32768 bytes" in str(answer.problem()["detail"])
