@@ -38,6 +38,7 @@ from gateway.store import BatchReport, Retention, Store
 from protocols.amqp.consumer import QueueConsumer
 from protocols.http.asgi import ASGIApp
 from protocols.http.egress import EgressClient
+from protocols.http.guard import ListenerLimits
 from protocols.http.ingress import WEBHOOK_PATH_PREFIX, WebhookIngress
 from protocols.http.pull import PULL_PATH_PREFIX, PullApi
 from protocols.http.routing import PrefixRouter
@@ -267,8 +268,16 @@ async def _serve_ingress(app: ASGIApp, cfg: GatewayConfig, *, task_status: TaskS
         port=cfg.http.port,
         task_status=task_status,
         backlog=cfg.http.backlog,
-        limit_concurrency=cfg.http.max_concurrent_requests,
         timeout_keep_alive=cfg.http.keep_alive_s,
+        limits=ListenerLimits(
+            head_timeout_s=cfg.http.head_timeout_s,
+            body_timeout_s=cfg.http.body_timeout_s,
+            body_min_bytes_per_s=cfg.http.body_min_bytes_per_s,
+            max_head_bytes=cfg.http.max_head_bytes,
+            max_headers=cfg.http.max_headers,
+            max_requests=cfg.http.max_concurrent_requests,
+            max_connections=cfg.http.max_connections,
+        ),
     )
 
 

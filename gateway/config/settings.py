@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from gateway.config.base import (
+    MAX_BODY_BYTES_CEILING,
     MIB,
     Base,
     BodyBytes,
@@ -40,6 +41,7 @@ __all__ = [
 DAY_S = 24 * 3600
 # Seconds a kind of row is kept; 0 keeps it for ever.
 RetentionSeconds = Annotated[int, msgspec.Meta(ge=0)]
+KIB = 1024
 
 
 class HttpSettings(Base, frozen=True):
@@ -51,9 +53,26 @@ class HttpSettings(Base, frozen=True):
     # `max_body_bytes` must fit under it.
     max_body_bytes: BodyBytes = MIB
     backlog: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 2048
-    # Requests in flight at once; past it the server answers 503 instead of queueing in memory.
+    # Requests in flight at once (complete heads whose answer is not sent); past it the server
+    # answers 503 with Retry-After instead of queueing in memory. Idle connections and heads
+    # still arriving do not count.
     max_concurrent_requests: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1024
+    # Open connections; past it a new one closes the one idle longest. Kept below the process's
+    # RLIMIT_NOFILE (lowered with a warning at start otherwise).
+    max_connections: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 10_000
     keep_alive_s: Seconds = 5.0
+    # A request line and headers must arrive within this, from the connection opening or the
+    # request's first byte; otherwise 408 (or a silent close if nothing came) and the
+    # connection closes. Real partners send a head in one packet.
+    head_timeout_s: Seconds = 5.0
+    # A body gets body_timeout_s plus 1 s per body_min_bytes_per_s bytes received (Apache
+    # mod_reqtimeout's MinRate), else 408 and close: 16 KiB/s is 128 kbit/s, far below any
+    # partner's uplink, yet it makes each slot an attacker holds cost bandwidth.
+    body_timeout_s: Seconds = 10.0
+    body_min_bytes_per_s: Annotated[int, msgspec.Meta(ge=1, le=MAX_BODY_BYTES_CEILING)] = 16 * KIB
+    # Request line plus headers, and the count of header fields; over either: 431.
+    max_head_bytes: Annotated[int, msgspec.Meta(ge=KIB, le=MIB)] = 32 * KIB
+    max_headers: Annotated[int, msgspec.Meta(ge=8, le=10_000)] = 100
     # Standard Webhooks: every reference library accepts timestamps within five minutes.
     signature_tolerance_s: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 300
 
