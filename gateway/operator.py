@@ -15,7 +15,7 @@ Do not bind it on a network partners can reach.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 import msgspec
@@ -32,13 +32,13 @@ from gateway.deadletters import (
 from gateway.store import Store
 from protocols.http.asgi import ASGIApp, Receive, Scope, Send
 from protocols.http.problem import MethodNotAllowed, RouteNotFound
-from protocols.http.routing import BadRequest, NotFound, answer_json, read_json
+from protocols.http.routing import MAX_ID, BadRequest, NotFound, answer_json, natural, read_json
 
 __all__ = ["OperatorApi", "operator_routes"]
 
 
 class _Replay(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    id: int | None = None
+    id: Annotated[int, msgspec.Meta(ge=0, le=MAX_ID)] | None = None
     partner: str | None = None
     document: str | None = None
     since: str | None = None
@@ -80,7 +80,7 @@ class OperatorApi:
             return 200, await self._replay(await read_json(receive))
         if len(parts) == 2 and parts[0] == "dead-letters":
             _require(method, "GET", path)
-            return 200, await show_dead_letter(self._store, _id(parts[1]))
+            return 200, await show_dead_letter(self._store, natural(parts[1], "id"))
         if len(parts) == 3 and parts[0] == "endpoints" and parts[2] == "enable":
             _require(method, "POST", path)
             return 200, await self._enable(parts[1])
@@ -90,8 +90,8 @@ class OperatorApi:
         filters = _filters(
             query.get("partner"), query.get("document"), query.get("since"), query.get("until")
         )
-        after = _id(query["after"]) if "after" in query else 0
-        limit = _id(query["limit"]) if "limit" in query else DEFAULT_LIST_LIMIT
+        after = natural(query["after"], "after") if "after" in query else 0
+        limit = natural(query["limit"], "limit") if "limit" in query else DEFAULT_LIST_LIMIT
         found = await list_dead_letters(self._store, filters, after=after, limit=limit)
         return {
             "dead_letters": [summary(d) for d in found],
@@ -136,12 +136,6 @@ def _filters(
 def _require(method: str, wanted: str, path: str) -> None:
     if method != wanted:
         raise MethodNotAllowed(f"{method} on {path}", allow=(wanted,))
-
-
-def _id(text: str) -> int:
-    if not text.isdigit() or len(text) > 18:
-        raise BadRequest(f"expected a non-negative integer, got {text[:40]!r}")
-    return int(text)
 
 
 def _query(scope: Scope) -> dict[str, str]:

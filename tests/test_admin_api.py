@@ -137,6 +137,29 @@ async def test_a_bad_operator_request_is_a_problem(
     assert answer.headers["content-type"] == "application/problem+json"
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body", "name"),
+    [
+        ("GET", "/dead-letters?after=²", None, "after"),
+        ("GET", "/dead-letters?limit=²", None, "limit"),
+        ("GET", "/dead-letters/²", None, "id"),
+        ("GET", f"/dead-letters/{2**63}", None, "id"),
+        ("POST", "/dead-letters/replay", {"id": 2**63}, "id"),
+    ],
+    ids=["after-superscript", "limit-superscript", "id-superscript", "id-2^63", "replay-2^63"],
+)
+async def test_an_integer_out_of_reach_is_a_400_naming_the_parameter(
+    tmp_path: Path, method: str, path: str, body: object, name: str
+) -> None:
+    async with admin_gateway(tmp_path) as env:
+        answer = await env.admin.request(method, path, json=body)
+
+    assert answer.status_code == 400
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert name in answer.json()["detail"]
+    assert "sqlite" not in answer.text.lower()
+
+
 async def test_enable_resumes_a_disabled_endpoint(tmp_path: Path) -> None:
     async with admin_gateway(tmp_path) as env:
         env.receiver.script = answering()

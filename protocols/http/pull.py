@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 from urllib.parse import parse_qsl
 
 import msgspec
@@ -28,7 +28,15 @@ import orjson
 
 from .asgi import Receive, Scope, Send
 from .problem import MethodNotAllowed, RouteNotFound
-from .routing import BadRequest, Forbidden, Unauthenticated, answer_json, read_json
+from .routing import (
+    MAX_ID,
+    BadRequest,
+    Forbidden,
+    Unauthenticated,
+    answer_json,
+    natural,
+    read_json,
+)
 
 __all__ = ["PULL_PATH_PREFIX", "MessageBox", "PullApi", "PullPolicy", "PulledMessage"]
 
@@ -69,7 +77,7 @@ class MessageBox(Protocol):
 
 
 class _Ack(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    up_to: int | None = None
+    up_to: Annotated[int, msgspec.Meta(ge=0, le=MAX_ID)] | None = None
     message_ids: tuple[str, ...] = ()
 
 
@@ -178,8 +186,4 @@ def _query(raw: bytes) -> dict[str, str]:
 def _natural(query: Mapping[str, str], name: str, default: int) -> int:
     """Return the query parameter as a non-negative int; 400 when it is not one."""
     text = query.get(name)
-    if text is None:
-        return default
-    if not text.isdigit() or len(text) > 18:
-        raise BadRequest(f"{name}: expected a non-negative integer")
-    return int(text)
+    return default if text is None else natural(text, name)
