@@ -24,7 +24,7 @@ from actors.delivery import OutboundDelivery
 from actors.erp_ingress import ErpIngress
 from actors.runtime import RuntimeConfig, Supervisor
 from canonical.errors import ConfigError
-from gateway.admin import AdminApp
+from gateway.admin import AdminApp, guarded
 from gateway.config import GatewayConfig, load_config
 from gateway.erp import build_erp_ingress
 from gateway.logs import configure_logging
@@ -149,7 +149,7 @@ class Gateway:
         if report.deliveries and self.outbound is not None:
             self.outbound.wake()
 
-    def _admin_app(self, store: Store) -> AdminApp:
+    def _admin_app(self, store: Store) -> ASGIApp:
         async def store_open() -> bool:
             await store.outbox_backlog()
             return True
@@ -166,10 +166,16 @@ class Gateway:
                 self.outbound.wake(partner_id)
 
         operator = OperatorApi(store, [p.id for p in self.config.partners], wake)
-        return AdminApp(
+        admin = AdminApp(
             self.metrics.registry,
             {"store": store_open, "broker": broker_connected, "erp": erp_consuming},
             extra_routes=operator_routes(operator),
+        )
+        token = self.config.admin.token
+        return guarded(
+            admin,
+            token=None if token is None else token.reveal().encode(),
+            allowed_hosts=self.config.admin.allowed_hosts,
         )
 
     def _export_statistics(self, supervisor: Supervisor, store: Store) -> None:
@@ -265,7 +271,7 @@ async def _serve_ingress(app: ASGIApp, cfg: GatewayConfig, *, task_status: TaskS
     )
 
 
-async def _serve_admin(app: AdminApp, cfg: GatewayConfig, *, task_status: TaskStatus[int]) -> None:
+async def _serve_admin(app: ASGIApp, cfg: GatewayConfig, *, task_status: TaskStatus[int]) -> None:
     await serve(app, host=cfg.admin.host, port=cfg.admin.port, task_status=task_status)
 
 

@@ -7,9 +7,8 @@
   "until"}`: `{"replayed": n}`; the couriers are woken at once.
 - `POST /endpoints/{partner}/enable`: `{"partner": id, "was_disabled": bool}`.
 
-JSON answers, problem+json errors. No authentication: these routes are served only on the admin
-listener, which binds loopback by default (`[admin] host`); whoever can reach it is an operator.
-Do not bind it on a network partners can reach.
+JSON answers, problem+json errors. Served only on the admin listener, behind its guard
+(gateway/admin.py: Host allow-list, no browser origins, JSON POSTs, `[admin] token`).
 """
 
 from __future__ import annotations

@@ -124,7 +124,7 @@ async def test_list_and_show_answer_the_dead_deliveries_as_json(tmp_path: Path) 
         ("POST", "/dead-letters/replay", {"id": 1, "partner": "acme"}, 400),
         ("POST", "/dead-letters/replay", {"ids": [1]}, 400),
         ("DELETE", "/dead-letters/1", None, 405),
-        ("POST", "/endpoints/nobody/enable", None, 404),
+        ("POST", "/endpoints/nobody/enable", {}, 404),
     ],
 )
 async def test_a_bad_operator_request_is_a_problem(
@@ -165,9 +165,9 @@ async def test_enable_resumes_a_disabled_endpoint(tmp_path: Path) -> None:
         env.receiver.script = answering()
         await env.store.deliveries.disable_endpoint("acme", "410 Gone")
         await env.store.accept(deliveries_for("acme", ["PO-1"]))
-        enabled = await env.admin.post("/endpoints/acme/enable")
+        enabled = await env.admin.post("/endpoints/acme/enable", json={})
         (delivered,) = await env.until("acme", "delivered")
-        again = await env.admin.post("/endpoints/acme/enable")
+        again = await env.admin.post("/endpoints/acme/enable", json={})
 
     assert enabled.json() == {"partner": "acme", "was_disabled": True}
     assert env.receiver.delivered() == [delivered.message_id]

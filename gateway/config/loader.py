@@ -61,6 +61,8 @@ def load_config(path: Path, environ: Mapping[str, str]) -> GatewayConfig:
             text = f"{field}: {message}" if field else message
             problems.append(FieldError(_dollar(join(base, field)), f"{where}: {label}: {text}"))
 
+    # Secret references resolve in every section ([admin] token) and partner alike.
+    hook = secret_hook(environ, path.parent)
     sections: dict[str, Any] = {}
     for key, table in document.items():
         if key == "partners":
@@ -69,7 +71,7 @@ def load_config(path: Path, environ: Mapping[str, str]) -> GatewayConfig:
             hint = did_you_mean(key, [*SECTIONS, "partners"])
             report(key, f"[{key}]", [("", f"unknown section{hint}")])
             continue
-        sections[key], found = build(SECTIONS[key], table, None)
+        sections[key], found = build(SECTIONS[key], table, hook)
         report(key, f"[{key}]", found)
     # A section with errors is None here; the checks that need it are skipped.
     http, admin = sections.get("http", HttpSettings()), sections.get("admin", AdminSettings())
@@ -77,7 +79,6 @@ def load_config(path: Path, environ: Mapping[str, str]) -> GatewayConfig:
         address = join_host_port(http.host, http.port)
         report("admin", "[admin]", [("port", f"same address as [http] ({address})")])
 
-    hook = secret_hook(environ, path.parent)
     partners = _load_partners(document.get("partners", []), http, hook, report)
     if sections.get("erp") is not None:
         report("erp", "[erp]", subscription_problems(sections["erp"], tuple(partners)))

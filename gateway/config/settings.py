@@ -11,6 +11,8 @@ import msgspec
 from gateway.config.base import MIB, Base, BodyBytes, Count, Host, Name, Port, Seconds
 from gateway.config.erp import ErpSettings
 from gateway.config.partners import PartnerConfig
+from gateway.config.secrets import Secret
+from protocols.http.guard import is_loopback
 
 __all__ = [
     "AdminSettings",
@@ -60,6 +62,18 @@ class AdminSettings(Base, frozen=True):
 
     host: Host = "127.0.0.1"
     port: Port = 9090
+    # `Authorization: Bearer <token>` on every route but /healthz and /readyz; a `whsec_...`
+    # secret, inline, { env = "NAME" } or { file = "PATH" }. Required off loopback.
+    token: Secret | None = None
+    # Host names the listener answers to besides IP literals and `localhost` (DNS rebinding).
+    allowed_hosts: tuple[Host, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.token is None and not is_loopback(self.host):
+            raise ValueError(
+                f"token: required when host is not a loopback address ({self.host!r}): "
+                "anyone who reaches the listener could read dead letters and replay them"
+            )
 
 
 class StoreSettings(Base, frozen=True):

@@ -34,6 +34,7 @@ from .routing import (
     Forbidden,
     Unauthenticated,
     answer_json,
+    bearer,
     natural,
     read_json,
 )
@@ -106,7 +107,7 @@ class PullApi:
         await answer_json(scope, send, handle)
 
     def _authorize(self, scope: Scope, partner_id: str) -> None:
-        token = _bearer(scope["headers"])
+        token = bearer(_authorization(scope["headers"]))
         if token is None:
             raise Unauthenticated("send Authorization: Bearer <your pull token>")
         caller = None
@@ -169,13 +170,10 @@ def _route(path: str, method: str) -> tuple[str, str]:
     raise RouteNotFound(f"no route {path[:80]}")
 
 
-def _bearer(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+def _authorization(headers: list[tuple[bytes, bytes]]) -> bytes | None:
     for name, value in headers:
         if name == b"authorization":
-            scheme, _, token = value.partition(b" ")
-            if scheme.lower() == b"bearer" and token.strip():
-                return token.strip()
-            return None
+            return value
     return None
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "PrefixRouter",
     "Unauthenticated",
     "answer_json",
+    "bearer",
     "natural",
     "read_json",
 ]
@@ -103,6 +104,15 @@ async def answer_json(
     if status == 401:
         headers = [*headers, (b"www-authenticate", b"Bearer")]
     await send_response(send, status, headers, body)
+
+
+def bearer(authorization: bytes | None) -> bytes | None:
+    """Return the token of an `Authorization: Bearer <token>` value, or None."""
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.partition(b" ")
+    token = token.strip()
+    return token if scheme.lower() == b"bearer" and token else None
 
 
 def natural(text: str, name: str) -> int:
