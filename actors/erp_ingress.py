@@ -52,12 +52,14 @@ from canonical.outbox import Acceptance, Accepted, NewDelivery, NewOutboxRow
 
 __all__ = [
     "ACCEPTED",
+    "ErpDeadLetterDetail",
     "ErpDelivery",
     "ErpIngress",
     "ErpStatistics",
     "ErpStore",
     "QueueBindings",
     "derived_key",
+    "refusal_reason",
 ]
 
 log = logging.getLogger(__name__)
@@ -103,6 +105,21 @@ class ErpStore(Protocol):
         partner_id: str | None = None,
         message_id: str | None = None,
     ) -> int: ...
+
+
+class ErpDeadLetterDetail(msgspec.Struct, frozen=True, kw_only=True):
+    """An ERP dead letter's `detail` (JSON): why, and the delivery's properties besides its body.
+
+    Enough to take the message through the ingress again (gateway/deadletters.py's replay),
+    once the configuration (a binding) or the gateway (a fixed rule) has changed.
+    """
+
+    error: str
+    queue: str
+    routing_key: str
+    message_type: str | None
+    correlation_id: str | None
+    received_at: float
 
 
 class ErpStatistics(msgspec.Struct, frozen=True, kw_only=True):
@@ -261,17 +278,20 @@ class ErpIngress:
         return found
 
     async def _dead_letter(self, delivery: ErpDelivery, error: GatewayError) -> Answer:
-        fields = "; ".join(f"{e.path}: {e.message}" for e in error.errors)
-        reason = f"{error.reason}: {fields or error.detail}"
-        detail = (
-            f"{error.detail} (queue {delivery.queue!r}, routing key {delivery.routing_key!r}, "
-            f"type {delivery.message_type!r})"
+        reason = refusal_reason(error)
+        detail = ErpDeadLetterDetail(
+            error=error.detail,
+            queue=delivery.queue,
+            routing_key=delivery.routing_key,
+            message_type=delivery.message_type,
+            correlation_id=delivery.correlation_id,
+            received_at=delivery.received_at,
         )
         try:
             await self._store.dead_letter(
                 source=f"amqp:{delivery.queue}",
                 reason=reason,
-                detail=detail,
+                detail=msgspec.json.encode(detail).decode(),
                 payload=delivery.body,
                 partner_id=self._source,
                 message_id=delivery.message_id,
@@ -283,6 +303,12 @@ class ErpIngress:
         log.warning("ERP message %s dead-lettered: %s", delivery.message_id, reason)
         self._dead_lettered += 1
         return "ack"
+
+
+def refusal_reason(error: GatewayError) -> str:
+    """An ERP dead letter's reason: the error's reason and every bad field, else its detail."""
+    fields = "; ".join(f"{e.path}: {e.message}" for e in error.errors)
+    return f"{error.reason}: {fields or error.detail}"
 
 
 def _check_ids(delivery: ErpDelivery) -> None:

@@ -34,6 +34,7 @@ from gateway.outbound import build_outbound
 from gateway.partners import Partners, StoreDeadLetters
 from gateway.pull import StoreMessageBox, pull_policies
 from gateway.relay import build_relay
+from gateway.resubmit import resubmitters
 from gateway.store import BatchReport, Store
 from protocols.amqp.consumer import QueueConsumer
 from protocols.http.asgi import ASGIApp
@@ -165,7 +166,12 @@ class Gateway:
             if self.outbound is not None:
                 self.outbound.wake(partner_id)
 
-        operator = OperatorApi(store, [p.id for p in self.config.partners], wake)
+        operator = OperatorApi(
+            store,
+            [p.id for p in self.config.partners],
+            wake,
+            resubmitters(self.config, store),
+        )
         admin = AdminApp(
             self.metrics.registry,
             {"store": store_open, "broker": broker_connected, "erp": erp_consuming},
@@ -207,9 +213,9 @@ class Gateway:
                 ("gateway_actors_passivated", "counter", "Passivations", runtime("passivated")),
                 ("gateway_actor_restarts", "counter", "Actor restarts", runtime("restarts")),
                 (
-                    "gateway_dead_letters",
+                    "gateway_actor_dead_letters",
                     "counter",
-                    "Messages dead-lettered by actors",
+                    "Messages the actor runtime dead-lettered (also in gateway_dead_letters)",
                     runtime("dead_letters"),
                 ),
                 (
@@ -256,6 +262,7 @@ class Gateway:
                 self.metrics.sample_deliveries(
                     await store.deliveries.backlog(), self.outbound.statistics()
                 )
+            self.metrics.sample_dead_letters(await store.dead_letter_book.counts())
             await anyio.sleep(BACKLOG_SAMPLE_INTERVAL_S)
 
 

@@ -1,10 +1,13 @@
-"""The operator's admin routes: dead deliveries (list, show, replay) and endpoints (enable).
+"""The operator's admin routes: dead letters (list, show, replay) and endpoints (enable).
 
-- `GET /dead-letters?partner=&document=&since=&until=&after=&limit=`: `{"dead_letters": [...],
-  "next": id}`; `since`/`until` are ISO 8601 times bounding when the delivery died.
-- `GET /dead-letters/{id}`: one dead delivery with its body and every attempt.
-- `POST /dead-letters/replay` with `{"id": n}` or filters `{"partner", "document", "since",
-  "until"}`: `{"replayed": n}`; the couriers are woken at once.
+- `GET /dead-letters?source=&partner=&document=&since=&until=&after=&limit=`:
+  `{"dead_letters": [...], "next": id}`; `source` is a source or its kind (`delivery`, `relay`,
+  `amqp`, `intake`, `actor`); `since`/`until` are ISO 8601 times bounding when it died.
+- `GET /dead-letters/{id}`: one dead letter with its detail and body.
+- `POST /dead-letters/replay` with `{"id": n}` or filters `{"source", "partner", "document",
+  "since", "until"}`: `{"replayed": n, "still_dead": n, "not_replayable": n}`
+  (gateway/deadletters.py says what a replay does per source); the couriers are woken at once.
+  One id that cannot be replayed is a 409 saying why.
 - `POST /endpoints/{partner}/enable`: `{"partner": id, "was_disabled": bool}`.
 
 JSON answers, problem+json errors. Served only on the admin listener, behind its guard
@@ -13,7 +16,7 @@ JSON answers, problem+json errors. Served only on the admin listener, behind its
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -28,6 +31,7 @@ from gateway.deadletters import (
     show_dead_letter,
     summary,
 )
+from gateway.resubmit import Resubmit
 from gateway.store import Store
 from protocols.http.asgi import ASGIApp, Receive, Scope, Send
 from protocols.http.problem import MethodNotAllowed, RouteNotFound
@@ -38,6 +42,7 @@ __all__ = ["OperatorApi", "operator_routes"]
 
 class _Replay(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     id: Annotated[int, msgspec.Meta(ge=0, le=MAX_ID)] | None = None
+    source: str | None = None
     partner: str | None = None
     document: str | None = None
     since: str | None = None
@@ -51,12 +56,18 @@ class OperatorApi:
     """ASGI app for the dead-letter and endpoint routes of the admin listener."""
 
     def __init__(
-        self, store: Store, partners: Collection[str], wake: Callable[[str | None], None]
+        self,
+        store: Store,
+        partners: Collection[str],
+        wake: Callable[[str | None], None],
+        resubmit: Mapping[str, Resubmit],
     ) -> None:
         self._store = store
         self._partners = frozenset(partners)
         # Wakes a partner's courier (None: every courier) so a replay goes out at once.
         self._wake = wake
+        # The intakes that take ERP and webhook dead letters again (gateway/resubmit.py).
+        self._resubmit = dict(resubmit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -87,7 +98,11 @@ class OperatorApi:
 
     async def _list(self, query: dict[str, str]) -> dict[str, Any]:
         filters = _filters(
-            query.get("partner"), query.get("document"), query.get("since"), query.get("until")
+            query.get("source"),
+            query.get("partner"),
+            query.get("document"),
+            query.get("since"),
+            query.get("until"),
         )
         after = natural(query["after"], "after") if "after" in query else 0
         limit = natural(query["limit"], "limit") if "limit" in query else DEFAULT_LIST_LIMIT
@@ -102,11 +117,13 @@ class OperatorApi:
             body = _REPLAY_DECODER.decode(msgspec.json.encode(raw))
         except msgspec.ValidationError as exc:
             raise BadRequest(f"replay: {exc}") from None
-        filters = _filters(body.partner, body.document, body.since, body.until)
-        replayed = await replay_dead_letters(self._store, delivery_id=body.id, filters=filters)
-        if replayed:
+        filters = _filters(body.source, body.partner, body.document, body.since, body.until)
+        done = await replay_dead_letters(
+            self._store, self._resubmit, dead_letter_id=body.id, filters=filters
+        )
+        if done.replayed:
             self._wake(body.partner)
-        return {"replayed": replayed}
+        return msgspec.structs.asdict(done)
 
     async def _enable(self, partner_id: str) -> dict[str, Any]:
         if partner_id not in self._partners:
@@ -122,9 +139,14 @@ def operator_routes(api: OperatorApi) -> dict[str, ASGIApp]:
 
 
 def _filters(
-    partner: str | None, document: str | None, since: str | None, until: str | None
+    source: str | None,
+    partner: str | None,
+    document: str | None,
+    since: str | None,
+    until: str | None,
 ) -> DeadLetterFilter:
     return DeadLetterFilter(
+        source=source or None,
         partner_id=partner or None,
         document_type=document or None,
         since=parse_time(since, "since") if since else None,
