@@ -36,6 +36,7 @@ from gateway.pull import StoreMessageBox, pull_policies
 from gateway.relay import build_relay
 from gateway.resubmit import resubmitters
 from gateway.store import BatchReport, Store
+from gateway.unroutable import UnroutableWatch
 from protocols.amqp.consumer import QueueConsumer
 from protocols.http.asgi import ASGIApp
 from protocols.http.egress import EgressClient
@@ -63,6 +64,8 @@ class Gateway:
         self.outbound: OutboundDelivery | None = None
         self.erp: ErpIngress | None = None
         self.erp_consumers: list[QueueConsumer] = []
+        # Says loudly when accepted messages are routed nowhere (no queue bound).
+        self.unroutable = UnroutableWatch(config.amqp.events_exchange)
         self.stopping = anyio.Event()
 
     async def run(self, *, task_status: TaskStatus[Gateway] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -81,6 +84,7 @@ class Gateway:
         Path(cfg.store.path).parent.mkdir(parents=True, exist_ok=True)
         async with store, EgressClient() as egress:
             self.store = store
+            self.unroutable.starting_with((await store.dead_letter_book.counts()).get("relay", 0))
             # One courier per partner with an `outbound(_amqp)` channel (actors/delivery).
             self.outbound = build_outbound(
                 cfg.partners,
@@ -122,6 +126,7 @@ class Gateway:
                                 "fields": {
                                     "http_port": self.http_port,
                                     "admin_port": self.admin_port,
+                                    "events_exchange": cfg.amqp.events_exchange,
                                 }
                             },
                         )
@@ -195,6 +200,10 @@ class Gateway:
 
             return read
 
+        def unroutable_keys() -> float:
+            report = store.relay_report()
+            return 0.0 if report is None else float(len(report.statistics.unroutable))
+
         def confirm_latency() -> LatencyTally | None:
             report = store.relay_report()
             return None if report is None else report.confirm_latency
@@ -235,6 +244,12 @@ class Gateway:
                     relayed("unpublishable"),
                 ),
                 ("gateway_relay_reconnects", "counter", "Broker reconnects", relayed("reconnects")),
+                (
+                    "gateway_relay_unroutable_routing_keys",
+                    "gauge",
+                    "Routing keys whose latest publish no queue took (312 NO_ROUTE): alert above 0",
+                    unroutable_keys,
+                ),
                 ("gateway_erp_accepted", "counter", "ERP messages kept", erp("accepted")),
                 ("gateway_erp_replayed", "counter", "ERP redeliveries deduped", erp("replayed")),
                 (
@@ -263,6 +278,8 @@ class Gateway:
                     await store.deliveries.backlog(), self.outbound.statistics()
                 )
             self.metrics.sample_dead_letters(await store.dead_letter_book.counts())
+            if (report := store.relay_report()) is not None:
+                self.unroutable.saw(report.statistics.unroutable)
             await anyio.sleep(BACKLOG_SAMPLE_INTERVAL_S)
 
 
