@@ -110,7 +110,7 @@ class ErpStore(Protocol):
 class ErpDeadLetterDetail(msgspec.Struct, frozen=True, kw_only=True):
     """An ERP dead letter's `detail` (JSON): why, and the delivery's properties besides its body.
 
-    Enough to take the message through the ingress again (gateway/deadletters.py's replay),
+    Enough to take the message through the ingress again (gateway/resubmit.py, on replay),
     once the configuration (a binding) or the gateway (a fixed rule) has changed.
     """
 

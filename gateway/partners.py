@@ -97,7 +97,6 @@ class Partners:
             for p in config.partners
         }
         self.store = store
-        self.dead_letters = StoreDeadLetters(store)
         self.metrics = metrics
 
     def lookup(self, partner_id: str, /) -> IngressPolicy | None:
