@@ -56,12 +56,14 @@ from canonical.outbox import Acceptance, Accepted, NewDelivery, NewOutboxRow
 
 __all__ = [
     "ACCEPTED",
+    "ErpDeadLetterDetail",
     "ErpDelivery",
     "ErpIngress",
     "ErpStatistics",
     "ErpStore",
     "QueueBindings",
     "derived_key",
+    "refusal_reason",
 ]
 
 log = logging.getLogger(__name__)
@@ -105,6 +107,21 @@ class ErpStore(Protocol):
         partner_id: str | None = None,
         message_id: str | None = None,
     ) -> int: ...
+
+
+class ErpDeadLetterDetail(msgspec.Struct, frozen=True, kw_only=True):
+    """An ERP dead letter's `detail` (JSON): why, and the delivery's properties besides its body.
+
+    Enough to take the message through the ingress again (gateway/resubmit.py, on replay),
+    once the configuration (a binding) or the gateway (a fixed rule) has changed.
+    """
+
+    error: str
+    queue: str
+    routing_key: str
+    message_type: str | None
+    correlation_id: str | None
+    received_at: float
 
 
 class ErpStatistics(msgspec.Struct, frozen=True, kw_only=True):
@@ -280,22 +297,24 @@ class ErpIngress:
         return found
 
     async def _dead_letter(self, delivery: ErpDelivery, error: Exception) -> Answer:
-        where = (
-            f"queue {delivery.queue!r}, routing key {delivery.routing_key!r}, "
-            f"type {delivery.message_type!r}"
-        )
         if isinstance(error, GatewayError):
-            fields = "; ".join(f"{e.path}: {e.message}" for e in error.errors)
-            reason = f"{error.reason}: {fields or error.detail}"
-            detail = f"{error.detail} ({where})"
-        else:
+            reason, text = refusal_reason(error), error.detail
+        else:  # a crash of the decoding: requeueing would only crash again
             reason = f"crash: {type(error).__name__}: {error}"
-            detail = f"{where}\n" + "".join(traceback.format_exception(error))
+            text = "".join(traceback.format_exception(error))
+        detail = ErpDeadLetterDetail(
+            error=text,
+            queue=delivery.queue,
+            routing_key=delivery.routing_key,
+            message_type=delivery.message_type,
+            correlation_id=delivery.correlation_id,
+            received_at=delivery.received_at,
+        )
         try:
             await self._store.dead_letter(
                 source=f"amqp:{delivery.queue}",
                 reason=reason,
-                detail=detail,
+                detail=msgspec.json.encode(detail).decode(),
                 payload=delivery.body,
                 partner_id=self._source,
                 message_id=delivery.message_id,
@@ -309,6 +328,12 @@ class ErpIngress:
         log.warning("ERP message dead-lettered: %s", reason, extra={"partner": self._source})
         self._dead_lettered += 1
         return "ack"
+
+
+def refusal_reason(error: GatewayError) -> str:
+    """An ERP dead letter's reason: the error's reason and every bad field, else its detail."""
+    fields = "; ".join(f"{e.path}: {e.message}" for e in error.errors)
+    return f"{error.reason}: {fields or error.detail}"
 
 
 def _check_ids(delivery: ErpDelivery) -> None:

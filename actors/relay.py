@@ -56,6 +56,8 @@ DEFAULT_RECONNECT_MAX = 10.0
 DEFAULT_IDLE_WAIT = 1.0
 # Closing a publisher whose broker is gone must not hold up a reconnect or a shutdown.
 CLOSE_TIMEOUT = 5.0
+# Unroutable routing keys the statistics name; past it, the oldest is forgotten.
+MAX_UNROUTABLE_KEYS = 32
 
 Outcome = Literal["confirmed", "nacked", "returned", "lost", "unpublishable"]
 
@@ -125,6 +127,10 @@ class RelayStatistics(msgspec.Struct, frozen=True, kw_only=True):
     in_flight: int  # rows handed to the publisher and not settled yet
     last_batch_size: int
     connected: bool
+    # Routing keys whose latest publish came back unroutable (no queue bound for them), the
+    # least recently returned first, at most `MAX_UNROUTABLE_KEYS`: each such message becomes
+    # a dead letter. A key leaves once a publish with it is confirmed.
+    unroutable: tuple[str, ...] = ()
 
 
 class OutboxRelay:
@@ -170,6 +176,8 @@ class OutboxRelay:
         self._connected = False
         self._published = self._confirmed = self._nacked = self._returned = self._lost = 0
         self._unpublishable = 0
+        # Routing key -> None, in the order they were found unroutable (an ordered set).
+        self._unroutable: dict[str, None] = {}
         self._in_flight = 0
         self._last_batch_size = 0
 
@@ -206,6 +214,7 @@ class OutboxRelay:
             in_flight=self._in_flight,
             last_batch_size=self._last_batch_size,
             connected=self._connected,
+            unroutable=tuple(self._unroutable),
         )
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -314,8 +323,14 @@ class OutboxRelay:
                     confirmed.append(row.seq)
                     if self._on_confirm is not None:
                         self._on_confirm(delivery.latency)
+                    if self._unroutable:  # a queue was bound since: routable again
+                        self._unroutable.pop(row.routing_key, None)
                 case "returned":
                     self._returned += 1
+                    self._unroutable.pop(row.routing_key, None)
+                    self._unroutable[row.routing_key] = None
+                    if len(self._unroutable) > MAX_UNROUTABLE_KEYS:
+                        del self._unroutable[next(iter(self._unroutable))]
                     reason = (
                         f"unroutable: {delivery.reply_code} {delivery.reply_text} "
                         f"(routing key {row.routing_key!r})"

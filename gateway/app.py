@@ -24,7 +24,7 @@ from actors.delivery import OutboundDelivery
 from actors.erp_ingress import ErpIngress
 from actors.runtime import RuntimeConfig, Supervisor
 from canonical.errors import ConfigError
-from gateway.admin import AdminApp
+from gateway.admin import AdminApp, guarded
 from gateway.config import GatewayConfig, load_config
 from gateway.erp import build_erp_ingress
 from gateway.logs import configure_logging
@@ -34,7 +34,9 @@ from gateway.outbound import build_outbound
 from gateway.partners import Partners, StoreDeadLetters
 from gateway.pull import StoreMessageBox, pull_policies
 from gateway.relay import build_relay, relay_report
+from gateway.resubmit import resubmitters
 from gateway.store import BatchReport, Retention, Store
+from gateway.unroutable import UnroutableWatch
 from protocols.amqp.consumer import QueueConsumer
 from protocols.http.asgi import ASGIApp
 from protocols.http.egress import EgressClient
@@ -63,6 +65,8 @@ class Gateway:
         self.outbound: OutboundDelivery | None = None
         self.erp: ErpIngress | None = None
         self.erp_consumers: list[QueueConsumer] = []
+        # Says loudly when accepted messages are routed nowhere (no queue bound).
+        self.unroutable = UnroutableWatch(config.amqp.events_exchange)
         self.stopping = anyio.Event()
 
     async def run(self, *, task_status: TaskStatus[Gateway] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -88,6 +92,7 @@ class Gateway:
         Path(cfg.store.path).parent.mkdir(parents=True, exist_ok=True)
         async with store, EgressClient() as egress:
             self.store = store
+            self.unroutable.starting_with((await store.dead_letter_book.counts()).get("relay", 0))
             # One courier per partner with an `outbound(_amqp)` channel (actors/delivery).
             self.outbound = build_outbound(
                 cfg.partners,
@@ -129,6 +134,7 @@ class Gateway:
                                 "fields": {
                                     "http_port": self.http_port,
                                     "admin_port": self.admin_port,
+                                    "events_exchange": cfg.amqp.events_exchange,
                                 }
                             },
                         )
@@ -157,7 +163,7 @@ class Gateway:
         if report.deliveries and self.outbound is not None:
             self.outbound.wake()
 
-    def _admin_app(self, store: Store) -> AdminApp:
+    def _admin_app(self, store: Store) -> ASGIApp:
         async def store_open() -> bool:
             await store.outbox_backlog()
             return True
@@ -173,11 +179,22 @@ class Gateway:
             if self.outbound is not None:
                 self.outbound.wake(partner_id)
 
-        operator = OperatorApi(store, [p.id for p in self.config.partners], wake)
-        return AdminApp(
+        operator = OperatorApi(
+            store,
+            [p.id for p in self.config.partners],
+            wake,
+            resubmitters(self.config, store),
+        )
+        admin = AdminApp(
             self.metrics.registry,
             {"store": store_open, "broker": broker_connected, "erp": erp_consuming},
             extra_routes=operator_routes(operator),
+        )
+        token = self.config.admin.token
+        return guarded(
+            admin,
+            token=None if token is None else token.reveal().encode(),
+            allowed_hosts=self.config.admin.allowed_hosts,
         )
 
     def _export_statistics(self, supervisor: Supervisor, store: Store) -> None:
@@ -190,6 +207,10 @@ class Gateway:
                 return 0.0 if report is None else float(getattr(report.statistics, field))
 
             return read
+
+        def unroutable_keys() -> float:
+            report = relay_report(store)
+            return 0.0 if report is None else float(len(report.statistics.unroutable))
 
         def confirm_latency() -> LatencyTally | None:
             report = relay_report(store)
@@ -209,9 +230,9 @@ class Gateway:
                 ("gateway_actors_passivated", "counter", "Passivations", runtime("passivated")),
                 ("gateway_actor_restarts", "counter", "Actor restarts", runtime("restarts")),
                 (
-                    "gateway_dead_letters",
+                    "gateway_actor_dead_letters",
                     "counter",
-                    "Messages dead-lettered by actors",
+                    "Messages the actor runtime dead-lettered (also in gateway_dead_letters)",
                     runtime("dead_letters"),
                 ),
                 (
@@ -231,6 +252,12 @@ class Gateway:
                     relayed("unpublishable"),
                 ),
                 ("gateway_relay_reconnects", "counter", "Broker reconnects", relayed("reconnects")),
+                (
+                    "gateway_relay_unroutable_routing_keys",
+                    "gauge",
+                    "Routing keys whose latest publish no queue took (312 NO_ROUTE): alert above 0",
+                    unroutable_keys,
+                ),
                 ("gateway_erp_accepted", "counter", "ERP messages kept", erp("accepted")),
                 ("gateway_erp_replayed", "counter", "ERP redeliveries deduped", erp("replayed")),
                 (
@@ -258,6 +285,9 @@ class Gateway:
                 self.metrics.sample_deliveries(
                     await store.deliveries.backlog(), self.outbound.statistics()
                 )
+            self.metrics.sample_dead_letters(await store.dead_letter_book.counts())
+            if (report := relay_report(store)) is not None:
+                self.unroutable.saw(report.statistics.unroutable)
             await anyio.sleep(BACKLOG_SAMPLE_INTERVAL_S)
 
 
@@ -281,7 +311,7 @@ async def _serve_ingress(app: ASGIApp, cfg: GatewayConfig, *, task_status: TaskS
     )
 
 
-async def _serve_admin(app: AdminApp, cfg: GatewayConfig, *, task_status: TaskStatus[int]) -> None:
+async def _serve_admin(app: ASGIApp, cfg: GatewayConfig, *, task_status: TaskStatus[int]) -> None:
     await serve(app, host=cfg.admin.host, port=cfg.admin.port, task_status=task_status)
 
 

@@ -25,7 +25,8 @@ from gateway.config.base import (
 from gateway.config.erp import ErpSettings
 from gateway.config.partners import PartnerConfig
 from gateway.config.rules import whole_config_problems
-from gateway.config.secrets import AmqpUrl
+from gateway.config.secrets import AmqpUrl, Secret
+from protocols.http.admin_guard import is_loopback
 
 __all__ = [
     "AdminSettings",
@@ -82,6 +83,20 @@ class AdminSettings(Base, frozen=True):
 
     host: Host = "127.0.0.1"
     port: Port = 9090
+    # `Authorization: Bearer <token>` on every route but /healthz and /readyz; a `whsec_...`
+    # secret, inline, { env = "NAME" } or { file = "PATH" }. Required off loopback.
+    token: Secret | None = None
+    # Host names the listener answers to besides IP literals and `localhost` (DNS rebinding).
+    allowed_hosts: tuple[Host, ...] = ()
+
+    def problems(self) -> Iterator[Problem]:
+        with known():
+            if self.token is None and not is_loopback(self.host):
+                yield (
+                    "token",
+                    f"required when host is not a loopback address ({self.host!r}): "
+                    "anyone who reaches the listener could read dead letters and replay them",
+                )
 
 
 class StoreSettings(Base, frozen=True):

@@ -25,6 +25,7 @@ from canonical.errors import GatewayError, StoreUnavailable
 from canonical.outbox import OutboxRecord
 from gateway.store import queries, schema, wire, writer
 from gateway.store.committer import GroupCommit
+from gateway.store.dead_letters import DeadLetterBook
 from gateway.store.deliveries import DeliveryLedger
 from gateway.store.process import WriterProcess
 from gateway.store.records import Acceptance, Accepted, BatchReport, DeadLetter, StoreStatistics
@@ -161,6 +162,8 @@ class Store:
         self._writer_process: WriterProcess | None = None
         # Outbound deliveries: due heads, attempts, replay, endpoints (gateway/store/deliveries).
         self.deliveries = DeliveryLedger(self._write, self._read)
+        # Every source's dead letters for the operator: list, count, put back (store/dead_letters).
+        self.dead_letter_book = DeadLetterBook(self._write, self._read)
 
     # Lifetime
 
