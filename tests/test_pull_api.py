@@ -202,7 +202,7 @@ async def test_an_integer_out_of_reach_is_a_400_naming_the_parameter(
 
 
 async def test_a_problem_echoes_a_bounded_part_of_a_long_path(tmp_path: Path) -> None:
-    long_path = f"/partners/{ACME.id}/" + "x" * 60_000
+    long_path = f"/partners/{ACME.id}/" + "x" * 20_000  # within the 32 KiB head limit
     async with pull_gateway(tmp_path) as (_, http):
         answer = await http.get(long_path, headers=ACME.auth())
 
