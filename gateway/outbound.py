@@ -16,6 +16,7 @@ from actors.delivery import (
     AttemptOutcome,
     DeliveryChannel,
     DeliveryPolicy,
+    DeliveryRefused,
     DeliverySource,
     OutboundDelivery,
     PartnerCourier,
@@ -25,7 +26,7 @@ from gateway.config import PartnerConfig
 from gateway.config.delivery import AmqpOutbound, WebhookOutbound
 from gateway.config.settings import AmqpSettings
 from gateway.outbound_amqp import ExchangeChannel
-from protocols.http.egress import EgressClient, WebhookResponse, WebhookTarget
+from protocols.http.egress import EgressClient, EgressRefused, WebhookResponse, WebhookTarget
 
 __all__ = ["WebhookChannel", "build_outbound", "delivery_channel", "delivery_policy"]
 
@@ -62,10 +63,18 @@ class WebhookChannel:
         )
 
     async def send(self, delivery: DeliveryRecord, timestamp: int) -> WebhookResponse:
-        """POST one message, signed, its message id as `webhook-id`; return the answer."""
-        return await self._client.post_webhook(
-            self._target, delivery.message_id, delivery.body, timestamp=timestamp
-        )
+        """POST one message, signed, its message id as `webhook-id`; return the answer.
+
+        A target the egress guard refuses is `DeliveryRefused`: a dead letter at once with the
+        guard's reason. Retrying cannot make the address allowed; an operator fixes the URL,
+        the partner's DNS or `allow_networks`, then replays.
+        """
+        try:
+            return await self._client.post_webhook(
+                self._target, delivery.message_id, delivery.body, timestamp=timestamp
+            )
+        except EgressRefused as exc:
+            raise DeliveryRefused(f"egress guard: {exc}") from exc
 
     async def aclose(self) -> None:
         """Nothing to close: the egress pool is the gateway's."""

@@ -257,8 +257,10 @@ def test_a_config_that_cannot_work_is_refused(
 
 
 def test_listeners_on_port_zero_or_apart_load(tmp_path: Path) -> None:
-    both_free = '[http]\nport = 0\n[admin]\nport = 0\nhost = "0.0.0.0"\n'
-    apart = '[http]\nhost = "10.0.0.1"\n[admin]\nhost = "10.0.0.2"\nport = 8080\n'
+    # Off loopback the admin listener needs its token (tests/test_admin_guard.py).
+    token = 'token = "whsec_YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE="\n'
+    both_free = '[http]\nport = 0\n[admin]\nport = 0\nhost = "0.0.0.0"\n' + token
+    apart = '[http]\nhost = "10.0.0.1"\n[admin]\nhost = "10.0.0.2"\nport = 8080\n' + token
 
     for text in (both_free, apart):
         assert load_config(write(tmp_path, AMQP + text + partner()), {})

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from gateway.config.base import (
+    MAX_BODY_BYTES_CEILING,
     MIB,
     Base,
     BodyBytes,
@@ -24,7 +25,8 @@ from gateway.config.base import (
 from gateway.config.erp import ErpSettings
 from gateway.config.partners import PartnerConfig
 from gateway.config.rules import whole_config_problems
-from gateway.config.secrets import AmqpUrl
+from gateway.config.secrets import AmqpUrl, Secret
+from protocols.http.admin_guard import is_loopback
 
 __all__ = [
     "AdminSettings",
@@ -38,6 +40,9 @@ __all__ = [
 ]
 
 DAY_S = 24 * 3600
+# Seconds a kind of row is kept; 0 keeps it for ever.
+RetentionSeconds = Annotated[int, msgspec.Meta(ge=0)]
+KIB = 1024
 
 
 class HttpSettings(Base, frozen=True):
@@ -49,9 +54,26 @@ class HttpSettings(Base, frozen=True):
     # `max_body_bytes` must fit under it.
     max_body_bytes: BodyBytes = MIB
     backlog: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 2048
-    # Requests in flight at once; past it the server answers 503 instead of queueing in memory.
+    # Requests in flight at once (complete heads whose answer is not sent); past it the server
+    # answers 503 with Retry-After instead of queueing in memory. Idle connections and heads
+    # still arriving do not count.
     max_concurrent_requests: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1024
+    # Open connections; past it a new one closes the one idle longest. Kept below the process's
+    # RLIMIT_NOFILE (lowered with a warning at start otherwise).
+    max_connections: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 10_000
     keep_alive_s: Seconds = 5.0
+    # A request line and headers must arrive within this, from the connection opening or the
+    # request's first byte; otherwise 408 (or a silent close if nothing came) and the
+    # connection closes. Real partners send a head in one packet.
+    head_timeout_s: Seconds = 5.0
+    # A body gets body_timeout_s plus 1 s per body_min_bytes_per_s bytes received (Apache
+    # mod_reqtimeout's MinRate), else 408 and close: 16 KiB/s is 128 kbit/s, far below any
+    # partner's uplink, yet it makes each slot an attacker holds cost bandwidth.
+    body_timeout_s: Seconds = 10.0
+    body_min_bytes_per_s: Annotated[int, msgspec.Meta(ge=1, le=MAX_BODY_BYTES_CEILING)] = 16 * KIB
+    # Request line plus headers, and the count of header fields; over either: 431.
+    max_head_bytes: Annotated[int, msgspec.Meta(ge=KIB, le=MIB)] = 32 * KIB
+    max_headers: Annotated[int, msgspec.Meta(ge=8, le=10_000)] = 100
     # Standard Webhooks: every reference library accepts timestamps within five minutes.
     signature_tolerance_s: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 300
 
@@ -61,6 +83,20 @@ class AdminSettings(Base, frozen=True):
 
     host: Host = "127.0.0.1"
     port: Port = 9090
+    # `Authorization: Bearer <token>` on every route but /healthz and /readyz; a `whsec_...`
+    # secret, inline, { env = "NAME" } or { file = "PATH" }. Required off loopback.
+    token: Secret | None = None
+    # Host names the listener answers to besides IP literals and `localhost` (DNS rebinding).
+    allowed_hosts: tuple[Host, ...] = ()
+
+    def problems(self) -> Iterator[Problem]:
+        with known():
+            if self.token is None and not is_loopback(self.host):
+                yield (
+                    "token",
+                    f"required when host is not a loopback address ({self.host!r}): "
+                    "anyone who reaches the listener could read dead letters and replay them",
+                )
 
 
 class StoreSettings(Base, frozen=True):
@@ -75,7 +111,18 @@ class StoreSettings(Base, frozen=True):
     # At least a day: webhook senders retry for a day or more (Standard Webhooks, Svix), and a
     # key purged before the last retry lets that retry through as a new message.
     idempotency_retention_s: Annotated[int, msgspec.Meta(ge=DAY_S)] = 7 * DAY_S
-    purge_interval_s: Seconds = 3600.0
+    # Retention of the rest: seconds a row is kept once nothing needs it; 0 keeps it for ever.
+    # Outbox rows once the broker confirmed them (pending rows are never purged).
+    outbox_retention_s: RetentionSeconds = DAY_S
+    # Delivered deliveries and their attempts, from delivery (pending ones are never purged).
+    delivery_retention_s: RetentionSeconds = 7 * DAY_S
+    # Dead letters, and the dead outbox rows and deliveries their replay needs: operators
+    # look at them days later, so they outlive the rest.
+    dead_letter_retention_s: RetentionSeconds = 30 * DAY_S
+    # How often the purge runs: the store overshoots its steady size by this much ingest.
+    purge_interval_s: Seconds = 600.0
+    # Time a purge's chunk (one transaction) aims to hold the writer; acceptances go between.
+    purge_chunk_s: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.01
 
 
 class AmqpSettings(Base, frozen=True):
