@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from operator import itemgetter
 from typing import Any, cast
 
 import msgspec
@@ -89,6 +90,12 @@ _DELIVERY_COLUMNS = (
 #: kept in the connection's statement cache (`STATEMENT_CACHE_SIZE` leaves room for all of them).
 ROWS_PER_INSERT = 64
 STATEMENT_CACHE_SIZE = 512
+#: Bytes of bodies one INSERT statement carries beyond its first row; a larger row goes alone.
+#: A cached statement keeps the values it was last bound to (sqlite3_reset keeps bindings, and
+#: the sqlite3 module binds copies), so each row count once used held its last batch of
+#: bodies: 528 MiB in the writer for 1 MiB rows in batches of 1 to 32, until it exited. With
+#: this, what the cache keeps is at most ROWS_PER_INSERT x this per table, plus one large row.
+STATEMENT_BODY_BYTES = 256 * 1024
 
 _MARK_PUBLISHED = """
     UPDATE outbox SET state = 'published', published_at = ?2
@@ -253,13 +260,41 @@ def _insert_rows(
     columns: tuple[str, ...],
     rows: Sequence[tuple[object, ...]],
 ) -> int:
-    """Insert `rows` with as few statements as `ROWS_PER_INSERT` allows; return the last rowid."""
+    """Insert `rows` with as few statements as `ROWS_PER_INSERT` and `STATEMENT_BODY_BYTES` allow.
+
+    Returns the last rowid. The rows stay in order, so AUTOINCREMENT numbers them consecutively
+    across the statements too.
+    """
     last = 0
-    for start in range(0, len(rows), ROWS_PER_INSERT):
-        chunk = rows[start : start + ROWS_PER_INSERT]
+    for chunk in _chunks(rows, columns.index("body") if "body" in columns else None):
         values = [value for row in chunk for value in row]
         last = conn.execute(_insert_statement(table, columns, len(chunk)), values).lastrowid or 0
     return last
+
+
+def _chunks(
+    rows: Sequence[tuple[Any, ...]], body: int | None
+) -> Iterator[Sequence[tuple[Any, ...]]]:
+    """Split `rows` into statements' worth: `ROWS_PER_INSERT` rows at most, and bodies (the
+    column at index `body`) of at most `STATEMENT_BODY_BYTES` beyond a statement's first row."""
+    if (
+        body is None
+        or max(map(len, map(itemgetter(body), rows)), default=0) * ROWS_PER_INSERT
+        <= STATEMENT_BODY_BYTES
+    ):
+        # Small rows, the common case: any ROWS_PER_INSERT of them fit.
+        for start in range(0, len(rows), ROWS_PER_INSERT):
+            yield rows[start : start + ROWS_PER_INSERT]
+        return
+    start, size = 0, 0
+    for i, row in enumerate(rows):
+        weight = len(row[body])
+        if i > start and (i - start == ROWS_PER_INSERT or size + weight > STATEMENT_BODY_BYTES):
+            yield rows[start:i]
+            start, size = i, 0
+        size += weight
+    if start < len(rows):
+        yield rows[start:]
 
 
 @functools.cache
