@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -54,6 +57,7 @@ def write_config(
     admin_port: int = 0,
     extra: str = "",
     partner_extra: str = "",
+    documents: str = DOCUMENTS,
 ) -> Path:
     """Write a gateway TOML for `partners` into `folder` and return its path."""
     lines = [
@@ -66,12 +70,68 @@ def write_config(
     for partner in partners:
         lines.append(
             f'[[partners]]\nid = "{partner.id}"\nname = "{partner.id}"\n'
-            f'secrets = ["{partner.secret}"]\nsends = {DOCUMENTS}\n'
+            f'secrets = ["{partner.secret}"]\nsends = {documents}\n'
             f"rate_limit = {{ per_second = 100000.0, burst = 100000 }}\n{partner_extra}\n"
         )
     path = folder / "gateway.toml"
     path.write_text("\n".join(lines))
     return path
+
+
+class GatewayProcess:
+    """`gateway run CONFIG` as a child process that a test may SIGKILL and start again."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        self.config = config
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gateway.cli", "run", str(self.config)],
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                # A process group of its own, as under a service manager: a test can signal
+                # the gateway and its store writer together, as a terminal hang-up does.
+                start_new_session=True,
+            )
+
+    def children(self) -> set[int]:
+        """The gateway's child processes now (its store writer)."""
+        assert self.process is not None
+        pid = self.process.pid
+        return {int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def terminate(self) -> int | None:
+        """SIGTERM, then SIGKILL if it has not exited within 30 s (a stalled event loop)."""
+        if self.process is None:
+            return None
+        self.process.terminate()
+        try:
+            return self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return self.process.returncode
+
+
+async def listening(port: int, timeout: float = 30.0) -> None:
+    """Return once something accepts connections on 127.0.0.1:`port`."""
+    with anyio.fail_after(timeout):
+        while True:
+            try:
+                stream = await anyio.connect_tcp("127.0.0.1", port)
+            except OSError:
+                await anyio.sleep(0.05)
+                continue
+            await stream.aclose()
+            return
 
 
 def load(path: Path) -> GatewayConfig:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import sys
 import uuid
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -21,7 +19,15 @@ import anyio
 import httpx
 import msgspec
 import pytest
-from gatewaykit import Partner, bound_queue, client, load, running, write_config
+from gatewaykit import (
+    GatewayProcess,
+    Partner,
+    bound_queue,
+    client,
+    load,
+    running,
+    write_config,
+)
 from store_samples import select
 
 from canonical import Envelope, decode_envelope, sample_body
@@ -32,44 +38,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.rabbitmq, pytest.mark.slow]
 
 ACME = Partner("acme")
 GLOBEX = Partner("globex")
-
-
-class GatewayProcess:
-    """`gateway run CONFIG` as a child process that a test may SIGKILL and start again."""
-
-    def __init__(self, config: Path, log: Path) -> None:
-        self.config = config
-        self.log = log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "gateway.cli", "run", str(self.config)],
-                stdout=log,
-                stderr=log,
-                stdin=subprocess.DEVNULL,
-                # A process group of its own, as under a service manager: a test can signal
-                # the gateway and its store writer together, as a terminal hang-up does.
-                start_new_session=True,
-            )
-
-    def children(self) -> set[int]:
-        """The gateway's child processes now (its store writer)."""
-        assert self.process is not None
-        pid = self.process.pid
-        return {int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait()
-
-    def terminate(self) -> int | None:
-        if self.process is None:
-            return None
-        self.process.terminate()
-        return self.process.wait(timeout=30)
 
 
 async def pending_rows(db: Path) -> int:
