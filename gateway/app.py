@@ -39,6 +39,7 @@ from gateway.store import BatchReport, Retention, Store
 from gateway.unroutable import UnroutableWatch
 from protocols.amqp.consumer import QueueConsumer
 from protocols.http.asgi import ASGIApp
+from protocols.http.budget import BodyBudget
 from protocols.http.egress import EgressClient
 from protocols.http.guard import ListenerLimits
 from protocols.http.ingress import WEBHOOK_PATH_PREFIX, WebhookIngress
@@ -107,7 +108,12 @@ class Gateway:
                 services.start_soon(self._sample_backlog, store)
                 async with Supervisor(runtime, dead_letters=StoreDeadLetters(store)) as supervisor:
                     partners = Partners(cfg, store)
-                    self._export_statistics(supervisor, store)
+                    budget = BodyBudget(
+                        total=cfg.http.max_body_bytes_in_flight,
+                        per_partner=cfg.http.max_partner_body_bytes_in_flight,
+                        wait_s=cfg.http.body_wait_s,
+                    )
+                    self._export_statistics(supervisor, store, budget)
                     async with anyio.create_task_group() as listeners:
                         self.admin_port = await listeners.start(
                             _serve_admin, self._admin_app(store), cfg
@@ -117,6 +123,7 @@ class Gateway:
                             partners,
                             tolerance=cfg.http.signature_tolerance_s,
                             on_answer=metrics.request_answered,
+                            budget=budget,
                         )
                         # Webhooks in, and messages pulled by partners that take no webhooks.
                         pull = PullApi(pull_policies(cfg.partners), StoreMessageBox(store))
@@ -200,7 +207,7 @@ class Gateway:
             allowed_hosts=self.config.admin.allowed_hosts,
         )
 
-    def _export_statistics(self, supervisor: Supervisor, store: Store) -> None:
+    def _export_statistics(self, supervisor: Supervisor, store: Store, budget: BodyBudget) -> None:
         def runtime(field: str) -> Any:
             return lambda: float(getattr(supervisor.statistics(), field))
 
@@ -243,6 +250,18 @@ class Gateway:
                     "gauge",
                     "Messages waiting in mailboxes",
                     runtime("mailbox_depth"),
+                ),
+                (
+                    "gateway_http_body_bytes_in_flight",
+                    "gauge",
+                    "Request body bytes held by webhooks in flight (room taken)",
+                    lambda: float(budget.taken),
+                ),
+                (
+                    "gateway_http_body_waiting",
+                    "gauge",
+                    "Webhook requests waiting for room among the body bytes in flight",
+                    lambda: float(budget.waiting),
                 ),
                 ("gateway_relay_published", "counter", "Relay publishes", relayed("published")),
                 ("gateway_relay_confirmed", "counter", "Broker confirms", relayed("confirmed")),

@@ -79,6 +79,11 @@ def test_omitted_sections_take_their_defaults(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, partner("acme")), {})
 
     assert (cfg.http.host, cfg.http.port, cfg.http.max_body_bytes) == ("127.0.0.1", 8080, 1 << 20)
+    assert (
+        cfg.http.max_body_bytes_in_flight,
+        cfg.http.max_partner_body_bytes_in_flight,
+        cfg.http.body_wait_s,
+    ) == (32 << 20, 8 << 20, 5.0)
     assert (cfg.admin.port, cfg.store.path, cfg.store.synchronous) == (
         9090,
         "var/gateway.db",
@@ -197,6 +202,10 @@ ERROR_CASES = [
     ("body-above-ceiling", partner("acme", extra="max_body_bytes = 2097152"), {},
      "partner 'acme': max_body_bytes: ", "above [http] max_body_bytes (1048576)"),
     ("bad-port", "[http]\nport = 70000\n", {}, "[http]: port: ", "<= 65535"),
+    ("partner-in-flight-below-a-body", "[http]\nmax_partner_body_bytes_in_flight = 524288\n", {},
+     "[http]: max_partner_body_bytes_in_flight: ", "below max_body_bytes (1048576)"),
+    ("in-flight-below-a-partners", "[http]\nmax_body_bytes_in_flight = 4194304\n", {},
+     "[http]: max_body_bytes_in_flight: ", "below max_partner_body_bytes_in_flight (8388608)"),
     ("bad-synchronous", '[store]\nsynchronous = "OFF"\n', {},
      "[store]: synchronous: ", "expected one of 'FULL', 'NORMAL'"),
     ("unknown-section", "[htpp]\nport = 1\n", {}, "[htpp]: ", "did you mean 'http'"),

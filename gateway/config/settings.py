@@ -43,6 +43,7 @@ DAY_S = 24 * 3600
 # Seconds a kind of row is kept; 0 keeps it for ever.
 RetentionSeconds = Annotated[int, msgspec.Meta(ge=0)]
 KIB = 1024
+BytesInFlight = Annotated[int, msgspec.Meta(ge=KIB, le=1 << 40)]
 
 
 class HttpSettings(Base, frozen=True):
@@ -76,6 +77,29 @@ class HttpSettings(Base, frozen=True):
     max_headers: Annotated[int, msgspec.Meta(ge=8, le=10_000)] = 100
     # Standard Webhooks: every reference library accepts timestamps within five minutes.
     signature_tolerance_s: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 300
+    # Request bodies held at once (protocols/http/budget.py), all partners and per partner; a
+    # request takes its Content-Length (a chunked one its partner's max_body_bytes) before its
+    # body is read, until it is answered. Memory for requests in flight is a small multiple.
+    max_body_bytes_in_flight: BytesInFlight = 32 * MIB
+    max_partner_body_bytes_in_flight: BytesInFlight = 8 * MIB
+    # How long a request waits for that room before it gets 503 with Retry-After.
+    body_wait_s: Seconds = 5.0
+
+    def problems(self) -> Iterator[Problem]:
+        # Each bound must admit the one below it, or a largest body could never be read.
+        with known():
+            if self.max_partner_body_bytes_in_flight < self.max_body_bytes:
+                yield (
+                    "max_partner_body_bytes_in_flight",
+                    f"below max_body_bytes ({self.max_body_bytes})",
+                )
+        with known():
+            if self.max_body_bytes_in_flight < self.max_partner_body_bytes_in_flight:
+                yield (
+                    "max_body_bytes_in_flight",
+                    f"below max_partner_body_bytes_in_flight "
+                    f"({self.max_partner_body_bytes_in_flight})",
+                )
 
 
 class AdminSettings(Base, frozen=True):

@@ -7,10 +7,12 @@ and the acceptor is not called:
 2. partner known (404);
 3. Content-Type is application/json, parameters allowed (415);
 4. Content-Length within the partner's limit, before any body is read (413);
-5. the body, read only up to the limit: a chunked body that grows past it is refused as soon as
+5. room for the body among the bytes in flight, overall and the partner's (`budget.py`),
+   waited for a bounded time (503 with Retry-After), held until the answer is ready;
+6. the body, read only up to the limit: a chunked body that grows past it is refused as soon as
    it does, and reading stops (413);
-6. the Standard Webhooks signature (401);
-7. document type allowed for this partner (403), only after authentication, so a stranger
+7. the Standard Webhooks signature (401);
+8. document type allowed for this partner (403), only after authentication, so a stranger
    cannot learn which documents a partner may send.
 
 Then the acceptor answers (202, or a GatewayError such as 409/422/429/503). A body the app did
@@ -40,6 +42,7 @@ from canonical.errors import (
 from canonical.ids import new_message_id
 
 from .asgi import ClientDisconnected, Headers, Receive, Scope, Send, read_body, send_response
+from .budget import BodyBudget
 from .contract import Acceptor, PartnerDirectory, WebhookRequest
 from .problem import BadRequest, MethodNotAllowed, RouteNotFound, problem_response
 from .signatures import DEFAULT_TOLERANCE_SECONDS, MAX_SIGNATURE_ENTRIES, verify_raw
@@ -92,12 +95,14 @@ class WebhookIngress:
         tolerance: float = DEFAULT_TOLERANCE_SECONDS,
         clock: Callable[[], float] = time.time,
         on_answer: AnswerObserver | None = None,
+        budget: BodyBudget | None = None,
     ) -> None:
         self._directory = directory
         self._acceptor = acceptor
         self._tolerance = tolerance
         self._clock = clock
         self._on_answer = on_answer or _ignore
+        self._budget = budget or BodyBudget()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Lifespan and websocket scopes have nothing to do here; returning declines them.
@@ -168,38 +173,44 @@ class WebhookIngress:
         ) = _read_headers(scope["headers"])
         content_type_text = _checked_content_type(content_type)
         limit = policy.max_body_bytes
-        if content_length is not None and _declared_length_exceeds(content_length, limit):
-            raise PayloadTooLarge(f"Content-Length exceeds this partner's limit of {limit} bytes")
-        body = await read_body(receive, limit)
-        received_at = self._clock()
-        sent_at = verify_raw(
-            policy.keys,
-            webhook_id,
-            timestamp,
-            signature,
-            body,
-            now=received_at,
-            tolerance=self._tolerance,
-        )
-        if document_type not in policy.allowed_documents:
-            raise DocumentNotAllowed(f"partner may not send {_echo(document_type)}")
-        # verify_raw has refused a missing or empty webhook-id by now. The webhook-id is
-        # signed and always a dedup key; an Idempotency-Key is a second one (README).
-        webhook_id_text = _webhook_id(webhook_id or b"")
-        request = WebhookRequest(
-            partner_id=partner_id,
-            document_type=document_type,
-            body=body,
-            webhook_id=webhook_id_text,
-            timestamp=sent_at,
-            idempotency_key=_idempotency_key(idempotency_key),
-            content_type=content_type_text,
-            received_at=received_at,
-        )
-        accepted = await self._acceptor.accept(request)
-        self._on_answer(partner_id, document_type, accepted.status)
-        headers = _REPLAYED_HEADERS if accepted.replayed else _JSON_HEADERS
-        return accepted.status, headers, accepted.body
+        # Room among the bytes in flight (budget.py) before the body is read, given back once
+        # the answer is ready: everything made from the body in between lives inside it.
+        room = self._budget.room_for(_declared_length(content_length, limit))
+        if not self._budget.take_nowait(partner_id, room):
+            await self._budget.take(partner_id, room)
+        try:
+            body = await read_body(receive, limit)
+            received_at = self._clock()
+            sent_at = verify_raw(
+                policy.keys,
+                webhook_id,
+                timestamp,
+                signature,
+                body,
+                now=received_at,
+                tolerance=self._tolerance,
+            )
+            if document_type not in policy.allowed_documents:
+                raise DocumentNotAllowed(f"partner may not send {_echo(document_type)}")
+            # verify_raw has refused a missing or empty webhook-id by now. The webhook-id is
+            # signed and always a dedup key; an Idempotency-Key is a second one (README).
+            webhook_id_text = _webhook_id(webhook_id or b"")
+            request = WebhookRequest(
+                partner_id=partner_id,
+                document_type=document_type,
+                body=body,
+                webhook_id=webhook_id_text,
+                timestamp=sent_at,
+                idempotency_key=_idempotency_key(idempotency_key),
+                content_type=content_type_text,
+                received_at=received_at,
+            )
+            accepted = await self._acceptor.accept(request)
+            self._on_answer(partner_id, document_type, accepted.status)
+            headers = _REPLAYED_HEADERS if accepted.replayed else _JSON_HEADERS
+            return accepted.status, headers, accepted.body
+        finally:
+            self._budget.give(partner_id, room)
 
 
 def _route(path: str, method: str) -> tuple[str, str]:
@@ -259,14 +270,18 @@ def _checked_content_type(content_type: bytes | None) -> str:
     return text
 
 
-def _declared_length_exceeds(content_length: bytes, limit: int) -> bool:
-    """Tell whether a Content-Length header announces more than `limit` bytes.
+def _declared_length(content_length: bytes | None, limit: int) -> int:
+    """Return the body size a request announces: its Content-Length, else `limit`.
 
-    A malformed value is left to the body count below (a real server rejects it earlier).
+    Raises 413 when the Content-Length announces more than `limit` bytes, before any body is
+    read. A chunked body (no Content-Length) may grow to `limit`; so may one whose value is
+    malformed, which is left to the body count (a real server rejects it earlier).
     """
-    if not content_length.isdigit():
-        return False
-    return len(content_length) > _MAX_LENGTH_DIGITS or int(content_length) > limit
+    if content_length is None or not content_length.isdigit():
+        return limit
+    if len(content_length) > _MAX_LENGTH_DIGITS or (declared := int(content_length)) > limit:
+        raise PayloadTooLarge(f"Content-Length exceeds this partner's limit of {limit} bytes")
+    return declared
 
 
 def _printable_ascii(header: str, raw: bytes) -> str:
