@@ -24,6 +24,7 @@ from gateway.config.settings import (
     join_host_port,
 )
 from gateway.config.tables import DecHook, Problem, build, did_you_mean, join
+from gateway.config.workflow import WorkflowSettings, workflow_problems
 
 __all__ = ["check_config", "load_config", "summarize"]
 
@@ -35,6 +36,7 @@ SECTIONS: Mapping[str, type[Base]] = {
     "runtime": RuntimeSettings,
     "log": LogSettings,
     "erp": ErpSettings,
+    "workflow": WorkflowSettings,
 }
 # summarize() stays one line however many partners there are.
 SUMMARY_PARTNER_IDS = 10
@@ -81,6 +83,12 @@ def load_config(path: Path, environ: Mapping[str, str]) -> GatewayConfig:
     partners = _load_partners(document.get("partners", []), http, hook, report)
     if sections.get("erp") is not None:
         report("erp", "[erp]", subscription_problems(sections["erp"], tuple(partners)))
+    workflow, erp = sections.get("workflow"), sections.get("erp", ErpSettings())
+    if workflow is not None and erp is not None:
+        # Only a [workflow] written in the file is held to [erp]: by default the threads run
+        # when the ERP's events are published and stay off (logged) when they are not.
+        found = workflow_problems(workflow, tuple(partners), erp_publishes=erp.publish_events)
+        report("workflow", "[workflow]", found)
     if problems:
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
         raise ConfigError(f"{where}: {count}", errors=problems)

@@ -11,6 +11,7 @@ import msgspec
 from gateway.config.base import MIB, Base, BodyBytes, Count, Host, Name, Port, Seconds
 from gateway.config.erp import ErpSettings
 from gateway.config.partners import PartnerConfig
+from gateway.config.workflow import WorkflowSettings
 
 __all__ = [
     "AdminSettings",
@@ -147,6 +148,7 @@ class GatewayConfig(Base, frozen=True, dict=True):
     runtime: RuntimeSettings = RuntimeSettings()
     log: LogSettings = LogSettings()
     erp: ErpSettings = ErpSettings()
+    workflow: WorkflowSettings = WorkflowSettings()
     partners: tuple[PartnerConfig, ...] = ()
 
     def __post_init__(self) -> None:

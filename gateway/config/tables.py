@@ -72,6 +72,10 @@ def join(base: str, path: str) -> str:
 def _convert(tp: Any, value: object, dec_hook: DecHook | None) -> tuple[Any, list[Problem]]:
     if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
         return build(tp, value, dec_hook)
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) is dict and isinstance(value, dict) and _is_struct(args[1]):
+        # A table of tables (`[workflow.partners.acme]`): each checked by name, like a section.
+        return _convert_tables(args[0], args[1], value, dec_hook)
     # An optional table (`X | None`) that is present: check it field by field like any table.
     members = [t for t in typing.get_args(tp) if t is not type(None)]
     if len(members) == 1 and len(typing.get_args(tp)) == 2 and value is not None:
@@ -84,6 +88,24 @@ def _convert(tp: Any, value: object, dec_hook: DecHook | None) -> tuple[Any, lis
         if typing.get_origin(tp) is Literal and not path:
             message += f" (expected one of {', '.join(map(repr, typing.get_args(tp)))})"
         return None, [(path, message)]
+
+
+def _is_struct(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, msgspec.Struct)
+
+
+def _convert_tables(
+    key_type: Any, value_type: Any, tables: dict[Any, Any], dec_hook: DecHook | None
+) -> tuple[Any, list[Problem]]:
+    built: dict[Any, Any] = {}
+    problems: list[Problem] = []
+    for key, table in tables.items():
+        name, key_problems = _convert(key_type, key, dec_hook)
+        problems += [(str(key), f"not a valid name: {message}") for _, message in key_problems]
+        entry, entry_problems = build(value_type, table, dec_hook)
+        problems += [(join(str(key), path), message) for path, message in entry_problems]
+        built[name] = entry
+    return (None if problems else built), problems
 
 
 def _attribute(message: str, names: list[str]) -> Problem:
