@@ -28,6 +28,7 @@ from gateway.store.committer import GroupCommit
 from gateway.store.deliveries import DeliveryLedger
 from gateway.store.process import WriterProcess
 from gateway.store.records import Acceptance, Accepted, BatchReport, DeadLetter, StoreStatistics
+from gateway.store.workflow_state import WorkflowLedger
 
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT_S",
@@ -152,6 +153,8 @@ class Store:
         self._writer_process: WriterProcess | None = None
         # Outbound deliveries: due heads, attempts, replay, endpoints (gateway/store/deliveries).
         self.deliveries = DeliveryLedger(self._write, self._read)
+        # Purchase-order threads: state, journal, timers (gateway/store/workflow_state.py).
+        self.workflow = WorkflowLedger(self._write, self._read)
 
     # Lifetime
 
