@@ -179,6 +179,24 @@ async def test_a_cursor_only_moves_forward(tmp_path: Path) -> None:
         assert await store.workflow.cursor("outbox") == 7
 
 
+async def test_a_scan_reads_past_rows_no_thread_takes_but_no_further_than_its_window(
+    tmp_path: Path,
+) -> None:
+    async with Store(tmp_path / "gw.db") as store:
+        for key in range(5):
+            await store.accept(acceptance(f"k{key}", partner="acme"))  # partners' orders
+        found, reached = await store.workflow.committed_inputs(
+            0,
+            10,
+            scan=3,
+            erp_source="erp",
+            order_types=("purchase_order",),
+            partner_types=("purchase_order_ack",),
+        )
+
+    assert (found, reached) == ([], 3)
+
+
 async def test_committed_inputs_are_the_erps_orders_and_the_partners_documents(
     tmp_path: Path,
 ) -> None:
@@ -202,16 +220,18 @@ async def test_committed_inputs_are_the_erps_orders_and_the_partners_documents(
             await store.accept(
                 msgspec.structs.replace(acceptance(key, partner=partner), records=(row,))
             )
-        found = await store.workflow.committed_inputs(
+        found, reached = await store.workflow.committed_inputs(
             0,
             10,
+            scan=100,
             erp_source="erp",
             order_types=("purchase_order",),
             partner_types=("purchase_order_ack", "goods_receipt"),
         )
-        after = await store.workflow.committed_inputs(
+        after, _ = await store.workflow.committed_inputs(
             found[1].seq,
             10,
+            scan=100,
             erp_source="erp",
             order_types=("purchase_order",),
             partner_types=("purchase_order_ack", "goods_receipt"),
@@ -223,6 +243,7 @@ async def test_committed_inputs_are_the_erps_orders_and_the_partners_documents(
         ("globex", "goods_receipt"),
     ]
     assert [f.document_type for f in after] == ["goods_receipt"]
+    assert reached == 5  # past the rows no thread takes, too
 
 
 async def test_settled_deliveries_are_listed_once_by_their_last_attempt(tmp_path: Path) -> None:
@@ -236,8 +257,10 @@ async def test_settled_deliveries_are_listed_once_by_their_last_attempt(tmp_path
         await store.deliveries.settle(two.id, attempt(500), "retry", next_attempt_at=2.0)
         await store.deliveries.settle(one.id, attempt(200), "delivered")
         await store.deliveries.settle(three.id, attempt(500), "dead", reason="HTTP 500")
-        settled = await store.workflow.settled_deliveries(0, 10, ("purchase_order",))
-        later = await store.workflow.settled_deliveries(settled[-1].attempt_id, 10, ("x",))
+        settled, _ = await store.workflow.settled_deliveries(0, 10, ("purchase_order",), scan=100)
+        later, reached = await store.workflow.settled_deliveries(
+            settled[-1].attempt_id, 10, ("purchase_order",), scan=100
+        )
 
     assert [(s.delivery_id, s.state) for s in settled] == [
         (one.id, "delivered"),
@@ -245,3 +268,4 @@ async def test_settled_deliveries_are_listed_once_by_their_last_attempt(tmp_path
     ]
     assert settled[1].reason == "HTTP 500"
     assert later == []
+    assert reached == 4

@@ -77,6 +77,12 @@ class WorkflowSettings(Base, frozen=True):
     feed_batch: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 256
     # How often the feeder looks for committed inputs when nothing woke it.
     feed_poll_s: Seconds = 0.5
+    # After a wake-up the feeder waits this long, so one pass takes many commits' rows (a
+    # burst of webhooks wakes it on every group commit; each pass costs reads).
+    feed_coalesce_s: Annotated[float, msgspec.Meta(ge=0, le=10)] = 0.05
+    # Outbox rows (or delivery attempts) one pass reads past at most: bounds a pass's work
+    # when the stream is mostly documents no thread takes.
+    feed_scan: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 20_000
     # The timer service re-reads the earliest due time at least this often (a clock jump).
     timer_max_sleep_s: Seconds = 60.0
     # A thread with no input for this long leaves memory; its state is in the store.

@@ -308,11 +308,19 @@ class WorkflowLedger:
         after_seq: int,
         limit: int,
         *,
+        scan: int,
         erp_source: str,
         order_types: tuple[str, ...],
         partner_types: tuple[str, ...],
-    ) -> list[CommittedInput]:
-        """Outbox rows after `after_seq` a thread may take: the ERP's orders, partners' others."""
+    ) -> tuple[list[CommittedInput], int]:
+        """Outbox rows a thread may take (the ERP's orders, partners' other documents) among
+        the next `scan` rows after `after_seq`, up to `limit`; and the seq read up to.
+
+        Rows no thread takes are passed over by the second value, so a feeder's cursor moves
+        through a stream of other documents instead of scanning them again on every pass.
+        """
+        top = await self._read(partial(_fetch, "SELECT max(seq) FROM outbox", ()))
+        upper = min(int(top[0][0] or 0), after_seq + scan)
         order_marks = ",".join("?" * len(order_types))
         partner_marks = ",".join("?" * len(partner_types))
         rows = await self._read(
@@ -321,15 +329,15 @@ class WorkflowLedger:
                 f"""
                 SELECT seq, message_id, partner_id, document_type, body, created_at
                 FROM outbox
-                WHERE seq > ? AND (
+                WHERE seq > ? AND seq <= ? AND (
                     (document_type IN ({order_marks}) AND partner_id = ?)
                     OR document_type IN ({partner_marks}))
                 ORDER BY seq LIMIT ?
                 """,
-                (after_seq, *order_types, erp_source, *partner_types, limit),
+                (after_seq, upper, *order_types, erp_source, *partner_types, limit),
             )
         )
-        return [
+        found = [
             CommittedInput(
                 seq=r[0],
                 message_id=r[1],
@@ -340,16 +348,21 @@ class WorkflowLedger:
             )
             for r in rows
         ]
+        reached = found[-1].seq if len(found) == limit else max(upper, after_seq)
+        return found, reached
 
     async def settled_deliveries(
-        self, after_attempt: int, limit: int, document_types: tuple[str, ...]
-    ) -> list[DeliverySettled]:
-        """Deliveries of `document_types` now delivered or dead with an attempt after
-        `after_attempt`, each once, by their last attempt.
+        self, after_attempt: int, limit: int, document_types: tuple[str, ...], *, scan: int
+    ) -> tuple[list[DeliverySettled], int]:
+        """Deliveries of `document_types` now delivered or dead with an attempt among the next
+        `scan` after `after_attempt`, each once, by its last attempt; and the attempt id read
+        up to.
 
         A delivery still pending is left out, and its attempts with it: it is listed once it
         settles, by the attempt that settled it (a replayed dead delivery settles again).
         """
+        top = await self._read(partial(_fetch, "SELECT max(id) FROM delivery_attempts", ()))
+        upper = min(int(top[0][0] or 0), after_attempt + scan)
         marks = ",".join("?" * len(document_types))
         rows = await self._read(
             partial(
@@ -358,14 +371,14 @@ class WorkflowLedger:
                 SELECT max(a.id) AS last, d.id, d.partner_id, d.message_id, d.document_type,
                        d.state, d.body, d.settled_at, d.reason
                 FROM delivery_attempts AS a JOIN deliveries AS d ON d.id = a.delivery_id
-                WHERE a.id > ? AND d.document_type IN ({marks})
+                WHERE a.id > ? AND a.id <= ? AND d.document_type IN ({marks})
                   AND d.state IN ('delivered', 'dead')
                 GROUP BY d.id ORDER BY last LIMIT ?
                 """,
-                (after_attempt, *document_types, limit),
+                (after_attempt, upper, *document_types, limit),
             )
         )
-        return [
+        found = [
             DeliverySettled(
                 attempt_id=r[0],
                 delivery_id=r[1],
@@ -379,6 +392,8 @@ class WorkflowLedger:
             )
             for r in rows
         ]
+        reached = found[-1].attempt_id if len(found) == limit else max(upper, after_attempt)
+        return found, reached
 
     # The timer service's side
 

@@ -197,5 +197,8 @@ class Draft:
         if any(_same_input(p, held) for p in self.state.parked):
             return
         self.update(parked=(*self.state.parked, held))
+        if self.state.correlation_id is None and isinstance(held, DocumentArrived):
+            # Until the order brings the thread's own, its first document's id ties it together.
+            self.update(correlation_id=held.correlation_id)
         if "park_expiry" not in self.state.timers:
             self.arm("park_expiry", self.context.now + self.tolerances.park_hours * 3600)
