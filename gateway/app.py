@@ -36,6 +36,7 @@ from gateway.partners import Partners, StoreDeadLetters
 from gateway.pull import StoreMessageBox, pull_policies
 from gateway.relay import build_relay, relay_report
 from gateway.store import BatchReport, Store
+from gateway.trace import TraceApi, trace_routes
 from gateway.workflow import Workflow
 from protocols.amqp.consumer import QueueConsumer
 from protocols.http.asgi import ASGIApp
@@ -203,7 +204,7 @@ class Gateway:
         return AdminApp(
             self.metrics.registry,
             {"store": store_open, "broker": broker_connected, "erp": erp_consuming},
-            extra_routes=operator_routes(operator),
+            extra_routes={**operator_routes(operator), **trace_routes(TraceApi(store.workflow))},
         )
 
     def _export_statistics(self, supervisor: Supervisor, store: Store) -> None:

@@ -172,3 +172,22 @@ async def test_an_asn_for_two_orders_feeds_both_threads(tmp_path: Path) -> None:
 
     assert {e.document.po_number for e in events} == {PO.po_number, other.po_number}  # type: ignore[union-attr]
     assert len({e.correlation_id for e in events}) == 2
+
+
+async def test_an_asn_before_the_ack_and_a_receipt_before_its_asn_end_where_in_order_would(
+    tmp_path: Path,
+) -> None:
+    async with workflow(tmp_path / "gw.db", config(), ManualClock(T0)) as running:
+        await running.commit(PO, "erp")
+        await running.commit(receipt("GR-1", PO, {1: (D(12), D(12))}, asn_number="ASN-1"), "globex")
+        await running.until(lambda: armed(running, "park_expiry"))  # the receipt waits
+        await running.commit(asn("ASN-1", PO, {1: D(12)}), "acme")  # before the ack
+        await running.commit(ack(PO), "acme")
+        await running.until(
+            lambda: running.rows("SELECT status FROM workflow_threads") == [("received",)]
+        )
+        documents = [e.document_type for e in running.events()]
+
+    assert running.exception_kinds() == ["shipped_before_acknowledged"]
+    assert "receipt_discrepancy" not in documents  # received exactly what was shipped
+    assert not armed(running, "park_expiry")

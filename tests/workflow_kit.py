@@ -45,6 +45,12 @@ class ManualClock:
         self.on_move()
 
 
+def clock_from(start: float) -> Callable[[], float]:
+    """A clock that reads `start` now and runs at the real pace from there."""
+    offset = start - time.time()
+    return lambda: time.time() + offset
+
+
 @dataclass
 class Running:
     store: Store

@@ -8,8 +8,10 @@ statements on the read connection, as in `queries`. Reach it as `store.workflow`
 
 from __future__ import annotations
 
+import os
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -28,6 +30,7 @@ __all__ = [
     "ThreadRow",
     "WorkflowLedger",
     "apply_step",
+    "reading",
 ]
 
 T = TypeVar("T")
@@ -489,3 +492,29 @@ async def _threads(
         )
         for r in await db.execute_fetchall(sql, params)
     ]
+
+
+@asynccontextmanager
+async def reading(
+    path: str | os.PathLike[str], *, busy_timeout_ms: int = 5000
+) -> AsyncIterator[WorkflowLedger]:
+    """A `WorkflowLedger` that only reads, on its own read-only connection to the file.
+
+    For tools beside a running gateway (`gateway trace`): no writer process is started, and a
+    write through it raises.
+    """
+    uri = f"file:{os.fspath(path)}?mode=ro"
+    db = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+    try:
+        await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        await db.execute("PRAGMA query_only = ON")
+
+        async def read(query: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+            return await query(db)
+
+        async def write(operation: Callable[[sqlite3.Connection, float], T]) -> T:
+            raise sqlite3.OperationalError("this ledger only reads")
+
+        yield WorkflowLedger(write, read)
+    finally:
+        await db.close()
