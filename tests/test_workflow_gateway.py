@@ -25,7 +25,7 @@ from delivery_receiver import OK, Receiver, answering
 from gatewaykit import Partner, drain, load
 from test_erp_ingress_gateway import Erp, until
 from workflow_documents import T0, ack, asn, invoice, order, receipt
-from workflow_kit import clock_from
+from workflow_kit import ManualClock, clock_from
 
 from canonical import (
     Document,
@@ -278,3 +278,48 @@ def trace_cli(config_path: Path, reference: str) -> str:
         check=True,
     )
     return done.stdout
+
+
+async def test_documents_before_their_order_wait_for_it_or_become_an_exception(
+    tmp_path: Path, amqp_url: str
+) -> None:
+    early, never = order(32), order(33)
+    erp = Erp()
+    receiver = Receiver(answering(then=OK))
+    clock = ManualClock(T0)
+    async with (
+        anyio.create_task_group() as tg,
+        queue_for(amqp_url, ("exception.*",)) as erp_queue,
+    ):
+        port = await tg.start(partial(serve, receiver, host="127.0.0.1", port=0))
+        config_path = tmp_path / "gateway.toml"
+        config_path.write_text(config_text(tmp_path, amqp_url, erp, receiver, port))
+        gateway = Gateway(load(config_path), clock=clock)
+        http = httpx.AsyncClient(timeout=10)
+        async with http, anyio.create_task_group() as running:
+            await running.start(gateway.run)
+            assert gateway.workflow is not None
+            clock.on_move = gateway.workflow.timers.wake
+            http.base_url = httpx.URL(f"http://127.0.0.1:{gateway.http_port}")
+            await until(lambda: all(c.statistics().consuming for c in gateway.erp_consumers))
+            # An ack for an order not released yet, and an ASN for one that never will be.
+            await post(http, ACME, ack(early, quantities={1: D(13)}))
+            await post(http, ACME, asn("ASN-33-1", never, {1: D(12)}))
+            await until_status(gateway, never.po_number, "awaiting_order")
+            await until_status(gateway, early.po_number, "awaiting_order")
+            before = await drain(erp_queue, expect=0)
+            await erp.publish(amqp_url, encode_document(early), "erp-po-32")
+            await until_status(gateway, early.po_number, "acknowledged")
+            applied = [decode_envelope(m.body) for m in await drain(erp_queue, expect=1)]
+            clock.advance(25 * 3600)  # past park_hours (24): the ASN stops waiting
+            expired = [decode_envelope(m.body) for m in await drain(erp_queue, expect=1)]
+            gateway.stop()
+        tg.cancel_scope.cancel()
+
+    assert before == []
+    assert [(e.document.kind, e.document.po_number) for e in applied] == [  # type: ignore[union-attr]
+        ("quantity_discrepancy", early.po_number)
+    ]
+    assert [(e.document.kind, e.document.po_number) for e in expired] == [  # type: ignore[union-attr]
+        ("unknown_purchase_order", never.po_number)
+    ]
