@@ -268,6 +268,12 @@ class Gateway:
                 ),
                 ("gateway_erp_requeued", "counter", "ERP messages requeued", erp("requeued")),
                 (
+                    "gateway_workflow_inputs_applied",
+                    "counter",
+                    "Inputs the purchase-order threads applied (replays not counted)",
+                    lambda: float(self.workflow.feeder.applied if self.workflow else 0),
+                ),
+                (
                     "gateway_erp_consumer_sessions",
                     "counter",
                     "ERP consumer sessions started (first and every recovery)",
