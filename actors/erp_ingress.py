@@ -16,10 +16,12 @@ The idempotent consumer of DESIGN step 8. For each delivery from an ERP queue it
 The answer is the transport's instruction. A message that can never be accepted (not JSON, an
 invalid document, no document type, its message id reused with another body) becomes a dead
 letter (source `amqp:<queue>`, the reason naming every bad field) and is acked: the broker never
-redelivers it forever. A store that cannot commit (or the same message still in flight in
-another lane) answers "requeue": the consumer nacks it after a short delay and the quorum
-queue's delivery limit is the backstop. A redelivery of a committed message is answered from
-the inbox (same key, same body) and acked, without a second outbox row or delivery.
+redelivers it forever. So does a message the decoding crashed on (a bug; the reason names the
+exception, the detail has the trace): it would crash on every redelivery. A store that cannot
+commit (or the same message still in flight in another lane) answers "requeue": the consumer
+nacks it after a short delay and the quorum queue's delivery limit is the backstop. A
+redelivery of a committed message is answered from the inbox (same key, same body) and acked,
+without a second outbox row or delivery.
 
 Not a runtime `Actor`: the work is stateless per message and the consumer's lanes (at most
 the prefetch) already bound it; a mailbox in between would add a hop and lose the delivery
@@ -32,6 +34,7 @@ import datetime as dt
 import hashlib
 import logging
 import re
+import traceback
 from collections.abc import Mapping
 from typing import Literal, Protocol
 
@@ -41,6 +44,7 @@ import orjson
 from actors.partner import body_hash
 from actors.routing import Router, aggregate_key
 from canonical import decode_document, encode_envelope, new_envelope, routing_key
+from canonical.envelope import MAX_ID_LENGTH
 from canonical.errors import (
     FieldError,
     GatewayError,
@@ -52,19 +56,19 @@ from canonical.outbox import Acceptance, Accepted, NewDelivery, NewOutboxRow
 
 __all__ = [
     "ACCEPTED",
+    "ErpDeadLetterDetail",
     "ErpDelivery",
     "ErpIngress",
     "ErpStatistics",
     "ErpStore",
     "QueueBindings",
     "derived_key",
+    "refusal_reason",
 ]
 
 log = logging.getLogger(__name__)
 
 ACCEPTED = 202
-# The envelope's id limit (canonical.envelope): a longer AMQP id cannot travel in it.
-MAX_ID_LENGTH = 128
 
 Answer = Literal["ack", "requeue"]
 
@@ -103,6 +107,21 @@ class ErpStore(Protocol):
         partner_id: str | None = None,
         message_id: str | None = None,
     ) -> int: ...
+
+
+class ErpDeadLetterDetail(msgspec.Struct, frozen=True, kw_only=True):
+    """An ERP dead letter's `detail` (JSON): why, and the delivery's properties besides its body.
+
+    Enough to take the message through the ingress again (gateway/resubmit.py, on replay),
+    once the configuration (a binding) or the gateway (a fixed rule) has changed.
+    """
+
+    error: str
+    queue: str
+    routing_key: str
+    message_type: str | None
+    correlation_id: str | None
+    received_at: float
 
 
 class ErpStatistics(msgspec.Struct, frozen=True, kw_only=True):
@@ -173,13 +192,30 @@ class ErpIngress:
         """Commit the delivery (or its dead letter), then tell the consumer to ack; or requeue."""
         try:
             acceptance = self.acceptance(delivery)
+        except GatewayError as exc:  # InvalidDocument: nothing in it can be accepted
+            return await self._dead_letter(delivery, exc)
+        except Exception as crash:
+            # A bug, but decoding and routing depend on the message alone: a requeue would
+            # crash again until the broker's delivery limit parked it without a reason. Keep it
+            # as a dead letter with the trace instead, to replay once the bug is fixed.
+            log.exception("ERP message %s crashed the ingress", delivery.message_id)
+            return await self._dead_letter(delivery, crash)
+        try:
             accepted = await self._store.accept(acceptance)
         except (StoreUnavailable, IdempotencyConflict) as exc:
-            log.warning("ERP message %s not kept yet, requeueing: %s", delivery.message_id, exc)
+            # A conflict is the same message still in flight in another lane (a duplicate
+            # publish): normal, answered from the inbox when it comes back. It comes back once
+            # per lane holding a copy, so a line each only when debugging.
+            log.log(
+                logging.DEBUG if isinstance(exc, IdempotencyConflict) else logging.WARNING,
+                "ERP message not kept yet, requeueing: %s",
+                exc,
+                extra={"partner": self._source},
+            )
             self._requeued += 1
             return "requeue"
         except GatewayError as exc:
-            # InvalidDocument, IdempotencyKeyReused, or rows the store refused: never acceptable.
+            # IdempotencyKeyReused, or rows the store refused: never acceptable.
             return await self._dead_letter(delivery, exc)
         if accepted.replayed:
             self._replayed += 1
@@ -260,29 +296,44 @@ class ErpIngress:
             )
         return found
 
-    async def _dead_letter(self, delivery: ErpDelivery, error: GatewayError) -> Answer:
-        fields = "; ".join(f"{e.path}: {e.message}" for e in error.errors)
-        reason = f"{error.reason}: {fields or error.detail}"
-        detail = (
-            f"{error.detail} (queue {delivery.queue!r}, routing key {delivery.routing_key!r}, "
-            f"type {delivery.message_type!r})"
+    async def _dead_letter(self, delivery: ErpDelivery, error: Exception) -> Answer:
+        if isinstance(error, GatewayError):
+            reason, text = refusal_reason(error), error.detail
+        else:  # a crash of the decoding: requeueing would only crash again
+            reason = f"crash: {type(error).__name__}: {error}"
+            text = "".join(traceback.format_exception(error))
+        detail = ErpDeadLetterDetail(
+            error=text,
+            queue=delivery.queue,
+            routing_key=delivery.routing_key,
+            message_type=delivery.message_type,
+            correlation_id=delivery.correlation_id,
+            received_at=delivery.received_at,
         )
         try:
             await self._store.dead_letter(
                 source=f"amqp:{delivery.queue}",
                 reason=reason,
-                detail=detail,
+                detail=msgspec.json.encode(detail).decode(),
                 payload=delivery.body,
                 partner_id=self._source,
                 message_id=delivery.message_id,
             )
         except StoreUnavailable as exc:
-            log.warning("dead letter for %s not kept yet, requeueing: %s", delivery.message_id, exc)
+            log.warning(
+                "ERP dead letter not kept yet, requeueing: %s", exc, extra={"partner": self._source}
+            )
             self._requeued += 1
             return "requeue"
-        log.warning("ERP message %s dead-lettered: %s", delivery.message_id, reason)
+        log.warning("ERP message dead-lettered: %s", reason, extra={"partner": self._source})
         self._dead_lettered += 1
         return "ack"
+
+
+def refusal_reason(error: GatewayError) -> str:
+    """An ERP dead letter's reason: the error's reason and every bad field, else its detail."""
+    fields = "; ".join(f"{e.path}: {e.message}" for e in error.errors)
+    return f"{error.reason}: {fields or error.detail}"
 
 
 def _check_ids(delivery: ErpDelivery) -> None:

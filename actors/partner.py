@@ -39,12 +39,18 @@ class PartnerPolicy(Struct, frozen=True, kw_only=True):
 
 
 class Submission(Struct, frozen=True, kw_only=True):
-    """One document a partner submitted, as the transport received it."""
+    """One document a partner submitted, as the transport received it.
+
+    `idempotency_key` is the key the transport vouches for (the signed webhook-id);
+    `alias_key` a second one the partner chose (an unsigned Idempotency-Key header), which can
+    recognise a retry but never make a seen request new (`Acceptance.idempotency_keys`).
+    """
 
     partner_id: str
     document_type: str
     body: bytes
     idempotency_key: str
+    alias_key: str | None = None
     causation_id: str | None = None
     correlation_id: str | None = None
     received_at: float
@@ -101,4 +107,5 @@ class PartnerIntake:
             response_status=ACCEPTED,
             response_body=response,
             records=(row,),
+            alias_keys=(message.alias_key,) if message.alias_key else (),
         )

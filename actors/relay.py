@@ -33,6 +33,7 @@ from anyio.abc import TaskStatus
 from canonical.backoff import backoff_delay
 from canonical.errors import StoreUnavailable
 from canonical.outbox import OutboxRecord
+from canonical.trace import log_context
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -55,6 +56,8 @@ DEFAULT_RECONNECT_MAX = 10.0
 DEFAULT_IDLE_WAIT = 1.0
 # Closing a publisher whose broker is gone must not hold up a reconnect or a shutdown.
 CLOSE_TIMEOUT = 5.0
+# Unroutable routing keys the statistics name; past it, the oldest is forgotten.
+MAX_UNROUTABLE_KEYS = 32
 
 Outcome = Literal["confirmed", "nacked", "returned", "lost", "unpublishable"]
 
@@ -124,6 +127,10 @@ class RelayStatistics(msgspec.Struct, frozen=True, kw_only=True):
     in_flight: int  # rows handed to the publisher and not settled yet
     last_batch_size: int
     connected: bool
+    # Routing keys whose latest publish came back unroutable (no queue bound for them), the
+    # least recently returned first, at most `MAX_UNROUTABLE_KEYS`: each such message becomes
+    # a dead letter. A key leaves once a publish with it is confirmed.
+    unroutable: tuple[str, ...] = ()
 
 
 class OutboxRelay:
@@ -169,6 +176,8 @@ class OutboxRelay:
         self._connected = False
         self._published = self._confirmed = self._nacked = self._returned = self._lost = 0
         self._unpublishable = 0
+        # Routing key -> None, in the order they were found unroutable (an ordered set).
+        self._unroutable: dict[str, None] = {}
         self._in_flight = 0
         self._last_batch_size = 0
 
@@ -205,6 +214,7 @@ class OutboxRelay:
             in_flight=self._in_flight,
             last_batch_size=self._last_batch_size,
             connected=self._connected,
+            unroutable=tuple(self._unroutable),
         )
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -300,7 +310,7 @@ class OutboxRelay:
 
     async def _settle(self, rows: Sequence[OutboxRecord], deliveries: Sequence[Delivery]) -> bool:
         confirmed: list[int] = []
-        dead: list[tuple[int, str]] = []
+        dead: list[tuple[OutboxRecord, str]] = []
         nacked = False
         for row, delivery in zip(rows, deliveries, strict=True):
             if delivery.message_id != row.message_id:
@@ -313,16 +323,22 @@ class OutboxRelay:
                     confirmed.append(row.seq)
                     if self._on_confirm is not None:
                         self._on_confirm(delivery.latency)
+                    if self._unroutable:  # a queue was bound since: routable again
+                        self._unroutable.pop(row.routing_key, None)
                 case "returned":
                     self._returned += 1
+                    self._unroutable.pop(row.routing_key, None)
+                    self._unroutable[row.routing_key] = None
+                    if len(self._unroutable) > MAX_UNROUTABLE_KEYS:
+                        del self._unroutable[next(iter(self._unroutable))]
                     reason = (
                         f"unroutable: {delivery.reply_code} {delivery.reply_text} "
                         f"(routing key {row.routing_key!r})"
                     )
-                    dead.append((row.seq, reason))
+                    dead.append((row, reason))
                 case "unpublishable":
                     self._unpublishable += 1
-                    dead.append((row.seq, f"cannot be published: {delivery.reply_text}"))
+                    dead.append((row, f"cannot be published: {delivery.reply_text}"))
                 case "nacked":
                     self._nacked += 1
                     nacked = True
@@ -331,7 +347,12 @@ class OutboxRelay:
         self._confirmed += len(confirmed)
         if confirmed:
             await self._source.mark_published(confirmed)
-        for seq, reason in dead:
-            log.error("outbox row %d dead-lettered: %s", seq, reason)
-            await self._source.mark_dead(seq, reason)
+        for row, reason in dead:
+            with log_context(
+                message_id=row.message_id,
+                correlation_id=row.correlation_id,
+                partner=row.partner_id,
+            ):
+                log.error("message dead-lettered by the relay: %s", reason)
+            await self._source.mark_dead(row.seq, reason)
         return nacked

@@ -2,6 +2,10 @@
 
 The fast path is one `Decoder.decode` call. Only when it fails does `canonical.validation`
 walk the body again to name every invalid field, so a valid body pays nothing for that.
+
+Whatever the bytes, the decoders return a value or raise `InvalidDocument`: never msgspec's
+own errors, nor the `RecursionError` it raises for a body nested too deeply
+(tests/test_canonical_fuzz.py holds them to that).
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ import msgspec
 
 from canonical.common import CanonicalDocument
 from canonical.documents import DOCUMENT_TYPES, Document
+from canonical.duplicates import repeated_keys
 from canonical.envelope import Envelope
 from canonical.errors import FieldError, InvalidDocument
-from canonical.validation import field_errors, split_message
+from canonical.validation import TOO_DEEP, field_errors, split_message
 
 __all__ = [
     "MAX_FIELD_ERRORS",
@@ -43,7 +48,8 @@ def decode_document(
     """Decode `body` as a `document_type` document; "document_type" in the body is optional.
 
     Raises `InvalidDocument` for an unknown type, a body that is not JSON (one error at "$"),
-    or an invalid document, whose `errors` name every bad field (up to `max_errors`).
+    or an invalid document, whose `errors` name every bad field (up to `max_errors`); a key
+    repeated within an object is one of them (`canonical.duplicates`).
     """
     decoder = _DOCUMENT_DECODERS.get(document_type)
     if decoder is None:
@@ -53,17 +59,21 @@ def decode_document(
             errors=[FieldError("$.document_type", f"Expected one of: {known}")],
         )
     try:
-        return cast(Document, decoder.decode(body))
-    except msgspec.DecodeError as exc:
+        document = cast(Document, decoder.decode(body))
+    except (msgspec.DecodeError, RecursionError) as exc:
         root = DOCUMENT_TYPES[document_type]
         raise _invalid(document_type, root, body, exc, max_errors) from None
+    repeats = repeated_keys(body)
+    if repeats:
+        raise _refusal(document_type, repeats[:max_errors], max_errors)
+    return document
 
 
 def decode_envelope(body: bytes, *, max_errors: int = MAX_FIELD_ERRORS) -> Envelope:
     """Decode an encoded `Envelope`; raises `InvalidDocument` naming every bad field."""
     try:
         return _ENVELOPE_DECODER.decode(body)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:
         raise _invalid("envelope", Envelope, body, exc, max_errors) from None
 
 
@@ -78,11 +88,25 @@ def encode_envelope(envelope: Envelope) -> bytes:
 
 
 def _invalid(
-    name: str, root: Any, body: bytes, exc: msgspec.DecodeError, max_errors: int
+    name: str,
+    root: Any,
+    body: bytes,
+    exc: msgspec.DecodeError | RecursionError,
+    max_errors: int,
 ) -> InvalidDocument:
     errors = field_errors(root, body, limit=max_errors)
     if not errors:  # the walk should always find what msgspec found; never report nothing
-        errors = [split_message(exc)]
+        errors = [
+            split_message(exc)
+            if isinstance(exc, msgspec.DecodeError)
+            else FieldError("$", TOO_DEEP)
+        ]
+    # Repeated keys too, so one answer lists everything to fix.
+    errors += repeated_keys(body)[: max(max_errors - len(errors), 0)]
+    return _refusal(name, errors, max_errors)
+
+
+def _refusal(name: str, errors: list[FieldError], max_errors: int) -> InvalidDocument:
     count = f"{len(errors)} or more" if len(errors) >= max_errors else str(len(errors))
     plural = "s" if len(errors) != 1 else ""
     return InvalidDocument(f"{name}: {count} invalid field{plural}", errors=errors)

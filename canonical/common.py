@@ -49,6 +49,7 @@ __all__ = [
     "check_gs1",
     "check_unique",
     "gs1_check_digit",
+    "whole",
 ]
 
 # Bounds on every decimal: ERP columns are typically DECIMAL(21,6); the bound also keeps
@@ -58,28 +59,50 @@ MAX_DECIMAL_PLACES = 6
 # Lines per document: far above real orders, low enough that one body cannot balloon.
 MAX_LINES = 10_000
 
+
+def whole(pattern: str) -> str:
+    """Anchor a regex (no top-level `|`) to the whole string, in Python and in JSON Schema.
+
+    msgspec applies a pattern with `re.search`, whose `$` also matches before a final newline:
+    `^[A-Z]{3}$` let "USD\\n" through. `(?!\\n)` after the `$` closes that in Python and means
+    nothing in ECMA-262, the dialect the published JSON Schemas are read in.
+    """
+    return f"^{pattern}$(?!\\n)"
+
+
+# Identifiers that reach ERP columns, EDI segments and file names: no whitespace at either end
+# and no control character (C0, DEL, C1) anywhere. A NUL ends a C string early; a newline
+# splits a segment or a row.
+_CODE = r"[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?"
+
 PartnerId = Annotated[
     str,
     # No dots: the partner id is one word of the `{document}.{partner}` topic routing key.
-    Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", description="Partner id, no dots"),
+    Meta(pattern=whole(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"), description="Partner id, no dots"),
 ]
 DocumentNumber = Annotated[
     str,
-    Meta(min_length=1, max_length=35, pattern=r"^\S(.*\S)?$", description="PO/ASN/invoice no."),
+    Meta(min_length=1, max_length=35, pattern=whole(_CODE), description="PO/ASN/invoice no."),
 ]
-PartyCode = Annotated[str, Meta(min_length=1, max_length=35, pattern=r"^\S(.*\S)?$")]
-LocationCode = Annotated[str, Meta(min_length=1, max_length=35, pattern=r"^\S(.*\S)?$")]
+PartyCode = Annotated[str, Meta(min_length=1, max_length=35, pattern=whole(_CODE))]
+LocationCode = Annotated[str, Meta(min_length=1, max_length=35, pattern=whole(_CODE))]
 Sku = Annotated[
     str,
-    Meta(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$"),
+    Meta(min_length=1, max_length=48, pattern=whole(r"[A-Za-z0-9][A-Za-z0-9._/-]*")),
 ]
-Gtin = Annotated[str, Meta(pattern=r"^([0-9]{8}|[0-9]{12,14})$", description="GTIN-8/12/13/14")]
-Sscc = Annotated[str, Meta(pattern=r"^[0-9]{18}$", description="Serial shipping container code")]
-Gln = Annotated[str, Meta(pattern=r"^[0-9]{13}$", description="GS1 global location number")]
-UomCode = Annotated[str, Meta(pattern=r"^[A-Z0-9]{1,6}$", description="Unit of measure: EA, CS")]
-CurrencyCode = Annotated[str, Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
-CountryCode = Annotated[str, Meta(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
-Scac = Annotated[str, Meta(pattern=r"^[A-Z]{2,4}$", description="Carrier SCAC")]
+Gtin = Annotated[
+    str, Meta(pattern=whole(r"([0-9]{8}|[0-9]{12,14})"), description="GTIN-8/12/13/14")
+]
+Sscc = Annotated[
+    str, Meta(pattern=whole(r"[0-9]{18}"), description="Serial shipping container code")
+]
+Gln = Annotated[str, Meta(pattern=whole(r"[0-9]{13}"), description="GS1 global location number")]
+UomCode = Annotated[
+    str, Meta(pattern=whole(r"[A-Z0-9]{1,6}"), description="Unit of measure: EA, CS")
+]
+CurrencyCode = Annotated[str, Meta(pattern=whole(r"[A-Z]{3}"), description="ISO 4217 code")]
+CountryCode = Annotated[str, Meta(pattern=whole(r"[A-Z]{2}"), description="ISO 3166-1 alpha-2")]
+Scac = Annotated[str, Meta(pattern=whole(r"[A-Z]{2,4}"), description="Carrier SCAC")]
 LineNumber = Annotated[int, Meta(ge=1, le=999_999)]
 Text = Annotated[str, Meta(max_length=500)]
 # Timestamps carry their offset: a naive time from a partner in another zone is a guess.

@@ -7,13 +7,16 @@ from typing import Annotated
 
 from msgspec import Meta, Struct
 
-from canonical.common import InvalidField, PartnerId, Timestamp
+from canonical.common import InvalidField, PartnerId, Timestamp, whole
 from canonical.documents import Document, document_type_of
 from canonical.ids import new_message_id
 
-__all__ = ["MAX_IDEMPOTENCY_KEY_LENGTH", "Envelope", "new_envelope"]
+__all__ = ["MAX_IDEMPOTENCY_KEY_LENGTH", "MAX_ID_LENGTH", "Envelope", "new_envelope"]
 
-Id = Annotated[str, Meta(min_length=1, max_length=128)]
+# Message, correlation and causation ids; a transport's own id (webhook-id, AMQP message_id)
+# becomes the causation id, so each transport refuses a longer one where it enters.
+MAX_ID_LENGTH = 128
+Id = Annotated[str, Meta(min_length=1, max_length=MAX_ID_LENGTH)]
 # Keys travel as AMQP header values and in the inbox's unique index: bounded where they enter.
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 IdempotencyKey = Annotated[str, Meta(min_length=1, max_length=MAX_IDEMPOTENCY_KEY_LENGTH)]
@@ -29,7 +32,7 @@ class Envelope(Struct, frozen=True, kw_only=True):
     correlation_id: Id
     causation_id: Id | None = None
     partner_id: PartnerId
-    document_type: Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+    document_type: Annotated[str, Meta(pattern=whole(r"[a-z][a-z0-9_]{0,63}"))]
     schema_version: Annotated[int, Meta(ge=1)]
     occurred_at: Timestamp
     received_at: Timestamp

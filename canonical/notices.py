@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
 
-from canonical.common import CanonicalDocument, DocumentNumber, LineNumber, Timestamp
+from canonical.common import CanonicalDocument, DocumentNumber, LineNumber, Timestamp, whole
 
 __all__ = ["DocumentRef", "ExceptionKind", "ExceptionNotice", "Severity"]
 
@@ -39,7 +39,7 @@ Id = Annotated[str, Meta(min_length=1, max_length=128)]
 class DocumentRef(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Which document an exception is about: its type, business number and/or message id."""
 
-    document_type: Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+    document_type: Annotated[str, Meta(pattern=whole(r"[a-z][a-z0-9_]{0,63}"))]
     document_number: DocumentNumber | None = None
     message_id: Id | None = None
 

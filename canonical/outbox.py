@@ -82,6 +82,11 @@ class Acceptance(Struct, frozen=True, kw_only=True):
 
     `body_hash` is a digest of the request body: a retry with the same key must carry the same
     body to be answered with `response_status`/`response_body` again.
+
+    `idempotency_key` is the key the transport vouches for (a webhook's signed webhook-id, an
+    AMQP message id); `alias_keys` are further keys the same request is known by (a webhook's
+    Idempotency-Key). The store answers from the first of `idempotency_keys()` it has kept,
+    and keeps all of them for a new request: no key can turn a seen request into a new message.
     """
 
     partner_id: str
@@ -91,6 +96,13 @@ class Acceptance(Struct, frozen=True, kw_only=True):
     response_body: bytes
     records: tuple[NewOutboxRow, ...] = ()
     deliveries: tuple[NewDelivery, ...] = ()
+    alias_keys: tuple[str, ...] = ()
+
+    def idempotency_keys(self) -> tuple[str, ...]:
+        """Every key of the request, `idempotency_key` first, each once."""
+        if not self.alias_keys:
+            return (self.idempotency_key,)
+        return tuple(dict.fromkeys((self.idempotency_key, *self.alias_keys)))
 
 
 class Accepted(Struct, frozen=True, kw_only=True):

@@ -6,6 +6,10 @@ walks the target Struct's type information (`msgspec.inspect`) over the body spl
 other field is decoded on its own by a `Decoder` for that field's type, so its message is
 msgspec's own and numbers stay exact. A Struct whose fields all pass is then decoded whole, so
 its `__post_init__` rules run, and an `InvalidField` they raise is placed at the field it names.
+
+The walk meets the bodies the typed decode refused, so it must stand anything: every msgspec
+error becomes a field error where it happened, and a body nested too deeply to read (msgspec
+raises `RecursionError`, at a depth that depends on the caller's stack) is one error at "$".
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ import msgspec.inspect as mi
 from canonical.common import InvalidField
 from canonical.errors import FieldError
 
-__all__ = ["field_errors", "join_path", "split_message"]
+__all__ = ["TOO_DEEP", "field_errors", "join_path", "split_message"]
+
+TOO_DEEP = "JSON nested too deeply"
 
 _RAW = msgspec.json.Decoder(msgspec.Raw)
 _RAW_OBJECT = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _RAW_ARRAY = msgspec.json.Decoder(list[msgspec.Raw])
-_ANY = msgspec.json.Decoder()
+_TAG = msgspec.json.Decoder(str)
 _AT = re.compile(r"^(?P<message>.*) - at `\$(?P<path>[^`]*)`$", re.DOTALL)
 _SEQUENCES = (mi.ListType, mi.VarTupleType, mi.SetType, mi.FrozenSetType)
 
@@ -69,9 +75,16 @@ def field_errors(root: Any, body: bytes, *, limit: int) -> list[FieldError]:
         _RAW.decode(body)
     except msgspec.DecodeError as exc:
         return [FieldError("$", str(exc))]
+    except RecursionError:
+        return [FieldError("$", TOO_DEEP)]
     errors = _Errors(max(limit, 1))
-    with contextlib.suppress(_Enough):
-        _walk(msgspec.Raw(body), _info(root), "$", errors)
+    try:
+        with contextlib.suppress(_Enough):
+            _walk(msgspec.Raw(body), _info(root), "$", errors)
+    except RecursionError:
+        # Deep inside the walk: keep what was found on the way down.
+        if len(errors.items) < errors.limit:
+            errors.items.append(FieldError("$", TOO_DEEP))
     return errors.items
 
 
@@ -103,7 +116,7 @@ def _has_struct(t: mi.Type) -> bool:
 def _decode(decoder: msgspec.json.Decoder[Any], raw: msgspec.Raw, path: str, out: _Errors) -> Any:
     try:
         return decoder.decode(raw)
-    except msgspec.ValidationError as exc:
+    except msgspec.DecodeError as exc:  # ValidationError too, and invalid UTF-8 in a piece
         error = split_message(exc, path)
         out.add(error.path, error.message)
         return None
@@ -143,7 +156,9 @@ def _walk_union(raw: msgspec.Raw, t: mi.UnionType, path: str, out: _Errors) -> N
     if tag_field not in fields:
         out.add(f"{path}.{tag_field}", f"Object missing required field `{tag_field}`")
         return
-    tag = _ANY.decode(fields[tag_field])
+    tag = _decode(_TAG, fields[tag_field], f"{path}.{tag_field}", out)
+    if tag is None:
+        return
     chosen = next((m for m in structs if m.tag == tag), None)
     if chosen is None:
         out.add(f"{path}.{tag_field}", f"Invalid value {tag!r}")
@@ -156,7 +171,10 @@ def _walk_struct(raw: msgspec.Raw, t: mi.StructType, path: str, out: _Errors) ->
     if fields is None:
         return
     if t.tag_field in fields:
-        tag = _ANY.decode(fields[t.tag_field])
+        # A tag that is not even a string (1e400, a 4,400-digit integer) is named by msgspec.
+        tag = _decode(_TAG, fields[t.tag_field], f"{path}.{t.tag_field}", out)
+        if tag is None:
+            return
         if tag != t.tag:
             # Another document type altogether: its fields' errors would only be noise.
             out.add(f"{path}.{t.tag_field}", f"Invalid value {tag!r}")

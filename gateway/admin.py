@@ -1,6 +1,8 @@
 """The admin listener: `/healthz` (alive), `/readyz` (ready to accept), `/metrics` (Prometheus).
 
 A pure ASGI app on its own port, so probes and scrapes never queue behind partner traffic.
+`guarded` puts it behind `protocols.http.admin_guard.ListenerGuard`: Host allow-list, no browser
+origins, JSON bodies only, and the `[admin] token` on everything but the two probes.
 """
 
 from __future__ import annotations
@@ -11,9 +13,14 @@ import orjson
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from protocols.http.asgi import Receive, Scope, Send, send_response
+from protocols.http.admin_guard import ListenerGuard
+from protocols.http.asgi import ASGIApp, Receive, Scope, Send, send_response
+from protocols.http.problem import RouteNotFound, problem_response
 
-__all__ = ["AdminApp", "ReadinessCheck"]
+__all__ = ["PROBE_PATHS", "AdminApp", "ReadinessCheck", "guarded"]
+
+# Answered without the token: an orchestrator's probes carry none (gateway/admin.py's guard).
+PROBE_PATHS = ("/healthz", "/readyz")
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
@@ -48,7 +55,10 @@ class AdminApp:
         elif (route := self._extra_route(path)) is not None:
             await route(scope, receive, send)
         else:
-            await send_response(send, 404, _JSON, b'{"status":"not found"}')
+            status, headers, body = problem_response(
+                RouteNotFound(f"no route {path[:80]}"), instance=path
+            )
+            await send_response(send, status, headers, body)
 
     def _extra_route(self, path: str) -> Callable[[Scope, Receive, Send], Awaitable[None]] | None:
         """Return the route for `path`: an exact key, or a key ending in "/" that it starts with."""
@@ -69,3 +79,8 @@ class AdminApp:
         ready = all(results.values())
         body = orjson.dumps({"status": "ready" if ready else "not ready", "checks": results})
         await send_response(send, 200 if ready else 503, _JSON, body)
+
+
+def guarded(app: AdminApp, *, token: bytes | None, allowed_hosts: tuple[str, ...]) -> ASGIApp:
+    """The admin app behind the listener guard; the probes stay open."""
+    return ListenerGuard(app, allowed_hosts=allowed_hosts, token=token, open_paths=PROBE_PATHS)

@@ -25,7 +25,7 @@ from actors.delivery import OutboundDelivery
 from actors.erp_ingress import ErpIngress
 from actors.runtime import RuntimeConfig, Supervisor
 from canonical.errors import ConfigError
-from gateway.admin import AdminApp
+from gateway.admin import AdminApp, guarded
 from gateway.config import GatewayConfig, load_config
 from gateway.erp import build_erp_ingress
 from gateway.logs import configure_logging
@@ -35,12 +35,15 @@ from gateway.outbound import build_outbound
 from gateway.partners import Partners, StoreDeadLetters
 from gateway.pull import StoreMessageBox, pull_policies
 from gateway.relay import build_relay, relay_report
-from gateway.store import BatchReport, Store
+from gateway.resubmit import resubmitters
+from gateway.store import BatchReport, Retention, Store
 from gateway.trace import TraceApi, trace_routes
+from gateway.unroutable import UnroutableWatch
 from gateway.workflow import Workflow
 from protocols.amqp.consumer import QueueConsumer
 from protocols.http.asgi import ASGIApp
 from protocols.http.egress import EgressClient
+from protocols.http.guard import ListenerLimits
 from protocols.http.ingress import WEBHOOK_PATH_PREFIX, WebhookIngress
 from protocols.http.pull import PULL_PATH_PREFIX, PullApi
 from protocols.http.routing import PrefixRouter
@@ -70,6 +73,8 @@ class Gateway:
         self.erp: ErpIngress | None = None
         self.erp_consumers: list[QueueConsumer] = []
         self.workflow: Workflow | None = None
+        # Says loudly when accepted messages are routed nowhere (no queue bound).
+        self.unroutable = UnroutableWatch(config.amqp.events_exchange)
         self.stopping = anyio.Event()
 
     async def run(self, *, task_status: TaskStatus[Gateway] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -80,8 +85,14 @@ class Gateway:
             cfg.store.path,
             synchronous=cfg.store.synchronous,
             max_batch=cfg.store.max_batch,
-            idempotency_retention_s=cfg.store.idempotency_retention_s,
+            retention=Retention(  # 0 in the file keeps rows for ever, here too
+                idempotency_s=cfg.store.idempotency_retention_s,
+                outbox_s=cfg.store.outbox_retention_s,
+                deliveries_s=cfg.store.delivery_retention_s,
+                dead_letters_s=cfg.store.dead_letter_retention_s,
+            ),
             purge_interval_s=cfg.store.purge_interval_s,
+            purge_chunk_s=cfg.store.purge_chunk_s,
             on_batch=self._batch_done,
             relay=partial(build_relay, cfg.amqp),  # runs in the store's writer process
             configure_logging=partial(configure_logging, cfg.log.level),
@@ -90,6 +101,7 @@ class Gateway:
         Path(cfg.store.path).parent.mkdir(parents=True, exist_ok=True)
         async with store, EgressClient() as egress:
             self.store = store
+            self.unroutable.starting_with((await store.dead_letter_book.counts()).get("relay", 0))
             # One courier per partner with an `outbound(_amqp)` channel (actors/delivery).
             self.outbound = build_outbound(
                 cfg.partners,
@@ -136,6 +148,7 @@ class Gateway:
                                 "fields": {
                                     "http_port": self.http_port,
                                     "admin_port": self.admin_port,
+                                    "events_exchange": cfg.amqp.events_exchange,
                                 }
                             },
                         )
@@ -156,13 +169,14 @@ class Gateway:
 
     def _workflow(self, store: Store, supervisor: Supervisor) -> Workflow | None:
         cfg = self.config
-        if not cfg.workflow.enabled:
-            return None
         if not cfg.erp.publish_events:
+            # The loader turns the threads off in a file without [workflow]; say why.
             logger.warning(
                 "purchase-order threads off: they read the ERP's orders from the events that"
                 " [erp] publish_events = false turns off"
             )
+            return None
+        if not cfg.workflow.enabled:
             return None
         return Workflow(cfg, store, supervisor, self.metrics, clock=self.clock)
 
@@ -184,7 +198,7 @@ class Gateway:
         if outcome in ("delivered", "dead") and self.workflow is not None:
             self.workflow.feeder.wake()
 
-    def _admin_app(self, store: Store) -> AdminApp:
+    def _admin_app(self, store: Store) -> ASGIApp:
         async def store_open() -> bool:
             await store.outbox_backlog()
             return True
@@ -200,11 +214,22 @@ class Gateway:
             if self.outbound is not None:
                 self.outbound.wake(partner_id)
 
-        operator = OperatorApi(store, [p.id for p in self.config.partners], wake)
-        return AdminApp(
+        operator = OperatorApi(
+            store,
+            [p.id for p in self.config.partners],
+            wake,
+            resubmitters(self.config, store),
+        )
+        admin = AdminApp(
             self.metrics.registry,
             {"store": store_open, "broker": broker_connected, "erp": erp_consuming},
             extra_routes={**operator_routes(operator), **trace_routes(TraceApi(store.workflow))},
+        )
+        token = self.config.admin.token
+        return guarded(
+            admin,
+            token=None if token is None else token.reveal().encode(),
+            allowed_hosts=self.config.admin.allowed_hosts,
         )
 
     def _export_statistics(self, supervisor: Supervisor, store: Store) -> None:
@@ -217,6 +242,10 @@ class Gateway:
                 return 0.0 if report is None else float(getattr(report.statistics, field))
 
             return read
+
+        def unroutable_keys() -> float:
+            report = relay_report(store)
+            return 0.0 if report is None else float(len(report.statistics.unroutable))
 
         def confirm_latency() -> LatencyTally | None:
             report = relay_report(store)
@@ -236,9 +265,9 @@ class Gateway:
                 ("gateway_actors_passivated", "counter", "Passivations", runtime("passivated")),
                 ("gateway_actor_restarts", "counter", "Actor restarts", runtime("restarts")),
                 (
-                    "gateway_dead_letters",
+                    "gateway_actor_dead_letters",
                     "counter",
-                    "Messages dead-lettered by actors",
+                    "Messages the actor runtime dead-lettered (also in gateway_dead_letters)",
                     runtime("dead_letters"),
                 ),
                 (
@@ -258,6 +287,12 @@ class Gateway:
                     relayed("unpublishable"),
                 ),
                 ("gateway_relay_reconnects", "counter", "Broker reconnects", relayed("reconnects")),
+                (
+                    "gateway_relay_unroutable_routing_keys",
+                    "gauge",
+                    "Routing keys whose latest publish no queue took (312 NO_ROUTE): alert above 0",
+                    unroutable_keys,
+                ),
                 ("gateway_erp_accepted", "counter", "ERP messages kept", erp("accepted")),
                 ("gateway_erp_replayed", "counter", "ERP redeliveries deduped", erp("replayed")),
                 (
@@ -295,6 +330,9 @@ class Gateway:
                 self.metrics.sample_deliveries(
                     await store.deliveries.backlog(), self.outbound.statistics()
                 )
+            self.metrics.sample_dead_letters(await store.dead_letter_book.counts())
+            if (report := relay_report(store)) is not None:
+                self.unroutable.saw(report.statistics.unroutable)
             await anyio.sleep(BACKLOG_SAMPLE_INTERVAL_S)
 
 
@@ -305,30 +343,52 @@ async def _serve_ingress(app: ASGIApp, cfg: GatewayConfig, *, task_status: TaskS
         port=cfg.http.port,
         task_status=task_status,
         backlog=cfg.http.backlog,
-        limit_concurrency=cfg.http.max_concurrent_requests,
         timeout_keep_alive=cfg.http.keep_alive_s,
+        limits=ListenerLimits(
+            head_timeout_s=cfg.http.head_timeout_s,
+            body_timeout_s=cfg.http.body_timeout_s,
+            body_min_bytes_per_s=cfg.http.body_min_bytes_per_s,
+            max_head_bytes=cfg.http.max_head_bytes,
+            max_headers=cfg.http.max_headers,
+            max_requests=cfg.http.max_concurrent_requests,
+            max_connections=cfg.http.max_connections,
+        ),
     )
 
 
-async def _serve_admin(app: AdminApp, cfg: GatewayConfig, *, task_status: TaskStatus[int]) -> None:
+async def _serve_admin(app: ASGIApp, cfg: GatewayConfig, *, task_status: TaskStatus[int]) -> None:
     await serve(app, host=cfg.admin.host, port=cfg.admin.port, task_status=task_status)
 
 
 async def run_gateway(config: GatewayConfig, *, clock: Callable[[], float] = time.time) -> None:
-    """Run a gateway until SIGINT or SIGTERM, then shut it down in order."""
+    """Run a gateway until SIGINT or SIGTERM, then shut it down in order; SIGHUP is logged."""
     gateway = Gateway(config, clock=clock)
     async with anyio.create_task_group() as tg:
         tg.start_soon(_stop_on_signal, gateway)
         await gateway.run()
         tg.cancel_scope.cancel()
+    logger.info("gateway stopped")
 
 
 async def _stop_on_signal(gateway: Gateway) -> None:
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for signum in signals:
-            logger.info("signal %s: shutting down", signal.Signals(signum).name)
-            gateway.stop()
-            return
+    # SIGHUP is what operators and service managers send to reload (`systemctl reload`,
+    # `kill -HUP`); its default action kills the process with no drain. Until the gateway
+    # can reload, it says so and keeps running on the configuration it started with.
+    try:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+            async for signum in signals:
+                if signum == signal.SIGHUP:
+                    logger.warning(
+                        "SIGHUP: reloading the configuration is not supported yet; still "
+                        "running with the one loaded at start (restart to apply changes)"
+                    )
+                    continue
+                logger.info("signal %s: shutting down", signal.Signals(signum).name)
+                gateway.stop()
+                return
+    finally:
+        # Closing the receiver gave SIGHUP its default action back (kill): not during the drain.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
 def run_from_file(path: Path, environ: Mapping[str, str]) -> int:
@@ -340,5 +400,7 @@ def run_from_file(path: Path, environ: Mapping[str, str]) -> int:
             print(error.message)
         return 1
     configure_logging(config.log.level)
+    # Until `run_gateway` listens for it, a SIGHUP must not kill a gateway that is starting.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     anyio.run(run_gateway, config, backend="asyncio", backend_options={"use_uvloop": True})
     return 0

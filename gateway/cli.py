@@ -34,18 +34,22 @@ def _parser() -> argparse.ArgumentParser:
     trace.add_argument("--config", type=Path, required=True, help="the gateway's TOML file")
     trace.add_argument("--json", action="store_true", help="print JSON instead of text")
 
-    dead = sub.add_parser("dead-letters", help="list, show or replay dead outbound deliveries")
+    dead = sub.add_parser("dead-letters", help="list, show or replay what the gateway gave up on")
     dead_sub = dead.add_subparsers(dest="dead_command", required=True, metavar="ACTION")
     for action, text in (
         ("list", "one line per dead letter matching the filters"),
-        ("show", "one dead letter with its body and every attempt, as JSON"),
-        ("replay", "make dead letters pending again (same message id); by id or by filters"),
+        ("show", "one dead letter with its detail and body, as JSON"),
+        ("replay", "hand dead letters back to the step that gave up; by id or by filters"),
     ):
         cmd = dead_sub.add_parser(action, help=text)
         cmd.add_argument("--config", type=Path, required=True, help="the gateway's TOML file")
         if action != "list":
             cmd.add_argument("id", type=int, nargs="?" if action == "replay" else None)
         if action != "show":
+            cmd.add_argument(
+                "--source",
+                help="only this source (delivery:acme) or kind (delivery, relay, amqp, intake)",
+            )
             cmd.add_argument("--partner", help="only this partner's")
             cmd.add_argument("--document", help="only this document type")
             cmd.add_argument("--since", help="died at or after this ISO 8601 time (UTC if bare)")
@@ -82,7 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.dead_command,
                 args.config,
                 os.environ,
-                delivery_id=getattr(args, "id", None),
+                dead_letter_id=getattr(args, "id", None),
+                source=getattr(args, "source", None),
                 partner=getattr(args, "partner", None),
                 document=getattr(args, "document", None),
                 since=getattr(args, "since", None),

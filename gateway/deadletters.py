@@ -1,19 +1,27 @@
-"""Dead deliveries for the operator: list, show and replay them, from the CLI or the admin API.
+"""Dead letters for the operator: list, show and replay them, from the CLI or the admin API.
 
-A dead letter here is a delivery the couriers gave up on (state `dead`), named by its delivery
-id. Replay makes it pending again, due at once, with the same message id, so the partner can
-dedup on `webhook-id` a message it had in fact received. A running gateway picks a replay up
-within `DEFAULT_IDLE_WAIT_S` (actors/delivery) even when the replay was made by another process
-(the CLI), because every courier looks at the store at least that often; a replay made through
-the admin API also wakes the couriers at once.
+A dead letter is a message the gateway gave up on, kept in the store's one `dead_letters` table
+with its source and reason, whatever gave up on it (gateway/store/dead_letters.py lists the
+sources). Its id is the dead letter's own. Replay hands each one back to the step that gave up:
 
-Other dead letters (an actor's poison message, an unroutable relay publish) stay in the store's
-`dead_letters` table (`Store.dead_letters`) and are not replayed from here.
+- `delivery:<partner>`: the delivery is pending again, due at once, with the same message id,
+  so the partner can dedup on `webhook-id` a message it had in fact received;
+- `relay`: the outbox row is pending again; the relay publishes it on its next pass (bind a
+  queue to the events exchange first, or it comes straight back);
+- `amqp:<queue>`, `intake:<partner>`: the message goes through its intake again under its own
+  idempotency key (gateway/resubmit.py); refused again, the dead letter stays with the new
+  reason;
+- `actor:<name>`: not replayable.
+
+A replayed dead letter leaves the store (with any older one of the same message). A running
+gateway picks a replay up within its couriers' and relay's idle wait even when another process
+made it (the CLI); a replay through the admin API also wakes the couriers at once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,15 +31,18 @@ import anyio
 import msgspec
 import orjson
 
-from canonical.delivery import DeliveryRecord
 from canonical.errors import ConfigError, GatewayError
 from gateway.config import load_config
-from gateway.store import Store
+from gateway.resubmit import NotReplayable, RefusedAgain, Resubmit, resubmitters
+from gateway.store import DeadLetter, Store
+from gateway.store.dead_letters import PUT_BACK_KINDS, DeadLetterHead, kind_of
 from protocols.http.routing import BadRequest, NotFound
 
 __all__ = [
     "DEFAULT_LIST_LIMIT",
     "DeadLetterFilter",
+    "NotReplayable",
+    "ReplayOutcome",
     "dead_letter_line",
     "list_dead_letters",
     "parse_time",
@@ -41,14 +52,22 @@ __all__ = [
     "summary",
 ]
 
+log = logging.getLogger(__name__)
+
 # Dead letters one list returns unless told otherwise; page on with `after`.
 DEFAULT_LIST_LIMIT = 100
 MAX_LIST_LIMIT = 10_000
+# Dead letters a replay by filters takes per store transaction.
+REPLAY_PAGE = 500
 
 
 class DeadLetterFilter(msgspec.Struct, frozen=True, kw_only=True):
-    """Which dead deliveries: every field given must match; `since`/`until` bound their death."""
+    """Which dead letters: every field given must match; `since`/`until` bound their death.
 
+    `source` is a source ("delivery:acme") or a kind ("delivery", "relay", "amqp", "intake").
+    """
+
+    source: str | None = None
     partner_id: str | None = None
     document_type: str | None = None
     since: float | None = None  # unix seconds, inclusive
@@ -56,6 +75,14 @@ class DeadLetterFilter(msgspec.Struct, frozen=True, kw_only=True):
 
     def is_empty(self) -> bool:
         return all(v is None for v in msgspec.structs.astuple(self))
+
+
+class ReplayOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """What a replay did with the dead letters it took."""
+
+    replayed: int = 0  # handed back and out of the dead letters
+    still_dead: int = 0  # their intake refused them again; kept with the new reason
+    not_replayable: int = 0  # nothing to hand back (an actor's, a purged row, an old one)
 
 
 def parse_time(text: str, name: str) -> float:
@@ -71,100 +98,154 @@ def parse_time(text: str, name: str) -> float:
 
 async def list_dead_letters(
     store: Store, filters: DeadLetterFilter, *, after: int = 0, limit: int = DEFAULT_LIST_LIMIT
-) -> list[DeliveryRecord]:
-    """Return dead deliveries matching `filters`, in id order, after the id `after`."""
-    return await store.deliveries.dead(
-        partner_id=filters.partner_id,
-        document_type=filters.document_type,
-        since=filters.since,
-        until=filters.until,
-        after_id=after,
-        limit=max(1, min(limit, MAX_LIST_LIMIT)),
+) -> list[DeadLetterHead]:
+    """Return dead letters matching `filters`, in id order, after the id `after`."""
+    return await store.dead_letter_book.heads(
+        **msgspec.structs.asdict(filters), after_id=after, limit=max(1, min(limit, MAX_LIST_LIMIT))
     )
 
 
-async def show_dead_letter(store: Store, delivery_id: int) -> dict[str, Any]:
-    """Return one dead delivery with every attempt, as JSON-able values; NotFound if none."""
-    found = await store.deliveries.deliveries(after_id=delivery_id - 1, limit=1)
-    if not found or found[0].id != delivery_id or found[0].state != "dead":
-        raise NotFound(f"no dead delivery {delivery_id}")
-    delivery = found[0]
-    attempts = await store.deliveries.attempts(delivery_id)
+async def show_dead_letter(store: Store, dead_letter_id: int) -> dict[str, Any]:
+    """Return one dead letter with its detail and body, as JSON-able values; NotFound if none."""
+    found = await store.dead_letter_book.get(dead_letter_id)
+    if found is None:
+        raise NotFound(f"no dead letter {dead_letter_id}")
+    letter, document_type = found
     return {
-        **summary(delivery),
-        "aggregate_key": delivery.aggregate_key,
-        "correlation_id": delivery.correlation_id,
-        "created_at": _iso(delivery.created_at),
-        "body": _body(delivery.body),
-        "attempt_log": [
-            {
-                "attempted_at": _iso(a.attempted_at),
-                "status": a.status,
-                "latency_s": round(a.latency_s, 6),
-                "error": a.error,
-                "response_head": a.response_head.decode("utf-8", "replace"),
-            }
-            for a in attempts
-        ],
+        **summary(_head(letter, document_type)),
+        "detail": _json_or_text(letter.detail.encode()),
+        "body": _json_or_text(letter.payload),
     }
 
 
 async def replay_dead_letters(
-    store: Store, *, delivery_id: int | None = None, filters: DeadLetterFilter | None = None
-) -> int:
-    """Make one dead delivery (by id) or every one matching `filters` pending again.
+    store: Store,
+    resubmit: Mapping[str, Resubmit],
+    *,
+    dead_letter_id: int | None = None,
+    filters: DeadLetterFilter | None = None,
+) -> ReplayOutcome:
+    """Replay one dead letter (by id) or every one matching `filters`; say what became of them.
 
-    Returns how many were replayed. Refuses (BadRequest) neither an id nor any filter: replaying
-    everything that ever died is too big a step to take by leaving the filters out.
+    Refuses (BadRequest) neither an id nor any filter: replaying everything that ever died is
+    too big a step to take by leaving the filters out. One dead letter by id that cannot be
+    replayed is a `NotReplayable` (409) naming why. `resubmit` holds the intakes by source kind
+    (`gateway.resubmit.resubmitters`).
     """
-    if delivery_id is not None:
+    if dead_letter_id is not None:
         if filters is not None and not filters.is_empty():
             raise BadRequest("give either an id or filters, not both")
-        return int(await store.deliveries.replay_delivery(delivery_id))
+        found = await store.dead_letter_book.get(dead_letter_id)
+        if found is None:
+            raise NotFound(f"no dead letter {dead_letter_id}")
+        outcome, refusals = await _replay(store, resubmit, [_head(*found)])
+        if refusals:
+            raise NotReplayable(f"dead letter {dead_letter_id}: {refusals[0]}")
+        return outcome
     if filters is None or filters.is_empty():
-        raise BadRequest("give a dead letter id, or at least one filter (partner, document, ...)")
-    return await store.deliveries.replay_deliveries(
-        partner_id=filters.partner_id,
-        document_type=filters.document_type,
-        since=filters.since,
-        until=filters.until,
+        raise BadRequest("give a dead letter id, or at least one filter (source, partner, ...)")
+    total = ReplayOutcome()
+    after = 0
+    while page := await list_dead_letters(store, filters, after=after, limit=REPLAY_PAGE):
+        outcome, _ = await _replay(store, resubmit, page)
+        total = ReplayOutcome(
+            replayed=total.replayed + outcome.replayed,
+            still_dead=total.still_dead + outcome.still_dead,
+            not_replayable=total.not_replayable + outcome.not_replayable,
+        )
+        after = page[-1].id
+    return total
+
+
+async def _replay(
+    store: Store, resubmit: Mapping[str, Resubmit], heads: list[DeadLetterHead]
+) -> tuple[ReplayOutcome, list[str]]:
+    """Replay `heads`; return the outcome and why each refused one could not be replayed."""
+    refusals: list[str] = []
+    put_back = [h.id for h in heads if kind_of(h.source) in PUT_BACK_KINDS]
+    replayed = still_dead = 0
+    if put_back:
+        done = await store.dead_letter_book.put_back(put_back)
+        replayed += len(done.replayed)
+        refusals += [why for _, why in done.refused]
+    for head in heads:
+        kind = kind_of(head.source)
+        if kind in PUT_BACK_KINDS:
+            continue
+        if kind not in resubmit:
+            refusals.append(f"a {kind!r} dead letter cannot be replayed")
+            continue
+        found = await store.dead_letter_book.get(head.id)
+        if found is None:
+            continue  # replayed meanwhile, by another replay
+        try:
+            await resubmit[kind](found[0])
+        except NotReplayable as exc:
+            refusals.append(exc.detail)
+        except RefusedAgain as again:
+            log.info("dead letter %d refused again: %s", head.id, again.reason)
+            await store.dead_letter_book.renew(head.id, again.reason, again.detail)
+            still_dead += 1
+        else:
+            await store.dead_letter_book.discard(head.id)
+            replayed += 1
+    for why in refusals:
+        log.info("dead letter not replayed: %s", why)
+    outcome = ReplayOutcome(replayed=replayed, still_dead=still_dead, not_replayable=len(refusals))
+    return outcome, refusals
+
+
+def dead_letter_line(head: DeadLetterHead) -> str:
+    """One dead letter on one line: id, when it died, source, partner, document, message, why."""
+    return "\t".join(
+        (
+            str(head.id),
+            _iso(head.created_at),
+            head.source,
+            head.partner_id or "-",
+            head.document_type or "-",
+            head.message_id or "-",
+            head.reason,
+        )
     )
 
 
-def dead_letter_line(delivery: DeliveryRecord) -> str:
-    """One dead delivery on one line: id, when it died, partner, document, message id, why."""
-    died = _iso(delivery.settled_at) if delivery.settled_at is not None else "-"
-    return (
-        f"{delivery.id}\t{died}\t{delivery.partner_id}\t{delivery.document_type}\t"
-        f"{delivery.message_id}\tattempts={delivery.attempts}\t{delivery.reason or ''}"
-    )
-
-
-def summary(delivery: DeliveryRecord) -> dict[str, Any]:
-    """One dead delivery as JSON-able values, without its body and attempts."""
+def summary(head: DeadLetterHead) -> dict[str, Any]:
+    """One dead letter as JSON-able values, without its detail and body."""
     return {
-        "id": delivery.id,
-        "partner_id": delivery.partner_id,
-        "message_id": delivery.message_id,
-        "document_type": delivery.document_type,
-        "state": delivery.state,
-        "attempts": delivery.attempts,
-        "died_at": _iso(delivery.settled_at) if delivery.settled_at is not None else None,
-        "reason": delivery.reason,
+        "id": head.id,
+        "source": head.source,
+        "partner_id": head.partner_id,
+        "message_id": head.message_id,
+        "document_type": head.document_type,
+        "died_at": _iso(head.created_at),
+        "reason": head.reason,
     }
+
+
+def _head(letter: DeadLetter, document_type: str | None) -> DeadLetterHead:
+    return DeadLetterHead(
+        id=letter.id,
+        source=letter.source,
+        partner_id=letter.partner_id,
+        message_id=letter.message_id,
+        document_type=document_type,
+        reason=letter.reason,
+        created_at=letter.created_at,
+    )
 
 
 def _iso(unix: float) -> str:
     return dt.datetime.fromtimestamp(unix, dt.UTC).isoformat()
 
 
-def _body(body: bytes) -> Any:
-    """The body as JSON when it is JSON (envelopes are), else as text."""
+def _json_or_text(raw: bytes) -> Any:
+    """JSON as JSON (envelopes and details are), anything else as text."""
     try:
-        orjson.loads(body)
+        orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return body.decode("utf-8", "replace")
-    return orjson.Fragment(body)
+        return raw.decode("utf-8", "replace")
+    return orjson.Fragment(raw)
 
 
 def run_dead_letters_command(
@@ -172,7 +253,8 @@ def run_dead_letters_command(
     config_path: Path,
     environ: Mapping[str, str],
     *,
-    delivery_id: int | None = None,
+    dead_letter_id: int | None = None,
+    source: str | None = None,
     partner: str | None = None,
     document: str | None = None,
     since: str | None = None,
@@ -182,12 +264,13 @@ def run_dead_letters_command(
     """The `gateway dead-letters list|show|replay` command, on the config's store file.
 
     Opens the store directly, so no gateway needs to be running; a running one notices a replay
-    within its couriers' idle wait. Prints one line per dead letter (list), JSON (show) or how
-    many were replayed (replay); returns the exit code.
+    within its couriers' and relay's idle wait. Prints one line per dead letter (list), JSON
+    (show) or what the replay did (replay); returns the exit code.
     """
     try:
         config = load_config(config_path, environ)
         filters = DeadLetterFilter(
+            source=source,
             partner_id=partner,
             document_type=document,
             since=parse_time(since, "--since") if since else None,
@@ -205,7 +288,9 @@ def run_dead_letters_command(
         async with Store(config.store.path, synchronous=config.store.synchronous) as store:
             # Answered inside the block: the store's task group would wrap what escapes it.
             try:
-                await _act(store, action, delivery_id, filters, limit)
+                await _act(
+                    store, resubmitters(config, store), action, dead_letter_id, filters, limit
+                )
             except NotFound as exc:
                 print(exc.detail, file=sys.stderr)
                 return 1
@@ -221,17 +306,33 @@ def run_dead_letters_command(
 
 
 async def _act(
-    store: Store, action: str, delivery_id: int | None, filters: DeadLetterFilter, limit: int
+    store: Store,
+    resubmit: Mapping[str, Resubmit],
+    action: str,
+    dead_letter_id: int | None,
+    filters: DeadLetterFilter,
+    limit: int,
 ) -> None:
     """Do one CLI action on an open store and print its outcome."""
     if action == "list":
-        for delivery in await list_dead_letters(store, filters, limit=limit):
-            print(dead_letter_line(delivery))
+        for head in await list_dead_letters(store, filters, limit=limit):
+            print(dead_letter_line(head))
     elif action == "show":
-        if delivery_id is None:
+        if dead_letter_id is None:
             raise BadRequest("show: give the dead letter's id")
-        shown = await show_dead_letter(store, delivery_id)
+        shown = await show_dead_letter(store, dead_letter_id)
         print(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode())
     else:
-        replayed = await replay_dead_letters(store, delivery_id=delivery_id, filters=filters)
-        print(f"replayed {replayed} dead letter{'' if replayed == 1 else 's'}")
+        done = await replay_dead_letters(
+            store, resubmit, dead_letter_id=dead_letter_id, filters=filters
+        )
+        print(_replay_line(done))
+
+
+def _replay_line(done: ReplayOutcome) -> str:
+    line = f"replayed {done.replayed} dead letter{'' if done.replayed == 1 else 's'}"
+    if done.still_dead:
+        line += f", {done.still_dead} refused again (see their reason)"
+    if done.not_replayable:
+        line += f", {done.not_replayable} not replayable"
+    return line

@@ -24,7 +24,7 @@ import standardwebhooks
 
 from canonical import decode_envelope, new_message_id, sample_body
 from gateway.app import Gateway
-from gateway.config import GatewayConfig, Secret, load_config
+from gateway.config import AmqpUrl, GatewayConfig, Secret, load_config
 from gateway.config.delivery import WebhookOutbound
 from gateway.config.erp import ErpConsumer, ErpSettings, Subscription
 from gateway.localbroker import LocalRabbitMQ
@@ -101,7 +101,7 @@ def _demo_config(base: Path, amqp_url: str, desk: OrderDesk, desk_port: int) -> 
         http=replace(config.http, port=0),
         admin=replace(config.admin, port=0),
         store=replace(config.store, path=str(base / "gateway.db")),
-        amqp=replace(config.amqp, url=amqp_url),
+        amqp=replace(config.amqp, url=AmqpUrl(amqp_url, source="demo node")),
         partners=partners,
         erp=erp,
     )
@@ -145,7 +145,7 @@ async def _demo(base: Path, amqp_url: str, keep: bool) -> None:
             f"gateway: webhooks on http://127.0.0.1:{gateway.http_port}/webhooks/{{partner}}/"
             f"{{document}}, admin on http://127.0.0.1:{gateway.admin_port}"
         )
-        connection = await aio_pika.connect(config.amqp.url)
+        connection = await aio_pika.connect(config.amqp.url.reveal())
         async with connection, httpx.AsyncClient(timeout=10) as http:
             channel = await connection.channel()
             exchange = await channel.declare_exchange(

@@ -8,25 +8,31 @@ from gateway.config import GatewayConfig
 from gateway.store import Store
 from protocols.amqp.consumer import QueueConsumer, QueueSpec
 
-__all__ = ["build_erp_ingress"]
+__all__ = ["build_erp_ingress", "erp_ingress"]
 
 
-def build_erp_ingress(cfg: GatewayConfig, store: Store) -> tuple[ErpIngress, list[QueueConsumer]]:
-    """Build the ERP ingress and one consumer per `[[erp.consumers]]` queue."""
-    erp, amqp = cfg.erp, cfg.amqp
+def erp_ingress(cfg: GatewayConfig, store: Store) -> ErpIngress:
+    """Build the ERP ingress alone: its bindings, subscriptions and store (also for replays)."""
+    erp = cfg.erp
     router = Router(
         Subscription.of(s.partner, s.document, s.resolved_match()) for s in erp.subscriptions
     )
-    ingress = ErpIngress(
+    return ErpIngress(
         store,
         router,
         source=erp.source,
         queues={c.queue: QueueBindings(c.bindings) for c in erp.consumers},
         publish_events=erp.publish_events,
     )
+
+
+def build_erp_ingress(cfg: GatewayConfig, store: Store) -> tuple[ErpIngress, list[QueueConsumer]]:
+    """Build the ERP ingress and one consumer per `[[erp.consumers]]` queue."""
+    erp, amqp = cfg.erp, cfg.amqp
+    ingress = erp_ingress(cfg, store)
     consumers = [
         QueueConsumer(
-            amqp.url,
+            amqp.url.reveal(),
             QueueSpec(
                 queue=c.queue,
                 exchange=c.exchange,

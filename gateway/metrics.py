@@ -24,11 +24,20 @@ from prometheus_client.registry import Collector
 if TYPE_CHECKING:
     from actors.delivery import CourierStatistics
 
-__all__ = ["LATENCY_BUCKETS", "GatewayMetrics", "LatencyTally", "StatsReading"]
+__all__ = [
+    "DEAD_LETTER_KINDS",
+    "LATENCY_BUCKETS",
+    "GatewayMetrics",
+    "LatencyTally",
+    "StatsReading",
+]
 
 StatsReading = tuple[str, Literal["gauge", "counter"], str, Callable[[], float]]
 """(metric name, kind, help, read) for one figure read at scrape time."""
 
+# Every source kind the gateway dead-letters from (gateway/store/dead_letters.py), exported
+# at 0 before the first one, so an alert on the series has something to evaluate.
+DEAD_LETTER_KINDS = frozenset({"delivery", "relay", "amqp", "intake", "actor"})
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 # Minutes to days: suppliers acknowledge in hours.
 _ACK_BUCKETS = (60, 300, 900, 1800, 3600, 4 * 3600, 8 * 3600, 24 * 3600, 48 * 3600, 96 * 3600)
@@ -129,6 +138,12 @@ class GatewayMetrics:
             ["partner"],
             registry=r,
         )
+        self.dead_letters = Gauge(
+            "gateway_dead_letters",
+            "Dead letters kept in the store, waiting for an operator, by source kind",
+            ["source"],
+            registry=r,
+        )
         self.delivery_breaker = Gauge(
             "gateway_delivery_breaker_state",
             "Endpoint circuit: 0 closed, 1 half-open, 2 open, 3 disabled (410 Gone)",
@@ -176,6 +191,11 @@ class GatewayMetrics:
             "Armed timers past their due time (they fire at once; growing means stalled)",
             registry=r,
         )
+
+    def sample_dead_letters(self, counts: Mapping[str, int]) -> None:
+        """Set the dead-letter gauge from the store's counts by source kind (absent ones: 0)."""
+        for kind in DEAD_LETTER_KINDS | counts.keys():
+            self.dead_letters.labels(kind).set(counts.get(kind, 0))
 
     def delivery_attempt(self, partner: str, outcome: str, latency_s: float) -> None:
         """Count one delivery attempt (outcome: delivered, retried, dead, disabled, lost)."""

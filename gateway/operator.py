@@ -1,21 +1,23 @@
-"""The operator's admin routes: dead deliveries (list, show, replay) and endpoints (enable).
+"""The operator's admin routes: dead letters (list, show, replay) and endpoints (enable).
 
-- `GET /dead-letters?partner=&document=&since=&until=&after=&limit=`: `{"dead_letters": [...],
-  "next": id}`; `since`/`until` are ISO 8601 times bounding when the delivery died.
-- `GET /dead-letters/{id}`: one dead delivery with its body and every attempt.
-- `POST /dead-letters/replay` with `{"id": n}` or filters `{"partner", "document", "since",
-  "until"}`: `{"replayed": n}`; the couriers are woken at once.
+- `GET /dead-letters?source=&partner=&document=&since=&until=&after=&limit=`:
+  `{"dead_letters": [...], "next": id}`; `source` is a source or its kind (`delivery`, `relay`,
+  `amqp`, `intake`, `actor`); `since`/`until` are ISO 8601 times bounding when it died.
+- `GET /dead-letters/{id}`: one dead letter with its detail and body.
+- `POST /dead-letters/replay` with `{"id": n}` or filters `{"source", "partner", "document",
+  "since", "until"}`: `{"replayed": n, "still_dead": n, "not_replayable": n}`
+  (gateway/deadletters.py says what a replay does per source); the couriers are woken at once.
+  One id that cannot be replayed is a 409 saying why.
 - `POST /endpoints/{partner}/enable`: `{"partner": id, "was_disabled": bool}`.
 
-JSON answers, problem+json errors. No authentication: these routes are served only on the admin
-listener, which binds loopback by default (`[admin] host`); whoever can reach it is an operator.
-Do not bind it on a network partners can reach.
+JSON answers, problem+json errors. Served only on the admin listener, behind its guard
+(gateway/admin.py: Host allow-list, no browser origins, JSON POSTs, `[admin] token`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
-from typing import Any
+from collections.abc import Callable, Collection, Mapping
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 import msgspec
@@ -29,16 +31,18 @@ from gateway.deadletters import (
     show_dead_letter,
     summary,
 )
+from gateway.resubmit import Resubmit
 from gateway.store import Store
 from protocols.http.asgi import ASGIApp, Receive, Scope, Send
 from protocols.http.problem import MethodNotAllowed, RouteNotFound
-from protocols.http.routing import BadRequest, NotFound, answer_json, read_json
+from protocols.http.routing import MAX_ID, BadRequest, NotFound, answer_json, natural, read_json
 
 __all__ = ["OperatorApi", "operator_routes"]
 
 
 class _Replay(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    id: int | None = None
+    id: Annotated[int, msgspec.Meta(ge=0, le=MAX_ID)] | None = None
+    source: str | None = None
     partner: str | None = None
     document: str | None = None
     since: str | None = None
@@ -52,12 +56,18 @@ class OperatorApi:
     """ASGI app for the dead-letter and endpoint routes of the admin listener."""
 
     def __init__(
-        self, store: Store, partners: Collection[str], wake: Callable[[str | None], None]
+        self,
+        store: Store,
+        partners: Collection[str],
+        wake: Callable[[str | None], None],
+        resubmit: Mapping[str, Resubmit],
     ) -> None:
         self._store = store
         self._partners = frozenset(partners)
         # Wakes a partner's courier (None: every courier) so a replay goes out at once.
         self._wake = wake
+        # The intakes that take ERP and webhook dead letters again (gateway/resubmit.py).
+        self._resubmit = dict(resubmit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -80,7 +90,7 @@ class OperatorApi:
             return 200, await self._replay(await read_json(receive))
         if len(parts) == 2 and parts[0] == "dead-letters":
             _require(method, "GET", path)
-            return 200, await show_dead_letter(self._store, _id(parts[1]))
+            return 200, await show_dead_letter(self._store, natural(parts[1], "id"))
         if len(parts) == 3 and parts[0] == "endpoints" and parts[2] == "enable":
             _require(method, "POST", path)
             return 200, await self._enable(parts[1])
@@ -88,10 +98,14 @@ class OperatorApi:
 
     async def _list(self, query: dict[str, str]) -> dict[str, Any]:
         filters = _filters(
-            query.get("partner"), query.get("document"), query.get("since"), query.get("until")
+            query.get("source"),
+            query.get("partner"),
+            query.get("document"),
+            query.get("since"),
+            query.get("until"),
         )
-        after = _id(query["after"]) if "after" in query else 0
-        limit = _id(query["limit"]) if "limit" in query else DEFAULT_LIST_LIMIT
+        after = natural(query["after"], "after") if "after" in query else 0
+        limit = natural(query["limit"], "limit") if "limit" in query else DEFAULT_LIST_LIMIT
         found = await list_dead_letters(self._store, filters, after=after, limit=limit)
         return {
             "dead_letters": [summary(d) for d in found],
@@ -103,11 +117,13 @@ class OperatorApi:
             body = _REPLAY_DECODER.decode(msgspec.json.encode(raw))
         except msgspec.ValidationError as exc:
             raise BadRequest(f"replay: {exc}") from None
-        filters = _filters(body.partner, body.document, body.since, body.until)
-        replayed = await replay_dead_letters(self._store, delivery_id=body.id, filters=filters)
-        if replayed:
+        filters = _filters(body.source, body.partner, body.document, body.since, body.until)
+        done = await replay_dead_letters(
+            self._store, self._resubmit, dead_letter_id=body.id, filters=filters
+        )
+        if done.replayed:
             self._wake(body.partner)
-        return {"replayed": replayed}
+        return msgspec.structs.asdict(done)
 
     async def _enable(self, partner_id: str) -> dict[str, Any]:
         if partner_id not in self._partners:
@@ -123,9 +139,14 @@ def operator_routes(api: OperatorApi) -> dict[str, ASGIApp]:
 
 
 def _filters(
-    partner: str | None, document: str | None, since: str | None, until: str | None
+    source: str | None,
+    partner: str | None,
+    document: str | None,
+    since: str | None,
+    until: str | None,
 ) -> DeadLetterFilter:
     return DeadLetterFilter(
+        source=source or None,
         partner_id=partner or None,
         document_type=document or None,
         since=parse_time(since, "since") if since else None,
@@ -136,12 +157,6 @@ def _filters(
 def _require(method: str, wanted: str, path: str) -> None:
     if method != wanted:
         raise MethodNotAllowed(f"{method} on {path}", allow=(wanted,))
-
-
-def _id(text: str) -> int:
-    if not text.isdigit() or len(text) > 18:
-        raise BadRequest(f"expected a non-negative integer, got {text[:40]!r}")
-    return int(text)
 
 
 def _query(scope: Scope) -> dict[str, str]:

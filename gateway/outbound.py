@@ -16,6 +16,7 @@ from actors.delivery import (
     AttemptOutcome,
     DeliveryChannel,
     DeliveryPolicy,
+    DeliveryRefused,
     DeliverySource,
     OutboundDelivery,
     PartnerCourier,
@@ -25,7 +26,7 @@ from gateway.config import PartnerConfig
 from gateway.config.delivery import AmqpOutbound, WebhookOutbound
 from gateway.config.settings import AmqpSettings
 from gateway.outbound_amqp import ExchangeChannel
-from protocols.http.egress import EgressClient, WebhookResponse, WebhookTarget
+from protocols.http.egress import EgressClient, EgressRefused, WebhookResponse, WebhookTarget
 
 __all__ = ["WebhookChannel", "build_outbound", "delivery_channel", "delivery_policy"]
 
@@ -62,26 +63,36 @@ class WebhookChannel:
         )
 
     async def send(self, delivery: DeliveryRecord, timestamp: int) -> WebhookResponse:
-        """POST one message, signed, its message id as `webhook-id`; return the answer."""
-        return await self._client.post_webhook(
-            self._target, delivery.message_id, delivery.body, timestamp=timestamp
-        )
+        """POST one message, signed, its message id as `webhook-id`; return the answer.
+
+        A target the egress guard refuses is `DeliveryRefused`: a dead letter at once with the
+        guard's reason. Retrying cannot make the address allowed; an operator fixes the URL,
+        the partner's DNS or `allow_networks`, then replays.
+        """
+        try:
+            return await self._client.post_webhook(
+                self._target, delivery.message_id, delivery.body, timestamp=timestamp
+            )
+        except EgressRefused as exc:
+            raise DeliveryRefused(f"egress guard: {exc}") from exc
 
     async def aclose(self) -> None:
         """Nothing to close: the egress pool is the gateway's."""
 
 
 def delivery_channel(
-    partner: PartnerConfig, client: EgressClient, amqp: AmqpSettings
+    partner: PartnerConfig, client: EgressClient, amqp: AmqpSettings | None
 ) -> DeliveryChannel | None:
     """Return the channel a partner's deliveries leave by, or None if they are not pushed."""
     if partner.outbound is not None:
         return WebhookChannel(client, partner.outbound)
     if partner.outbound_amqp is not None:
+        if amqp is None:  # there is no default broker to fall back on
+            raise ValueError(f"partner {partner.id!r}: outbound_amqp needs the [amqp] settings")
         return ExchangeChannel(
             partner.id,
             partner.outbound_amqp,
-            partner.outbound_amqp.url or amqp.url,
+            (partner.outbound_amqp.url or amqp.url).reveal(),
             reconnect_min_s=amqp.reconnect_min_s,
             reconnect_max_s=amqp.reconnect_max_s,
         )
@@ -100,9 +111,8 @@ def build_outbound(
     """Return the couriers of every partner with an `outbound` or `outbound_amqp` channel.
 
     `amqp` is the gateway's broker: the default `url` of an `outbound_amqp` channel, and the
-    reconnect backoff of every such channel.
+    reconnect backoff of every such channel; required when a partner has one.
     """
-    amqp = amqp or AmqpSettings()
     couriers: dict[str, PartnerCourier] = {}
     for p in partners:
         settings = p.outbound or p.outbound_amqp

@@ -199,11 +199,8 @@ class ExchangeChannel:
             self._failures, minimum=self._reconnect_min_s, maximum=self._reconnect_max_s
         )
         self._reconnect_at = self._clock() + delay
+        # Inside the courier's attempt: the line carries the partner and the message's ids.
         log.warning(
-            "%s: broker %s unavailable, reconnecting in %.1f s: %s",
-            self._partner_id,
-            self._address,
-            delay,
-            cause,
+            "partner broker %s unavailable, reconnecting in %.1f s: %s", self._address, delay, cause
         )
         await self.aclose()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import traceback
 
+import msgspec
+
 from actors.partner import PartnerIntake, PartnerPolicy, Submission
 from canonical.errors import GatewayError
 from gateway.config import GatewayConfig
@@ -19,9 +21,28 @@ from gateway.metrics import GatewayMetrics
 from gateway.store import Store
 from protocols.http.contract import AcceptedResponse, IngressPolicy, WebhookRequest
 
-__all__ = ["Partners", "StoreDeadLetters"]
+__all__ = ["IntakeCrashDetail", "Partners", "StoreDeadLetters", "crash_reason"]
 
 logger = logging.getLogger(__name__)
+
+
+def crash_reason(error: BaseException) -> str:
+    """The reason a dead letter kept after a crash gives: the exception's type and text."""
+    return f"{type(error).__name__}: {error}"
+
+
+class IntakeCrashDetail(msgspec.Struct, frozen=True, kw_only=True):
+    """A crashed webhook's dead letter `detail` (JSON): the trace, and the request besides its body.
+
+    Enough to take it through the partner's intake again once the bug is fixed (gateway/
+    resubmit.py), under the same idempotency key: a partner retry that got in first wins.
+    """
+
+    trace: str
+    document_type: str
+    idempotency_key: str
+    webhook_id: str | None
+    received_at: float
 
 
 class StoreDeadLetters:
@@ -46,7 +67,7 @@ class StoreDeadLetters:
         """Keep what `source` crashed on, with the error as the reason and its trace."""
         await self.store.dead_letter(
             source=source,
-            reason=f"{type(error).__name__}: {error}",
+            reason=crash_reason(error),
             detail="".join(traceback.format_exception(error)),
             payload=payload,
             partner_id=partner_id,
@@ -76,7 +97,6 @@ class Partners:
             for p in config.partners
         }
         self.store = store
-        self.dead_letters = StoreDeadLetters(store)
         self.metrics = metrics
 
     def lookup(self, partner_id: str, /) -> IngressPolicy | None:
@@ -87,7 +107,8 @@ class Partners:
             partner_id=request.partner_id,
             document_type=request.document_type,
             body=request.body,
-            idempotency_key=request.idempotency_key,
+            idempotency_key=request.webhook_id,
+            alias_key=request.idempotency_key,
             causation_id=request.webhook_id,
             received_at=request.received_at,
         )
@@ -111,10 +132,18 @@ class Partners:
 
     async def _keep_crash(self, submission: Submission, crash: Exception) -> None:
         """Keep a request the intake or the store crashed on as a dead letter, with the trace."""
+        detail = IntakeCrashDetail(
+            trace="".join(traceback.format_exception(crash)),
+            document_type=submission.document_type,
+            idempotency_key=submission.idempotency_key,
+            webhook_id=submission.causation_id,
+            received_at=submission.received_at,
+        )
         try:
-            await self.dead_letters.crashed(
+            await self.store.dead_letter(
                 source=f"intake:{submission.partner_id}",
-                error=crash,
+                reason=crash_reason(crash),
+                detail=msgspec.json.encode(detail).decode(),
                 payload=submission.body,
                 partner_id=submission.partner_id,
             )

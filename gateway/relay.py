@@ -120,7 +120,7 @@ class HostedOutboxRelay:
 
 async def _connect_publisher(amqp: AmqpSettings) -> ConfirmedPublisher:
     return await connect(
-        amqp.url,
+        amqp.url.reveal(),
         exchange=amqp.events_exchange,
         window=amqp.confirm_window,
         declare=partial(

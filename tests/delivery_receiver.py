@@ -137,7 +137,12 @@ async def outbound(
     db: str, receivers: dict[str, Receiver], **options: object
 ) -> AsyncIterator[Outbound]:
     """A store, an egress pool, each receiver on a loopback port, and the partners' couriers."""
-    settings = {"retry_schedule_s": FAST_SCHEDULE, "jitter": 0.0, **options}
+    settings = {
+        "retry_schedule_s": FAST_SCHEDULE,
+        "jitter": 0.0,
+        "allow_networks": ("127.0.0.0/8",),
+        **options,
+    }
     async with Store(db) as store, EgressClient() as client, anyio.create_task_group() as tg:
         partners = []
         for partner_id, receiver in receivers.items():
@@ -152,7 +157,6 @@ async def outbound(
                     outbound=WebhookOutbound(
                         url=f"http://localhost:{port}/hooks",
                         secret=receiver.secret,
-                        allow_networks=("127.0.0.0/8",),
                         **settings,  # type: ignore[arg-type]
                     ),
                 )

@@ -22,7 +22,7 @@ from gatewaykit import Partner, load, running, write_config
 
 from canonical.delivery import DeliveryRecord
 from gateway.app import Gateway
-from gateway.store import Store
+from gateway.store import DeadLetter, Store
 
 pytestmark = pytest.mark.anyio
 
@@ -58,6 +58,11 @@ class Env:
         self.gateway.outbound.wake("acme")  # type: ignore[union-attr]
         return await self.until("acme", "dead")
 
+    async def letter_of(self, delivery: DeliveryRecord) -> DeadLetter:
+        """The dead letter the couriers kept for `delivery`."""
+        (letter,) = await self.store.dead_letters(message_id=delivery.message_id)
+        return letter
+
 
 @asynccontextmanager
 async def admin_gateway(tmp_path: Path) -> AsyncIterator[Env]:
@@ -77,12 +82,15 @@ async def test_replay_makes_a_dead_delivery_pending_and_the_receiver_gets_it_onc
     async with admin_gateway(tmp_path) as env:
         (dead,) = await env.dead_ones(["PO-1"])
         env.receiver.script = answering()  # the partner recovers
-        replayed = await env.admin.post("/dead-letters/replay", json={"id": dead.id})
+        letter = await env.letter_of(dead)
+        replayed = await env.admin.post("/dead-letters/replay", json={"id": letter.id})
         (delivered,) = await env.until("acme", "delivered")
         await anyio.sleep(0.3)  # room for a duplicate to show up, were there one
+        left = await env.store.dead_letters()
 
     assert replayed.status_code == 200
-    assert replayed.json() == {"replayed": 1}
+    assert replayed.json() == {"replayed": 1, "still_dead": 0, "not_replayable": 0}
+    assert left == []
     assert delivered.message_id == dead.message_id
     assert env.receiver.delivered() == [dead.message_id]
 
@@ -96,7 +104,7 @@ async def test_replay_by_filters_answers_how_many_were_replayed(tmp_path: Path) 
         )
         await env.until("acme", "delivered")
 
-    assert replayed.json() == {"replayed": 2}
+    assert replayed.json()["replayed"] == 2
 
 
 async def test_list_and_show_answer_the_dead_deliveries_as_json(tmp_path: Path) -> None:
@@ -105,13 +113,20 @@ async def test_list_and_show_answer_the_dead_deliveries_as_json(tmp_path: Path) 
         listed = await env.admin.get("/dead-letters", params={"partner": "acme", "limit": 1})
         rest = await env.admin.get("/dead-letters", params={"after": listed.json()["next"]})
         other = await env.admin.get("/dead-letters", params={"partner": "globex"})
-        shown = await env.admin.get(f"/dead-letters/{second.id}")
+        letter = await env.letter_of(second)
+        shown = await env.admin.get(f"/dead-letters/{letter.id}")
 
-    assert [d["message_id"] for d in listed.json()["dead_letters"]] == [first.message_id]
-    assert [d["message_id"] for d in rest.json()["dead_letters"]] == [second.message_id]
+    # Pages in the order the two died (their aggregates are delivered side by side).
+    page_one = [d["message_id"] for d in listed.json()["dead_letters"]]
+    page_two = [d["message_id"] for d in rest.json()["dead_letters"]]
+    assert len(page_one) == len(page_two) == 1
+    assert sorted(page_one + page_two) == sorted([first.message_id, second.message_id])
+    assert rest.json()["dead_letters"][0]["source"] == "delivery:acme"
     assert other.json()["dead_letters"] == []
     assert shown.json()["message_id"] == second.message_id
-    assert [a["status"] for a in shown.json()["attempt_log"]] == [500] * (len(SCHEDULE) + 1)
+    assert shown.json()["document_type"] == "purchase_order"
+    attempts = shown.json()["detail"]["attempts"]
+    assert [a["status"] for a in attempts] == [500] * (len(SCHEDULE) + 1)
 
 
 @pytest.mark.parametrize(
@@ -124,7 +139,7 @@ async def test_list_and_show_answer_the_dead_deliveries_as_json(tmp_path: Path) 
         ("POST", "/dead-letters/replay", {"id": 1, "partner": "acme"}, 400),
         ("POST", "/dead-letters/replay", {"ids": [1]}, 400),
         ("DELETE", "/dead-letters/1", None, 405),
-        ("POST", "/endpoints/nobody/enable", None, 404),
+        ("POST", "/endpoints/nobody/enable", {}, 404),
     ],
 )
 async def test_a_bad_operator_request_is_a_problem(
@@ -137,14 +152,37 @@ async def test_a_bad_operator_request_is_a_problem(
     assert answer.headers["content-type"] == "application/problem+json"
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body", "name"),
+    [
+        ("GET", "/dead-letters?after=²", None, "after"),
+        ("GET", "/dead-letters?limit=²", None, "limit"),
+        ("GET", "/dead-letters/²", None, "id"),
+        ("GET", f"/dead-letters/{2**63}", None, "id"),
+        ("POST", "/dead-letters/replay", {"id": 2**63}, "id"),
+    ],
+    ids=["after-superscript", "limit-superscript", "id-superscript", "id-2^63", "replay-2^63"],
+)
+async def test_an_integer_out_of_reach_is_a_400_naming_the_parameter(
+    tmp_path: Path, method: str, path: str, body: object, name: str
+) -> None:
+    async with admin_gateway(tmp_path) as env:
+        answer = await env.admin.request(method, path, json=body)
+
+    assert answer.status_code == 400
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert name in answer.json()["detail"]
+    assert "sqlite" not in answer.text.lower()
+
+
 async def test_enable_resumes_a_disabled_endpoint(tmp_path: Path) -> None:
     async with admin_gateway(tmp_path) as env:
         env.receiver.script = answering()
         await env.store.deliveries.disable_endpoint("acme", "410 Gone")
         await env.store.accept(deliveries_for("acme", ["PO-1"]))
-        enabled = await env.admin.post("/endpoints/acme/enable")
+        enabled = await env.admin.post("/endpoints/acme/enable", json={})
         (delivered,) = await env.until("acme", "delivered")
-        again = await env.admin.post("/endpoints/acme/enable")
+        again = await env.admin.post("/endpoints/acme/enable", json={})
 
     assert enabled.json() == {"partner": "acme", "was_disabled": True}
     assert env.receiver.delivered() == [delivered.message_id]

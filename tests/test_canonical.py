@@ -156,6 +156,106 @@ def test_invalid_field_is_reported_at_its_json_path(
     assert message in error.errors[0].message
 
 
+@pytest.mark.parametrize(
+    "value", ["PO\x001", "PO-1\x00", "\x00PO-1", "PO\x1b[31m1", "PO\t1", "PO\x7f1", "PO\x851"]
+)
+@pytest.mark.parametrize(
+    ("document_type", "field", "path"),
+    [
+        ("purchase_order", "po_number", "$.po_number"),
+        ("purchase_order", "supplier.party_id", "$.supplier.party_id"),
+        ("advance_ship_notice", "orders.0.po_number", "$.orders[0].po_number"),
+        ("invoice", "invoice_number", "$.invoice_number"),
+    ],
+)
+def test_control_character_in_an_identifier_is_refused_at_its_field(
+    document_type: str, field: str, path: str, value: str
+) -> None:
+    body = sample_json(document_type)
+    mutate(body, field, value)
+
+    error = rejection(document_type, body)
+
+    assert [e.path for e in error.errors] == [path]
+
+
+@pytest.mark.parametrize(
+    ("document_type", "field", "path"),
+    [
+        ("purchase_order", "po_number", "$.po_number"),
+        ("purchase_order", "currency", "$.currency"),
+        ("purchase_order", "lines.0.sku", "$.lines[0].sku"),
+        ("purchase_order", "lines.0.quantity.uom", "$.lines[0].quantity.uom"),
+        ("purchase_order", "buyer.gln", "$.buyer.gln"),
+        ("exception", "reference.document_type", "$.reference.document_type"),
+    ],
+)
+def test_trailing_newline_does_not_pass_an_anchored_pattern(
+    document_type: str, field: str, path: str
+) -> None:
+    # msgspec matches with re.search, where `$` also matches before a final newline.
+    body = sample_json(document_type)
+    *parents, last = field.split(".")
+    node: Any = body
+    for key in parents:
+        node = node[int(key) if key.isdigit() else key]
+    mutate(body, field, node[last] + "\n")
+
+    error = rejection(document_type, body)
+
+    assert [e.path for e in error.errors] == [path]
+
+
+def test_identifier_may_hold_inner_spaces_and_non_ascii_letters() -> None:
+    body = sample_json("purchase_order")
+    body["po_number"] = "Bestellung Nr. 7 für Köln"
+
+    order = decode_document("purchase_order", json.dumps(body).encode())
+
+    assert isinstance(order, PurchaseOrder)
+    assert order.po_number == "Bestellung Nr. 7 für Köln"
+
+
+PO_BODY = sample_body("purchase_order", 1)
+
+
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        (
+            PO_BODY.replace(b'{"document_type"', b'{"po_number":"PO-9","document_type"'),
+            "$.po_number",
+        ),
+        (PO_BODY.replace(b'"sku":', b'"sku":"A-1","sku":', 1), "$.lines[0].sku"),
+        (
+            PO_BODY.replace(b'"currency":"USD"', b'"currency" : "USD" ,\n "currency":"USD"', 1),
+            "$.currency",
+        ),
+        # The escaped colon in the kept value makes up for the dropped key's colon in a count.
+        (
+            PO_BODY.replace(b'{"document_type"', b'{"po_number":"PO:9","document_type"').replace(
+                b'"po_number":"PO-0000001"', b'"po_number":"PO\\u003a1"'
+            ),
+            "$.po_number",
+        ),
+    ],
+)
+def test_key_repeated_within_an_object_is_refused_at_its_path(body: bytes, path: str) -> None:
+    error = rejection("purchase_order", body)
+
+    assert [(e.path, e.message) for e in error.errors] == [
+        (path, f"key `{path.rpartition('.')[2]}` appears more than once")
+    ]
+
+
+def test_repeated_key_is_listed_beside_the_other_bad_fields() -> None:
+    body = PO_BODY.replace(b'"sku":', b'"sku":"A-1","sku":', 1).replace(b'"USD"', b'"usd"', 1)
+
+    error = rejection("purchase_order", body)
+
+    assert {e.path for e in error.errors} == {"$.currency", "$.lines[0].sku"}
+
+
 def test_every_bad_field_is_listed_at_once() -> None:
     body = sample_json("purchase_order")
     body["currency"] = "usd"

@@ -12,7 +12,7 @@ from gatewaykit import Partner, load, running, write_config
 
 from canonical.delivery import DeliveryAttempt, DeliveryRecord
 from gateway.cli import main
-from gateway.store import Store
+from gateway.store import DeadLetter, Store
 
 NO_BROKER = "amqp://guest:guest@127.0.0.1:9/"
 
@@ -25,6 +25,9 @@ class Dead:
         self.store_path = folder / "gateway.db"
         self.acme: list[DeliveryRecord] = []
         self.globex: list[DeliveryRecord] = []
+        # The dead letters of acme's and globex's deliveries, in the same order.
+        self.acme_letters: list[DeadLetter] = []
+        self.globex_letters: list[DeadLetter] = []
         anyio.run(self._seed)
 
     async def _seed(self) -> None:
@@ -40,6 +43,17 @@ class Dead:
                     )
             self.acme = await store.deliveries.deliveries(partner_id="acme")
             self.globex = await store.deliveries.deliveries(partner_id="globex")
+            self.acme_letters = await store.dead_letters(partner_id="acme")
+            self.globex_letters = await store.dead_letters(partner_id="globex")
+
+    def letters(self) -> list[DeadLetter]:
+        """The dead letters left in the store."""
+
+        async def read() -> list[DeadLetter]:
+            async with Store(self.store_path) as store:
+                return await store.dead_letters()
+
+        return anyio.run(read)
 
     def states(self) -> dict[int, tuple[str, str]]:
         """Every delivery's (state, message id), by id."""
@@ -69,7 +83,10 @@ def test_list_prints_one_line_per_dead_letter(
 
     lines = out.splitlines()
     assert code == 0
-    assert [line.split("\t")[0] for line in lines] == [str(d.id) for d in dead.acme + dead.globex]
+    assert [line.split("\t")[0] for line in lines] == [
+        str(d.id) for d in dead.acme_letters + dead.globex_letters
+    ]
+    assert lines[0].split("\t")[2:5] == ["delivery:acme", "acme", "purchase_order"]
     assert dead.acme[0].message_id in lines[0]
     assert "HTTP 500 (retries spent)" in lines[0]
 
@@ -79,7 +96,9 @@ def test_list_filters_by_partner_and_time(dead: Dead, capsys: pytest.CaptureFixt
     _, in_future, _ = dead.cli(capsys, "list", "--since", "2999-01-01T00:00:00")
     _, in_past, _ = dead.cli(capsys, "list", "--until", "2000-01-01T00:00:00+00:00")
 
-    assert [line.split("\t")[0] for line in by_partner.splitlines()] == [str(dead.globex[0].id)]
+    assert [line.split("\t")[0] for line in by_partner.splitlines()] == [
+        str(dead.globex_letters[0].id)
+    ]
     assert in_future == ""
     assert in_past == ""
 
@@ -87,14 +106,14 @@ def test_list_filters_by_partner_and_time(dead: Dead, capsys: pytest.CaptureFixt
 def test_show_prints_the_dead_letter_as_json_with_its_attempts(
     dead: Dead, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = dead.cli(capsys, "show", str(dead.acme[1].id))
+    code, out, _ = dead.cli(capsys, "show", str(dead.acme_letters[1].id))
 
     shown = json.loads(out)
     assert code == 0
     assert shown["message_id"] == dead.acme[1].message_id
-    assert shown["state"] == "dead"
+    assert (shown["source"], shown["document_type"]) == ("delivery:acme", "purchase_order")
     assert shown["body"]["aggregate"] == "PO-2"
-    assert [a["status"] for a in shown["attempt_log"]] == [500]
+    assert [a["status"] for a in shown["detail"]["attempts"]] == [500]
 
 
 def test_show_of_an_id_that_is_not_dead_exits_1(
@@ -104,20 +123,21 @@ def test_show_of_an_id_that_is_not_dead_exits_1(
 
     assert code == 1
     assert out == ""
-    assert "no dead delivery 999" in err
+    assert "no dead letter 999" in err
 
 
 def test_replay_by_id_makes_that_delivery_pending_with_the_same_message_id(
     dead: Dead, capsys: pytest.CaptureFixture[str]
 ) -> None:
     target = dead.acme[0]
-    code, out, _ = dead.cli(capsys, "replay", str(target.id))
+    code, out, _ = dead.cli(capsys, "replay", str(dead.acme_letters[0].id))
 
     states = dead.states()
     assert code == 0
     assert out.strip() == "replayed 1 dead letter"
     assert states[target.id] == ("pending", target.message_id)
     assert states[dead.acme[1].id][0] == "dead"
+    assert dead.acme_letters[0].id not in {d.id for d in dead.letters()}
 
 
 def test_replay_by_filters_replays_every_match(
@@ -130,6 +150,7 @@ def test_replay_by_filters_replays_every_match(
     assert out.strip() == "replayed 2 dead letters"
     assert {states[d.id][0] for d in dead.acme} == {"pending"}
     assert states[dead.globex[0].id][0] == "dead"
+    assert [d.id for d in dead.letters()] == [dead.globex_letters[0].id]
 
 
 def test_replay_without_id_or_filter_is_refused(
@@ -165,9 +186,10 @@ async def test_a_running_gateway_delivers_what_the_cli_replayed(
                 while not await gateway.store.deliveries.dead(partner_id="acme"):
                     await anyio.sleep(0.02)
             (dead,) = await gateway.store.deliveries.dead(partner_id="acme")
+            (letter,) = await gateway.store.dead_letters(partner_id="acme")
             receiver.script = answering()
             # Another process's replay: nothing wakes the couriers but their idle wait.
-            argv = ["dead-letters", "replay", "--config", str(config), str(dead.id)]
+            argv = ["dead-letters", "replay", "--config", str(config), str(letter.id)]
             assert await anyio.to_thread.run_sync(main, argv) == 0
             with anyio.fail_after(15):
                 while receiver.delivered() != [dead.message_id]:

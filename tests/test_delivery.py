@@ -176,3 +176,56 @@ async def test_partner_rate_limit_spaces_its_calls(tmp_path: Path) -> None:
     assert len(times) == 6
     # The bucket refills 5 tokens/s: six calls span at least a second (one token at the start).
     assert times[-1] - times[0] >= 0.95
+
+
+@pytest.mark.parametrize(
+    "retry_after",
+    [
+        "²",  # str.isdigit() says yes, float() says no: it crashed the courier on every attempt
+        "①",
+        "9" * 400,
+        "-5",
+        "Fri, 31 Dec 9999 23:59:59 GMT",
+        "Mon, 01 Jan 99999999999 00:00:00 GMT",
+        "Wed, 21 Oct 2015 07:28:00 GMT",
+    ],
+)
+async def test_a_malformed_retry_after_is_recorded_and_the_message_delivered_later(
+    tmp_path: Path, retry_after: str
+) -> None:
+    receiver = Receiver(answering((503, {"retry-after": retry_after}, b"busy")))
+    # A wait the partner asks for is capped by max_retry_after_s: far-future asks end soon.
+    async with outbound(str(tmp_path / "gw.db"), {"acme": receiver}, max_retry_after_s=0.2) as env:
+        (message_id,) = await env.accept(deliveries_for("acme", ["PO-1"]))
+        await env.until("acme", {"delivered"})
+        (delivery,) = await env.store.deliveries.deliveries(partner_id="acme")
+        attempts = await env.store.deliveries.attempts(delivery.id)
+
+    assert [a.status for a in attempts] == [503, 200]
+    assert attempts[0].response_head == b"busy"
+    assert receiver.delivered() == [message_id]
+    assert env.delivery.restarts == 0
+
+
+async def test_a_target_the_egress_guard_refuses_is_dead_lettered_at_once_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    receiver = Receiver(answering())
+    # The receiver listens on loopback, which this partner is not allowed to reach. A long
+    # schedule: a refusal retried on it would stay pending past the test's deadline.
+    async with outbound(
+        str(tmp_path / "gw.db"),
+        {"acme": receiver},
+        allow_networks=(),
+        retry_schedule_s=(3600.0,),
+    ) as env:
+        (message_id,) = await env.accept(deliveries_for("acme", ["PO-1"]))
+        await env.until("acme", {"dead"}, deadline=10)
+        (letter,) = await env.store.dead_letters(source="delivery:acme")
+
+    detail = msgspec.json.decode(letter.detail)
+    assert letter.message_id == message_id
+    assert "not a public address" in letter.reason
+    assert "retries spent" not in letter.reason
+    assert [a["status"] for a in detail["attempts"]] == [None]
+    assert receiver.calls == []

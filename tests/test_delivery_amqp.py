@@ -22,7 +22,7 @@ from test_erp_to_partner import erp_config
 
 from canonical import decode_envelope, sample_body
 from canonical.errors import ConfigError
-from gateway.config import PartnerConfig, Secret, load_config
+from gateway.config import AmqpUrl, PartnerConfig, Secret, load_config
 from gateway.config.delivery import AmqpOutbound
 from gateway.config.settings import AmqpSettings
 from gateway.localbroker import LocalRabbitMQ
@@ -50,7 +50,7 @@ async def amqp_outbound(
         secrets=(Secret.generate(),),
         outbound_amqp=AmqpOutbound(exchange=exchange, **settings),  # type: ignore[arg-type]
     )
-    amqp = AmqpSettings(url=amqp_url, reconnect_min_s=0.05, reconnect_max_s=0.2)
+    amqp = AmqpSettings(url=AmqpUrl(amqp_url), reconnect_min_s=0.05, reconnect_max_s=0.2)
     async with Store(str(db)) as store, EgressClient() as client, anyio.create_task_group() as tg:
         delivery = build_outbound([acme], store.deliveries, client, amqp=amqp, idle_wait_s=0.05)
         await tg.start(delivery.run)
@@ -268,6 +268,8 @@ def test_an_unknown_routing_key_placeholder_is_a_config_error(tmp_path: Path) ->
 
 
 def test_the_outbound_amqp_url_is_not_shown_in_the_config_repr() -> None:
-    outbound = AmqpOutbound(exchange="acme.inbound", url="amqp://gw:hunter2@mq.acme.example/")
+    outbound = AmqpOutbound(
+        exchange="acme.inbound", url=AmqpUrl("amqp://gw:hunter2@mq.acme.example/")
+    )
 
     assert "hunter2" not in repr(outbound)

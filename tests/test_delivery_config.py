@@ -8,10 +8,14 @@ from gateway.config import Secret, check_config, load_config
 from gateway.config.delivery import STANDARD_WEBHOOKS_RETRY_SCHEDULE_S
 
 PARTNER = """
+[amqp]
+url = "amqp://gw:pw@127.0.0.1:5672/%2F"
+
 [[partners]]
 id = "acme"
 name = "Acme"
 secrets = ["{inbound}"]
+sends = ["invoice"]
 [partners.outbound]
 """
 

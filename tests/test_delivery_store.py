@@ -81,6 +81,22 @@ async def test_replay_makes_a_dead_delivery_pending_again_with_its_message_id(
     assert (again.state, again.attempts, again.message_id) == ("pending", 0, delivery.message_id)
 
 
+async def test_a_replayed_delivery_leaves_no_dead_letter_behind(tmp_path: Path) -> None:
+    async with Store(tmp_path / "gw.db") as store:
+        await store.accept(deliveries_for("acme", ["PO-1", "PO-2"]))
+        first, second = await store.deliveries.deliveries(partner_id="acme")
+        for delivery in (first, second):
+            await store.deliveries.settle(delivery.id, failed(), "dead", reason="HTTP 500")
+        await store.deliveries.replay_delivery(first.id)
+        await store.deliveries.settle(first.id, failed(), "dead", reason="HTTP 503")
+        await store.deliveries.replay_deliveries(partner_id="acme")
+        left = await store.dead_letters()
+        pending = await store.deliveries.deliveries(state="pending")
+
+    assert left == []
+    assert {d.id for d in pending} == {first.id, second.id}
+
+
 async def test_bulk_replay_takes_only_the_dead_deliveries_matching_every_filter(
     tmp_path: Path,
 ) -> None:

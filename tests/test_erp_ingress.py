@@ -202,6 +202,26 @@ async def test_message_that_is_not_json_becomes_a_dead_letter(store: Store) -> N
     assert dead.reason.startswith("invalid-document: $")
 
 
+async def test_message_the_decoding_crashes_on_is_a_dead_letter_with_the_trace(
+    store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Redelivering it would only crash again, until the broker parked it without a reason.
+    def crash(document_type: str, body: bytes) -> object:
+        raise RuntimeError("a bug in a codec")
+
+    monkeypatch.setattr("actors.erp_ingress.decode_document", crash)
+    body = sample_body("purchase_order", 1)
+
+    answer = await ingress(store).handle(delivery(body, message_id="crash-1"))
+
+    assert answer == "ack"
+    [dead] = await store.dead_letters(source=f"amqp:{QUEUE}")
+    assert (dead.message_id, dead.payload) == ("crash-1", body)
+    assert dead.reason == "crash: RuntimeError: a bug in a codec"
+    assert "Traceback" in dead.detail
+    assert "crashed the ingress" in caplog.text
+
+
 async def test_message_without_any_document_type_becomes_a_dead_letter(store: Store) -> None:
     answer = await ingress(store).handle(
         delivery(sample_body("purchase_order", 1), routing_key="unbound.key")

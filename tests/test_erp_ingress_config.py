@@ -9,6 +9,7 @@ import pytest
 from canonical.errors import ConfigError
 from gateway.config import Secret, load_config
 
+AMQP = '[amqp]\nurl = "amqp://gw:pw@127.0.0.1:5672/%2F"\n'
 CONSUMER = """
 [[erp.consumers]]
 queue = "gateway.erp"
@@ -17,10 +18,12 @@ bindings = { "purchase_order.released" = "purchase_order", "item.*" = "item_mast
 
 
 def partner(partner_id: str, receives: str = '["purchase_order"]') -> str:
-    secret = Secret.generate().reveal()
+    """A partner that pulls what it receives (a subscription needs a channel to deliver by)."""
+    secret, token = Secret.generate().reveal(), Secret.generate().reveal()
     return (
         f'[[partners]]\nid = "{partner_id}"\nname = "{partner_id}"\n'
-        f'secrets = ["{secret}"]\nreceives = {receives}\n'
+        f'secrets = ["{secret}"]\nsends = ["invoice"]\nreceives = {receives}\n'
+        f'[partners.pull]\ntoken = "{token}"\n'
     )
 
 
@@ -34,7 +37,7 @@ def subscription(partner_id: str, document: str = "purchase_order", match: str =
 
 def write(tmp_path: Path, *parts: str) -> Path:
     path = tmp_path / "gw.toml"
-    path.write_text("\n".join(parts))
+    path.write_text("\n".join([AMQP, *parts]))
     return path
 
 
@@ -65,7 +68,7 @@ def test_subscription_for_an_unknown_partner_is_named(tmp_path: Path) -> None:
     found = problems(write(tmp_path, subscription("acne"), partner("acme")))
 
     assert found == [
-        f"{tmp_path / 'gw.toml'}: [erp]: subscriptions[0].partner: unknown partner"
+        f"{tmp_path / 'gw.toml'}:5: [erp]: subscriptions[0].partner: unknown partner"
         " (did you mean 'acme'?)"
     ]
 
@@ -92,6 +95,7 @@ def test_binding_to_an_unknown_document_type_is_named(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         '[[erp.consumers]]\nqueue = "q"\nbindings = { "po.released" = "purchase_ordr" }\n',
+        partner("acme"),
     )
 
     [found] = problems(path)

@@ -19,6 +19,7 @@ from gatewaykit import Partner, bound_queue, drain, load, running, write_config
 
 from canonical import decode_envelope, sample_body
 from gateway.app import Gateway
+from gateway.config import Secret
 
 pytestmark = [pytest.mark.anyio, pytest.mark.rabbitmq]
 
@@ -100,7 +101,9 @@ def config_path(tmp_path: Path, amqp_url: str, erp: Erp) -> Path:
         amqp_url,
         [Partner("acme"), Partner("globex")],
         extra=erp.config(),
-        partner_extra='receives = ["purchase_order"]',
+        # A subscriber needs a channel; pull keeps its deliveries pending, as these tests read.
+        partner_extra='receives = ["purchase_order"]\n'
+        f'[partners.pull]\ntoken = "{Secret.generate().reveal()}"',
     )
 
 
@@ -180,3 +183,39 @@ async def test_malformed_message_is_dead_lettered_and_the_next_one_is_kept(
     assert "$.order_date" in reason
     assert "$.supplier" in reason
     assert inbox == [("po-8",)]
+
+
+# Bodies fuzzing found leaking other errors than InvalidDocument from the codec (issue 17).
+HOSTILE = [
+    ("item.updated", b'{"\xa1":""}', "$"),
+    ("purchase_order.released", b'{"document_type":1e400}', "$.document_type"),
+    ("purchase_order.released", b'{"document_type":' + b"9" * 4400 + b"}", "$.document_type"),
+    ("purchase_order.released", b'{"x":' + b"[" * 1000 + b"]" * 1000 + b"}", "$"),
+    ("purchase_order.released", b"[" * 100_000, "$"),
+]
+
+
+async def test_hostile_bodies_are_dead_lettered_with_their_reason_not_requeued(
+    amqp_url: str, erp: Erp, config_path: Path
+) -> None:
+    async with running(load(config_path)) as gateway:
+        await until(lambda: all(c.statistics().consuming for c in gateway.erp_consumers))
+        for n, (key, body, _) in enumerate(HOSTILE):
+            await erp.publish(amqp_url, body, f"hostile-{n}", key=key)
+        await erp.publish(amqp_url, sample_body("purchase_order", 9, supplier="acme"), "po-9")
+        await until(lambda: acked(gateway) == len(HOSTILE) + 1)
+
+        dead = rows(
+            gateway,
+            "SELECT message_id, reason FROM dead_letters WHERE source = ? ORDER BY message_id",
+            f"amqp:{erp.queue}",
+        )
+        inbox = rows(gateway, "SELECT idempotency_key FROM inbox")
+        requeued = sum(c.statistics().requeued for c in gateway.erp_consumers)
+
+    assert [message_id for message_id, _ in dead] == [f"hostile-{n}" for n in range(len(HOSTILE))]
+    for (_, reason), (_, _, path) in zip(dead, HOSTILE, strict=True):
+        assert isinstance(reason, str)
+        assert reason.startswith(f"invalid-document: {path}")
+    assert inbox == [("po-9",)]
+    assert requeued == 0

@@ -49,7 +49,16 @@ class GatewayProcess:
                 stdout=log,
                 stderr=log,
                 stdin=subprocess.DEVNULL,
+                # A process group of its own, as under a service manager: a test can signal
+                # the gateway and its store writer together, as a terminal hang-up does.
+                start_new_session=True,
             )
+
+    def children(self) -> set[int]:
+        """The gateway's child processes now (its store writer)."""
+        assert self.process is not None
+        pid = self.process.pid
+        return {int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -406,3 +415,58 @@ async def test_a_relay_the_broker_refuses_is_restarted_while_ingest_goes_on(
     assert "PRECONDITION_FAILED" in (report.error or "")
     assert ready_after == 200
     assert len({envelope.message_id for envelope in seen}) == 20
+
+
+async def test_sighup_is_logged_and_neither_kills_the_gateway_nor_its_writer(
+    tmp_path: Path, amqp_url: str
+) -> None:
+    http_port, admin_port = free_port(), free_port()
+    config = write_config(tmp_path, amqp_url, [ACME], http_port=http_port, admin_port=admin_port)
+    gateway = GatewayProcess(config, tmp_path / "gateway.log")
+    accepted: list[str] = []
+
+    async def post(http: httpx.AsyncClient, n: int) -> None:
+        body = sample_body("purchase_order", n)
+        response = await http.post(
+            "/webhooks/acme/purchase_order", content=body, headers=ACME.headers(body)
+        )
+        assert response.status_code == 202, response.text
+        accepted.append(response.json()["message_ids"][0])
+
+    def hup_lines() -> list[dict[str, object]]:
+        lines = [msgspec.json.decode(line) for line in gateway.log.read_bytes().splitlines()]
+        return [line for line in lines if "SIGHUP" in str(line.get("event"))]
+
+    async with bound_queue(amqp_url, "test.faults.sighup") as queue:
+        gateway.start()
+        assert gateway.process is not None
+        try:
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{http_port}", timeout=10
+            ) as http:
+                with anyio.fail_after(30):
+                    while True:
+                        try:
+                            await post(http, 0)
+                            break
+                        except httpx.TransportError:
+                            await anyio.sleep(0.1)
+                writer = gateway.children()
+                # The whole group, as a closed terminal or `kill -HUP -PGID` sends it.
+                os.killpg(gateway.process.pid, signal.SIGHUP)
+                with anyio.fail_after(10):
+                    while not hup_lines() and gateway.process.poll() is None:
+                        await anyio.sleep(0.05)
+                assert gateway.process.poll() is None, "SIGHUP killed the gateway"
+                await post(http, 1)
+                still = gateway.children()
+        finally:
+            exit_code = gateway.terminate()
+        seen = await collect(queue)
+
+    (line,) = hup_lines()
+    assert line["level"] == "warning"
+    assert "not supported" in str(line["event"])
+    assert still == writer  # the store's writer process was not killed either
+    assert exit_code == 0  # SIGTERM still drains and stops in order
+    assert sorted(envelope.message_id for envelope in seen) == sorted(accepted)

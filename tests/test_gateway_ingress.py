@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import anyio
+import jsonschema
 import orjson
 import pytest
-from gatewaykit import Partner, bound_queue, client, drain, load, running, write_config
+from gatewaykit import DOCUMENTS, Partner, bound_queue, client, drain, load, running, write_config
 from store_samples import select
 
-from canonical import decode_envelope, sample_body
+from canonical import DOCUMENT_TYPES, decode_envelope, document_schemas, sample_body
 
 pytestmark = [pytest.mark.anyio, pytest.mark.rabbitmq]
 
@@ -144,25 +145,86 @@ async def test_refused_requests_answer_problem_json_and_store_nothing(
     assert outbox_rows(tmp_path) == 0
 
 
-@pytest.mark.parametrize("header", ["idempotency-key", "webhook-id"])
 async def test_an_idempotency_key_over_255_characters_is_400_and_stores_nothing(
-    tmp_path: Path, amqp_url: str, header: str
+    tmp_path: Path, amqp_url: str
 ) -> None:
-    # The key travels as an AMQP header value: one the broker cannot carry is refused here,
-    # where the sender hears of it, not after a 202.
+    # The key travels in the inbox's unique index: bounded where it enters, where the sender
+    # hears of it.
     config = load(write_config(tmp_path, amqp_url, [ACME]))
     body = sample_body("purchase_order", 5)
-    long_key = "k" * 256
-    if header == "webhook-id":
-        headers = ACME.headers(body, webhook_id=long_key)  # signed with it
-    else:
-        headers = {**ACME.headers(body), "idempotency-key": long_key}
+    headers = {**ACME.headers(body), "idempotency-key": "k" * 256}
     async with running(config) as gateway, client(gateway) as http:
         response = await http.post("/webhooks/acme/purchase_order", content=body, headers=headers)
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"
     assert "at most 255" in response.json()["detail"]
     assert outbox_rows(tmp_path) == 0
+
+
+@pytest.mark.parametrize("length", [129, 200, 255, 256])
+async def test_a_webhook_id_over_128_characters_is_400_and_stores_nothing(
+    tmp_path: Path, amqp_url: str, length: int
+) -> None:
+    # It becomes the envelope's causation_id, an id of at most 128 characters: longer, the
+    # message would be published and then fail every consumer's decode.
+    config = load(write_config(tmp_path, amqp_url, [ACME]))
+    body = sample_body("purchase_order", 5)
+    headers = ACME.headers(body, webhook_id="m" * length)  # signed with it
+    async with running(config) as gateway, client(gateway) as http:
+        response = await http.post("/webhooks/acme/purchase_order", content=body, headers=headers)
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert (
+        f"webhook-id is {length} characters; it may have at most 128" in (response.json()["detail"])
+    )
+    assert outbox_rows(tmp_path) == 0
+
+
+async def test_a_signed_request_replayed_with_fresh_idempotency_keys_is_one_message(
+    tmp_path: Path, amqp_url: str
+) -> None:
+    # The unsigned Idempotency-Key must not make a captured request new (issue 17, item 5).
+    config = load(write_config(tmp_path, amqp_url, [ACME]))
+    body = sample_body("purchase_order", 21)
+    captured = ACME.headers(body, webhook_id="msg_captured")
+    async with bound_queue(amqp_url, "test.ingress.replayed") as queue:
+        async with running(config) as gateway, client(gateway) as http:
+            answers = [
+                await http.post(
+                    "/webhooks/acme/purchase_order",
+                    content=body,
+                    headers={**captured, "idempotency-key": f"fresh-{n}"},
+                )
+                for n in range(3)
+            ]
+            messages = await drain(queue, expect=1)
+
+    assert [a.status_code for a in answers] == [202, 202, 202]
+    assert [a.headers.get("idempotent-replayed") for a in answers] == [None, "true", "true"]
+    assert answers[1].content == answers[2].content == answers[0].content
+    assert len(messages) == 1
+    assert outbox_rows(tmp_path) == 1
+
+
+async def test_a_retry_signed_anew_with_the_same_idempotency_key_is_one_message(
+    tmp_path: Path, amqp_url: str
+) -> None:
+    config = load(write_config(tmp_path, amqp_url, [ACME]))
+    body, other = sample_body("purchase_order", 22), sample_body("purchase_order", 23)
+    async with running(config) as gateway, client(gateway) as http:
+        answers = [
+            await http.post(
+                "/webhooks/acme/purchase_order",
+                content=content,
+                headers={**ACME.headers(content), "idempotency-key": "order-22"},
+            )
+            for content in (body, body, other)
+        ]
+
+    assert [a.status_code for a in answers] == [202, 202, 422]
+    assert answers[1].content == answers[0].content
+    assert answers[2].json()["type"].endswith("idempotency-key-reused")
+    assert outbox_rows(tmp_path) == 1
 
 
 async def test_body_over_the_partner_limit_is_413(tmp_path: Path, amqp_url: str) -> None:
@@ -304,3 +366,101 @@ async def test_orderly_shutdown_publishes_what_was_accepted_before_it_returns(
     assert accepted == 1200
     assert pending == [(0,)]
     assert len({m.message_id for m in messages}) == 1200
+
+
+# Bodies fuzzing found leaking other errors than InvalidDocument from the codec (issue 17).
+HOSTILE_BODIES = {
+    "not UTF-8": b'{"\xa1":""}',
+    "tag past a double's range": b'{"document_type":1e400}',
+    "tag past the 4,300-digit limit": b'{"document_type":' + b"9" * 4400 + b"}",
+    "nested 1,000 deep": b'{"x":' + b"[" * 1000 + b"]" * 1000 + b"}",
+    "nested 100,000 deep": b'{"lines":' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+}
+
+
+async def test_hostile_bodies_are_422_and_keep_nothing(tmp_path: Path, amqp_url: str) -> None:
+    config = load(
+        write_config(tmp_path, amqp_url, [ACME], partner_extra="max_body_bytes = 1048576")
+    )
+    answers = {}
+    async with running(config) as gateway, client(gateway) as http:
+        for name, body in HOSTILE_BODIES.items():
+            response = await http.post(
+                "/webhooks/acme/purchase_order", content=body, headers=ACME.headers(body)
+            )
+            named = bool(response.json().get("errors"))
+            answers[name] = (response.status_code, response.headers["content-type"], named)
+    assert answers == dict.fromkeys(HOSTILE_BODIES, (422, "application/problem+json", True))
+    assert outbox_rows(tmp_path) == 0
+    assert select(tmp_path / "gateway.db", "select count(*) from dead_letters") == [(0,)]
+
+
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        (
+            sample_body("purchase_order", 12).replace(b"PO-0000012", b"PO-00\\u000012"),
+            "$.po_number",
+        ),
+        (sample_body("purchase_order", 12).replace(b"PO-0000012", b"PO-0000012\\n"), "$.po_number"),
+        (
+            sample_body("purchase_order", 12).replace(b'"sku":', b'"sku":"X-1","sku":', 1),
+            "$.lines[0].sku",
+        ),
+    ],
+    ids=["NUL in the PO number", "newline after it", "a repeated key"],
+)
+async def test_ambiguous_document_is_422_naming_the_field(
+    tmp_path: Path, amqp_url: str, body: bytes, path: str
+) -> None:
+    config = load(write_config(tmp_path, amqp_url, [ACME]))
+    async with running(config) as gateway, client(gateway) as http:
+        response = await http.post(
+            "/webhooks/acme/purchase_order", content=body, headers=ACME.headers(body)
+        )
+    assert response.status_code == 422
+    assert [error["path"] for error in response.json()["errors"]] == [path]
+    assert outbox_rows(tmp_path) == 0
+
+
+async def test_every_published_envelope_matches_the_published_schema(
+    tmp_path: Path, amqp_url: str
+) -> None:
+    # Every document type, each with ids at their limits, and one request past them: what a
+    # consumer validating with `gateway schema`'s envelope.schema.json reads off the queue.
+    path = write_config(tmp_path, amqp_url, [ACME])
+    path.write_text(
+        path.read_text().replace(DOCUMENTS, orjson.dumps(sorted(DOCUMENT_TYPES)).decode())
+    )
+    config = load(path)
+    schema = jsonschema.Draft202012Validator(
+        document_schemas()["envelope"],
+        format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER,
+    )
+    async with bound_queue(amqp_url, "test.ingress.schema") as queue:
+        async with running(config) as gateway, client(gateway) as http:
+            past = sample_body("purchase_order", 99)
+            await http.post(
+                "/webhooks/acme/purchase_order",
+                content=past,
+                headers=ACME.headers(past, webhook_id="p" * 129),
+            )
+            for n, document_type in enumerate(sorted(DOCUMENT_TYPES)):
+                body = sample_body(document_type, n)
+                webhook_id = f"{n:03}".ljust(128, "w")
+                headers = {
+                    **ACME.headers(body, webhook_id=webhook_id),
+                    "idempotency-key": f"{n:03}".ljust(255, "k"),
+                }
+                response = await http.post(
+                    f"/webhooks/acme/{document_type}", content=body, headers=headers
+                )
+                assert response.status_code == 202, response.text
+            messages = await drain(queue, expect=len(DOCUMENT_TYPES))
+
+    assert sorted(m.type for m in messages) == sorted(DOCUMENT_TYPES)
+    for message in messages:
+        document = orjson.loads(message.body)
+        errors = [f"{e.json_path}: {e.message}" for e in schema.iter_errors(document)]
+        assert errors == [], message.type
+        assert decode_envelope(message.body).document_type == message.type

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import signal
 from functools import partial
 from typing import Any
@@ -12,7 +13,8 @@ import pytest
 from anyio.abc import TaskStatus
 
 from protocols.http.asgi import ASGIApp, Receive, Scope, Send, send_response
-from protocols.http.server import serve
+from protocols.http.guard import ListenerLimits
+from protocols.http.server import FD_RESERVE, serve
 
 pytestmark = pytest.mark.anyio
 
@@ -136,3 +138,44 @@ async def test_an_address_that_cannot_be_bound_raises_before_started() -> None:
         with pytest.raises(OSError, match="in use"):
             await task_group.start(partial(serve, hello, host="127.0.0.1", port=port))
         task_group.cancel_scope.cancel()
+
+
+async def test_shutdown_closes_connections_without_a_complete_head_at_once() -> None:
+    # An idle connection and one halfway through its head: neither holds a request in flight,
+    # so neither may hold up the shutdown until its head deadline.
+    server = StoppableServer()
+    returned = anyio.Event()
+
+    async def run_server(*, task_status: TaskStatus[int]) -> None:
+        await server.run(hello, task_status=task_status, limits=ListenerLimits(head_timeout_s=60))
+        returned.set()
+
+    with anyio.fail_after(HANG_GUARD):
+        async with anyio.create_task_group() as task_group:
+            port = await task_group.start(run_server)
+            idle = await anyio.connect_tcp("127.0.0.1", port)
+            halfway = await anyio.connect_tcp("127.0.0.1", port)
+            async with idle, halfway:
+                await halfway.send(b"GET / HTTP/1.1\r\nhost: x\r\n")
+                await anyio.wait_all_tasks_blocked()
+                started = anyio.current_time()
+                server.scope.cancel()
+                await returned.wait()
+                took = anyio.current_time() - started
+                for stream in (idle, halfway):
+                    with pytest.raises(anyio.EndOfStream):
+                        await stream.receive()
+
+    assert took < 2
+
+
+async def test_a_connection_ceiling_over_the_descriptor_limit_is_lowered_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    limits = ListenerLimits(max_connections=soft + 1)
+    async with anyio.create_task_group() as task_group:
+        await task_group.start(partial(StoppableServer().run, hello, limits=limits))
+        task_group.cancel_scope.cancel()
+
+    assert f"max_connections {soft + 1} lowered to {soft - FD_RESERVE}" in caplog.text

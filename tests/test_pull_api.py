@@ -37,6 +37,7 @@ class Puller:
         p = self.partner
         return (
             f'[[partners]]\nid = "{p.id}"\nname = "{p.id}"\nsecrets = ["{p.secret}"]\n'
+            'receives = ["purchase_order"]\n'  # a partner that receives nothing is refused
             f'[partners.pull]\ntoken = "{self.token}"\nmax_batch = 50\n'
         )
 
@@ -164,6 +165,52 @@ async def test_an_ack_without_cursor_or_ids_is_a_400_problem(tmp_path: Path) -> 
 
     assert answer.status_code == 400
     assert answer.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "params", "body", "name"),
+    [
+        ("GET", "messages", {"after": "²"}, None, "after"),
+        ("GET", "messages", {"limit": "²"}, None, "limit"),
+        ("GET", "messages", {"after": str(2**63)}, None, "after"),
+        ("POST", "messages/ack", None, {"up_to": 2**63}, "up_to"),
+        ("POST", "messages/ack", None, {"up_to": 2**64}, "up_to"),
+    ],
+    ids=["after-superscript", "limit-superscript", "after-2^63", "up_to-2^63", "up_to-2^64"],
+)
+async def test_an_integer_out_of_reach_is_a_400_naming_the_parameter(
+    tmp_path: Path,
+    method: str,
+    path: str,
+    params: dict[str, str] | None,
+    body: object,
+    name: str,
+) -> None:
+    async with pull_gateway(tmp_path) as (gateway, http):
+        await seed(gateway, "acme", ["PO-1"])
+        answer = await http.request(
+            method, f"/partners/{ACME.id}/{path}", params=params, json=body, headers=ACME.auth()
+        )
+        still_there = (await pull(http, ACME)).json()
+
+    problem = orjson.loads(answer.content)
+    assert answer.status_code == 400
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert name in problem["detail"]
+    assert "sqlite" not in answer.text.lower()
+    assert len(still_there["messages"]) == 1
+
+
+async def test_a_problem_echoes_a_bounded_part_of_a_long_path(tmp_path: Path) -> None:
+    long_path = f"/partners/{ACME.id}/" + "x" * 20_000  # within the 32 KiB head limit
+    async with pull_gateway(tmp_path) as (_, http):
+        answer = await http.get(long_path, headers=ACME.auth())
+
+    problem = orjson.loads(answer.content)
+    assert answer.status_code == 404
+    assert long_path.startswith(problem["instance"])
+    assert len(problem["instance"]) <= 256
+    assert len(answer.content) < 1024
 
 
 async def test_webhooks_are_still_served_beside_the_pull_api(tmp_path: Path) -> None:

@@ -131,6 +131,32 @@ async def test_returned_row_is_marked_dead_with_the_brokers_reason() -> None:
     assert outbox.published_batches == [[1, 3]]
 
 
+async def test_statistics_name_the_routing_keys_no_queue_took_until_one_is_confirmed() -> None:
+    outbox = MemoryOutbox()
+    outbox.add(outbox_rows(3))
+    bound = {"purchase_order.acme", "purchase_order.globex"}
+    broker = ScriptedBroker(
+        lambda row, attempt: "confirmed" if row.routing_key in bound else "returned"
+    )
+    relay = OutboxRelay(outbox, broker.connect)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            await tg.start(relay.run)
+            while outbox.count("pending"):
+                await anyio.sleep(0.01)
+            while_unbound = relay.statistics().unroutable
+            bound.add("purchase_order.initech")  # the operator binds a queue
+            outbox.add(outbox_rows(3, first_seq=4))
+            relay.wake()
+            while outbox.count("pending"):
+                await anyio.sleep(0.01)
+            once_bound = relay.statistics().unroutable
+            tg.cancel_scope.cancel()
+
+    assert while_unbound == ("purchase_order.initech",)
+    assert once_bound == ()
+
+
 async def test_lost_connection_keeps_confirmed_rows_and_republishes_the_rest_in_order() -> None:
     outbox = MemoryOutbox()
     outbox.add(outbox_rows(10))

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import msgspec
 import pytest
 from anyio import wait_all_tasks_blocked
 from store_samples import Clock, acceptance, select, write_lock
@@ -175,6 +176,86 @@ async def test_same_key_is_independent_per_partner(db_path: Path) -> None:
 
     assert not acme.replayed
     assert not globex.replayed
+
+
+def aliased(key: str, alias: str, *, body: bytes = b'{"po": "PO-1"}') -> Acceptance:
+    """A webhook's acceptance: its signed webhook-id `key`, its Idempotency-Key `alias`."""
+    return msgspec.structs.replace(acceptance(key, body=body), alias_keys=(alias,))
+
+
+def inbox_keys(db_path: Path) -> list[str]:
+    return [key for (key,) in select(db_path, "SELECT idempotency_key FROM inbox ORDER BY 1")]
+
+
+async def test_new_request_keeps_its_key_and_its_alias(db_path: Path) -> None:
+    async with Store(db_path) as store:
+        answer = await store.accept(aliased("msg_1", "order-1"))
+
+    assert not answer.replayed
+    assert inbox_keys(db_path) == ["msg_1", "order-1"]
+
+
+async def test_kept_key_with_a_new_alias_is_the_first_answer_and_keeps_nothing(
+    db_path: Path,
+) -> None:
+    # A captured signed request replayed with a fresh Idempotency-Key each time.
+    async with Store(db_path) as store:
+        first = await store.accept(aliased("msg_1", "order-1"))
+        again = [await store.accept(aliased("msg_1", f"fresh-{n}")) for n in range(3)]
+
+    assert again == [Accepted(status=first.status, body=first.body, replayed=True)] * 3
+    assert inbox_keys(db_path) == ["msg_1", "order-1"]
+    assert select(db_path, "SELECT count(*) FROM outbox") == [(1,)]
+
+
+async def test_kept_alias_under_a_new_key_is_answered_from_the_first(db_path: Path) -> None:
+    # A partner that signs each retry with a new webhook-id but keeps its Idempotency-Key.
+    async with Store(db_path) as store:
+        first = await store.accept(aliased("msg_1", "order-1"))
+        retry = await store.accept(aliased("msg_2", "order-1"))
+        other_body = aliased("msg_3", "order-1", body=b"another")
+        with pytest.raises(IdempotencyKeyReused, match="order-1"):
+            await store.accept(other_body)
+
+    assert retry == Accepted(status=first.status, body=first.body, replayed=True)
+    assert select(db_path, "SELECT count(*) FROM outbox") == [(1,)]
+
+
+async def test_the_transports_own_key_answers_before_an_alias(db_path: Path) -> None:
+    async with Store(db_path) as store:
+        first = await store.accept(aliased("msg_1", "order-1", body=b"one"))
+        await store.accept(aliased("msg_2", "order-2", body=b"two"))
+        # msg_1's signed body again, with the alias another request holds.
+        answer = await store.accept(aliased("msg_1", "order-2", body=b"one"))
+
+    assert answer == Accepted(status=first.status, body=first.body, replayed=True)
+
+
+def test_requests_sharing_only_an_alias_in_one_batch_are_a_conflict(db_path: Path) -> None:
+    with _plain(db_path) as conn:
+        migrate(conn)
+        answers, _ = commit_batch(
+            conn, [aliased("msg_1", "order-1"), aliased("msg_2", "order-1")], [], now=1.0
+        )
+
+    assert isinstance(answers[0], Accepted)
+    assert isinstance(answers[1], IdempotencyConflict)
+
+
+async def test_alias_still_in_flight_is_a_conflict(db_path: Path) -> None:
+    results: dict[str, Any] = {}
+    async with Store(db_path, busy_timeout_s=60) as store:
+        with write_lock(db_path) as lock:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(outcome_of, store, aliased("msg_1", "order-1"), results)
+                await wait_all_tasks_blocked()
+
+                with anyio.fail_after(10), pytest.raises(IdempotencyConflict, match="order-1"):
+                    await store.accept(aliased("msg_2", "order-1"))
+                lock.execute("ROLLBACK")
+
+    assert isinstance(results["msg_1"], Accepted)
+    assert inbox_keys(db_path) == ["msg_1", "order-1"]
 
 
 async def test_key_still_in_flight_is_a_conflict(db_path: Path) -> None:
@@ -396,42 +477,6 @@ async def test_outbox_seq_is_never_reused_after_rows_are_deleted(db_path: Path) 
 
     assert first.seqs == (1, 2)
     assert second.seqs == (3, 4)
-
-
-# Idempotency retention
-
-
-async def test_purge_removes_only_keys_past_retention(db_path: Path) -> None:
-    clock = Clock()
-    async with Store(db_path, clock=clock, purge_chunk=2) as store:
-        for n in range(5):
-            await store.accept(acceptance(f"old-{n}"))
-        clock.now += 3600
-        await store.accept(acceptance("recent"))
-        clock.now += 600
-        removed = await store.purge_idempotency(older_than=1800)
-        recent = await store.accept(acceptance("recent"))
-        old = await store.accept(acceptance("old-0"))
-
-    assert removed == 5
-    assert recent.replayed
-    assert not old.replayed
-
-
-async def test_background_purge_runs_every_interval(db_path: Path) -> None:
-    clock = Clock()
-    async with Store(
-        db_path, clock=clock, idempotency_retention_s=3600, purge_interval_s=0.01
-    ) as store:
-        await store.accept(acceptance("key-1"))
-        clock.now += 7200
-        with anyio.fail_after(10):
-            # The purge shows only in the file: poll it, bounded by the deadline.
-            while select(db_path, "SELECT count(*) FROM inbox") != [(0,)]:
-                await anyio.sleep(0.01)
-        again = await store.accept(acceptance("key-1"))
-
-    assert not again.replayed
 
 
 # Dead letters and actor state

@@ -22,6 +22,7 @@ from amqp_support import BrokerNames, read_queue
 from store_samples import acceptance, exit_writer, select, write_lock
 
 from canonical.errors import StoreUnavailable
+from gateway.config.secrets import AmqpUrl
 from gateway.config.settings import AmqpSettings
 from gateway.localbroker import free_port
 from gateway.relay import RelayReport, build_relay, relay_report
@@ -34,7 +35,7 @@ pytestmark = pytest.mark.anyio
 
 def relay_settings(url: str, names: BrokerNames) -> AmqpSettings:
     return AmqpSettings(
-        url=url,
+        url=AmqpUrl(url),
         events_exchange=names.exchange,
         dead_letter_exchange=names.dead_letter_exchange,
         reconnect_min_s=0.1,

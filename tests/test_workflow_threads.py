@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from workflow_documents import T0, ack, asn, invoice, order, receipt
-from workflow_kit import ManualClock, Running, workflow
+from workflow_kit import ManualClock, Running, gateway_config, workflow
 
 from actors.runtime import RuntimeConfig
 from canonical import InvoiceMatch, ReceiptDiscrepancy
@@ -25,7 +25,7 @@ PO = order(1)
 
 def config(**rules: float) -> GatewayConfig:
     settings = WorkflowSettings(rules=RuleSettings(**rules), feed_poll_s=0.05)  # type: ignore[arg-type]
-    return GatewayConfig(workflow=settings)
+    return gateway_config(settings)
 
 
 def armed(running: Running, kind: str) -> bool:
@@ -144,7 +144,7 @@ async def test_an_input_for_an_order_that_never_comes_is_an_exception_after_the_
 
 
 async def test_an_idle_thread_is_passivated_and_rehydrated_from_the_store(tmp_path: Path) -> None:
-    cfg = GatewayConfig(workflow=WorkflowSettings(passivate_after_s=0.05, feed_poll_s=0.05))
+    cfg = gateway_config(WorkflowSettings(passivate_after_s=0.05, feed_poll_s=0.05))
     runtime = RuntimeConfig(passivate_after_s=0.05, shutdown_deadline_s=5.0)
     async with workflow(tmp_path / "gw.db", cfg, ManualClock(T0), runtime) as running:
         await running.commit(PO, "erp")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -24,10 +25,28 @@ from canonical import (
 )
 from canonical.delivery import DeliveryAttempt
 from canonical.outbox import Acceptance, NewDelivery
-from gateway.config import GatewayConfig
+from gateway.config import AmqpSettings, GatewayConfig, PartnerConfig, Secret, WorkflowSettings
+from gateway.config.secrets import AmqpUrl
 from gateway.metrics import GatewayMetrics
 from gateway.store import Store
 from gateway.workflow import Workflow
+
+
+def gateway_config(settings: WorkflowSettings) -> GatewayConfig:
+    """A whole config the gateway would accept around `settings`: a broker URL and one partner.
+
+    The threads read only `[workflow]` and `[erp]`; the rest is what every config must have.
+    """
+    secret = Secret("whsec_" + base64.b64encode(b"k" * 32).decode())
+    acme = PartnerConfig(
+        id="acme",
+        name="acme corp",
+        secrets=(secret,),
+        sends=frozenset({"invoice"}),
+        receives=frozenset({"purchase_order"}),
+    )
+    amqp = AmqpSettings(url=AmqpUrl("amqp://localhost/"))
+    return GatewayConfig(amqp=amqp, partners=(acme,), workflow=settings)
 
 
 class ManualClock:

@@ -15,8 +15,13 @@ What an answer means (Standard Webhooks sender guidance):
 
 The courier does not know the transport: its `DeliveryChannel` hands one message over (a signed
 POST, a confirmed AMQP publish) and answers in these terms. A channel that knows a message can
-never be taken (an AMQP return: no queue bound) raises `DeliveryRefused`, and the delivery is a
-dead letter at once, with the reason, for an operator to replay once the partner is fixed.
+never be taken (an AMQP return: no queue bound; a target the egress guard refuses) raises
+`DeliveryRefused`, and the delivery is a dead letter at once, with the reason, for an operator
+to replay once the partner or the configuration is fixed.
+
+Every line an attempt logs carries the message's `message_id`, `correlation_id` and `partner`
+(`canonical.trace`); the endpoint's disabling by a 410 is logged once, not once per attempt
+that was in flight when it came.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from actors.delivery._policy import DeliveryPolicy, retry_delay
 from actors.ratelimit import TokenBucket
 from canonical.delivery import DeliveryAttempt, DeliveryRecord, Settlement
 from canonical.errors import GatewayError, StoreUnavailable
+from canonical.trace import log_context
 
 __all__ = [
     "DEFAULT_HEADS_BATCH",
@@ -86,9 +92,10 @@ class DeliveryChannel(Protocol):
     async def send(self, delivery: DeliveryRecord, timestamp: int) -> DeliveryAnswer:
         """Hand one message over (unix `timestamp` of the attempt); return the answer.
 
-        Raises `DeliveryRefused` when the message can never be taken as it is, and any other
-        `GatewayError` when no answer came (refused by the egress guard, unreachable, timeout,
-        a lost broker connection): that attempt failed, the delivery goes again later.
+        Raises `DeliveryRefused` when the message can never be taken as it is (nor sent: the
+        egress guard refuses the target), and any other `GatewayError` when no answer came
+        (unreachable, timeout, a lost broker connection): that attempt failed, the delivery
+        goes again later.
         """
         ...
 
@@ -98,7 +105,8 @@ class DeliveryChannel(Protocol):
 
 
 class DeliveryRefused(GatewayError):
-    """The partner's side can never take this message as it is (an unroutable publish)."""
+    """The partner's side can never take this message as it is (an unroutable publish, a
+    target the egress guard refuses): a dead letter at once, never retried on the schedule."""
 
     status, reason, title = 502, "delivery-refused", "Delivery refused by the partner's side"
 
@@ -169,6 +177,7 @@ class PartnerCourier:
         self._finished: set[int] = set()
         self._paused_until = 0.0
         self._disabled = False
+        self._gone_answers = 0  # 410s seen: a store read older than one must not undo it
         self._counts = {"delivered": 0, "retried": 0, "dead": 0}
 
     def wake(self) -> None:
@@ -206,7 +215,8 @@ class PartnerCourier:
                 try:
                     wait = await self._dispatch(attempts)
                 except StoreUnavailable as exc:
-                    log.warning("%s: store unavailable, retrying: %s", self.policy.partner_id, exc)
+                    with log_context(partner=self.policy.partner_id):
+                        log.warning("store unavailable, looking again soon: %s", exc)
                     wait = self._idle_wait_s
                 with anyio.move_on_after(wait):
                     await wakeup.wait()
@@ -223,7 +233,10 @@ class PartnerCourier:
             # the store reads; the next attempt to end wakes the courier. Without this, each
             # commit made a stuck partner re-read its heads, slowing every other partner.
             return self._idle_wait_s
-        self._disabled = await self._source.endpoint_disabled(partner)
+        gone_answers = self._gone_answers
+        disabled = await self._source.endpoint_disabled(partner)
+        # A 410 that came during the read is newer than what the read saw.
+        self._disabled = disabled or gone_answers != self._gone_answers
         if self._disabled:
             return self._idle_wait_s
         now = self._clock()
@@ -252,12 +265,18 @@ class PartnerCourier:
 
     async def _attempt(self, delivery: DeliveryRecord) -> None:
         try:
-            outcome, latency = await self._deliver(delivery)
-        except StoreUnavailable as exc:
-            # The attempt's record is lost, the delivery stays pending: it goes again later,
-            # with the same message id, and the partner dedups it.
-            log.warning("%s: could not record an attempt: %s", self.policy.partner_id, exc)
-            outcome, latency = "lost", 0.0
+            with log_context(
+                message_id=delivery.message_id,
+                correlation_id=delivery.correlation_id,
+                partner=delivery.partner_id,
+            ):
+                try:
+                    outcome, latency = await self._deliver(delivery)
+                except StoreUnavailable as exc:
+                    # The attempt's record is lost, the delivery stays pending: it goes again
+                    # later, with the same message id, and the partner dedups it.
+                    log.warning("could not record a delivery attempt: %s", exc)
+                    outcome, latency = "lost", 0.0
         finally:
             self._finished.add(delivery.id)
             self.wake()
@@ -279,12 +298,7 @@ class PartnerCourier:
             # The partner's side answered: nothing is wrong with reaching it.
             self._breaker.neutral()
             await self._source.settle(delivery.id, attempt, "dead", reason=str(exc))
-            log.error(
-                "%s: delivery %s refused, dead-lettered: %s",
-                self.policy.partner_id,
-                delivery.message_id,
-                exc,
-            )
+            log.error("delivery refused, dead-lettered: %s", exc)
             return "dead", latency
         except GatewayError as exc:
             latency = self._clock() - started
@@ -308,13 +322,17 @@ class PartnerCourier:
             # The partner says the endpoint is gone for good: keep its messages for when an
             # operator enables it again, rather than burn their retries on it.
             self._breaker.neutral()
+            # Attempts in flight when the first 410 came answer 410 too: one event, one line.
+            newly = not self._disabled
             self._disabled = True
+            self._gone_answers += 1
             reason = "410 Gone: endpoint disabled until an operator enables it"
             await self._source.disable_endpoint(self.policy.partner_id, reason)
             await self._source.settle(
                 delivery.id, attempt, "retry", next_attempt_at=self._clock(), reason=reason
             )
-            log.warning("%s: endpoint answered 410 Gone, disabled", self.policy.partner_id)
+            if newly:
+                log.warning("endpoint answered 410 Gone: disabled until an operator enables it")
             return "disabled", answer.latency_s
         retry_after = answer.retry_after_s if status in _SLOW_DOWN else None
         if status == 429:
@@ -344,9 +362,7 @@ class PartnerCourier:
         if delay is None or now + delay - delivery.created_at > policy.max_age_s:
             spent = "retries spent" if delay is None else "too old to retry"
             await self._source.settle(delivery.id, attempt, "dead", reason=f"{reason} ({spent})")
-            log.error(
-                "%s: delivery %s dead-lettered: %s", policy.partner_id, delivery.message_id, reason
-            )
+            log.error("delivery dead-lettered: %s (%s)", reason, spent)
             return "dead"
         await self._source.settle(
             delivery.id, attempt, "retry", next_attempt_at=now + delay, reason=reason

@@ -10,6 +10,7 @@ from anyio.abc import TaskStatus
 
 from actors.delivery._courier import CourierStatistics, PartnerCourier
 from canonical.backoff import backoff_delay
+from canonical.trace import log_context
 
 __all__ = ["DEFAULT_RESTART_MAX_S", "DEFAULT_RESTART_MIN_S", "OutboundDelivery"]
 
@@ -74,7 +75,6 @@ class OutboundDelivery:
                 delay = backoff_delay(
                     crashes, minimum=self._restart_min_s, maximum=self._restart_max_s
                 )
-                log.exception(
-                    "courier of %s crashed; restarting in %.1f s", courier.policy.partner_id, delay
-                )
+                with log_context(partner=courier.policy.partner_id):
+                    log.exception("courier crashed; restarting it in %.1f s", delay)
                 await anyio.sleep(delay)

@@ -15,8 +15,10 @@ actors with recent work, not the number of threads.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -25,7 +27,7 @@ from typing import Any
 import aio_pika
 import anyio
 
-from bench.harness.documents import OrderTemplate, order_template
+from bench.harness.documents import BenchPartner, OrderTemplate, order_template
 from bench.harness.gateway import GATEWAY_BIN, gateway_config_text
 from bench.harness.probes import http_get, metric, scrape
 from bench.harness.processes import service
@@ -79,13 +81,19 @@ def future_orders(days: int = 30) -> OrderTemplate:
 def workflow_config(
     *, http_port: int, admin_port: int, store: Path, amqp_url: str, queue: str, passivate_s: float
 ) -> str:
-    """The bench gateway's TOML with one ERP queue and the workflow on; no partner."""
+    """The bench gateway's TOML with one ERP queue and the workflow on.
+
+    Its one partner only sends invoices, never posted here: a gateway without partners is
+    refused (gateway/config/rules.py), and the run drives the threads by ERP orders alone.
+    """
+    supplier = BenchPartner("bench-supplier", "whsec_" + base64.b64encode(os.urandom(32)).decode())
     base = gateway_config_text(
         http_port=http_port,
         admin_port=admin_port,
         store_path=store,
         amqp_url=amqp_url,
-        partners=[],
+        partners=[supplier],
+        document="invoice",
     )
     return "\n".join(
         [

@@ -7,7 +7,7 @@ every problem; `check_config` is `gateway config check`; `summarize` is its one-
 from gateway.config.base import MIB
 from gateway.config.loader import check_config, load_config, summarize
 from gateway.config.partners import PARTNER_ID_PATTERN, PartnerConfig, RateLimit
-from gateway.config.secrets import Secret
+from gateway.config.secrets import AmqpUrl, Secret
 from gateway.config.settings import (
     AdminSettings,
     AmqpSettings,
@@ -24,6 +24,7 @@ __all__ = [
     "PARTNER_ID_PATTERN",
     "AdminSettings",
     "AmqpSettings",
+    "AmqpUrl",
     "GatewayConfig",
     "HttpSettings",
     "LogSettings",

@@ -26,7 +26,7 @@ A partner that takes AMQP gets its messages published to an exchange instead: an
     [partners.outbound_amqp]
     exchange = "acme.inbound"                # a durable topic exchange the gateway declares
     routing_key = "{document}.{partner}"     # the default; the only placeholders there are
-    url = "amqp://gw:...@mq.acme.example/b2b"  # optional: the gateway's [amqp] url by default
+    url = { env = "ACME_AMQP_URL" }          # optional: the gateway's [amqp] url by default
 
 A partner has one outbound channel at most: `outbound`, `outbound_amqp` or `pull`.
 """
@@ -35,13 +35,14 @@ from __future__ import annotations
 
 import ipaddress
 import string
+from collections.abc import Iterator
 from typing import Annotated
 from urllib.parse import urlsplit
 
 import msgspec
 
-from gateway.config.base import Base, Count, Name, Seconds
-from gateway.config.secrets import Secret
+from gateway.config.base import Base, Count, Name, Problem, Seconds, known
+from gateway.config.secrets import AmqpUrl, Secret
 
 __all__ = [
     "DEFAULT_AMQP_CONFIRM_TIMEOUT_S",
@@ -136,21 +137,23 @@ class WebhookOutbound(Base, frozen=True):
     # Non-public networks this partner may be reached on (CIDR). Empty: public addresses only.
     allow_networks: tuple[str, ...] = ()
 
-    def __post_init__(self) -> None:
-        try:
-            parts = urlsplit(self.url)
-            parts.port  # noqa: B018 - raises ValueError on a port that is not a number
-        except ValueError:
-            parts = None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("url: expected http(s)://host[:port]/path")
-        if parts.username is not None or parts.password is not None:
-            raise ValueError("url: credentials in the URL are not sent; remove them")
-        for i, network in enumerate(self.allow_networks):
+    def problems(self) -> Iterator[Problem]:
+        with known():
             try:
-                ipaddress.ip_network(network)
-            except ValueError as exc:
-                raise ValueError(f"allow_networks: [{i}] {exc}") from None
+                parts = urlsplit(self.url)
+                parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+            except ValueError:
+                parts = None
+            if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+                yield "url", "expected http(s)://host[:port]/path"
+            elif parts.username is not None or parts.password is not None:
+                yield "url", "credentials in the URL are not sent; remove them"
+        with known():
+            for i, network in enumerate(self.allow_networks):
+                try:
+                    ipaddress.ip_network(network)
+                except ValueError as exc:
+                    yield f"allow_networks[{i}]", str(exc)
 
     def networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         """Return `allow_networks` parsed."""
@@ -176,8 +179,8 @@ class AmqpOutbound(Base, frozen=True):
     exchange: Name
     declare: bool = True
     routing_key: Name = DEFAULT_AMQP_ROUTING_KEY
-    # None: the gateway's own broker ([amqp] url). May hold a password: never in repr or logs.
-    url: Name | None = None
+    # None: the gateway's own broker ([amqp] url). Inline, { env = "VAR" } or { file = "path" }.
+    url: AmqpUrl | None = None
     connect_timeout_s: Seconds = DEFAULT_AMQP_CONNECT_TIMEOUT_S
     confirm_timeout_s: Seconds = DEFAULT_AMQP_CONFIRM_TIMEOUT_S
     concurrency: Concurrency = DEFAULT_CONCURRENCY
@@ -189,33 +192,20 @@ class AmqpOutbound(Base, frozen=True):
     breaker_failures: Count = DEFAULT_BREAKER_FAILURES
     breaker_cooldown_s: Seconds = DEFAULT_BREAKER_COOLDOWN_S
 
-    def __post_init__(self) -> None:
-        try:
-            names = {name for _, name, _, _ in string.Formatter().parse(self.routing_key)}
-        except ValueError as exc:
-            raise ValueError(f"routing_key: {exc}") from None
-        unknown = sorted(n for n in names - ROUTING_KEY_PLACEHOLDERS if n is not None)
-        if unknown:
-            raise ValueError(
-                f"routing_key: unknown placeholder {{{unknown[0]}}}; use {{document}}, {{partner}}"
-            )
-        if self.url is not None:
-            # The message names the fault, never the URL: it may carry a password.
+    def problems(self) -> Iterator[Problem]:
+        with known():
             try:
-                parts = urlsplit(self.url)
-                parts.port  # noqa: B018 - raises ValueError on a port that is not a number
-            except ValueError:
-                parts = None
-            if parts is None or parts.scheme not in ("amqp", "amqps") or not parts.hostname:
-                raise ValueError("url: expected amqp://[user:password@]host[:port]/[vhost]")
+                names = {name for _, name, _, _ in string.Formatter().parse(self.routing_key)}
+            except ValueError as exc:
+                yield "routing_key", str(exc)
+                return
+            unknown = sorted(n for n in names - ROUTING_KEY_PLACEHOLDERS if n is not None)
+            if unknown:
+                yield (
+                    "routing_key",
+                    (f"unknown placeholder {{{unknown[0]}}}; use {{document}}, {{partner}}"),
+                )
 
     def routing_key_for(self, document_type: str, partner_id: str) -> str:
         """Return the routing key of one message: the template with its placeholders filled."""
         return self.routing_key.format(document=document_type, partner=partner_id)
-
-    def __repr__(self) -> str:
-        fields = ", ".join(
-            f"{f}={getattr(self, f)!r}" for f in self.__struct_fields__ if f != "url"
-        )
-        url = "None" if self.url is None else "'amqp://***'"
-        return f"AmqpOutbound(url={url}, {fields})"

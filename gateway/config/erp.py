@@ -22,20 +22,22 @@ In the file:
 document type its messages carry. `match` maps a dotted path into the canonical document to the
 value it must have; `{partner}` stands for the subscribing partner's id. Subscriptions live here
 rather than under `[[partners]]`: they are the routing of ERP messages, checked against the
-partner list by `subscription_problems`.
+partner list with the other rules across sections (gateway/config/rules.py).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Annotated
 
 import msgspec
 
 from canonical import DOCUMENT_TYPES
-from gateway.config.base import Base, Name, Seconds
-from gateway.config.partners import PARTNER_ID_PATTERN, PartnerConfig
-from gateway.config.tables import Problem, did_you_mean
+from gateway.config.base import Base, Name, Problem, Seconds, known
+from gateway.config.partners import PARTNER_ID_PATTERN
+from gateway.config.tables import did_you_mean
+from protocols.amqp.topology import DEFAULT_PARKING_LOT
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -44,7 +46,6 @@ __all__ = [
     "ErpConsumer",
     "ErpSettings",
     "Subscription",
-    "subscription_problems",
 ]
 
 # Unacknowledged deliveries the broker pushes to one queue's consumer: the backpressure bound.
@@ -64,10 +65,10 @@ PartnerRef = Annotated[str, msgspec.Meta(pattern=PARTNER_ID_PATTERN)]
 RoutingKey = Annotated[str, msgspec.Meta(pattern=_ROUTING_KEY, max_length=255)]
 
 
-def _check_document(document: str) -> None:
-    if document not in DOCUMENT_TYPES:
-        hint = did_you_mean(document, DOCUMENT_TYPES)
-        raise ValueError(f"unknown document type {document!r}{hint}")
+def _document_problem(document: str) -> str | None:
+    if document in DOCUMENT_TYPES:
+        return None
+    return f"unknown document type {document!r}{did_you_mean(document, DOCUMENT_TYPES)}"
 
 
 class ErpConsumer(Base, frozen=True, kw_only=True):
@@ -81,17 +82,22 @@ class ErpConsumer(Base, frozen=True, kw_only=True):
     concurrency: Annotated[int, msgspec.Meta(ge=1, le=1024)] = DEFAULT_CONCURRENCY
     delivery_limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = DEFAULT_DELIVERY_LIMIT
 
-    def __post_init__(self) -> None:
-        if not self.bindings:
-            raise ValueError("bindings: expected at least one routing key")
-        for key, document in self.bindings.items():
-            try:
-                _check_document(document)
-            except ValueError as exc:
-                raise ValueError(f"bindings: {key!r}: {exc}") from None
-        if self.concurrency > self.prefetch:
-            # Lanes beyond the prefetch would never get a delivery.
-            raise ValueError(f"concurrency: above prefetch ({self.prefetch})")
+    def problems(self) -> Iterator[Problem]:
+        with known():
+            if self.queue == DEFAULT_PARKING_LOT:
+                # Declared with other arguments by the gateway: the broker would refuse one.
+                yield "queue", "the gateway's parking lot; name another queue"
+        with known():
+            if not self.bindings:
+                yield "bindings", "expected at least one routing key"
+            for key, document in self.bindings.items():
+                problem = _document_problem(document)
+                if problem:
+                    yield "bindings", f"{key!r}: {problem}"
+        with known():
+            if self.concurrency > self.prefetch:
+                # Lanes beyond the prefetch would never get a delivery.
+                yield "concurrency", f"above prefetch ({self.prefetch})"
 
 
 class Subscription(Base, frozen=True, kw_only=True):
@@ -102,18 +108,21 @@ class Subscription(Base, frozen=True, kw_only=True):
     # Dotted path into the document -> the value it must equal ("{partner}": the partner id).
     match: dict[str, str] = {}
 
-    def __post_init__(self) -> None:
-        try:
-            _check_document(self.document)
-        except ValueError as exc:
-            raise ValueError(f"document: {exc}") from None
-        for path, value in self.match.items():
-            problem = _path_problem(self.document, path)
-            if problem:
-                raise ValueError(f"match: {path!r}: {problem}")
-            unknown = [p for p in _PLACEHOLDER.findall(value) if p != PARTNER_PLACEHOLDER]
-            if unknown:
-                raise ValueError(f"match: {path!r}: unknown placeholder {unknown[0]}")
+    def problems(self) -> Iterator[Problem]:
+        with known():
+            unknown_document = _document_problem(self.document)
+            if unknown_document:
+                yield "document", unknown_document
+            else:  # paths lead somewhere in a known document type only
+                for path in self.match:
+                    problem = _path_problem(self.document, path)
+                    if problem:
+                        yield "match", f"{path!r}: {problem}"
+        with known():
+            for path, value in self.match.items():
+                unknown = [p for p in _PLACEHOLDER.findall(value) if p != PARTNER_PLACEHOLDER]
+                if unknown:
+                    yield "match", f"{path!r}: unknown placeholder {unknown[0]}"
 
     def resolved_match(self) -> dict[str, str]:
         """`match` with the subscribing partner's id in place of `{partner}`."""
@@ -138,35 +147,14 @@ class ErpSettings(Base, frozen=True, kw_only=True):
     consumers: tuple[ErpConsumer, ...] = ()
     subscriptions: tuple[Subscription, ...] = ()
 
-    def __post_init__(self) -> None:
-        queues = [c.queue for c in self.consumers]
-        if len(set(queues)) != len(queues):
-            raise ValueError("consumers: duplicate queue")
-
-
-def subscription_problems(erp: ErpSettings, partners: tuple[PartnerConfig, ...]) -> list[Problem]:
-    """Return what is wrong between `[erp]` and the partners (field paths relative to `erp`).
-
-    A subscription must name a configured partner that `receives` the document; the source must
-    not be a partner id, or ERP keys and that partner's webhook keys would share one scope.
-    """
-    by_id = {p.id: p for p in partners}
-    problems: list[Problem] = []
-    if erp.source in by_id:
-        problems.append(("source", f"{erp.source!r} is also a partner id"))
-    for i, subscription in enumerate(erp.subscriptions):
-        partner = by_id.get(subscription.partner)
-        if partner is None:
-            hint = did_you_mean(subscription.partner, by_id)
-            problems.append((f"subscriptions[{i}].partner", f"unknown partner{hint}"))
-        elif subscription.document not in partner.receives:
-            problems.append(
-                (
-                    f"subscriptions[{i}].document",
-                    f"partner {partner.id!r} does not receive {subscription.document!r}",
-                )
-            )
-    return problems
+    def problems(self) -> Iterator[Problem]:
+        with known():
+            first: dict[str, int] = {}  # queue -> index of its first consumer
+            for i, consumer in enumerate(self.consumers):
+                with known():
+                    j = first.setdefault(consumer.queue, i)
+                    if j != i:
+                        yield f"consumers[{i}].queue", f"same queue as consumers[{j}]"
 
 
 def _path_problem(document: str, path: str) -> str | None:

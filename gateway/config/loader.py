@@ -1,98 +1,65 @@
-"""Load the configuration file, reporting every problem by file, section or partner, and field."""
+"""Load the configuration file, reporting every problem in one run: file, line, place and field.
+
+TOML syntax aside (the parser stops at the first), one run finds every problem: each field is
+converted on its own (tables.py), and every rule runs on what did convert (base.py, rules.py).
+A problem reads `FILE:LINE: PLACE: FIELD: MESSAGE`, PLACE being `[section]`, `partner 'id'` (or
+`partners[i]` when the id itself is wrong) or `[[partners]]`; the lines come in file order.
+"""
 
 from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from canonical.errors import ConfigError, FieldError
-from gateway.config.base import Base
-from gateway.config.erp import ErpSettings, subscription_problems
-from gateway.config.partners import PARTNER_ID_PATTERN, PartnerConfig, known_document_types
+from gateway.config.base import MIB, BodyBytes, Problem, join_host_port
+from gateway.config.lines import TomlLines
+from gateway.config.partners import PARTNER_ID_PATTERN
 from gateway.config.secrets import secret_hook
-from gateway.config.settings import (
-    AdminSettings,
-    AmqpSettings,
-    GatewayConfig,
-    HttpSettings,
-    LogSettings,
-    RuntimeSettings,
-    StoreSettings,
-    join_host_port,
-)
-from gateway.config.tables import DecHook, Problem, build, did_you_mean, join
-from gateway.config.workflow import WorkflowSettings, workflow_problems
+from gateway.config.settings import GatewayConfig
+from gateway.config.tables import build
 
 __all__ = ["check_config", "load_config", "summarize"]
 
-SECTIONS: Mapping[str, type[Base]] = {
-    "http": HttpSettings,
-    "admin": AdminSettings,
-    "store": StoreSettings,
-    "amqp": AmqpSettings,
-    "runtime": RuntimeSettings,
-    "log": LogSettings,
-    "erp": ErpSettings,
-    "workflow": WorkflowSettings,
-}
 # summarize() stays one line however many partners there are.
 SUMMARY_PARTNER_IDS = 10
+# What a missing required section needs, said where it is missing.
+SECTION_HINTS: Mapping[str, str] = {
+    "amqp": (
+        'the broker has no default; add [amqp] with url = "amqp://...",'
+        ' { env = "VAR" } or { file = "path" }'
+    ),
+}
 
-Report = Callable[[str, str, list[Problem]], None]
-
-_TOML_AT = re.compile(r"^(?P<message>.*) \((?P<at>at line \d+, column \d+|at end of document)\)$")
+_TOML_AT = re.compile(r"^(?P<message>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)$")
 
 
 def load_config(path: Path, environ: Mapping[str, str]) -> GatewayConfig:
     """Read, validate and resolve the configuration file at `path`.
 
-    Secrets given as `{ env = ... }` are looked up in `environ` (the composition root passes
-    `os.environ`), `{ file = ... }` relative to the file's folder. Raises ConfigError whose
-    `errors` hold every problem found, one FieldError per problem, each message naming the file,
-    the section or partner, and the field.
+    Secrets and broker URLs given as `{ env = ... }` are looked up in `environ` (the composition
+    root passes `os.environ`), `{ file = ... }` relative to the file's folder. Raises ConfigError
+    whose `errors` hold every problem found, one FieldError per problem, each message naming the
+    file (and line where one is found), the section or partner, and the field.
     """
     where = str(path)
-    document = _read_toml(path, where)
-    problems: list[FieldError] = []
-
-    def report(base: str, label: str, found: list[Problem]) -> None:
-        for field, message in found:
-            text = f"{field}: {message}" if field else message
-            problems.append(FieldError(_dollar(join(base, field)), f"{where}: {label}: {text}"))
-
-    sections: dict[str, Any] = {}
-    for key, table in document.items():
-        if key == "partners":
-            continue
-        if key not in SECTIONS:
-            hint = did_you_mean(key, [*SECTIONS, "partners"])
-            report(key, f"[{key}]", [("", f"unknown section{hint}")])
-            continue
-        sections[key], found = build(SECTIONS[key], table, None)
-        report(key, f"[{key}]", found)
-    # A section with errors is None here; the checks that need it are skipped.
-    http, admin = sections.get("http", HttpSettings()), sections.get("admin", AdminSettings())
-    if http is not None and admin is not None and admin.port and _address(admin) == _address(http):
-        address = join_host_port(http.host, http.port)
-        report("admin", "[admin]", [("port", f"same address as [http] ({address})")])
-
+    text = _read(path, where)
+    document = _parse(text, where)
     hook = secret_hook(environ, path.parent)
-    partners = _load_partners(document.get("partners", []), http, hook, report)
-    if sections.get("erp") is not None:
-        report("erp", "[erp]", subscription_problems(sections["erp"], tuple(partners)))
-    workflow, erp = sections.get("workflow"), sections.get("erp", ErpSettings())
-    if workflow is not None and erp is not None:
-        # Only a [workflow] written in the file is held to [erp]: by default the threads run
-        # when the ERP's events are published and stay off (logged) when they are not.
-        found = workflow_problems(workflow, tuple(partners), erp_publishes=erp.publish_events)
-        report("workflow", "[workflow]", found)
-    if problems:
-        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-        raise ConfigError(f"{where}: {count}", errors=problems)
-    return GatewayConfig(**sections, partners=tuple(partners))
+    built = build(GatewayConfig, _with_workflow_default(_with_partner_body_limits(document)), hook)
+    if built.value is not None:
+        return built.value
+    lines, names = TomlLines(text), _partner_names(document)
+    located = [_locate(where, lines, names, document, problem) for problem in built.problems]
+    # File order; problems of the file as a whole (a missing section) first.
+    errors = [error for _, error in sorted(located, key=lambda found: found[0] or 0)]
+    count = f"{len(errors)} problem{'s' if len(errors) != 1 else ''}"
+    raise ConfigError(f"{where}: {count}", errors=errors)
 
 
 def summarize(cfg: GatewayConfig) -> str:
@@ -115,77 +82,93 @@ def check_config(path: Path, environ: Mapping[str, str]) -> tuple[int, list[str]
     return 0, [summarize(cfg)]
 
 
-def _load_partners(
-    entries: object, http: HttpSettings | None, hook: DecHook, report: Report
-) -> list[PartnerConfig]:
-    if not isinstance(entries, list):
-        report("partners", "[[partners]]", [("", "expected an array of tables [[partners]]")])
-        return []
-    known = known_document_types()
-    partners: list[PartnerConfig] = []
-    first_index: dict[str, int] = {}  # partner id -> index of its first entry
-    secret_owner: dict[bytes, tuple[str, int]] = {}  # HMAC key -> (partner label, secret index)
-    for index, table in enumerate(entries):
-        partner_id = _usable_id(table)
-        label = f"partner {partner_id!r}" if partner_id else f"partners[{index}]"
-        found: list[Problem] = []
-        if partner_id is not None and first_index.setdefault(partner_id, index) != index:
-            found.append(("id", f"duplicate of partners[{first_index[partner_id]}]"))
-        if isinstance(table, dict):
-            found += _unknown_documents(table, known)
-            if http is not None and "max_body_bytes" not in table:
-                table = {**table, "max_body_bytes": http.max_body_bytes}
-        partner, more = build(PartnerConfig, table, hook)
-        found += more
-        if partner is not None:
-            if http is not None and partner.max_body_bytes > http.max_body_bytes:
-                ceiling = f"above [http] max_body_bytes ({http.max_body_bytes})"
-                found.append(("max_body_bytes", ceiling))
-            for i, secret in enumerate(partner.secrets):
-                # One partner's secret in another's hands would let it sign as the other.
-                owner, j = secret_owner.setdefault(secret.key, (label, i))
-                if (owner, j) != (label, i):
-                    same = f"secrets[{j}]" + ("" if owner == label else f" of {owner}")
-                    found.append((f"secrets[{i}]", f"same secret as {same}"))
-            partners.append(partner)
-        report(f"partners[{index}]", label, found)
-    return partners
+def _locate(
+    where: str, lines: TomlLines, names: list[str], document: dict[str, Any], problem: Problem
+) -> tuple[int | None, FieldError]:
+    """Return the line of one problem and its FieldError, the message naming file and place."""
+    path, message = problem
+    cut = min((i for i in (path.find("."), path.find("[")) if i >= 0), default=len(path))
+    section, rest = path[:cut], path[cut:]
+    if section == "partners":
+        index = re.match(r"^\[(\d+)\]\.?(.*)$", rest)
+        label, field = (names[int(index[1])], index[2]) if index else ("[[partners]]", rest)
+    else:
+        label, field = f"[{section}]", rest.removeprefix(".")
+        is_table = isinstance(document.get(section), dict)
+        if not field and message.startswith("unknown key") and is_table:
+            message = message.replace("unknown key", "unknown section", 1)
+        elif not field and message == "missing required field":
+            hint = SECTION_HINTS.get(section)
+            message = "missing section" + (f": {hint}" if hint else "")
+    line = lines.find(path)
+    at = f"{where}:{line}" if line else where
+    text = f"{field}: {message}" if field else message
+    return line, FieldError(_dollar(path), f"{at}: {label}: {text}")
 
 
-def _usable_id(table: object) -> str | None:
-    # A partner is named by its id when the id is valid, else by its position in the file.
-    partner_id = table.get("id") if isinstance(table, dict) else None
-    if isinstance(partner_id, str) and re.fullmatch(PARTNER_ID_PATTERN, partner_id):
-        return partner_id
-    return None
-
-
-def _unknown_documents(table: dict[str, Any], known: frozenset[str]) -> list[Problem]:
-    found: list[Problem] = []
-    for direction in ("sends", "receives"):
-        documents = table.get(direction)
-        for i, document in enumerate(documents if isinstance(documents, list) else []):
-            if isinstance(document, str) and document not in known:
-                hint = did_you_mean(document, known)
-                found.append((f"{direction}[{i}]", f"unknown document type {document!r}{hint}"))
-    return found
-
-
-def _read_toml(path: Path, where: str) -> dict[str, Any]:
+def _with_partner_body_limits(document: dict[str, Any]) -> dict[str, Any]:
+    """Return `document` with [http] max_body_bytes as the default of each partner's own."""
+    http = document.get("http")
+    ceiling = http.get("max_body_bytes", MIB) if isinstance(http, dict) else MIB
+    partners = document.get("partners")
     try:
-        return tomllib.loads(path.read_bytes().decode("utf-8"))
+        ceiling = msgspec.convert(ceiling, BodyBytes)
+    except msgspec.ValidationError:
+        return document  # [http] says what is wrong; the partners keep their own default
+    if not isinstance(partners, list):
+        return document
+    filled = [
+        {**table, "max_body_bytes": ceiling}
+        if isinstance(table, dict) and "max_body_bytes" not in table
+        else table
+        for table in partners
+    ]
+    return {**document, "partners": filled}
+
+
+def _with_workflow_default(document: dict[str, Any]) -> dict[str, Any]:
+    """Return `document` with the threads off when it has no [workflow] and no ERP events.
+
+    Only a [workflow] written in the file is held to [erp] publish_events (rules.py); without
+    one the threads run when the ERP's events are published and stay off (logged) when not.
+    """
+    if "workflow" in document:
+        return document
+    erp = document.get("erp")
+    if not isinstance(erp, dict) or erp.get("publish_events", True) is not False:
+        return document
+    return {**document, "workflow": {"enabled": False}}
+
+
+def _partner_names(document: dict[str, Any]) -> list[str]:
+    # A partner is named by its id when the id is valid, else by its position in the file.
+    partners = document.get("partners")
+    names = []
+    for index, table in enumerate(partners if isinstance(partners, list) else []):
+        partner_id = table.get("id") if isinstance(table, dict) else None
+        valid = isinstance(partner_id, str) and re.fullmatch(PARTNER_ID_PATTERN, partner_id)
+        names.append(f"partner {partner_id!r}" if valid else f"partners[{index}]")
+    return names
+
+
+def _read(path: Path, where: str) -> str:
+    try:
+        return path.read_bytes().decode("utf-8")
     except OSError as exc:
         message = f"cannot read: {exc.strerror}"
     except UnicodeDecodeError as exc:
         message = f"not UTF-8 (byte {exc.start})"
-    except tomllib.TOMLDecodeError as exc:
-        match = _TOML_AT.match(str(exc))
-        message = f"{match['at']}: {match['message']}" if match else str(exc)
     raise ConfigError(f"{where}: {message}", errors=[FieldError("$", f"{where}: {message}")])
 
 
-def _address(listener: HttpSettings | AdminSettings) -> tuple[str, int]:
-    return listener.host, listener.port
+def _parse(text: str, where: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = _TOML_AT.match(str(exc))
+        at = f"{where}:{match['line']}:{match['column']}" if match else where
+        message = f"{at}: {match['message'] if match else exc}"
+    raise ConfigError(message, errors=[FieldError("$", message)])
 
 
 def _dollar(path: str) -> str:

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Iterator
+from typing import Annotated, Any
 
 import msgspec
 
 from canonical import DOCUMENT_TYPES
-from gateway.config.base import MIB, Base, BodyBytes, Name
+from gateway.config.base import MIB, Base, BodyBytes, Name, Problem, known
 from gateway.config.delivery import AmqpOutbound, PullOutbound, WebhookOutbound
 from gateway.config.secrets import Secret
+from gateway.config.tables import did_you_mean
 
 __all__ = [
+    "CHANNELS",
     "MAX_LIVE_SECRETS",
     "PARTNER_ID_PATTERN",
     "PartnerConfig",
     "RateLimit",
+    "channel_of",
     "known_document_types",
 ]
 
@@ -23,6 +27,8 @@ __all__ = [
 PARTNER_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 # Rotation keeps the old and the new secret live together; a third is a forgotten one.
 MAX_LIVE_SECRETS = 2
+# The tables a partner's messages leave by; a partner has one at most.
+CHANNELS = ("outbound", "outbound_amqp", "pull")
 
 
 def known_document_types() -> frozenset[str]:
@@ -40,6 +46,8 @@ class RateLimit(Base, frozen=True):
 class PartnerConfig(Base, frozen=True):
     """One trading partner as the gateway knows it."""
 
+    RETIRED = {"format": "partner documents are always JSON; delete the key"}
+
     id: Annotated[str, msgspec.Meta(pattern=PARTNER_ID_PATTERN)]
     name: Name
     # One live secret, or two while rotating: a signature made with either is accepted.
@@ -50,8 +58,6 @@ class PartnerConfig(Base, frozen=True):
     # At most [http] max_body_bytes, the ceiling checked before the partner is known; the loader
     # fills in that ceiling when the partner leaves it out.
     max_body_bytes: BodyBytes = MIB
-    # Wire format of the partner's documents; "csv" and "x12" join when their codecs exist.
-    format: Literal["json"] = "json"
     # Where the gateway delivers the documents in `receives` (gateway/config/delivery.py).
     outbound: WebhookOutbound | None = None
     # Or: they are published to the partner's AMQP exchange (`[partners.outbound_amqp]`).
@@ -59,12 +65,23 @@ class PartnerConfig(Base, frozen=True):
     # Or: the partner pulls its messages (`[partners.pull]`, gateway/config/delivery.py).
     pull: PullOutbound | None = None
 
-    def __post_init__(self) -> None:
-        channels = [
-            name
-            for name in ("outbound", "outbound_amqp", "pull")
-            if getattr(self, name) is not None
-        ]
-        if len(channels) > 1:
-            first, second = channels[:2]
-            raise ValueError(f"{second}: a partner has one outbound channel, {first} already")
+    def problems(self) -> Iterator[Problem]:
+        known_types = known_document_types()
+        for direction in ("sends", "receives"):
+            with known():
+                for document in sorted(getattr(self, direction) - known_types):
+                    hint = did_you_mean(document, known_types)
+                    yield direction, f"unknown document type {document!r}{hint}"
+        with known():
+            channels = [name for name in CHANNELS if getattr(self, name) is not None]
+            if len(channels) > 1:
+                first, second = channels[:2]
+                yield second, f"a partner has one outbound channel, {first} already"
+
+
+def channel_of(partner: Any) -> str | None:
+    """Return the name of the table `partner`'s messages leave by, or None if it has none.
+
+    `partner` is a PartnerConfig, or its Draft while the loader checks a broken file.
+    """
+    return next((name for name in CHANNELS if getattr(partner, name) is not None), None)

@@ -1,9 +1,10 @@
-"""Webhook signing secrets: the redacting `Secret` type and its resolution from TOML, env or file.
+"""Values that must never show, and where they come from: TOML, an env var or a file.
 
-A secret is written inline (`"whsec_..."`), or by reference: `{ env = "ACME_SECRET" }` (looked up
-in the `environ` mapping the composition root passes in) or `{ file = "secrets/acme" }` (relative
+`Secret` is a webhook signing secret, `AmqpUrl` a broker URL (its password). Either is written
+inline (`"whsec_..."`, `"amqp://..."`), or by reference: `{ env = "ACME_SECRET" }` (looked up in
+the `environ` mapping the composition root passes in) or `{ file = "secrets/acme" }` (relative
 to the configuration file's folder, surrounding whitespace stripped). Every error message names
-where the secret came from and what is wrong with it, never its value.
+where the value came from and what is wrong with it, never the value.
 """
 
 from __future__ import annotations
@@ -15,8 +16,19 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
-__all__ = ["MAX_KEY_BYTES", "MIN_KEY_BYTES", "WHSEC_PREFIX", "Secret", "secret_hook"]
+from gateway.config.base import join_host_port
+
+__all__ = [
+    "AMQP_URL_EXPECTED",
+    "MAX_KEY_BYTES",
+    "MIN_KEY_BYTES",
+    "WHSEC_PREFIX",
+    "AmqpUrl",
+    "Secret",
+    "secret_hook",
+]
 
 WHSEC_PREFIX = "whsec_"
 # Standard Webhooks: secrets are 24 to 64 random bytes.
@@ -24,6 +36,8 @@ MIN_KEY_BYTES, MAX_KEY_BYTES = 24, 64
 # A secret file is one line; anything longer is the wrong file, and is not read whole.
 MAX_SECRET_FILE_BYTES = 4096
 NOT_A_SECRET = f"not a {WHSEC_PREFIX} secret (base64 of {MIN_KEY_BYTES}-{MAX_KEY_BYTES} bytes)"
+AMQP_URL_EXPECTED = "expected amqp://[user:password@]host[:port]/[vhost]"
+_AMQP_PORTS = {"amqp": 5672, "amqps": 5671}
 
 
 class Secret:
@@ -35,6 +49,8 @@ class Secret:
     """
 
     __slots__ = ("_key", "_source", "_value")
+    # What the TOML value must be, for the message when it is neither text nor a reference.
+    WRITTEN_AS = f"a {WHSEC_PREFIX} string"
 
     def __init__(self, value: str, *, source: str = "inline") -> None:
         self._key = _decode_key(value)
@@ -75,44 +91,109 @@ class Secret:
         return hash(self._key)
 
 
+class AmqpUrl:
+    """A broker URL whose password shows nowhere: repr, str, logs, errors or encoders.
+
+    `reveal()` is the URL for the AMQP client; `address` is host:port for messages. repr keeps
+    the user, host and vhost (what an operator needs to tell brokers apart) and masks the
+    password. msgspec cannot encode it (TypeError), like `Secret`.
+    """
+
+    __slots__ = ("_parts", "_source", "_value")
+    WRITTEN_AS = "an amqp:// URL"
+
+    def __init__(self, value: str, *, source: str = "inline") -> None:
+        # The messages name the fault, never the URL: it may carry a password.
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+        except ValueError:
+            raise ValueError(AMQP_URL_EXPECTED) from None
+        if parts.scheme not in _AMQP_PORTS or not parts.hostname:
+            raise ValueError(AMQP_URL_EXPECTED)
+        self._parts: SplitResult = parts
+        self._value = value
+        self._source = source
+
+    @property
+    def address(self) -> str:
+        """Return the broker's host:port, without credentials."""
+        parts = self._parts
+        return join_host_port(parts.hostname or "", parts.port or _AMQP_PORTS[parts.scheme])
+
+    @property
+    def source(self) -> str:
+        """Return where the URL came from: `inline`, `env:NAME` or `file:PATH`."""
+        return self._source
+
+    def reveal(self) -> str:
+        """Return the URL with its password; for the AMQP client, never for output."""
+        return self._value
+
+    def __repr__(self) -> str:
+        parts = self._parts
+        if parts.password is not None:
+            parts = parts._replace(netloc=f"{parts.username}:***@{self.address}")
+        return f"AmqpUrl({parts.geturl()!r}, source={self._source!r})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AmqpUrl):
+            return NotImplemented
+        return hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+# The types a TOML value may give inline or by reference; each takes (text, source=...).
+SECRET_TYPES: tuple[type[Secret] | type[AmqpUrl], ...] = (Secret, AmqpUrl)
+
+
 def secret_hook(environ: Mapping[str, str], base_dir: Path) -> Callable[[type, Any], Any]:
-    """Return a msgspec `dec_hook` that turns inline text or an env/file table into a Secret.
+    """Return a msgspec `dec_hook` that turns inline text or an env/file table into a Secret
+    or an AmqpUrl, whichever the field is.
 
     Raised ValueErrors become msgspec ValidationErrors carrying the field path.
     """
 
     def hook(type_: type, obj: Any) -> Any:
-        if type_ is not Secret:
+        if type_ not in SECRET_TYPES:
             raise NotImplementedError
         if isinstance(obj, str):
-            return Secret(obj)
+            return type_(obj)
+        written_as = getattr(type_, "WRITTEN_AS", "a string")
         if not isinstance(obj, dict):
-            raise TypeError(
-                f'expected a {WHSEC_PREFIX} string, {{ env = "NAME" }} or {{ file = "PATH" }}'
-            )
+            raise TypeError(f'expected {written_as}, {{ env = "NAME" }} or {{ file = "PATH" }}')
         if len(obj) != 1 or not obj.keys() <= {"env", "file"}:
             raise ValueError('expected exactly one of { env = "NAME" } or { file = "PATH" }')
         ((kind, where),) = obj.items()
         if not isinstance(where, str) or not where:
             raise ValueError(f"{kind}: expected a non-empty string")
-        return _from_env(where, environ) if kind == "env" else _from_file(where, base_dir)
+        if kind == "env":
+            text, named = _from_env(where, environ), f"environment variable {where}"
+        else:
+            text, named = _from_file(where, base_dir), f"secret file {where}"
+        try:
+            return type_(text, source=f"{kind}:{where}")
+        except ValueError as exc:
+            # The type's own message never holds the value; `from None` drops its context.
+            raise ValueError(f"{named}: {exc}") from None
 
     return hook
 
 
-def _from_env(name: str, environ: Mapping[str, str]) -> Secret:
+def _from_env(name: str, environ: Mapping[str, str]) -> str:
     value = environ.get(name)
     if value is None:
         raise ValueError(f"environment variable {name} is not set")
     if not value.strip():
         raise ValueError(f"environment variable {name} is empty")
-    try:
-        return Secret(value.strip(), source=f"env:{name}")
-    except ValueError:
-        raise ValueError(f"environment variable {name}: {NOT_A_SECRET}") from None
+    return value.strip()
 
 
-def _from_file(name: str, base_dir: Path) -> Secret:
+def _from_file(name: str, base_dir: Path) -> str:
     try:
         with (base_dir / name).open("rb") as f:
             raw = f.read(MAX_SECRET_FILE_BYTES + 1)
@@ -121,9 +202,9 @@ def _from_file(name: str, base_dir: Path) -> Secret:
     if len(raw) > MAX_SECRET_FILE_BYTES:
         raise ValueError(f"secret file {name}: longer than {MAX_SECRET_FILE_BYTES} bytes")
     try:
-        return Secret(raw.decode("utf-8").strip(), source=f"file:{name}")
-    except (UnicodeDecodeError, ValueError):
-        raise ValueError(f"secret file {name}: {NOT_A_SECRET}") from None
+        return raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ValueError(f"secret file {name}: not UTF-8") from None
 
 
 def _decode_key(value: str) -> bytes:

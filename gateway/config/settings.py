@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from typing import Annotated, Literal
-from urllib.parse import SplitResult, urlsplit
 
 import msgspec
 
-from gateway.config.base import MIB, Base, BodyBytes, Count, Host, Name, Port, Seconds
+from gateway.config.base import (
+    MAX_BODY_BYTES_CEILING,
+    MIB,
+    Base,
+    BodyBytes,
+    Count,
+    Host,
+    Name,
+    Port,
+    Problem,
+    Seconds,
+    join_host_port,
+    known,
+)
 from gateway.config.erp import ErpSettings
 from gateway.config.partners import PartnerConfig
+from gateway.config.rules import whole_config_problems
+from gateway.config.secrets import AmqpUrl, Secret
 from gateway.config.workflow import WorkflowSettings
+from protocols.http.admin_guard import is_loopback
 
 __all__ = [
     "AdminSettings",
@@ -21,23 +37,13 @@ __all__ = [
     "LogSettings",
     "RuntimeSettings",
     "StoreSettings",
+    "join_host_port",
 ]
 
 DAY_S = 24 * 3600
-
-
-def join_host_port(host: str, port: int) -> str:
-    """Return host:port, bracketing an IPv6 literal."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _split_url(url: str) -> SplitResult | None:
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
-    except ValueError:
-        return None
-    return parts
+# Seconds a kind of row is kept; 0 keeps it for ever.
+RetentionSeconds = Annotated[int, msgspec.Meta(ge=0)]
+KIB = 1024
 
 
 class HttpSettings(Base, frozen=True):
@@ -49,9 +55,26 @@ class HttpSettings(Base, frozen=True):
     # `max_body_bytes` must fit under it.
     max_body_bytes: BodyBytes = MIB
     backlog: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 2048
-    # Requests in flight at once; past it the server answers 503 instead of queueing in memory.
+    # Requests in flight at once (complete heads whose answer is not sent); past it the server
+    # answers 503 with Retry-After instead of queueing in memory. Idle connections and heads
+    # still arriving do not count.
     max_concurrent_requests: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1024
+    # Open connections; past it a new one closes the one idle longest. Kept below the process's
+    # RLIMIT_NOFILE (lowered with a warning at start otherwise).
+    max_connections: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 10_000
     keep_alive_s: Seconds = 5.0
+    # A request line and headers must arrive within this, from the connection opening or the
+    # request's first byte; otherwise 408 (or a silent close if nothing came) and the
+    # connection closes. Real partners send a head in one packet.
+    head_timeout_s: Seconds = 5.0
+    # A body gets body_timeout_s plus 1 s per body_min_bytes_per_s bytes received (Apache
+    # mod_reqtimeout's MinRate), else 408 and close: 16 KiB/s is 128 kbit/s, far below any
+    # partner's uplink, yet it makes each slot an attacker holds cost bandwidth.
+    body_timeout_s: Seconds = 10.0
+    body_min_bytes_per_s: Annotated[int, msgspec.Meta(ge=1, le=MAX_BODY_BYTES_CEILING)] = 16 * KIB
+    # Request line plus headers, and the count of header fields; over either: 431.
+    max_head_bytes: Annotated[int, msgspec.Meta(ge=KIB, le=MIB)] = 32 * KIB
+    max_headers: Annotated[int, msgspec.Meta(ge=8, le=10_000)] = 100
     # Standard Webhooks: every reference library accepts timestamps within five minutes.
     signature_tolerance_s: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 300
 
@@ -61,6 +84,20 @@ class AdminSettings(Base, frozen=True):
 
     host: Host = "127.0.0.1"
     port: Port = 9090
+    # `Authorization: Bearer <token>` on every route but /healthz and /readyz; a `whsec_...`
+    # secret, inline, { env = "NAME" } or { file = "PATH" }. Required off loopback.
+    token: Secret | None = None
+    # Host names the listener answers to besides IP literals and `localhost` (DNS rebinding).
+    allowed_hosts: tuple[Host, ...] = ()
+
+    def problems(self) -> Iterator[Problem]:
+        with known():
+            if self.token is None and not is_loopback(self.host):
+                yield (
+                    "token",
+                    f"required when host is not a loopback address ({self.host!r}): "
+                    "anyone who reaches the listener could read dead letters and replay them",
+                )
 
 
 class StoreSettings(Base, frozen=True):
@@ -75,46 +112,51 @@ class StoreSettings(Base, frozen=True):
     # At least a day: webhook senders retry for a day or more (Standard Webhooks, Svix), and a
     # key purged before the last retry lets that retry through as a new message.
     idempotency_retention_s: Annotated[int, msgspec.Meta(ge=DAY_S)] = 7 * DAY_S
-    purge_interval_s: Seconds = 3600.0
+    # Retention of the rest: seconds a row is kept once nothing needs it; 0 keeps it for ever.
+    # Outbox rows once the broker confirmed them (pending rows are never purged).
+    outbox_retention_s: RetentionSeconds = DAY_S
+    # Delivered deliveries and their attempts, from delivery (pending ones are never purged).
+    delivery_retention_s: RetentionSeconds = 7 * DAY_S
+    # Dead letters, and the dead outbox rows and deliveries their replay needs: operators
+    # look at them days later, so they outlive the rest.
+    dead_letter_retention_s: RetentionSeconds = 30 * DAY_S
+    # How often the purge runs: the store overshoots its steady size by this much ingest.
+    purge_interval_s: Seconds = 600.0
+    # Time a purge's chunk (one transaction) aims to hold the writer; acceptances go between.
+    purge_chunk_s: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.01
 
 
 class AmqpSettings(Base, frozen=True):
     """The RabbitMQ connection, the exchanges the gateway declares, and the relay's bounds."""
 
-    # May hold a password: never logged as is; `address` and repr() leave the credentials out.
-    url: Name = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    RETIRED = {
+        "prefetch_count": "it was read nowhere; each [[erp.consumers]] has its own prefetch",
+    }
+
+    # No default: a broker the operator did not name is a broker the gateway must not guess.
+    # Inline, { env = "VAR" } or { file = "path" }; repr() and logs never show the password.
+    url: AmqpUrl
     events_exchange: Name = "gateway.events"  # topic, routing keys `{document}.{partner}`
     dead_letter_exchange: Name = "gateway.dlx"
     # Publishes awaiting a broker confirm at once.
     confirm_window: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 512
     relay_batch_size: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 256
-    # Unacknowledged deliveries the broker may push to one consumer.
-    prefetch_count: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 256
     reconnect_min_s: Seconds = 0.5
     reconnect_max_s: Seconds = 30.0
 
-    def __post_init__(self) -> None:
-        # The messages name the fault, never the URL: it may carry a password.
-        parts = _split_url(self.url)
-        if parts is None or parts.scheme not in ("amqp", "amqps") or not parts.hostname:
-            raise ValueError("url: expected amqp://[user:password@]host[:port]/[vhost]")
-        if self.reconnect_min_s > self.reconnect_max_s:
-            raise ValueError("reconnect_min_s: greater than reconnect_max_s")
+    def problems(self) -> Iterator[Problem]:
+        with known():
+            if self.reconnect_min_s > self.reconnect_max_s:
+                yield "reconnect_min_s", f"greater than reconnect_max_s ({self.reconnect_max_s})"
+        with known():
+            if self.dead_letter_exchange == self.events_exchange:
+                # The parking lot is bound to it with `#`: it would keep a copy of every event.
+                yield "dead_letter_exchange", "same as events_exchange; name another exchange"
 
     @property
     def address(self) -> str:
         """Return the broker's host:port, without credentials."""
-        parts = urlsplit(self.url)
-        default = 5671 if parts.scheme == "amqps" else 5672
-        return join_host_port(parts.hostname or "", parts.port or default)
-
-    def __repr__(self) -> str:
-        parts = urlsplit(self.url)
-        if parts.password is not None:
-            parts = parts._replace(netloc=f"{parts.username}:***@{self.address}")
-        url = parts.geturl()
-        rest = ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__struct_fields__ if f != "url")
-        return f"AmqpSettings(url={url!r}, {rest})"
+        return self.url.address
 
 
 class RuntimeSettings(Base, frozen=True):
@@ -132,32 +174,35 @@ class RuntimeSettings(Base, frozen=True):
 
 
 class LogSettings(Base, frozen=True):
-    """Logging: the threshold level and the line format (one JSON object per line)."""
+    """Logging: the threshold level. Lines are JSON objects, one per line (gateway/logs.py)."""
+
+    RETIRED = {"format": "log lines are always JSON; delete the key"}
 
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    format: Literal["json"] = "json"
 
 
-class GatewayConfig(Base, frozen=True, dict=True):
+class GatewayConfig(Base, frozen=True, kw_only=True, dict=True):
     """The whole configuration, loaded once at the composition root and passed down."""
 
     http: HttpSettings = HttpSettings()
     admin: AdminSettings = AdminSettings()
     store: StoreSettings = StoreSettings()
-    amqp: AmqpSettings = AmqpSettings()
+    # Required: the broker's URL has no default (see AmqpSettings.url).
+    amqp: AmqpSettings
     runtime: RuntimeSettings = RuntimeSettings()
     log: LogSettings = LogSettings()
     erp: ErpSettings = ErpSettings()
     workflow: WorkflowSettings = WorkflowSettings()
+    # At least one: `whole_config_problems` refuses a gateway without partners.
     partners: tuple[PartnerConfig, ...] = ()
 
-    def __post_init__(self) -> None:
-        if len(self._partners_by_id) != len(self.partners):
-            raise ValueError("partners: duplicate partner id")
+    def problems(self) -> Iterator[Problem]:
+        # The rules across sections live apart: they are most of what makes a file unworkable.
+        return whole_config_problems(self)
 
     @functools.cached_property
     def _partners_by_id(self) -> dict[str, PartnerConfig]:
-        # `dict=True` gives the frozen Struct a __dict__ for this cache; built in __post_init__.
+        # `dict=True` gives the frozen Struct a __dict__ for this cache.
         return {p.id: p for p in self.partners}
 
     def partner(self, partner_id: str) -> PartnerConfig | None:

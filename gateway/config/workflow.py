@@ -14,7 +14,8 @@ In the file:
 
 A supplier is known by the party id its documents carry, which is its partner id (the ERP's
 subscriptions match `supplier.party_id = "{partner}"`). Changing a deadline applies to timers
-armed from then on; timers already armed keep their due time.
+armed from then on; timers already armed keep their due time. The checks against the rest of
+the file (partners named, [erp] publishing the orders) are in gateway/config/rules.py.
 """
 
 from __future__ import annotations
@@ -24,10 +25,9 @@ from typing import Annotated
 import msgspec
 
 from gateway.config.base import Base, Seconds
-from gateway.config.partners import PARTNER_ID_PATTERN, PartnerConfig
-from gateway.config.tables import Problem, did_you_mean
+from gateway.config.partners import PARTNER_ID_PATTERN
 
-__all__ = ["RuleOverrides", "RuleSettings", "WorkflowSettings", "workflow_problems"]
+__all__ = ["RuleOverrides", "RuleSettings", "WorkflowSettings"]
 
 Percent = Annotated[float, msgspec.Meta(ge=0, le=1000)]
 Units = Annotated[float, msgspec.Meta(ge=0)]
@@ -71,7 +71,8 @@ class RuleOverrides(Base, frozen=True):
 class WorkflowSettings(Base, frozen=True):
     """The purchase-order thread's switch, bounds and rules."""
 
-    # Off: no thread, feeder or timer runs; documents still flow as before.
+    # Off: no thread, feeder or timer runs; documents still flow as before. Needs [erp]
+    # publish_events = true; a file without [workflow] has it default to that setting instead.
     enabled: bool = True
     # Committed inputs read per pass of the feeder (their threads apply them concurrently).
     feed_batch: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 256
@@ -97,19 +98,3 @@ class WorkflowSettings(Base, frozen=True):
             return self.rules
         changed = {k: v for k, v in msgspec.structs.asdict(overrides).items() if v is not None}
         return msgspec.structs.replace(self.rules, **changed)
-
-
-def workflow_problems(
-    workflow: WorkflowSettings, partners: tuple[PartnerConfig, ...], *, erp_publishes: bool
-) -> list[Problem]:
-    """What is wrong between `[workflow]` and the rest (field paths relative to `workflow`)."""
-    problems: list[Problem] = []
-    known = {p.id for p in partners}
-    for partner_id in workflow.partners:
-        if partner_id not in known:
-            hint = did_you_mean(partner_id, known)
-            problems.append((f"partners.{partner_id}", f"unknown partner{hint}"))
-    if workflow.enabled and not erp_publishes:
-        # The threads read the ERP's orders from the outbox rows that setting writes.
-        problems.append(("enabled", "needs [erp] publish_events = true (or enabled = false)"))
-    return problems

@@ -1,9 +1,10 @@
 """The store: the one module through which the gateway touches SQLite.
 
 `Store` keeps, in one SQLite file, the idempotency records (inbox), the transactional outbox,
-dead letters and actor state. Acceptances share commits (group commit) through one writer task,
-whose transactions run in the store's writer process (`gateway/store/process.py`), which also
-runs the outbox relay when the store is given one (`gateway/store/child.py`).
+deliveries, dead letters and actor state; rows nothing needs any more go once past their
+`Retention`. Acceptances share commits (group commit) through one writer task, whose
+transactions run in the store's writer process (`gateway/store/process.py`), which also runs
+the outbox relay when the store is given one (`gateway/store/child.py`).
 """
 
 from gateway.store.core import (
@@ -12,6 +13,7 @@ from gateway.store.core import (
     DEFAULT_MAX_BATCH,
     DEFAULT_MAX_QUEUED,
     DEFAULT_PURGE_CHUNK,
+    DEFAULT_PURGE_CHUNK_S,
     DEFAULT_RETRY_AFTER_S,
     Store,
 )
@@ -23,6 +25,7 @@ from gateway.store.records import (
     NewOutboxRow,
     StoreStatistics,
 )
+from gateway.store.retention import PurgeReport, Retention
 from gateway.store.schema import SCHEMA_VERSION
 
 __all__ = [
@@ -31,6 +34,7 @@ __all__ = [
     "DEFAULT_MAX_BATCH",
     "DEFAULT_MAX_QUEUED",
     "DEFAULT_PURGE_CHUNK",
+    "DEFAULT_PURGE_CHUNK_S",
     "DEFAULT_RETRY_AFTER_S",
     "SCHEMA_VERSION",
     "Acceptance",
@@ -38,6 +42,8 @@ __all__ = [
     "BatchReport",
     "DeadLetter",
     "NewOutboxRow",
+    "PurgeReport",
+    "Retention",
     "Store",
     "StoreStatistics",
 ]

@@ -80,6 +80,11 @@ class _Accept(_Job):
         self.acceptance = acceptance
 
 
+def _keys(acceptance: Acceptance) -> list[tuple[str, str]]:
+    """The idempotency keys an acceptance holds while it is queued: each is in flight."""
+    return [(acceptance.partner_id, key) for key in acceptance.idempotency_keys()]
+
+
 class _Write(_Job):
     __slots__ = ("operation",)
 
@@ -139,17 +144,16 @@ class GroupCommit:
 
     async def accept(self, acceptance: Acceptance) -> Accepted:
         """Queue an acceptance and return its answer once its batch has committed."""
-        key = (acceptance.partner_id, acceptance.idempotency_key)
-        if key in self._in_flight:
-            raise IdempotencyConflict(
-                f"a request with idempotency key {acceptance.idempotency_key!r} is in flight"
-            )
+        keys = _keys(acceptance)
+        busy = next((key for key in keys if key in self._in_flight), None)
+        if busy is not None:
+            raise IdempotencyConflict(f"a request with idempotency key {busy[1]!r} is in flight")
         job = _Accept(acceptance)
-        self._in_flight.add(key)
+        self._in_flight.update(keys)
         try:
             await self._submit(job)
         except BaseException:
-            self._in_flight.discard(key)
+            self._in_flight.difference_update(keys)
             raise
         return cast(Accepted, await job.outcome())
 
@@ -248,7 +252,7 @@ class GroupCommit:
 
     def _finish(self, job: _Job, *, value: Any = None, error: BaseException | None = None) -> None:
         if isinstance(job, _Accept):
-            self._in_flight.discard((job.acceptance.partner_id, job.acceptance.idempotency_key))
+            self._in_flight.difference_update(_keys(job.acceptance))
         if error is not None:
             job.fail(error)
         else:

@@ -21,13 +21,16 @@ from typing import Any, Self, TypeVar, cast
 import aiosqlite
 import anyio
 
-from canonical.errors import StoreUnavailable
+from canonical.errors import GatewayError, StoreUnavailable
 from canonical.outbox import OutboxRecord
 from gateway.store import queries, schema, wire, writer
 from gateway.store.committer import GroupCommit
+from gateway.store.dead_letters import DeadLetterBook
 from gateway.store.deliveries import DeliveryLedger
 from gateway.store.process import WriterProcess
 from gateway.store.records import Acceptance, Accepted, BatchReport, DeadLetter, StoreStatistics
+from gateway.store.retention import PurgeReport, Retention
+from gateway.store.retention import purge as retention_purge
 from gateway.store.workflow_state import WorkflowLedger
 
 __all__ = [
@@ -36,6 +39,7 @@ __all__ = [
     "DEFAULT_MAX_BATCH",
     "DEFAULT_MAX_QUEUED",
     "DEFAULT_PURGE_CHUNK",
+    "DEFAULT_PURGE_CHUNK_S",
     "DEFAULT_RETRY_AFTER_S",
     "Store",
 ]
@@ -53,10 +57,14 @@ DEFAULT_MAX_QUEUED = 4096
 DEFAULT_BUSY_TIMEOUT_S = 5.0
 # What a 503 after a failed commit tells the partner to wait.
 DEFAULT_RETRY_AFTER_S = 5.0
-# Idempotency records deleted per transaction, so a purge never stalls acceptances for long.
+# A purge's chunk (one transaction): the most rows it deletes, and the time its statements aim
+# to hold the writer (`retention.purge` sizes each chunk in bytes by the time the last took).
 DEFAULT_PURGE_CHUNK = 10_000
+DEFAULT_PURGE_CHUNK_S = 0.01
 # Bytes the WAL is truncated back to after a checkpoint.
 DEFAULT_JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+# The store's retention unless it is given one: nothing is purged.
+KEEP_EVERYTHING = Retention()
 # How often the relay's report is fetched from the writer process (metrics, readiness).
 RELAY_POLL_INTERVAL_S = 0.5
 
@@ -97,10 +105,10 @@ class Store:
     """Inbox, outbox, dead letters and actor state in one SQLite file, used as `async with`.
 
     `synchronous="FULL"` survives power loss; "NORMAL" may lose the last commits on power loss
-    (never on a process crash). With `idempotency_retention_s` and `purge_interval_s` both set,
-    the store deletes expired idempotency records in the background. With `relay`
-    (`gateway.relay.build_relay` bound to its settings), the writer process publishes the
-    outbox: see `relay_report` and `flush_relay`.
+    (never on a process crash). With `purge_interval_s`, the store deletes what `retention`
+    lets go of in the background, once at start and then every interval (see `purge`). With
+    `relay` (`gateway.relay.build_relay` bound to its settings), the writer process publishes
+    the outbox: see `relay_report` and `flush_relay`.
 
     The store's task group encloses the `async with` body: if the writer task dies of a bug,
     the body is cancelled and the error surfaces when the block exits.
@@ -115,9 +123,10 @@ class Store:
         max_queued: int = DEFAULT_MAX_QUEUED,
         busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
         retry_after_s: float = DEFAULT_RETRY_AFTER_S,
-        idempotency_retention_s: float | None = None,
+        retention: Retention = KEEP_EVERYTHING,
         purge_interval_s: float | None = None,
         purge_chunk: int = DEFAULT_PURGE_CHUNK,
+        purge_chunk_s: float = DEFAULT_PURGE_CHUNK_S,
         journal_size_limit: int = DEFAULT_JOURNAL_SIZE_LIMIT,
         on_batch: Callable[[BatchReport], None] | None = None,
         relay: wire.RelayFactory | None = None,
@@ -128,17 +137,18 @@ class Store:
             raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
         if min(max_batch, max_queued, purge_chunk) < 1:
             raise ValueError("max_batch, max_queued and purge_chunk must be at least 1")
-        if purge_interval_s is not None and idempotency_retention_s is None:
-            raise ValueError("purge_interval_s needs idempotency_retention_s")
+        if purge_chunk_s <= 0:
+            raise ValueError("purge_chunk_s must be positive")
         self._path = os.fspath(path)
         self._synchronous: schema.Synchronous = synchronous
         self._max_batch = max_batch
         self._max_queued = max_queued
         self._busy_timeout_ms = int(busy_timeout_s * 1000)
         self._retry_after_s = retry_after_s
-        self._retention_s = idempotency_retention_s
+        self._retention = retention
         self._purge_interval_s = purge_interval_s
         self._purge_chunk = purge_chunk
+        self._purge_chunk_s = purge_chunk_s
         self._journal_size_limit = journal_size_limit
         self._on_batch = on_batch
         self._relay = relay
@@ -155,6 +165,8 @@ class Store:
         self.deliveries = DeliveryLedger(self._write, self._read)
         # Purchase-order threads: state, journal, timers (gateway/store/workflow_state.py).
         self.workflow = WorkflowLedger(self._write, self._read)
+        # Every source's dead letters for the operator: list, count, put back (store/dead_letters).
+        self.dead_letter_book = DeadLetterBook(self._write, self._read)
 
     # Lifetime
 
@@ -192,10 +204,8 @@ class Store:
             stack.callback(self._stop_intake)
             self._committer = committer
             task_group.start_soon(committer.run, name="store-writer")
-            if self._retention_s is not None and self._purge_interval_s is not None:
-                task_group.start_soon(
-                    self._purge_loop, self._retention_s, self._purge_interval_s, name="store-purge"
-                )
+            if self._purge_interval_s is not None and not self._retention.keeps_everything():
+                task_group.start_soon(self._purge_loop, self._purge_interval_s, name="store-purge")
             if self._relay is not None:
                 task_group.start_soon(self._poll_relay, writer_process, name="store-relay-poll")
             self._exit_stack = stack.pop_all()
@@ -298,7 +308,7 @@ class Store:
         count, oldest = await self._read(queries.outbox_backlog)
         return count, None if oldest is None else max(0.0, self._clock() - oldest)
 
-    # Dead letters, idempotency retention, actor state
+    # Dead letters, retention, actor state
 
     async def dead_letter(
         self,
@@ -336,18 +346,18 @@ class Store:
             )
         )
 
-    async def purge_idempotency(self, older_than: float) -> int:
-        """Delete idempotency records older than `older_than` seconds; return how many.
+    async def purge(self) -> PurgeReport:
+        """Delete every row the store's `retention` lets go of now; report what went.
 
-        Deletes in chunks of `purge_chunk`, one transaction each, so acceptances keep flowing.
+        In chunks, one transaction each, so acceptances keep flowing (`retention.purge`).
         """
-        cutoff = self._clock() - older_than
-        removed = 0
-        while True:
-            chunk = await self._write(partial(writer.purge_inbox, cutoff, self._purge_chunk))
-            removed += chunk
-            if chunk < self._purge_chunk:
-                return removed
+        return await retention_purge(
+            self._write,
+            self._retention,
+            self._clock(),
+            max_rows=self._purge_chunk,
+            chunk_s=self._purge_chunk_s,
+        )
 
     async def load_state(self, key: str) -> bytes | None:
         """Return an actor's persisted state, or None."""
@@ -385,14 +395,23 @@ class Store:
             with anyio.move_on_after(RELAY_POLL_INTERVAL_S):
                 await self._poll_stop.wait()
 
-    async def _purge_loop(self, retention_s: float, interval_s: float) -> None:
+    async def _purge_loop(self, interval_s: float) -> None:
         with self._purge_scope:
             while True:
                 try:
-                    removed = await self.purge_idempotency(retention_s)
-                except StoreUnavailable as exc:
-                    log.warning("idempotency purge failed, next try in %.0f s: %s", interval_s, exc)
+                    report = await self.purge()
+                except GatewayError as exc:  # StoreUnavailable, or a chunk SQLite refused
+                    log.warning("purge failed, next try in %.0f s: %s", interval_s, exc)
                 else:
-                    if removed:
-                        log.info("purged %d idempotency records past retention", removed)
+                    if report.removed:
+                        log.info(
+                            "purged rows past retention",
+                            extra={
+                                "fields": {
+                                    "removed": report.removed,
+                                    "chunks": report.chunks,
+                                    "longest_chunk_ms": round(report.longest_chunk_s * 1000, 1),
+                                }
+                            },
+                        )
                 await anyio.sleep(interval_s)

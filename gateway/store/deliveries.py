@@ -385,15 +385,21 @@ def _enable(partner_id: str, conn: sqlite3.Connection, now: float) -> bool:
 
 def _replay(where: str, params: tuple[object, ...], conn: sqlite3.Connection, now: float) -> int:
     # The same row, so the same message id: the partner dedups a replay it had already seen.
-    cursor = conn.execute(
+    replayed = conn.execute(
         f"""
         UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?,
                               settled_at = NULL, reason = NULL
         WHERE state = 'dead' AND {where}
+        RETURNING partner_id, message_id
         """,
         (now, *params),
+    ).fetchall()
+    # Their dead letters go with them: a pending delivery is no dead letter any more.
+    conn.executemany(
+        "DELETE FROM dead_letters WHERE source = 'delivery:' || ?1 AND message_id = ?2",
+        replayed,
     )
-    return cursor.rowcount
+    return len(replayed)
 
 
 def _acknowledge(

@@ -63,6 +63,7 @@ _CHILD = """\
 import os, signal, sys
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
+signal.signal(signal.SIGHUP, signal.SIG_IGN)
 answers = os.dup(1)
 os.dup2(2, 1)
 from gateway.store.child import serve

@@ -2,9 +2,10 @@
 
 A group commit is one call of `commit_batch`: BEGIN IMMEDIATE, one query for every idempotency
 key of the batch, one multi-row INSERT for the new inbox rows and one for the outbox rows, the
-batch's other writes (relay marks, dead letters, actor state, purges), COMMIT. Running it as one
-plain function in one request to the writer means nothing can interleave with it, and a failure
-is rolled back before the function returns: the caller never sees a transaction left open.
+batch's other writes (relay marks, dead letters, actor state, a purge's chunk), COMMIT. Running
+it as one plain function in one request to the writer means nothing can interleave with it, and
+a failure is rolled back before the function returns: the caller never sees a transaction left
+open.
 
 A batch costs about five statements whatever its size. Each statement is a round of binding,
 stepping and resetting through the sqlite3 module (and each released and re-took the GIL,
@@ -37,7 +38,6 @@ __all__ = [
     "dead_letter",
     "mark_dead",
     "mark_published",
-    "purge_inbox",
     "save_state",
 ]
 
@@ -146,27 +146,32 @@ def commit_batch(
 def _accept_all(
     conn: sqlite3.Connection, acceptances: Sequence[Acceptance], now: float, *, alone: bool
 ) -> list[AcceptOutcome]:
-    keys = [(a.partner_id, a.idempotency_key) for a in acceptances]
+    keys = [[(a.partner_id, key) for key in a.idempotency_keys()] for a in acceptances]
     stored = {
         (partner, key): (body_hash, status, response)
         for partner, key, body_hash, status, response in conn.execute(
-            _FIND_KEYS, (_encode(keys).decode(),)
+            _FIND_KEYS, (_encode([k for own in keys for k in own]).decode(),)
         )
     }
     answers: list[AcceptOutcome | None] = [None] * len(acceptances)
     fresh: list[int] = []
     seen: set[tuple[str, str]] = set()
-    for i, (acceptance, key) in enumerate(zip(acceptances, keys, strict=True)):
-        if key in seen:
+    for i, (acceptance, own) in enumerate(zip(acceptances, keys, strict=True)):
+        busy = next((key for key in own if key in seen), None)
+        if busy is not None:
             # The store's in-flight set already keeps such a second request out of the queue;
             # the rule holds here too, so no batch, however built, inserts a key twice.
-            answers[i] = IdempotencyConflict(f"idempotency key {key[1]!r} is already in flight")
+            answers[i] = IdempotencyConflict(f"idempotency key {busy[1]!r} is already in flight")
             continue
-        seen.add(key)
-        found = stored.get(key)
-        if found is None:
+        seen.update(own)
+        # Any kept key makes this a retry; the first one answers (the transport's own id
+        # before an alias the sender chose). A new request keeps all of its keys.
+        key = next((key for key in own if key in stored), None)
+        if key is None:
             fresh.append(i)
-        elif found[0] == acceptance.body_hash:
+            continue
+        found = stored[key]
+        if found[0] == acceptance.body_hash:
             answers[i] = Accepted(status=found[1], body=found[2], replayed=True)
         else:
             answers[i] = IdempotencyKeyReused(
@@ -191,8 +196,9 @@ def _insert(
         "inbox",
         _INBOX_COLUMNS,
         [
-            (a.partner_id, a.idempotency_key, a.body_hash, a.response_status, a.response_body, now)
+            (a.partner_id, key, a.body_hash, a.response_status, a.response_body, now)
             for a in acceptances
+            for key in a.idempotency_keys()
         ],
     )
     rows = [
@@ -342,17 +348,3 @@ def save_state(key: str, state: bytes, conn: sqlite3.Connection, now: float) -> 
         """,
         (key, state, now),
     )
-
-
-def purge_inbox(cutoff: float, limit: int, conn: sqlite3.Connection, now: float) -> int:
-    """Delete up to `limit` idempotency records created before `cutoff`; return how many."""
-    # Rowid order is arrival order: the oldest `limit` records are the first candidates, and
-    # no index on created_at is needed to find them.
-    cursor = conn.execute(
-        """
-        DELETE FROM inbox
-        WHERE rowid IN (SELECT rowid FROM inbox ORDER BY rowid LIMIT ?) AND created_at < ?
-        """,
-        (limit, cutoff),
-    )
-    return cursor.rowcount

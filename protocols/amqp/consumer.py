@@ -5,7 +5,8 @@ The handler decides each delivery's fate and the consumer carries it out on the 
 `requeue_delay` first, so a store that cannot commit is not hammered; the queue's delivery
 limit is the backstop) or "reject" (dead-letter it now, through the queue's dead-letter
 exchange). Nothing is acked before the handler returns: the handler commits, then the broker
-forgets. A handler that raises is logged and its delivery requeued after the delay.
+forgets. A handler that raises is logged and its delivery requeued after the delay. Every
+line logged while a delivery is handled carries its `message_id` and `correlation_id`.
 
 Backpressure: the broker pushes at most `prefetch` unacknowledged deliveries; they wait in a
 stream of that size for one of `lanes` tasks. A slow handler leaves deliveries unacked, so the
@@ -39,6 +40,7 @@ from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from canonical.backoff import backoff_delay
+from canonical.trace import log_context
 from protocols.amqp.topology import (
     DEFAULT_DEAD_LETTER_EXCHANGE,
     DEFAULT_DELIVERY_LIMIT,
@@ -298,12 +300,18 @@ class QueueConsumer:
         async with deliveries:
             async for delivered in deliveries:
                 self._delivered += 1
-                settlement = await self._handle(delivered)
-                try:
-                    await self._settle(channel, delivered, settlement)
-                except _RECOVERABLE as exc:
-                    # The session is ending; the broker delivers it again on the next one.
-                    log.info("could not %s a delivery: %r", settlement, exc)
+                properties = delivered.header.properties
+                # Lines the handler logs, and the settling's, carry the message's ids.
+                with log_context(
+                    message_id=properties.message_id or None,
+                    correlation_id=properties.correlation_id or None,
+                ):
+                    settlement = await self._handle(delivered)
+                    try:
+                        await self._settle(channel, delivered, settlement)
+                    except _RECOVERABLE as exc:
+                        # The session is ending; the broker delivers it again on the next one.
+                        log.info("could not %s a delivery: %r", settlement, exc)
 
     async def _handle(self, delivered: DeliveredMessage) -> Settlement:
         properties = delivered.header.properties

@@ -2,7 +2,8 @@
 
 Modules by concern: `signatures` (sign/verify), `problem` (errors to RFC 9457 responses),
 `contract` (the interfaces the gateway implements for the ingress), `ingress` (the ASGI app),
-`server` (uvicorn inside the running loop), `asgi` (type aliases).
+`server` (uvicorn inside the running loop), `guard` (the listener's deadlines and bounds),
+`asgi` (type aliases).
 """
 
 from .contract import AcceptedResponse, Acceptor, IngressPolicy, PartnerDirectory, WebhookRequest

@@ -10,6 +10,8 @@ from typing import Protocol
 
 import msgspec
 
+from .redaction import redacted_repr
+
 __all__ = ["AcceptedResponse", "Acceptor", "IngressPolicy", "PartnerDirectory", "WebhookRequest"]
 
 
@@ -30,22 +32,25 @@ class IngressPolicy(msgspec.Struct, frozen=True, kw_only=True):
         if self.max_body_bytes < 0:
             raise ValueError("max_body_bytes must not be negative")
 
+    def __repr__(self) -> str:
+        return redacted_repr(self, ("keys",))
+
 
 class WebhookRequest(msgspec.Struct, frozen=True, kw_only=True):
     """One authenticated webhook, as the ingress hands it to the acceptor.
 
-    Header values are decoded as latin-1, byte for byte: lossless, and always a valid str for
-    the store and the JSON encoders, whatever bytes a partner sent.
+    The ids are printable ASCII: the ingress refuses any other byte in them with 400.
     """
 
     partner_id: str
     document_type: str
     body: bytes
     webhook_id: str
+    """Signed, at most 128 characters (an envelope id); always a dedup key."""
     timestamp: int
     """`webhook-timestamp`, unix seconds, already checked against the tolerance."""
-    idempotency_key: str
-    """The `Idempotency-Key` header if sent, else `webhook-id`."""
+    idempotency_key: str | None
+    """The `Idempotency-Key` header if sent (at most 255 characters): a second dedup key."""
     content_type: str
     received_at: float
     """Unix seconds when the ingress had the whole body."""

@@ -1,8 +1,10 @@
 """Outbound webhooks: a guarded, pooled HTTP client that POSTs Standard Webhooks messages.
 
 The egress guard refuses targets whose address is not public (loopback, private, link-local,
-cloud metadata at 169.254.169.254, IPv4-mapped IPv6 such as ::ffff:127.0.0.1, unspecified,
-multicast, reserved) unless the caller names the network as allowed. The host is resolved once
+cloud metadata at 169.254.169.254, unspecified, multicast, reserved) unless the caller names
+the network as allowed, and IPv6 addresses that carry such an IPv4 address inside them and
+reach it: IPv4-mapped (::ffff:127.0.0.1), 6to4 (2002:a9fe:a9fe::), Teredo (2001::/32, server
+and client), NAT64 (64:ff9b::/96, when that network is allowed at all). The host is resolved once
 and the connection goes to the address that was checked, with the Host header (and, for https,
 the TLS server name) set to the original host: a DNS answer that changes between the check and
 the connect (rebinding) cannot move the request elsewhere.
@@ -18,7 +20,7 @@ import email.utils
 import ipaddress
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import Self
 from urllib.parse import urlsplit
@@ -28,12 +30,14 @@ import httpx
 from msgspec import Struct
 
 from canonical.errors import GatewayError
+from protocols.http.redaction import redacted_repr
 from protocols.http.signatures import sign
 
 __all__ = [
     "DEFAULT_DRAIN_BYTES",
     "DEFAULT_KEEPALIVE_EXPIRY_S",
     "DEFAULT_MAX_CONNECTIONS",
+    "LONGEST_RETRY_AFTER_S",
     "EgressClient",
     "EgressError",
     "EgressRefused",
@@ -56,6 +60,13 @@ DEFAULT_KEEPALIVE_EXPIRY_S = 30.0
 # small body goes back to the pool; a bigger body closes the connection instead.
 DEFAULT_DRAIN_BYTES = 64 * 1024
 _USER_AGENT = "partner-gateway-webhooks/1"
+# A Retry-After longer than this reads as this: the number stays finite whatever a partner
+# sends (the courier caps it again, far lower, by the partner's `max_retry_after_s`).
+LONGEST_RETRY_AFTER_S = 365 * 24 * 3600.0
+# Delta-seconds with more digits than this are past LONGEST_RETRY_AFTER_S anyway.
+_RETRY_AFTER_DIGITS = 12
+# The NAT64 well-known prefix: the last 32 bits are the IPv4 address the translator reaches.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 class EgressError(GatewayError):
@@ -79,6 +90,9 @@ class WebhookTarget(Struct, frozen=True, kw_only=True):
     allow_networks: tuple[IPNetwork, ...] = ()
     response_head_bytes: int = 512
 
+    def __repr__(self) -> str:
+        return redacted_repr(self, ("secret_key",))
+
 
 class WebhookResponse(Struct, frozen=True, kw_only=True):
     """The partner's answer: status, Retry-After in seconds (when given), first body bytes."""
@@ -101,17 +115,40 @@ def _is_public(ip: IPAddress) -> bool:
     )
 
 
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> Iterator[ipaddress.IPv4Address]:
+    """Yield the IPv4 addresses that traffic to `ip` is carried to (6to4, Teredo, NAT64)."""
+    if ip.sixtofour is not None:
+        yield ip.sixtofour
+    if ip.teredo is not None:
+        yield from ip.teredo  # the relay server, and the client (de-obfuscated)
+    if ip in _NAT64:
+        yield ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+
+
 def guard_address(address: str | IPAddress, allow: Sequence[IPNetwork] = ()) -> IPAddress:
     """Return the address to connect to; raise `EgressRefused` if it may not be reached.
 
     An IPv4-mapped IPv6 address is judged (and connected to) as the IPv4 address it carries.
+    Any other IPv6 address that carries an IPv4 address it reaches (6to4, Teredo, NAT64) is
+    refused unless both it and that IPv4 address would be let through on their own.
     """
     ip = ipaddress.ip_address(address)
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    if _is_public(ip) or any(ip.version == net.version and ip in net for net in allow):
-        return ip
-    raise EgressRefused(f"{address} is not a public address and its network is not allowed")
+    if not _reachable(ip, allow):
+        raise EgressRefused(f"{address} is not a public address and its network is not allowed")
+    if isinstance(ip, ipaddress.IPv6Address):
+        for inner in _embedded_ipv4(ip):
+            if not _reachable(inner, allow):
+                raise EgressRefused(
+                    f"{address} carries {inner}, which is not a public address and whose "
+                    "network is not allowed"
+                )
+    return ip
+
+
+def _reachable(ip: IPAddress, allow: Sequence[IPNetwork]) -> bool:
+    return _is_public(ip) or any(ip.version == net.version and ip in net for net in allow)
 
 
 async def resolve_target(host: str, port: int, allow: Sequence[IPNetwork] = ()) -> IPAddress:
@@ -134,17 +171,26 @@ async def resolve_target(host: str, port: int, allow: Sequence[IPNetwork] = ()) 
 
 
 def parse_retry_after(value: str | None, *, now: float) -> float | None:
-    """Return a Retry-After header's wait in seconds (delta-seconds or HTTP-date), else None."""
+    """Return a Retry-After header's wait in seconds (delta-seconds or HTTP-date), else None.
+
+    Whatever the partner sends, the answer is None or a number from 0 to
+    LONGEST_RETRY_AFTER_S: never an error (a header is the partner's to get wrong, and one
+    that raised here would fail every attempt before it is recorded). Only ASCII digits are
+    delta-seconds (`str.isdigit` takes "²" too); a date in the past is 0.
+    """
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():
+        if len(value) > _RETRY_AFTER_DIGITS:
+            return LONGEST_RETRY_AFTER_S
+        return min(float(value), LONGEST_RETRY_AFTER_S)
     try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        wait = email.utils.parsedate_to_datetime(value).timestamp() - now
+    except (TypeError, ValueError, OverflowError, OSError, IndexError):
+        # Not a date, or one outside what datetime (or the platform's clock) can hold.
         return None
-    return max(0.0, when.timestamp() - now)
+    return min(max(0.0, wait), LONGEST_RETRY_AFTER_S)
 
 
 class EgressClient:

@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
-from canonical.envelope import MAX_IDEMPOTENCY_KEY_LENGTH
+from canonical.envelope import MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH
 from canonical.errors import (
     DocumentNotAllowed,
     GatewayError,
@@ -130,22 +130,16 @@ class WebhookIngress:
         )
         if document_type not in policy.allowed_documents:
             raise DocumentNotAllowed(f"partner may not send {_echo(document_type)}")
-        # verify_raw has refused a missing or empty webhook-id by now.
-        webhook_id_text = (webhook_id or b"").decode("latin-1")
-        key = _idempotency_key(idempotency_key) or webhook_id_text
-        if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
-            which = "Idempotency-Key" if idempotency_key else "webhook-id"
-            raise BadRequest(
-                f"{which} is {len(key)} characters; the idempotency key may have at most "
-                f"{MAX_IDEMPOTENCY_KEY_LENGTH}"
-            )
+        # verify_raw has refused a missing or empty webhook-id by now. The webhook-id is
+        # signed and always a dedup key; an Idempotency-Key is a second one (README).
+        webhook_id_text = _webhook_id(webhook_id or b"")
         request = WebhookRequest(
             partner_id=partner_id,
             document_type=document_type,
             body=body,
             webhook_id=webhook_id_text,
             timestamp=sent_at,
-            idempotency_key=key,
+            idempotency_key=_idempotency_key(idempotency_key),
             content_type=content_type_text,
             received_at=received_at,
         )
@@ -205,17 +199,45 @@ def _declared_length_exceeds(content_length: bytes, limit: int) -> bool:
     return len(content_length) > _MAX_LENGTH_DIGITS or int(content_length) > limit
 
 
+def _printable_ascii(header: str, raw: bytes) -> str:
+    """Return an id header as text; raise 400 unless it is printable ASCII (0x20-0x7E).
+
+    Standard Webhooks ids and the Idempotency-Key draft's structured-field strings are made of
+    these. Any other byte would need a guess at its encoding before it became a dedup key and
+    an envelope field, and two guesses would make two keys of one id.
+    """
+    if not (raw.isascii() and (text := raw.decode("ascii")).isprintable()):
+        raise BadRequest(f"{header} must be printable ASCII (0x20-0x7E)")
+    return text
+
+
+def _webhook_id(raw: bytes) -> str:
+    """Return the webhook-id; 400 unless printable ASCII and short enough to be an envelope id."""
+    text = _printable_ascii("webhook-id", raw)
+    if len(text) > MAX_ID_LENGTH:
+        raise BadRequest(
+            f"webhook-id is {len(text)} characters; it may have at most {MAX_ID_LENGTH} "
+            "(it becomes the message's causation_id)"
+        )
+    return text
+
+
 def _idempotency_key(raw: bytes | None) -> str | None:
-    """Return the Idempotency-Key header's key, or None when absent or empty.
+    """Return the Idempotency-Key header's key, or None when absent or empty; 400 if unusable.
 
     The IETF draft defines the value as a structured-field string (`"abc"`); many clients send
     a bare token (`abc`). Both give the key `abc`.
     """
     if not raw:
         return None
-    text = raw.decode("latin-1").strip()
+    text = _printable_ascii("Idempotency-Key", raw).strip()
     if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
         text = text[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    if len(text) > MAX_IDEMPOTENCY_KEY_LENGTH:
+        raise BadRequest(
+            f"Idempotency-Key is {len(text)} characters; it may have at most "
+            f"{MAX_IDEMPOTENCY_KEY_LENGTH}"
+        )
     return text or None
 
 

@@ -25,6 +25,7 @@ from canonical.errors import GatewayError
 from .asgi import Headers
 
 __all__ = [
+    "MAX_INSTANCE_CHARS",
     "PROBLEM_CONTENT_TYPE",
     "PROBLEM_TYPE_BASE",
     "BadRequest",
@@ -34,6 +35,9 @@ __all__ = [
 ]
 
 PROBLEM_TYPE_BASE = "https://partner-gateway.dev/problems/"
+# `instance` is usually the request path, which a client chooses (up to the server's URL
+# limit, 64 KB and more): the answer echoes only this much of it.
+MAX_INSTANCE_CHARS = 256
 PROBLEM_CONTENT_TYPE = b"application/problem+json"
 
 
@@ -65,7 +69,8 @@ def problem_response(
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """Return (status, ASGI headers, body) answering `error` as application/problem+json.
 
-    `instance` identifies this occurrence (RFC 9457 section 3.1.5); None leaves it out. The
+    `instance` identifies this occurrence (RFC 9457 section 3.1.5), cut to
+    `MAX_INSTANCE_CHARS`; None leaves it out. The
     headers hold Content-Type, and Retry-After or Allow where the error calls for them; the
     sender adds Content-Length.
     """
@@ -76,7 +81,7 @@ def problem_response(
         "detail": error.detail,
     }
     if instance is not None:
-        problem["instance"] = instance
+        problem["instance"] = instance[:MAX_INSTANCE_CHARS]
     if error.errors:
         problem["errors"] = [{"path": e.path, "message": e.message} for e in error.errors]
     headers: list[tuple[bytes, bytes]] = [(b"content-type", PROBLEM_CONTENT_TYPE)]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 from urllib.parse import parse_qsl
 
 import msgspec
@@ -28,7 +28,17 @@ import orjson
 
 from .asgi import Receive, Scope, Send
 from .problem import MethodNotAllowed, RouteNotFound
-from .routing import BadRequest, Forbidden, Unauthenticated, answer_json, read_json
+from .redaction import redacted_repr
+from .routing import (
+    MAX_ID,
+    BadRequest,
+    Forbidden,
+    Unauthenticated,
+    answer_json,
+    bearer,
+    natural,
+    read_json,
+)
 
 __all__ = ["PULL_PATH_PREFIX", "MessageBox", "PullApi", "PullPolicy", "PulledMessage"]
 
@@ -53,6 +63,9 @@ class PullPolicy(msgspec.Struct, frozen=True, kw_only=True):
     token: bytes
     max_batch: int
 
+    def __repr__(self) -> str:
+        return redacted_repr(self, ("token",))
+
 
 class MessageBox(Protocol):
     """Where pulling partners' messages wait (the gateway's store)."""
@@ -69,7 +82,7 @@ class MessageBox(Protocol):
 
 
 class _Ack(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    up_to: int | None = None
+    up_to: Annotated[int, msgspec.Meta(ge=0, le=MAX_ID)] | None = None
     message_ids: tuple[str, ...] = ()
 
 
@@ -98,7 +111,7 @@ class PullApi:
         await answer_json(scope, send, handle)
 
     def _authorize(self, scope: Scope, partner_id: str) -> None:
-        token = _bearer(scope["headers"])
+        token = bearer(_authorization(scope["headers"]))
         if token is None:
             raise Unauthenticated("send Authorization: Bearer <your pull token>")
         caller = None
@@ -161,13 +174,10 @@ def _route(path: str, method: str) -> tuple[str, str]:
     raise RouteNotFound(f"no route {path[:80]}")
 
 
-def _bearer(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+def _authorization(headers: list[tuple[bytes, bytes]]) -> bytes | None:
     for name, value in headers:
         if name == b"authorization":
-            scheme, _, token = value.partition(b" ")
-            if scheme.lower() == b"bearer" and token.strip():
-                return token.strip()
-            return None
+            return value
     return None
 
 
@@ -178,8 +188,4 @@ def _query(raw: bytes) -> dict[str, str]:
 def _natural(query: Mapping[str, str], name: str, default: int) -> int:
     """Return the query parameter as a non-negative int; 400 when it is not one."""
     text = query.get(name)
-    if text is None:
-        return default
-    if not text.isdigit() or len(text) > 18:
-        raise BadRequest(f"{name}: expected a non-negative integer")
-    return int(text)
+    return default if text is None else natural(text, name)

@@ -20,12 +20,15 @@ from .problem import BadRequest, RouteNotFound, problem_response
 
 __all__ = [
     "DEFAULT_MAX_JSON_BODY_BYTES",
+    "MAX_ID",
     "BadRequest",
     "Forbidden",
     "NotFound",
     "PrefixRouter",
     "Unauthenticated",
     "answer_json",
+    "bearer",
+    "natural",
     "read_json",
 ]
 
@@ -35,6 +38,10 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_JSON_BODY_BYTES = 64 * 1024
 
 _JSON_HEADERS = ((b"content-type", b"application/json"),)
+
+# Ids and cursors are SQLite INTEGERs, signed 64-bit: a larger one names no row, and SQLite
+# would refuse to bind it (OverflowError) deep inside the store.
+MAX_ID = 2**63 - 1
 
 
 class Unauthenticated(GatewayError):
@@ -97,6 +104,28 @@ async def answer_json(
     if status == 401:
         headers = [*headers, (b"www-authenticate", b"Bearer")]
     await send_response(send, status, headers, body)
+
+
+def bearer(authorization: bytes | None) -> bytes | None:
+    """Return the token of an `Authorization: Bearer <token>` value, or None."""
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.partition(b" ")
+    token = token.strip()
+    return token if scheme.lower() == b"bearer" and token else None
+
+
+def natural(text: str, name: str) -> int:
+    """Return `text` as an integer from 0 to `MAX_ID`; 400 naming the parameter otherwise.
+
+    ASCII digits only: `str.isdigit` also takes "²" and other digits `int()` refuses.
+    """
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_ID)):
+        raise BadRequest(f"{name}: expected an integer from 0 to {MAX_ID}, got {text[:40]!r}")
+    value = int(text)
+    if value > MAX_ID:
+        raise BadRequest(f"{name}: expected an integer from 0 to {MAX_ID}, got {text[:40]!r}")
+    return value
 
 
 async def read_json(receive: Receive, limit: int = DEFAULT_MAX_JSON_BODY_BYTES) -> Any:

@@ -1,0 +1,267 @@
+"""Retention: how long the store keeps rows nothing needs any more, and the purge that enforces it.
+
+What each table keeps (a limit of 0 or None keeps its rows for ever):
+
+- inbox: idempotency records, for `idempotency_s` after they were written;
+- outbox: published rows, for `outbox_s` after the broker confirmed them. A pending row is never
+  purged; a dead one goes with its relay dead letter (a replay needs it while that exists);
+- deliveries and their attempts: delivered ones for `deliveries_s` after delivery, dead ones for
+  `dead_letters_s` after they died (as long as their dead letter); a pending one never;
+- dead_letters: for `dead_letters_s` after they were written.
+
+No reader loses its place. The relay reads pending outbox rows after its seq, the couriers and
+the pull API pending deliveries after their id; pending rows are never purged, and AUTOINCREMENT
+never hands an id out twice, so rows deleted behind a cursor change nothing it reads next.
+
+A purge walks each table in primary-key order, one window of rows per transaction, each a
+group-commit operation like any other write: acceptances commit between two chunks, and a chunk
+shares its transaction with at most one batch of them. A window is measured in bytes, not rows,
+and sized to take about `chunk_s` of the writer's time: measured here, deleting an outbox row
+costs ~5 us with a 1 KB body and ~4 ms with a 256 KB one, plus once or twice that at COMMIT,
+so a count of rows sized on small rows would stall the writer for seconds on large ones. The
+walk ends at the first window whose last row was written after the cutoff: ids are handed out
+in commit order, so every later row is younger (rows a wall clock stepped back over go next
+time).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from functools import partial
+from typing import NamedTuple
+
+import msgspec
+
+from gateway.store.deliveries import Write
+
+__all__ = ["PurgeReport", "Retention", "purge", "purge_chunk"]
+
+
+class Retention(msgspec.Struct, frozen=True, kw_only=True):
+    """Seconds each kind of row is kept once nothing needs it; 0 or None keeps it for ever."""
+
+    idempotency_s: float | None = None
+    outbox_s: float | None = None
+    deliveries_s: float | None = None
+    dead_letters_s: float | None = None
+
+    def keeps_everything(self) -> bool:
+        return not any((self.idempotency_s, self.outbox_s, self.deliveries_s, self.dead_letters_s))
+
+
+class PurgeReport(msgspec.Struct, frozen=True, kw_only=True):
+    """What one purge did."""
+
+    # Rows deleted, per table (tables with none left out).
+    removed: dict[str, int]
+    # Transactions it took, and the longest time one chunk's statements held the writer.
+    chunks: int
+    longest_chunk_s: float
+
+
+class _Pass(NamedTuple):
+    """One walk: the table walked, its key, its rows' bulk, and the deletes run on each window.
+
+    `bulk` is the bytes of a row's large columns (`length()` reads a record's header, never an
+    overflow page). Each delete names the table it deletes from; its parameters are `:after`
+    and `:last` (the window: keys after and up to) and the pass's cutoffs (rows older than one
+    may go; NULL, a limit of None, matches no row).
+    """
+
+    table: str
+    key: str
+    bulk: str
+    deletes: tuple[tuple[str, str], ...]
+
+
+_EXPIRED_DELIVERY = """
+    ((state = 'delivered' AND settled_at < :kept) OR (state = 'dead' AND settled_at < :dead_kept))
+"""
+_PASSES = {
+    "inbox": _Pass(
+        "inbox",
+        "rowid",
+        "length(response)",
+        (
+            (
+                "inbox",
+                "DELETE FROM inbox WHERE rowid > :after AND rowid <= :last AND created_at < :kept",
+            ),
+        ),
+    ),
+    "outbox": _Pass(
+        "outbox",
+        "seq",
+        "length(body)",
+        (
+            (
+                "outbox",
+                """
+                DELETE FROM outbox WHERE seq > :after AND seq <= :last
+                  AND state = 'published' AND published_at < :kept
+                """,
+            ),
+        ),
+    ),
+    "deliveries": _Pass(
+        "deliveries",
+        "id",
+        "length(body)",
+        (
+            # Attempts first: they reference their delivery (foreign_keys is on).
+            (
+                "delivery_attempts",
+                f"""
+                DELETE FROM delivery_attempts WHERE delivery_id IN (
+                    SELECT id FROM deliveries
+                    WHERE id > :after AND id <= :last AND {_EXPIRED_DELIVERY})
+                """,
+            ),
+            (
+                "deliveries",
+                f"DELETE FROM deliveries WHERE id > :after AND id <= :last AND {_EXPIRED_DELIVERY}",
+            ),
+        ),
+    ),
+    "dead_letters": _Pass(
+        "dead_letters",
+        "id",
+        "length(payload) + length(detail)",
+        (
+            # A relay dead letter takes its dead outbox row along (found by its unique index).
+            (
+                "outbox",
+                """
+                DELETE FROM outbox WHERE state = 'dead' AND message_id IN (
+                    SELECT message_id FROM dead_letters
+                    WHERE id > :after AND id <= :last AND created_at < :kept AND source = 'relay')
+                """,
+            ),
+            (
+                "dead_letters",
+                """
+                DELETE FROM dead_letters WHERE id > :after AND id <= :last AND created_at < :kept
+                """,
+            ),
+        ),
+    ),
+}
+# What a row costs to delete beyond its bulk, in bytes: a 1 KB outbox row took 5 us, a 256 KB
+# one 4 ms (~15 ns a byte); its index entries and cell weigh about a kilobyte's worth.
+_ROW_BYTES = 1024
+# The first window of a pass, in bytes; later ones are sized by the time the last one took,
+# up to the most a window may weigh (past it, rows bound the window anyway).
+_FIRST_BYTES = 64 * 1024
+_MOST_BYTES = 1 << 30
+
+
+class Chunk(NamedTuple):
+    """What one chunk did; `last` is the key to walk on from, None once the walk is over."""
+
+    removed: dict[str, int]
+    last: int | None
+    seconds: float
+
+
+def purge_chunk(
+    name: str,
+    cutoffs: dict[str, float | None],
+    after: int,
+    budget: int,
+    max_rows: int,
+    conn: sqlite3.Connection,
+    now: float,
+) -> Chunk:
+    """Delete what has expired in the next window of pass `name`, the rows after key `after`.
+
+    The window holds up to `max_rows` rows, cut after the first row that brings its bytes
+    (bulk plus `_ROW_BYTES` a row) to `budget`: one large row is a window of its own. A
+    group-commit operation: bound with `functools.partial`, run inside `commit_batch`.
+    """
+    walk = _PASSES[name]
+    started = time.perf_counter()
+    (last,) = conn.execute(
+        f"""
+        SELECT max(key) FROM (
+            SELECT key, sum(bytes) OVER (ORDER BY key) - bytes AS before
+            FROM (SELECT {walk.key} AS key, {walk.bulk} + {_ROW_BYTES} AS bytes
+                  FROM {walk.table} WHERE {walk.key} > ? ORDER BY {walk.key} LIMIT ?))
+        WHERE before < ?
+        """,
+        # Every row weighs `_ROW_BYTES` at least: rows past these never fit in the budget.
+        (after, min(max_rows, budget // _ROW_BYTES + 1), budget),
+    ).fetchone()
+    if last is None:
+        return Chunk({}, None, time.perf_counter() - started)
+    # Walk on while the window's last row is older than the newest cutoff and has a successor
+    # (asked before the deletes, which may take that row).
+    newest = max(cutoff for cutoff in cutoffs.values() if cutoff is not None)
+    (more,) = conn.execute(
+        f"""
+        SELECT EXISTS (SELECT 1 FROM {walk.table} WHERE {walk.key} > :last)
+           AND (SELECT created_at FROM {walk.table} WHERE {walk.key} = :last) < :newest
+        """,
+        {"last": last, "newest": newest},
+    ).fetchone()
+    params: dict[str, object] = {"after": after, "last": last}
+    params.update(cutoffs)
+    removed: dict[str, int] = {}
+    for table, sql in walk.deletes:
+        removed[table] = removed.get(table, 0) + conn.execute(sql, params).rowcount
+    return Chunk(removed, last if more else None, time.perf_counter() - started)
+
+
+def _cutoffs(retention: Retention, now: float) -> dict[str, dict[str, float | None]]:
+    """Each pass's cutoffs at `now`; a pass with nothing to delete is left out."""
+
+    def before(limit: float | None) -> float | None:
+        return now - limit if limit else None
+
+    passes: dict[str, dict[str, float | None]] = {
+        "inbox": {"kept": before(retention.idempotency_s)},
+        "outbox": {"kept": before(retention.outbox_s)},
+        "deliveries": {
+            "kept": before(retention.deliveries_s),
+            "dead_kept": before(retention.dead_letters_s),
+        },
+        "dead_letters": {"kept": before(retention.dead_letters_s)},
+    }
+    return {
+        name: cutoffs
+        for name, cutoffs in passes.items()
+        if any(cutoff is not None for cutoff in cutoffs.values())
+    }
+
+
+async def purge(
+    write: Write, retention: Retention, now: float, *, max_rows: int, chunk_s: float
+) -> PurgeReport:
+    """Delete every row `retention` lets go of at `now`, one chunk per transaction.
+
+    Each pass starts with a small window; later ones are sized in bytes by the time the last
+    one took, to take about `chunk_s` of the writer's time (its statements; the COMMIT it
+    shares adds once or twice that), and hold `max_rows` rows at most.
+    """
+    removed: dict[str, int] = {}
+    chunks = 0
+    longest = 0.0
+    for name, cutoffs in _cutoffs(retention, now).items():
+        after: int | None = 0
+        budget = _FIRST_BYTES
+        while after is not None:
+            chunk = await write(partial(purge_chunk, name, cutoffs, after, budget, max_rows))
+            chunks += 1
+            longest = max(longest, chunk.seconds)
+            for table, count in chunk.removed.items():
+                if count:
+                    removed[table] = removed.get(table, 0) + count
+            budget = _next_budget(budget, chunk.seconds, chunk_s)
+            after = chunk.last
+    return PurgeReport(removed=removed, chunks=chunks, longest_chunk_s=longest)
+
+
+def _next_budget(budget: int, seconds: float, target_s: float) -> int:
+    """The next window's bytes: scaled toward `target_s`, at most doubled, at least one row."""
+    scale = 2.0 if seconds <= 0 else min(2.0, target_s / seconds)
+    return max(_ROW_BYTES, min(_MOST_BYTES, int(budget * scale)))
