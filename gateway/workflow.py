@@ -18,7 +18,7 @@ from anyio.abc import TaskStatus
 
 from actors.runtime import Registry, Supervisor
 from actors.workflow.actor import PurchaseOrderThread, StepDone
-from actors.workflow.feeder import WorkflowFeeder
+from actors.workflow.feeder import DOCUMENTS, WorkflowFeeder
 from actors.workflow.inputs import (
     INPUT_DOCUMENTS,
     ORDER_DOCUMENTS,
@@ -119,7 +119,15 @@ class StoreInputs:
         self._scan = scan
 
     async def cursor(self, name: str) -> int:
-        return await self._ledger.cursor(name)
+        saved = await self._ledger.cursor(name)
+        if saved is not None:
+            return saved
+        # First start of the threads on this store: from now on, not through its history.
+        top = await (
+            self._ledger.outbox_top() if name == DOCUMENTS else self._ledger.attempts_top()
+        )
+        await self._ledger.save_cursor(name, top)
+        return top
 
     async def save_cursor(self, name: str, position: int) -> None:
         await self._ledger.save_cursor(name, position)
@@ -227,7 +235,7 @@ class Workflow:
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(self.feeder.run, name="workflow-feeder")
+            await tg.start(self.feeder.run, name="workflow-feeder")
             tg.start_soon(self.timers.run, name="workflow-timers")
             task_status.started()
 
