@@ -36,6 +36,7 @@ from actors.workflow.ports import (
     StepOutcome,
     ThreadRecord,
 )
+from actors.workflow.state import STATUS_ORDER
 from actors.workflow.timers import TimerService
 from actors.workflow.tolerances import Tolerances
 from canonical import ExceptionNotice, InvoiceMatch, ReceiptDiscrepancy, document_type_of
@@ -242,8 +243,8 @@ class Workflow:
     async def sample(self) -> None:
         """Set the gauges that need a query: threads by status, overdue timers."""
         counts = await self._store.workflow.status_counts()
-        for status, count in counts.items():
-            self._metrics.threads.labels(status).set(count)
+        for status in STATUS_ORDER:  # a status no thread is in any more reads 0, not its last
+            self._metrics.threads.labels(status).set(counts.get(status, 0))
         self._metrics.overdue_timers.set(await self._store.workflow.overdue_timers(self._clock()))
 
     def tolerances(self, supplier: str) -> Tolerances:

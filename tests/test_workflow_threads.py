@@ -206,3 +206,27 @@ async def test_threads_turned_on_over_a_store_with_history_start_from_now(
         threads = running.rows("SELECT po_number FROM workflow_threads")
 
     assert threads == [(PO.po_number,)]
+
+
+async def test_the_sampled_gauges_count_threads_by_status_and_overdue_timers(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock(T0)
+    async with workflow(tmp_path / "gw.db", config(), clock) as running:
+        await running.commit(PO, "erp")
+        await running.until(lambda: armed(running, "shipment_due"))
+        await running.workflow.sample()
+        first = running.metrics.summary()
+        await running.commit(ack(PO), "acme")
+        await running.until(
+            lambda: running.rows("SELECT status FROM workflow_threads") == [("acknowledged",)]
+        )
+        clock.now += 30 * 24 * HOUR  # past every deadline, with the timer service asleep
+        await running.workflow.sample()
+        later = running.metrics.summary()
+
+    assert first["gateway_workflow_threads{status=released}"] == 1
+    assert first["gateway_workflow_overdue_timers"] == 0
+    assert later["gateway_workflow_threads{status=released}"] == 0
+    assert later["gateway_workflow_threads{status=acknowledged}"] == 1
+    assert later["gateway_workflow_overdue_timers"] == 2  # shipment and receipt due
