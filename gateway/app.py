@@ -118,6 +118,12 @@ class Gateway:
                     partners = Partners(cfg, store, metrics)
                     self._export_statistics(supervisor, store)
                     async with anyio.create_task_group() as listeners:
+                        self.workflow = self._workflow(store, supervisor)
+                        if self.workflow is not None:
+                            # Before any intake, so a first start knows where the feed
+                            # begins. Threads run under the supervisor; the feeder and the
+                            # timer service stop with the listeners, before the actors drain.
+                            await listeners.start(self.workflow.run)
                         self.admin_port = await listeners.start(
                             _serve_admin, self._admin_app(store), cfg
                         )
@@ -136,11 +142,6 @@ class Gateway:
                         self.erp, self.erp_consumers = build_erp_ingress(cfg, store)
                         for consumer in self.erp_consumers:
                             await listeners.start(consumer.run)
-                        self.workflow = self._workflow(store, supervisor)
-                        if self.workflow is not None:
-                            # Threads run under the supervisor; the feeder and the timer
-                            # service stop with the listeners, before the actors drain.
-                            await listeners.start(self.workflow.run)
                         gc.freeze()  # start-up objects never need collecting again
                         logger.info(
                             "gateway ready",

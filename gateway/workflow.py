@@ -18,7 +18,7 @@ from anyio.abc import TaskStatus
 
 from actors.runtime import Registry, Supervisor
 from actors.workflow.actor import PurchaseOrderThread, StepDone
-from actors.workflow.feeder import WorkflowFeeder
+from actors.workflow.feeder import DOCUMENTS, WorkflowFeeder
 from actors.workflow.inputs import (
     INPUT_DOCUMENTS,
     ORDER_DOCUMENTS,
@@ -36,6 +36,7 @@ from actors.workflow.ports import (
     StepOutcome,
     ThreadRecord,
 )
+from actors.workflow.state import STATUS_ORDER
 from actors.workflow.timers import TimerService
 from actors.workflow.tolerances import Tolerances
 from canonical import ExceptionNotice, InvoiceMatch, ReceiptDiscrepancy, document_type_of
@@ -119,7 +120,15 @@ class StoreInputs:
         self._scan = scan
 
     async def cursor(self, name: str) -> int:
-        return await self._ledger.cursor(name)
+        saved = await self._ledger.cursor(name)
+        if saved is not None:
+            return saved
+        # First start of the threads on this store: from now on, not through its history.
+        top = await (
+            self._ledger.outbox_top() if name == DOCUMENTS else self._ledger.attempts_top()
+        )
+        await self._ledger.save_cursor(name, top)
+        return top
 
     async def save_cursor(self, name: str, position: int) -> None:
         await self._ledger.save_cursor(name, position)
@@ -227,15 +236,15 @@ class Workflow:
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(self.feeder.run, name="workflow-feeder")
+            await tg.start(self.feeder.run, name="workflow-feeder")
             tg.start_soon(self.timers.run, name="workflow-timers")
             task_status.started()
 
     async def sample(self) -> None:
         """Set the gauges that need a query: threads by status, overdue timers."""
         counts = await self._store.workflow.status_counts()
-        for status, count in counts.items():
-            self._metrics.threads.labels(status).set(count)
+        for status in STATUS_ORDER:  # a status no thread is in any more reads 0, not its last
+            self._metrics.threads.labels(status).set(counts.get(status, 0))
         self._metrics.overdue_timers.set(await self._store.workflow.overdue_timers(self._clock()))
 
     def tolerances(self, supplier: str) -> Tolerances:

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 from workflow_documents import T0, ack, asn, invoice, order, receipt
-from workflow_kit import ManualClock, Running, gateway_config, workflow
+from workflow_kit import ManualClock, Running, commit_to, gateway_config, workflow
 
 from actors.runtime import RuntimeConfig
 from canonical import InvoiceMatch, ReceiptDiscrepancy
 from gateway.config import GatewayConfig
 from gateway.config.workflow import RuleSettings, WorkflowSettings
+from gateway.store import Store
 
 pytestmark = pytest.mark.anyio
 
@@ -79,7 +80,7 @@ async def test_a_replayed_feed_changes_nothing(tmp_path: Path) -> None:
         await running.until(lambda: running.exception_kinds() == ["rejected_line"])
         before = running.rows("SELECT count(*) FROM outbox")
     with contextlib.closing(sqlite3.connect(db)) as conn, conn:
-        conn.execute("DELETE FROM workflow_cursors")  # the feeder starts from the beginning
+        conn.execute("UPDATE workflow_cursors SET position = 0")  # read again from the start
     ((top,),) = running.rows("SELECT max(seq) FROM outbox")
     async with workflow(db, config(), ManualClock(T0)) as running:
         await running.until(lambda: running.workflow.feeder.positions.get("documents", 0) >= top)
@@ -191,3 +192,41 @@ async def test_an_asn_before_the_ack_and_a_receipt_before_its_asn_end_where_in_o
     assert running.exception_kinds() == ["shipped_before_acknowledged"]
     assert "receipt_discrepancy" not in documents  # received exactly what was shipped
     assert not armed(running, "park_expiry")
+
+
+async def test_threads_turned_on_over_a_store_with_history_start_from_now(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "gw.db"
+    async with Store(db) as store:  # a gateway that ran before the threads existed
+        await commit_to(store, order(7), "erp")
+    async with workflow(db, config(), ManualClock(T0)) as running:
+        await running.commit(PO, "erp")
+        await running.until(lambda: bool(running.rows("SELECT 1 FROM workflow_threads")))
+        threads = running.rows("SELECT po_number FROM workflow_threads")
+
+    assert threads == [(PO.po_number,)]
+
+
+async def test_the_sampled_gauges_count_threads_by_status_and_overdue_timers(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock(T0)
+    async with workflow(tmp_path / "gw.db", config(), clock) as running:
+        await running.commit(PO, "erp")
+        await running.until(lambda: armed(running, "shipment_due"))
+        await running.workflow.sample()
+        first = running.metrics.summary()
+        await running.commit(ack(PO), "acme")
+        await running.until(
+            lambda: running.rows("SELECT status FROM workflow_threads") == [("acknowledged",)]
+        )
+        clock.now += 30 * 24 * HOUR  # past every deadline, with the timer service asleep
+        await running.workflow.sample()
+        later = running.metrics.summary()
+
+    assert first["gateway_workflow_threads{status=released}"] == 1
+    assert first["gateway_workflow_overdue_timers"] == 0
+    assert later["gateway_workflow_threads{status=released}"] == 0
+    assert later["gateway_workflow_threads{status=acknowledged}"] == 1
+    assert later["gateway_workflow_overdue_timers"] == 2  # shipment and receipt due

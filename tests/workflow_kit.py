@@ -64,6 +64,24 @@ class ManualClock:
         self.on_move()
 
 
+async def commit_to(
+    store: Store, document: Document, partner: str, *, key: str | None = None
+) -> str:
+    """Commit `document` to `store` as `partner` sent it (the intake's own path); its id."""
+    intake = PartnerIntake(PartnerPolicy(partner_id=partner, rate_per_second=1e9, burst=10**9))
+    acceptance = intake.admit(
+        Submission(
+            partner_id=partner,
+            document_type=document_type_of(document),
+            body=encode_document(document),
+            idempotency_key=key or uuid.uuid4().hex,
+            received_at=time.time(),
+        )
+    )
+    await store.accept(acceptance)
+    return acceptance.records[0].message_id
+
+
 def clock_from(start: float) -> Callable[[], float]:
     """A clock that reads `start` now and runs at the real pace from there."""
     offset = start - time.time()
@@ -79,21 +97,9 @@ class Running:
 
     async def commit(self, document: Document, partner: str, *, key: str | None = None) -> str:
         """Commit `document` as `partner` sent it (the intake's own path); its message id."""
-        intake = PartnerIntake(
-            PartnerPolicy(partner_id=partner, rate_per_second=1e9, burst=1_000_000_000)
-        )
-        acceptance = intake.admit(
-            Submission(
-                partner_id=partner,
-                document_type=document_type_of(document),
-                body=encode_document(document),
-                idempotency_key=key or uuid.uuid4().hex,
-                received_at=time.time(),
-            )
-        )
-        await self.store.accept(acceptance)
+        message_id = await commit_to(self.store, document, partner, key=key)
         self.workflow.feeder.wake()
-        return acceptance.records[0].message_id
+        return message_id
 
     def events(self, document_type: str | None = None) -> list[Envelope]:
         """What the threads emitted, in outbox order (decoded envelopes)."""

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 import anyio
+from anyio.abc import TaskStatus
 
 from actors.runtime import ActorRef, ActorUnavailable
 from actors.workflow.inputs import (
@@ -77,10 +78,12 @@ class WorkflowFeeder:
         """Something was committed: look now rather than at the next poll."""
         self._woken.set()
 
-    async def run(self) -> None:
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Feed until cancelled; reports started once it knows where each source resumes."""
         positions = {name: await self._source.cursor(name) for name in (DOCUMENTS, DELIVERIES)}
         self._saved = dict(positions)
         self.positions = positions
+        task_status.started()
         try:
             await self._feed_forever(positions)
         finally:

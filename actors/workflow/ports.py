@@ -106,7 +106,10 @@ class SettledDelivery(Struct, frozen=True, kw_only=True):
 class CommittedInputs(Protocol):
     """The inputs the gateway committed, each source read in order from a saved cursor."""
 
-    async def cursor(self, name: str) -> int: ...
+    async def cursor(self, name: str) -> int:
+        """Where reading `name` resumes: its saved cursor; for a source never read, where it
+        stands now (turning the threads on over a store with history does not replay it)."""
+        ...
 
     async def save_cursor(self, name: str, position: int) -> None: ...
 

@@ -297,11 +297,22 @@ class WorkflowLedger:
 
     # The feeders' side
 
-    async def cursor(self, name: str) -> int:
+    async def cursor(self, name: str) -> int | None:
+        """A feeder's saved cursor; None if it never saved one."""
         rows = await self._read(
             partial(_fetch, "SELECT position FROM workflow_cursors WHERE name = ?", (name,))
         )
-        return int(rows[0][0]) if rows else 0
+        return int(rows[0][0]) if rows else None
+
+    async def outbox_top(self) -> int:
+        """The newest outbox row's seq (0 when empty)."""
+        rows = await self._read(partial(_fetch, "SELECT max(seq) FROM outbox", ()))
+        return int(rows[0][0] or 0)
+
+    async def attempts_top(self) -> int:
+        """The newest delivery attempt's id (0 when none)."""
+        rows = await self._read(partial(_fetch, "SELECT max(id) FROM delivery_attempts", ()))
+        return int(rows[0][0] or 0)
 
     async def save_cursor(self, name: str, position: int) -> None:
         await self._write(partial(save_cursor, name, position))
