@@ -21,13 +21,17 @@ from canonical import (
     Document,
     ExceptionNotice,
     GoodsReceipt,
+    InboundShipment,
     InventoryDelta,
     InventoryPosition,
     Invoice,
+    InvoiceMatch,
     ItemMaster,
     PurchaseOrder,
     PurchaseOrderAck,
     PurchaseOrderChange,
+    PurchaseOrderStatus,
+    ReceiptDiscrepancy,
     ShipmentMilestone,
     document_type_of,
 )
@@ -72,7 +76,8 @@ class Router:
 def aggregate_key(document: Document) -> str:
     """Return the business thread of `document`: `po:<number>`, `item:<sku>`, `stock:<sku>@<loc>`.
 
-    Invoices and goods receipts belong to their order's thread, like its changes and acks.
+    Invoices and goods receipts belong to their order's thread, like its changes and acks, and
+    so do the events the thread emits (status, inbound shipment, discrepancy, match).
     """
     match document:
         case (
@@ -81,6 +86,10 @@ def aggregate_key(document: Document) -> str:
             | PurchaseOrderAck()
             | Invoice()
             | GoodsReceipt()
+            | PurchaseOrderStatus()
+            | InboundShipment()
+            | ReceiptDiscrepancy()
+            | InvoiceMatch()
         ):
             return f"po:{document.po_number}"
         case ItemMaster():

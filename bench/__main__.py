@@ -6,6 +6,7 @@ python -m bench relay-drain [--rows 200000 --window 512]
 python -m bench end-to-end [--rates 1000,2000,5000 --step-seconds 60]
 python -m bench soak [--count 1000000 --rate 2000]
 python -m bench delivery-isolation [--orders 12000 --order-rate 200 --hang-timeout 2]
+python -m bench workflow [--threads 100000 --rate 0 --passivate 5]
 python -m bench plot bench/results/<file>.json
 """
 
@@ -59,6 +60,11 @@ _SCENARIO_FLAGS: dict[str, list[tuple[str, str, Any, str]]] = {
         ("--orders", "orders", int, "ERP purchase orders per run (12000; quick: 1000)"),
         ("--order-rate", "order_rate", float, "orders published per second (200)"),
         ("--hang-timeout", "hang_timeout_s", float, "partners' timeout_s, seconds (2)"),
+    ],
+    "workflow": [
+        ("--threads", "workflow_threads", int, "ERP orders, one thread each (100000; quick: 2000)"),
+        ("--rate", "workflow_rate", float, "orders published per second (0: unbounded)"),
+        ("--passivate", "passivate_s", float, "threads' passivate_after_s (5)"),
     ],
 }
 

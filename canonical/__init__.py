@@ -22,6 +22,15 @@ from canonical.common import (
 from canonical.documents import DOCUMENT_TYPES, Document, document_type_of
 from canonical.envelope import Envelope, new_envelope
 from canonical.errors import FieldError, InvalidDocument
+from canonical.events import (
+    InboundShipment,
+    InboundShipmentLine,
+    InvoiceMatch,
+    MatchIssue,
+    PurchaseOrderStatus,
+    ReceiptDiscrepancy,
+    ReceiptDiscrepancyLine,
+)
 from canonical.ids import new_message_id
 from canonical.inventory import InventoryDelta, InventoryPosition, ItemMaster, UomConversion
 from canonical.invoices import Invoice, InvoiceLine
@@ -60,13 +69,17 @@ __all__ = [
     "FieldError",
     "GoodsReceipt",
     "GoodsReceiptLine",
+    "InboundShipment",
+    "InboundShipmentLine",
     "InvalidDocument",
     "InvalidField",
     "InventoryDelta",
     "InventoryPosition",
     "Invoice",
     "InvoiceLine",
+    "InvoiceMatch",
     "ItemMaster",
+    "MatchIssue",
     "Money",
     "OutboxRecord",
     "Pack",
@@ -78,7 +91,10 @@ __all__ = [
     "PurchaseOrderChange",
     "PurchaseOrderChangeLine",
     "PurchaseOrderLine",
+    "PurchaseOrderStatus",
     "Quantity",
+    "ReceiptDiscrepancy",
+    "ReceiptDiscrepancyLine",
     "ShipmentMilestone",
     "ShippedOrder",
     "UomConversion",

@@ -7,6 +7,7 @@ from types import MappingProxyType
 from typing import TypeAlias
 
 from canonical.common import CanonicalDocument
+from canonical.events import InboundShipment, InvoiceMatch, PurchaseOrderStatus, ReceiptDiscrepancy
 from canonical.inventory import InventoryDelta, InventoryPosition, ItemMaster
 from canonical.invoices import Invoice
 from canonical.notices import ExceptionNotice
@@ -28,6 +29,10 @@ Document: TypeAlias = (
     | Invoice
     | ShipmentMilestone
     | ExceptionNotice
+    | PurchaseOrderStatus
+    | InboundShipment
+    | ReceiptDiscrepancy
+    | InvoiceMatch
 )
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
 
-from canonical.common import CanonicalDocument, DocumentNumber, Timestamp, whole
+from canonical.common import CanonicalDocument, DocumentNumber, LineNumber, Timestamp, whole
 
 __all__ = ["DocumentRef", "ExceptionKind", "ExceptionNotice", "Severity"]
 
@@ -20,6 +20,17 @@ ExceptionKind = Literal[
     "duplicate_document",
     "delivery_failed",
     "other",
+    # Raised by the purchase-order thread (actors/workflow); appended, so older values keep
+    # their meaning.
+    "unknown_line",
+    "over_shipment",
+    "shipped_before_acknowledged",
+    "late_asn",
+    "late_receipt",
+    "promised_date_late",
+    "receipt_discrepancy",
+    "invoice_mismatch",
+    "unknown_purchase_order",
 ]
 Severity = Literal["info", "warning", "error", "critical"]
 Id = Annotated[str, Meta(min_length=1, max_length=128)]
@@ -43,3 +54,6 @@ class ExceptionNotice(CanonicalDocument, tag="exception", frozen=True, kw_only=T
     reference: DocumentRef
     correlation_id: Id | None = None
     description: Annotated[str, Meta(min_length=1, max_length=2000)]
+    # Added with the purchase-order thread; defaults keep older notices valid.
+    po_number: DocumentNumber | None = None
+    line_number: LineNumber | None = None

@@ -128,6 +128,9 @@ class PurchaseOrderAckLine(Struct, frozen=True, kw_only=True, forbid_unknown_fie
     promised_quantity: Quantity | None = None
     promised_date: dt.date | None = None
     reason: Text | None = None
+    # The price the supplier confirms, when it confirms one (added with the purchase-order
+    # thread's price rule; optional, so older acks stay valid).
+    unit_price: Money | None = None
 
     def __post_init__(self) -> None:
         if self.status == "reject":

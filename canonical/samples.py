@@ -14,6 +14,15 @@ from typing import Any
 from canonical.codec import encode_document
 from canonical.common import Money, PartyRef, Quantity, gs1_check_digit
 from canonical.documents import Document
+from canonical.events import (
+    InboundShipment,
+    InboundShipmentLine,
+    InvoiceMatch,
+    MatchIssue,
+    PurchaseOrderStatus,
+    ReceiptDiscrepancy,
+    ReceiptDiscrepancyLine,
+)
 from canonical.inventory import InventoryDelta, InventoryPosition, ItemMaster, UomConversion
 from canonical.invoices import Invoice, InvoiceLine
 from canonical.notices import DocumentRef, ExceptionNotice
@@ -317,6 +326,83 @@ def _exception(n: int, supplier: PartyRef) -> ExceptionNotice:
     )
 
 
+def _purchase_order_status(n: int, supplier: PartyRef) -> PurchaseOrderStatus:
+    return PurchaseOrderStatus(
+        po_number=_po_number(n),
+        buyer=_BUYER,
+        supplier=supplier,
+        status="acknowledged",
+        previous_status="sent",
+        changed_at=_at(_DAY0 + dt.timedelta(days=1), 9),
+        cause=DocumentRef(document_type="purchase_order_ack", document_number=_po_number(n)),
+    )
+
+
+def _inbound_shipment(n: int, supplier: PartyRef) -> InboundShipment:
+    return InboundShipment(
+        po_number=_po_number(n),
+        asn_number=f"ASN-{n:07d}",
+        buyer=_BUYER,
+        supplier=supplier,
+        ship_to=_DC,
+        ship_date=_DAY0 + dt.timedelta(days=6),
+        expected_delivery_date=_DAY0 + dt.timedelta(days=7),
+        carrier_scac="ODFL",
+        bill_of_lading=f"BOL{n:09d}",
+        lines=tuple(
+            InboundShipmentLine(
+                po_line_number=i,
+                sku=_sku(n, i),
+                quantity=_qty(i),
+                shipped_to_date=_qty(i).value,
+                ordered_quantity=_qty(i).value,
+            )
+            for i in range(1, _LINES + 1)
+        ),
+    )
+
+
+def _receipt_discrepancy(n: int, supplier: PartyRef) -> ReceiptDiscrepancy:
+    return ReceiptDiscrepancy(
+        po_number=_po_number(n),
+        receipt_number=f"GR-{n:07d}",
+        asn_number=f"ASN-{n:07d}",
+        buyer=_BUYER,
+        supplier=supplier,
+        location_id="DC-EAST",
+        received_at=_at(_DAY0 + dt.timedelta(days=7), 14),
+        lines=(
+            ReceiptDiscrepancyLine(
+                po_line_number=2,
+                sku=_sku(n, 2),
+                uom="EA",
+                expected_quantity=Decimal(24),
+                received_quantity=Decimal(22),
+                short_quantity=Decimal(2),
+                damaged_quantity=Decimal(1),
+            ),
+        ),
+    )
+
+
+def _invoice_match(n: int, supplier: PartyRef) -> InvoiceMatch:
+    return InvoiceMatch(
+        invoice_number=f"INV-{n:07d}",
+        po_number=_po_number(n),
+        buyer=_BUYER,
+        supplier=supplier,
+        result="held",
+        issues=(
+            MatchIssue(
+                reason="price",
+                line_number=2,
+                description="unit price 13.00 USD, ordered at 12.50 USD",
+            ),
+        ),
+        matched_at=_at(_DAY0 + dt.timedelta(days=8), 10),
+    )
+
+
 _BUILDERS: dict[str, Callable[[int, PartyRef], Document]] = {
     "item_master": _item_master,
     "purchase_order": _purchase_order,
@@ -329,4 +415,8 @@ _BUILDERS: dict[str, Callable[[int, PartyRef], Document]] = {
     "invoice": _invoice,
     "shipment_milestone": _shipment_milestone,
     "exception": _exception,
+    "purchase_order_status": _purchase_order_status,
+    "inbound_shipment": _inbound_shipment,
+    "receipt_discrepancy": _receipt_discrepancy,
+    "invoice_match": _invoice_match,
 }

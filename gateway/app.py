@@ -11,7 +11,8 @@ from __future__ import annotations
 import gc
 import logging
 import signal
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,9 @@ from gateway.pull import StoreMessageBox, pull_policies
 from gateway.relay import build_relay, relay_report
 from gateway.resubmit import resubmitters
 from gateway.store import BatchReport, Retention, Store
+from gateway.trace import TraceApi, trace_routes
 from gateway.unroutable import UnroutableWatch
+from gateway.workflow import Workflow
 from protocols.amqp.consumer import QueueConsumer
 from protocols.http.asgi import ASGIApp
 from protocols.http.budget import BodyBudget
@@ -52,13 +55,17 @@ __all__ = ["Gateway", "run_from_file", "run_gateway"]
 logger = logging.getLogger("gateway")
 
 BACKLOG_SAMPLE_INTERVAL_S = 1.0
+# The workflow gauges count rows (threads by status): sampled every this many backlog samples.
+WORKFLOW_SAMPLE_EVERY = 5
 
 
 class Gateway:
     """Every running part of one gateway process, for tests that need to reach inside."""
 
-    def __init__(self, config: GatewayConfig) -> None:
+    def __init__(self, config: GatewayConfig, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config
+        # The workflow's clock (its rules' "now" and its timers); tests move it instead of waiting.
+        self.clock = clock
         self.metrics = GatewayMetrics()
         self.http_port: int | None = None
         self.admin_port: int | None = None
@@ -66,6 +73,7 @@ class Gateway:
         self.outbound: OutboundDelivery | None = None
         self.erp: ErpIngress | None = None
         self.erp_consumers: list[QueueConsumer] = []
+        self.workflow: Workflow | None = None
         # Says loudly when accepted messages are routed nowhere (no queue bound).
         self.unroutable = UnroutableWatch(config.amqp.events_exchange)
         self.stopping = anyio.Event()
@@ -89,6 +97,7 @@ class Gateway:
             on_batch=self._batch_done,
             relay=partial(build_relay, cfg.amqp),  # runs in the store's writer process
             configure_logging=partial(configure_logging, cfg.log.level),
+            clock=self.clock,
         )
         Path(cfg.store.path).parent.mkdir(parents=True, exist_ok=True)
         async with store, EgressClient() as egress:
@@ -100,7 +109,7 @@ class Gateway:
                 store.deliveries,
                 egress,
                 amqp=cfg.amqp,
-                on_attempt=metrics.delivery_attempt,
+                on_attempt=self._attempted,
             )
             runtime = RuntimeConfig(**msgspec.structs.asdict(cfg.runtime))
             async with anyio.create_task_group() as services:
@@ -115,6 +124,12 @@ class Gateway:
                     )
                     self._export_statistics(supervisor, store, budget)
                     async with anyio.create_task_group() as listeners:
+                        self.workflow = self._workflow(store, supervisor)
+                        if self.workflow is not None:
+                            # Before any intake, so a first start knows where the feed
+                            # begins. Threads run under the supervisor; the feeder and the
+                            # timer service stop with the listeners, before the actors drain.
+                            await listeners.start(self.workflow.run)
                         self.admin_port = await listeners.start(
                             _serve_admin, self._admin_app(store), cfg
                         )
@@ -163,15 +178,36 @@ class Gateway:
     def stop(self) -> None:
         self.stopping.set()
 
+    def _workflow(self, store: Store, supervisor: Supervisor) -> Workflow | None:
+        cfg = self.config
+        if not cfg.erp.publish_events:
+            # The loader turns the threads off in a file without [workflow]; say why.
+            logger.warning(
+                "purchase-order threads off: they read the ERP's orders from the events that"
+                " [erp] publish_events = false turns off"
+            )
+            return None
+        if not cfg.workflow.enabled:
+            return None
+        return Workflow(cfg, store, supervisor, self.metrics, clock=self.clock)
+
     def _batch_done(self, report: BatchReport) -> None:
-        """Count the group commit and wake the couriers: new deliveries mean work."""
+        """Count the group commit; wake the couriers and the workflow feeder: there is work."""
         if not report.committed:
             self.metrics.commit_failures.inc()
             return
         if report.acceptances:
             self.metrics.commit_batch.observe(report.acceptances)
+            if self.workflow is not None:
+                self.workflow.feeder.wake()
         if report.deliveries and self.outbound is not None:
             self.outbound.wake()
+
+    def _attempted(self, partner: str, outcome: str, latency_s: float) -> None:
+        """Count a delivery attempt; a settled one may be an order the threads wait on."""
+        self.metrics.delivery_attempt(partner, outcome, latency_s)
+        if outcome in ("delivered", "dead") and self.workflow is not None:
+            self.workflow.feeder.wake()
 
     def _admin_app(self, store: Store) -> ASGIApp:
         async def store_open() -> bool:
@@ -198,7 +234,7 @@ class Gateway:
         admin = AdminApp(
             self.metrics.registry,
             {"store": store_open, "broker": broker_connected, "erp": erp_consuming},
-            extra_routes=operator_routes(operator),
+            extra_routes={**operator_routes(operator), **trace_routes(TraceApi(store.workflow))},
         )
         token = self.config.admin.token
         return guarded(
@@ -290,6 +326,12 @@ class Gateway:
                 ),
                 ("gateway_erp_requeued", "counter", "ERP messages requeued", erp("requeued")),
                 (
+                    "gateway_workflow_inputs_applied",
+                    "counter",
+                    "Inputs the purchase-order threads applied (replays not counted)",
+                    lambda: float(self.workflow.feeder.applied if self.workflow else 0),
+                ),
+                (
                     "gateway_erp_consumer_sessions",
                     "counter",
                     "ERP consumer sessions started (first and every recovery)",
@@ -299,7 +341,11 @@ class Gateway:
         )
 
     async def _sample_backlog(self, store: Store) -> None:
+        samples = 0
         while True:
+            if self.workflow is not None and samples % WORKFLOW_SAMPLE_EVERY == 0:
+                await self.workflow.sample()
+            samples += 1
             count, age = await store.outbox_backlog()
             self.metrics.outbox_backlog.set(count)
             self.metrics.outbox_oldest_age.set(age or 0.0)
@@ -337,9 +383,9 @@ async def _serve_admin(app: ASGIApp, cfg: GatewayConfig, *, task_status: TaskSta
     await serve(app, host=cfg.admin.host, port=cfg.admin.port, task_status=task_status)
 
 
-async def run_gateway(config: GatewayConfig) -> None:
+async def run_gateway(config: GatewayConfig, *, clock: Callable[[], float] = time.time) -> None:
     """Run a gateway until SIGINT or SIGTERM, then shut it down in order; SIGHUP is logged."""
-    gateway = Gateway(config)
+    gateway = Gateway(config, clock=clock)
     async with anyio.create_task_group() as tg:
         tg.start_soon(_stop_on_signal, gateway)
         await gateway.run()

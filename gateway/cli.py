@@ -29,6 +29,11 @@ def _parser() -> argparse.ArgumentParser:
     check = config_sub.add_parser("check", help="validate a config file, list every error")
     check.add_argument("file", type=Path)
 
+    trace = sub.add_parser("trace", help="a purchase order's thread: documents, events, state")
+    trace.add_argument("reference", help="a PO number or a thread's correlation id")
+    trace.add_argument("--config", type=Path, required=True, help="the gateway's TOML file")
+    trace.add_argument("--json", action="store_true", help="print JSON instead of text")
+
     dead = sub.add_parser("dead-letters", help="list, show or replay what the gateway gave up on")
     dead_sub = dead.add_subparsers(dest="dead_command", required=True, metavar="ACTION")
     for action, text in (
@@ -89,6 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 until=getattr(args, "until", None),
                 limit=getattr(args, "limit", 100),
             )
+        case "trace":
+            from gateway.trace import run_trace_command
+
+            return run_trace_command(args.reference, args.config, os.environ, as_json=args.json)
         case "demo":
             from gateway.demo import run_demo
 

@@ -39,6 +39,8 @@ StatsReading = tuple[str, Literal["gauge", "counter"], str, Callable[[], float]]
 # at 0 before the first one, so an alert on the series has something to evaluate.
 DEAD_LETTER_KINDS = frozenset({"delivery", "relay", "amqp", "intake", "actor"})
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+# Minutes to days: suppliers acknowledge in hours.
+_ACK_BUCKETS = (60, 300, 900, 1800, 3600, 4 * 3600, 8 * 3600, 24 * 3600, 48 * 3600, 96 * 3600)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 
@@ -147,6 +149,47 @@ class GatewayMetrics:
             "gateway_delivery_breaker_state",
             "Endpoint circuit: 0 closed, 1 half-open, 2 open, 3 disabled (410 Gone)",
             ["partner"],
+            registry=r,
+        )
+
+        # The purchase-order threads (gateway/workflow.py observes each committed step).
+        self.ack_latency = Histogram(
+            "gateway_workflow_ack_latency_seconds",
+            "Order delivered to the supplier -> its acknowledgement accepted",
+            ["partner"],
+            buckets=_ACK_BUCKETS,
+            registry=r,
+        )
+        self.workflow_exceptions = Counter(
+            "gateway_workflow_exceptions",
+            "Business exceptions raised by the purchase-order threads",
+            ["partner", "kind"],
+            registry=r,
+        )
+        self.invoice_matches = Counter(
+            "gateway_workflow_invoice_matches",
+            "Three-way matches by result (matched, held): the match rate",
+            ["partner", "result"],
+            registry=r,
+        )
+        self.receipts = Counter(
+            "gateway_workflow_receipts",
+            "Goods receipts applied, with or without a discrepancy: the discrepancy ratio",
+            ["partner", "discrepancy"],
+            registry=r,
+        )
+        self.asns = Counter(
+            "gateway_workflow_asns",
+            "ASNs applied, before or after their deadline (ASN timeliness)",
+            ["partner", "timely"],
+            registry=r,
+        )
+        self.threads = Gauge(
+            "gateway_workflow_threads", "Purchase-order threads by status", ["status"], registry=r
+        )
+        self.overdue_timers = Gauge(
+            "gateway_workflow_overdue_timers",
+            "Armed timers past their due time (they fire at once; growing means stalled)",
             registry=r,
         )
 

@@ -206,19 +206,24 @@ async def test_killed_writer_process_costs_its_batch_an_answer_never_a_row(tmp_p
                 n += 1
                 try:
                     results[key] = await store.accept(acceptance(key, records=2))
+                    accepted_count[0] += 1
                 except GatewayError as exc:
                     results[key] = exc
 
+        # Each writer process is killed once it has taken its share of the load: the test
+        # is about kills under load, however fast this machine commits today.
+        accepted_count = [0]
         async with anyio.create_task_group() as tg:
             for worker in range(16):
                 tg.start_soon(load, worker)
-            with anyio.fail_after(30):
+            with anyio.fail_after(60):
                 while len(killed) < 5:
-                    await anyio.sleep(0.1)
+                    await anyio.sleep(0.05)
                     pid = store.writer_pid
-                    if pid is not None and pid not in killed:
+                    if pid is not None and pid not in killed and accepted_count[0] >= 200:
                         os.kill(pid, signal.SIGKILL)
                         killed.add(pid)
+                        accepted_count[0] = 0
                 await anyio.sleep(0.2)
             done.set()
         after = await store.accept(acceptance("after-the-kills"))
@@ -231,7 +236,7 @@ async def test_killed_writer_process_costs_its_batch_an_answer_never_a_row(tmp_p
     # Kills that land between batches cost nothing (the next batch goes to a new child), so
     # how many requests were refused depends on timing; what was refused is 503 only.
     assert all(isinstance(r, StoreUnavailable) for r in refused.values()), refused
-    assert len(accepted) > 1000
+    assert len(accepted) >= 5 * 200
     assert accepted <= kept
     assert rows == dict.fromkeys(kept - {"after-the-kills"}, 2) | {"after-the-kills": 1}
     assert not after.replayed

@@ -170,6 +170,14 @@ def isolation_timeline_panel(ax: Axes, result: RunResult) -> None:
     ax.legend(fontsize=8)
 
 
+def workflow_rate_panel(ax: Axes, result: RunResult) -> None:
+    _bars(ax, result, "applied_per_s", "thread inputs applied/s")
+
+
+def workflow_rss_panel(ax: Axes, result: RunResult) -> None:
+    _bars(ax, result, "peak_rss_mib", "peak RSS of the process tree, MiB")
+
+
 PANELS: dict[str, Sequence[Panel]] = {
     "ingest-burst": (accepted_panel, latency_panel),
     "relay-drain": (confirmed_panel,),
@@ -180,6 +188,7 @@ PANELS: dict[str, Sequence[Panel]] = {
         isolation_latency_panel,
         isolation_timeline_panel,
     ),
+    "workflow": (workflow_rate_panel, workflow_rss_panel),
 }
 
 

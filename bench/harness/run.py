@@ -85,6 +85,10 @@ class Options(msgspec.Struct, frozen=True, kw_only=True):
     orders: int = 12_000
     order_rate: float = 200.0
     hang_timeout_s: float = 2.0  # the partners' `timeout_s`: how long a hanging call holds
+    # workflow: ERP orders each opening a purchase-order thread
+    workflow_threads: int = 100_000
+    workflow_rate: float = 0.0  # orders published per second; 0: as fast as confirms come
+    passivate_s: float = 5.0  # the threads' [workflow] passivate_after_s
 
     def quickened(self) -> Options:
         """Return these options cut to a couple of seconds per scenario (`--quick`)."""
@@ -100,6 +104,7 @@ class Options(msgspec.Struct, frozen=True, kw_only=True):
             rate=2000.0,
             sample_s=0.5,
             orders=1_000,
+            workflow_threads=2_000,
             max_minutes=15.0,
             quiet_wait_s=0.0,
         )

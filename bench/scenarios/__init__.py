@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from bench.harness.run import Scenario
-from bench.scenarios import delivery_isolation, end_to_end, ingest_burst, relay_drain, soak
+from bench.scenarios import (
+    delivery_isolation,
+    end_to_end,
+    ingest_burst,
+    relay_drain,
+    soak,
+    workflow,
+)
 
 __all__ = ["SCENARIOS"]
 
@@ -15,5 +22,6 @@ SCENARIOS: dict[str, Scenario] = {
         end_to_end.SCENARIO,
         soak.SCENARIO,
         delivery_isolation.SCENARIO,
+        workflow.SCENARIO,
     )
 }

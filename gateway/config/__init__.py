@@ -17,6 +17,7 @@ from gateway.config.settings import (
     RuntimeSettings,
     StoreSettings,
 )
+from gateway.config.workflow import RuleOverrides, RuleSettings, WorkflowSettings
 
 __all__ = [
     "MIB",
@@ -29,9 +30,12 @@ __all__ = [
     "LogSettings",
     "PartnerConfig",
     "RateLimit",
+    "RuleOverrides",
+    "RuleSettings",
     "RuntimeSettings",
     "Secret",
     "StoreSettings",
+    "WorkflowSettings",
     "check_config",
     "load_config",
     "summarize",

@@ -51,7 +51,7 @@ def load_config(path: Path, environ: Mapping[str, str]) -> GatewayConfig:
     text = _read(path, where)
     document = _parse(text, where)
     hook = secret_hook(environ, path.parent)
-    built = build(GatewayConfig, _with_partner_body_limits(document), hook)
+    built = build(GatewayConfig, _with_workflow_default(_with_partner_body_limits(document)), hook)
     if built.value is not None:
         return built.value
     lines, names = TomlLines(text), _partner_names(document)
@@ -124,6 +124,20 @@ def _with_partner_body_limits(document: dict[str, Any]) -> dict[str, Any]:
         for table in partners
     ]
     return {**document, "partners": filled}
+
+
+def _with_workflow_default(document: dict[str, Any]) -> dict[str, Any]:
+    """Return `document` with the threads off when it has no [workflow] and no ERP events.
+
+    Only a [workflow] written in the file is held to [erp] publish_events (rules.py); without
+    one the threads run when the ERP's events are published and stay off (logged) when not.
+    """
+    if "workflow" in document:
+        return document
+    erp = document.get("erp")
+    if not isinstance(erp, dict) or erp.get("publish_events", True) is not False:
+        return document
+    return {**document, "workflow": {"enabled": False}}
 
 
 def _partner_names(document: dict[str, Any]) -> list[str]:

@@ -42,6 +42,8 @@ def whole_config_problems(cfg: GatewayConfig) -> Iterator[Problem]:
         _erp_source_not_a_partner,
         _subscriptions_reach_partners,
         _exchanges_not_the_gateways_own,
+        _workflow_partners_known,
+        _workflow_reads_erp_events,
     ):
         yield from rule(cfg)
 
@@ -176,6 +178,24 @@ def _exchanges_not_the_gateways_own(cfg: GatewayConfig) -> Iterator[Problem]:
                         f"partners[{i}].outbound_amqp.exchange",
                         (f"{what}, on the same broker; name the partner's exchange"),
                     )
+
+
+def _workflow_partners_known(cfg: GatewayConfig) -> Iterator[Problem]:
+    # A supplier's tolerances under an id no partner has would apply to nobody.
+    with known():
+        by_id, every_id_known = _known_ids(cfg.partners)
+        for partner_id in cfg.workflow.partners:
+            if every_id_known and partner_id not in by_id:
+                hint = did_you_mean(partner_id, by_id)
+                yield f"workflow.partners.{partner_id}", f"unknown partner{hint}"
+
+
+def _workflow_reads_erp_events(cfg: GatewayConfig) -> Iterator[Problem]:
+    # The threads read the ERP's orders from the outbox rows that setting writes. A file
+    # without [workflow] is not held to it: the loader turns the threads off there instead.
+    with known():
+        if cfg.workflow.enabled and not cfg.erp.publish_events:
+            yield "workflow.enabled", "needs [erp] publish_events = true (or enabled = false)"
 
 
 def _known_ids(partners: Any) -> tuple[dict[str, Any], bool]:

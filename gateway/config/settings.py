@@ -26,6 +26,7 @@ from gateway.config.erp import ErpSettings
 from gateway.config.partners import PartnerConfig
 from gateway.config.rules import whole_config_problems
 from gateway.config.secrets import AmqpUrl, Secret
+from gateway.config.workflow import WorkflowSettings
 from protocols.http.admin_guard import is_loopback
 
 __all__ = [
@@ -215,6 +216,7 @@ class GatewayConfig(Base, frozen=True, kw_only=True, dict=True):
     runtime: RuntimeSettings = RuntimeSettings()
     log: LogSettings = LogSettings()
     erp: ErpSettings = ErpSettings()
+    workflow: WorkflowSettings = WorkflowSettings()
     # At least one: `whole_config_problems` refuses a gateway without partners.
     partners: tuple[PartnerConfig, ...] = ()
 

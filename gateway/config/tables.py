@@ -1,9 +1,10 @@
 """Build a Struct from one TOML table, collecting every problem instead of the first.
 
 msgspec stops at the first invalid field. A configuration check should list them all, so each
-field is converted on its own (constraints, nested tables, arrays of tables and the secret hook
-included), then the table's rules run (`Base.problems`): on the Struct when every field
-converted, else on a `Draft` of it, where the rules that read a failed field are skipped.
+field is converted on its own (constraints, nested tables, arrays of tables, tables of tables by
+name and the secret hook included), then the table's rules run (`Base.problems`): on the Struct
+when every field converted, else on a `Draft` of it, where the rules that read a failed field are
+skipped.
 """
 
 from __future__ import annotations
@@ -128,6 +129,14 @@ def _convert(tp: Any, value: object, dec_hook: DecHook | None) -> tuple[Any, Any
         and issubclass(args[0], Base)
     ):
         return _convert_tables(args[0], value, dec_hook)
+    # A table of tables by name (`[workflow.partners.acme]`): each entry on its own.
+    if (
+        typing.get_origin(tp) is dict
+        and isinstance(value, dict)
+        and isinstance(args[1], type)
+        and issubclass(args[1], Base)
+    ):
+        return _convert_named_tables(args[0], args[1], value, dec_hook)
     try:
         return msgspec.convert(value, tp, dec_hook=dec_hook), None, []
     except msgspec.ValidationError as exc:
@@ -148,6 +157,21 @@ def _convert_tables(
     # An element that is not even a table reads as a Draft with no fields.
     drafts = tuple(b.draft if b.draft is not None else Draft(cls, {}) for b in built)
     return tuple(b.value for b in built), drafts, problems
+
+
+def _convert_named_tables(
+    key_type: Any, cls: type[Base], tables: dict[Any, Any], dec_hook: DecHook | None
+) -> tuple[Any, Any, list[Problem]]:
+    built: dict[Any, Any] = {}
+    problems: list[Problem] = []
+    for key, table in tables.items():
+        name, _, key_problems = _convert(key_type, key, dec_hook)
+        problems += [(str(key), f"not a valid name: {message}") for _, message in key_problems]
+        entry = build(cls, table, dec_hook)
+        problems += [(join(str(key), path), message) for path, message in entry.problems]
+        built[name] = entry.value
+    # A rule reading a table with a problem skips (no draft): its entries are not all known.
+    return (None, None, problems) if problems else (built, built, [])
 
 
 def _dot(path: str) -> str:

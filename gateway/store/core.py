@@ -31,6 +31,7 @@ from gateway.store.process import WriterProcess
 from gateway.store.records import Acceptance, Accepted, BatchReport, DeadLetter, StoreStatistics
 from gateway.store.retention import PurgeReport, Retention
 from gateway.store.retention import purge as retention_purge
+from gateway.store.workflow_state import WorkflowLedger
 
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT_S",
@@ -162,6 +163,8 @@ class Store:
         self._writer_process: WriterProcess | None = None
         # Outbound deliveries: due heads, attempts, replay, endpoints (gateway/store/deliveries).
         self.deliveries = DeliveryLedger(self._write, self._read)
+        # Purchase-order threads: state, journal, timers (gateway/store/workflow_state.py).
+        self.workflow = WorkflowLedger(self._write, self._read)
         # Every source's dead letters for the operator: list, count, put back (store/dead_letters).
         self.dead_letter_book = DeadLetterBook(self._write, self._read)
 

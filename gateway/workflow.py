@@ -1,0 +1,296 @@
+"""The purchase-order threads of one gateway: the ports over the store, the registry, the feeder,
+the timer service, and the business metrics each committed step feeds.
+
+The threads are runtime actors in a `Registry` under the gateway's `Supervisor` (restarts,
+poison messages, passivation); the feeder and the timer service are tasks `run` starts. None of
+it is on the webhook path: the feeder reads what the group commits already committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import anyio
+import msgspec
+from anyio.abc import TaskStatus
+
+from actors.runtime import Registry, Supervisor
+from actors.workflow.actor import PurchaseOrderThread, StepDone
+from actors.workflow.feeder import DOCUMENTS, WorkflowFeeder
+from actors.workflow.inputs import (
+    INPUT_DOCUMENTS,
+    ORDER_DOCUMENTS,
+    DeliveryOutcome,
+    DocumentArrived,
+    ThreadInput,
+    ThreadKey,
+    TimerFired,
+)
+from actors.workflow.ports import (
+    CommittedDocument,
+    DueTimer,
+    SettledDelivery,
+    StepCommit,
+    StepOutcome,
+    ThreadRecord,
+)
+from actors.workflow.state import STATUS_ORDER
+from actors.workflow.timers import TimerService
+from actors.workflow.tolerances import Tolerances
+from canonical import ExceptionNotice, InvoiceMatch, ReceiptDiscrepancy, document_type_of
+from gateway.config import GatewayConfig
+from gateway.metrics import GatewayMetrics
+from gateway.store import Store
+from gateway.store.workflow_state import EventRow, JournalEntry, StepRecord, WorkflowLedger
+
+__all__ = ["StoreDueTimers", "StoreInputs", "StoreThreads", "Workflow", "journal_entry"]
+
+log = logging.getLogger(__name__)
+
+_PARTNER_DOCUMENTS = tuple(d for d in INPUT_DOCUMENTS if d not in ORDER_DOCUMENTS)
+
+
+class StoreThreads:
+    """`ThreadLedger` over the store: one step is one `apply_step` in a group commit."""
+
+    def __init__(self, ledger: WorkflowLedger) -> None:
+        self._ledger = ledger
+
+    async def load(self, key: ThreadKey) -> ThreadRecord | None:
+        row = await self._ledger.thread(key.supplier, key.po_number)
+        return None if row is None else ThreadRecord(version=row.version, state=row.state)
+
+    async def commit(self, step: StepCommit) -> tuple[StepOutcome, int]:
+        result = await self._ledger.apply_step(
+            StepRecord(
+                supplier=step.key.supplier,
+                po_number=step.key.po_number,
+                buyer=step.buyer,
+                correlation_id=step.correlation_id,
+                status=step.status,
+                state=step.state,
+                expected_version=step.expected_version,
+                input=journal_entry(step.input),
+                claim=step.claim,
+                events=tuple(EventRow(**msgspec.structs.asdict(e)) for e in step.events),
+                arm=step.arm,
+                cancel=step.cancel,
+            )
+        )
+        return result.outcome, result.version
+
+
+def journal_entry(item: ThreadInput) -> JournalEntry:
+    """How an input reads in the thread's journal (and so in its trace)."""
+    match item:
+        case DocumentArrived():
+            return JournalEntry(
+                message_id=item.message_id,
+                document_type=document_type_of(item.document),
+                channel=item.channel,
+                occurred_at=item.accepted_at,
+                partner_id=item.partner_id,
+            )
+        case DeliveryOutcome():
+            return JournalEntry(
+                message_id=item.message_id,
+                document_type=f"{item.document_type}.{item.outcome}",
+                channel="delivery",
+                occurred_at=item.settled_at,
+                partner_id=item.partner_id,
+                causation_id=item.delivered_message_id,
+            )
+        case TimerFired():
+            return JournalEntry(
+                message_id=item.message_id,
+                document_type=item.kind,
+                channel="timer",
+                occurred_at=item.due_at,
+            )
+
+
+class StoreInputs:
+    """`CommittedInputs` over the store: outbox rows and settled deliveries, by cursor."""
+
+    def __init__(self, ledger: WorkflowLedger, *, erp_source: str, scan: int) -> None:
+        self._ledger = ledger
+        self._erp_source = erp_source
+        self._scan = scan
+
+    async def cursor(self, name: str) -> int:
+        saved = await self._ledger.cursor(name)
+        if saved is not None:
+            return saved
+        # First start of the threads on this store: from now on, not through its history.
+        top = await (
+            self._ledger.outbox_top() if name == DOCUMENTS else self._ledger.attempts_top()
+        )
+        await self._ledger.save_cursor(name, top)
+        return top
+
+    async def save_cursor(self, name: str, position: int) -> None:
+        await self._ledger.save_cursor(name, position)
+
+    async def documents_after(
+        self, position: int, limit: int
+    ) -> tuple[list[CommittedDocument], int]:
+        rows, reached = await self._ledger.committed_inputs(
+            position,
+            limit,
+            scan=self._scan,
+            erp_source=self._erp_source,
+            order_types=ORDER_DOCUMENTS,
+            partner_types=_PARTNER_DOCUMENTS,
+        )
+        documents = [
+            CommittedDocument(
+                position=r.seq, partner_id=r.partner_id, body=r.body, accepted_at=r.created_at
+            )
+            for r in rows
+        ]
+        return documents, reached
+
+    async def deliveries_after(
+        self, position: int, limit: int
+    ) -> tuple[list[SettledDelivery], int]:
+        rows, reached = await self._ledger.settled_deliveries(
+            position, limit, ORDER_DOCUMENTS, scan=self._scan
+        )
+        settled = [
+            SettledDelivery(
+                position=r.attempt_id,
+                delivery_id=r.delivery_id,
+                partner_id=r.partner_id,
+                message_id=r.message_id,
+                document_type=r.document_type,
+                outcome="delivered" if r.state == "delivered" else "dead",
+                settled_at=r.settled_at,
+                reason=r.reason,
+                body=r.body,
+            )
+            for r in rows
+        ]
+        return settled, reached
+
+
+class StoreDueTimers:
+    """`DueTimers` over the store's timer rows."""
+
+    def __init__(self, ledger: WorkflowLedger) -> None:
+        self._ledger = ledger
+
+    async def next_due(self) -> float | None:
+        return await self._ledger.next_due()
+
+    async def due(self, now: float, limit: int) -> list[DueTimer]:
+        return [
+            DueTimer(
+                key=ThreadKey(t.supplier, t.po_number),
+                kind=t.kind,  # type: ignore[arg-type]  # the store keeps what the rules armed
+                generation=t.generation,
+                due_at=t.due_at,
+            )
+            for t in await self._ledger.due(now, limit)
+        ]
+
+
+class Workflow:
+    """The threads, their feeder and their timer service; `run` them in a task group."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        store: Store,
+        supervisor: Supervisor,
+        metrics: GatewayMetrics,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        settings = config.workflow
+        self._config = config
+        self._store = store
+        self._metrics = metrics
+        self._clock = clock
+        self._ledger = StoreThreads(store.workflow)
+        self._tolerances: dict[str, Tolerances] = {}
+        self.registry: Registry[ThreadKey, ThreadInput, StepOutcome] = Registry(
+            supervisor, "thread", self._thread, passivate_after=settings.passivate_after_s
+        )
+        self.feeder = WorkflowFeeder(
+            StoreInputs(store.workflow, erp_source=config.erp.source, scan=settings.feed_scan),
+            self.registry.ref,
+            erp_source=config.erp.source,
+            batch=settings.feed_batch,
+            poll_s=settings.feed_poll_s,
+            coalesce_s=settings.feed_coalesce_s,
+            scan=settings.feed_scan,
+        )
+        self.timers = TimerService(
+            StoreDueTimers(store.workflow),
+            self.registry.ref,
+            clock=clock,
+            max_sleep_s=settings.timer_max_sleep_s,
+        )
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        async with anyio.create_task_group() as tg:
+            await tg.start(self.feeder.run, name="workflow-feeder")
+            tg.start_soon(self.timers.run, name="workflow-timers")
+            task_status.started()
+
+    async def sample(self) -> None:
+        """Set the gauges that need a query: threads by status, overdue timers."""
+        counts = await self._store.workflow.status_counts()
+        for status in STATUS_ORDER:  # a status no thread is in any more reads 0, not its last
+            self._metrics.threads.labels(status).set(counts.get(status, 0))
+        self._metrics.overdue_timers.set(await self._store.workflow.overdue_timers(self._clock()))
+
+    def tolerances(self, supplier: str) -> Tolerances:
+        found = self._tolerances.get(supplier)
+        if found is None:
+            rules = self._config.workflow.rules_for(supplier)
+            found = msgspec.convert(msgspec.structs.asdict(rules), Tolerances)
+            self._tolerances[supplier] = found
+        return found
+
+    def _thread(self, key: ThreadKey) -> PurchaseOrderThread:
+        return PurchaseOrderThread(
+            key,
+            self._ledger,
+            tolerances=self.tolerances(key.supplier),
+            clock=self._clock,
+            observe=self._stepped,
+        )
+
+    def _stepped(self, done: StepDone) -> None:
+        if done.step.arm:
+            self.timers.wake()
+        observe_step(self._metrics, done)
+
+
+def observe_step(metrics: GatewayMetrics, done: StepDone) -> None:
+    """Count what one committed step did, in the business metrics."""
+    partner = done.key.supplier
+    before, after = done.before, done.step.state
+    if (
+        before.acknowledged_at is None
+        and after.acknowledged_at is not None
+        and after.delivered_at is not None
+    ):
+        metrics.ack_latency.labels(partner).observe(
+            max(0.0, after.acknowledged_at - after.delivered_at)
+        )
+    if len(after.asns) > len(before.asns):
+        timely = "shipment_due" in before.timers
+        metrics.asns.labels(partner, "true" if timely else "false").inc()
+    if len(after.receipts) > len(before.receipts):
+        discrepant = any(isinstance(e.document, ReceiptDiscrepancy) for e in done.step.events)
+        metrics.receipts.labels(partner, "true" if discrepant else "false").inc()
+    for event in done.step.events:
+        document = event.document
+        if isinstance(document, ExceptionNotice):
+            metrics.workflow_exceptions.labels(partner, document.kind).inc()
+        elif isinstance(document, InvoiceMatch):
+            metrics.invoice_matches.labels(partner, document.result).inc()
