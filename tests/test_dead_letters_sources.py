@@ -24,7 +24,6 @@ from actors.routing import Router
 from canonical import sample_body
 from canonical.delivery import DeliveryAttempt
 from gateway.cli import main
-from gateway.metrics import GatewayMetrics
 from gateway.partners import Partners, StoreDeadLetters
 from gateway.store import DeadLetter, Store
 from protocols.amqp.consumer import Inbound
@@ -65,7 +64,7 @@ class Seeded:
             await store.deliveries.settle(delivery.id, attempt, "dead", reason="HTTP 500")
             # The relay could not route an outbox row.
             cfg = load(self.config)
-            partners = Partners(cfg, store, GatewayMetrics())
+            partners = Partners(cfg, store)
             await partners.accept(self.request(sample_body("purchase_order", 1), "wh-relay"))
             (row,) = await store.pending(10)
             await store.mark_dead(row.seq, "unroutable: 312 NO_ROUTE (routing key 'x')")

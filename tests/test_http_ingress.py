@@ -478,9 +478,9 @@ async def test_an_accepted_request_is_counted_with_its_partner_and_document(
 @pytest.mark.parametrize(
     ("method", "path", "headers", "body", "labels", "reason"),
     [
-        ("POST", "acme/asn", {"content-type": "application/json"}, PO, ("acme", "asn", 401),
+        ("POST", "acme/asn", lambda: {"content-type": "application/json"}, PO, ("acme", "asn", 401),
          "signature-invalid"),
-        ("POST", "acme/" + "x" * 500, {"content-type": "application/json"}, PO,
+        ("POST", "acme/" + "x" * 500, lambda: {"content-type": "application/json"}, PO,
          ("acme", "_other", 401), "signature-invalid"),
         ("POST", "acme/invoice", None, PO, ("acme", "_other", 403), "document-not-allowed"),
         ("POST", "globex/asn", None, PO, ("_unknown", "_other", 404), "unknown-partner"),
@@ -488,9 +488,10 @@ async def test_an_accepted_request_is_counted_with_its_partner_and_document(
         ("POST", "acme", None, PO, ("acme", "_other", 404), "not-found"),
         ("GET", "acme/asn", None, b"", ("acme", "asn", 405), "method-not-allowed"),
         ("POST", "acme/asn", None, b" " * (LIMIT + 1), ("acme", "asn", 413), "payload-too-large"),
-        ("POST", "acme/asn", signed(content_type="text/csv"), PO, ("acme", "asn", 415),
+        ("POST", "acme/asn", lambda: signed(content_type="text/csv"), PO, ("acme", "asn", 415),
          "unsupported-media-type"),
-        ("POST", "acme/asn", {**signed(), "idempotency-key": "k" * 256}, PO, ("acme", "asn", 400),
+        ("POST", "acme/asn", lambda: {**signed(), "idempotency-key": "k" * 256}, PO,
+         ("acme", "asn", 400),
          "bad-request"),
     ],
     ids=["401", "401-junk-document", "403", "404-partner", "404-junk-partner", "404-route",
@@ -501,7 +502,7 @@ async def test_a_refusal_is_counted_with_bounded_labels_and_logged_with_its_reas
     caplog: pytest.LogCaptureFixture,
     method: str,
     path: str,
-    headers: dict[str, str] | None,
+    headers: Callable[[], dict[str, str]] | None,  # signed when the test runs
     body: bytes,
     labels: tuple[str, str, int],
     reason: str,
@@ -511,7 +512,7 @@ async def test_a_refusal_is_counted_with_bounded_labels_and_logged_with_its_reas
         method,
         f"/webhooks/{path}",
         content=body,
-        headers=signed(body) if headers is None else headers,
+        headers=signed(body) if headers is None else headers(),
     )
 
     assert response.status_code == labels[2]
