@@ -127,7 +127,7 @@ def check_decimal(field: str, value: object, *, signed: bool = False) -> None:
     # what is wrong.
     if value.__class__ is Decimal and value.is_finite():
         low = _LOWEST if signed else _ZERO
-        if low <= value < _BOUND:  # type: ignore[operator]
+        if low <= value < _BOUND:
             text = str(value)
             if "E" not in text:
                 dot = text.find(".")
