@@ -9,6 +9,7 @@ serves that user's own account and the folders live in a plain temporary folder.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import ipaddress
 import os
@@ -26,7 +27,6 @@ from typing import Any
 
 import asyncssh
 import pytest
-from conftest import service_missing
 
 from protocols.sftp import SftpEndpoint
 
@@ -74,6 +74,10 @@ class LocalSshd:
         values.update(changes)
         return SftpEndpoint(**values)
 
+    def log(self) -> str:
+        """What sshd logged so far (connections and logins): for a failing test's message."""
+        return (self.base / "sshd.log").read_text(errors="replace")
+
     def folder(self, name: str) -> Path:
         """The server folder `name` on the local disk."""
         return self.root / name
@@ -85,29 +89,36 @@ class LocalSshd:
             self.folder(name).mkdir(mode=0o755)
 
     def sessions(self) -> list[int]:
-        """The pids of the per-connection sshd processes (children of the listener)."""
+        """The pids of every per-connection sshd process (the listener's descendants)."""
         assert self.process is not None
-        children = []
+        parents: dict[int, int] = {}
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
             try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                parents[int(entry.name)] = int(
+                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+                )
             except (OSError, IndexError, ValueError):
                 continue  # the process ended while we looked
-            if ppid == self.process.pid:
-                children.append(int(entry.name))
-        return children
+        found, frontier = [], [self.process.pid]
+        while frontier:
+            children = [pid for pid, ppid in parents.items() if ppid in frontier]
+            found += children
+            frontier = children
+        return found
 
-    def drop_sessions(self) -> int:
-        """Kill every open session's sshd process, as a dropped link would; return how many."""
+    def signal_sessions(self, signum: int) -> int:
+        """Send `signum` to every session process; return how many there were."""
         pids = self.sessions()
         for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            with contextlib.suppress(ProcessLookupError):  # it ended on its own meanwhile
+                os.kill(pid, signum)
         return len(pids)
+
+    def drop_sessions(self) -> int:
+        """Kill every open session, as a dropped link would; return how many processes."""
+        return self.signal_sessions(signal.SIGKILL)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -226,6 +237,8 @@ def start_sshd(base: Path) -> LocalSshd:
 @pytest.fixture(scope="session")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSshd]:
     """One sshd for the session (fails under CI=true when it cannot start, skips elsewhere)."""
+    from conftest import service_missing  # here: conftest imports this module's fixtures
+
     try:
         server = start_sshd(tmp_path_factory.mktemp("sshd"))
     except (OSError, RuntimeError) as exc:
@@ -239,3 +252,53 @@ def sftp_server(sshd: LocalSshd) -> LocalSshd:
     """The session's sshd with its folders emptied."""
     sshd.reset()
     return sshd
+
+
+class FolderEvents:
+    """What happened to the names in one folder, in order, read from the kernel (inotify).
+
+    The kernel queues the events as they happen, so reading them after the operation misses
+    nothing and races nothing: `events()` gives (event, name) pairs, event one of `created`,
+    `closed_written`, `moved_from`, `moved_to`, `deleted`.
+    """
+
+    _MASKS = {
+        0x008: "closed_written",
+        0x040: "moved_from",
+        0x080: "moved_to",
+        0x100: "created",
+        0x200: "deleted",
+    }
+    _NONBLOCK = 0o4000
+
+    def __init__(self, folder: Path) -> None:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        self._fd = libc.inotify_init1(self._NONBLOCK)
+        if self._fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1")
+        mask = sum(self._MASKS)
+        if libc.inotify_add_watch(self._fd, os.fsencode(folder), mask) < 0:
+            os.close(self._fd)
+            raise OSError(ctypes.get_errno(), "inotify_add_watch")
+
+    def events(self) -> list[tuple[str, str]]:
+        import struct
+
+        found: list[tuple[str, str]] = []
+        while True:
+            try:
+                data = os.read(self._fd, 65536)
+            except BlockingIOError:
+                return found
+            offset = 0
+            while offset < len(data):
+                _, mask, _, size = struct.unpack_from("iIII", data, offset)
+                raw = data[offset + 16 : offset + 16 + size]
+                offset += 16 + size
+                name = raw.rstrip(b"\0").decode()
+                found += [(what, name) for bit, what in self._MASKS.items() if mask & bit]
+
+    def close(self) -> None:
+        os.close(self._fd)
