@@ -15,7 +15,7 @@ The gateway's file intake reads `ROOT/<partner id>/incoming` as a local folder.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +182,20 @@ class _PartnerFolder(asyncssh.SFTPServer):
         if real != self._top and not real.startswith(self._top + b"/"):
             raise asyncssh.SFTPPermissionDenied("path leads out of your folder")
         return mapped
+
+    async def scandir(self, path: bytes) -> AsyncIterator[asyncssh.SFTPName]:
+        # asyncssh's own lists `..` by its path, which at the top climbs out (and is refused
+        # above): `.` and `..` both get the folder's own attributes here.
+        here = self.map_path(path)
+        attrs = asyncssh.SFTPAttrs.from_local(os.lstat(here))
+        for dot in (b".", b".."):
+            yield asyncssh.SFTPName(dot, attrs=attrs)
+        with os.scandir(here) as entries:
+            for entry in entries:
+                yield asyncssh.SFTPName(
+                    os.fsencode(entry.name),
+                    attrs=asyncssh.SFTPAttrs.from_local(entry.stat(follow_symlinks=False)),
+                )
 
     def symlink(self, oldpath: bytes, newpath: bytes) -> None:
         raise asyncssh.SFTPPermissionDenied("links are not allowed")
