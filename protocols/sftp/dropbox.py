@@ -91,6 +91,10 @@ class DropBox:
         self._max_file_bytes = max_file_bytes
         self._open = 0
 
+    def partner_ids(self) -> tuple[str, ...]:
+        """Return the ids of the partners that may log in, sorted."""
+        return tuple(sorted(self._keys))
+
     def folder_of(self, partner_id: str) -> Path:
         """Return the partner's folder on the gateway's disk (its `/` when logged in)."""
         return self._root / partner_id
