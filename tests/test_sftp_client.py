@@ -9,12 +9,14 @@ import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import asyncssh
 import pytest
-from sshd import FolderEvents, LocalSshd, new_key
+from sshd import LOOPBACK, FolderEvents, LocalSshd, new_key
 
 from protocols.http.egress import EgressRefused
 from protocols.sftp import (
     SftpAuthRefused,
+    SftpEndpoint,
     SftpFileTooLarge,
     SftpHostKeyRefused,
     SftpSource,
@@ -220,3 +222,50 @@ async def test_a_server_that_stops_answering_fails_within_the_bound(
 
         # The next round starts on a fresh connection.
         assert [f.name for f in await source.list_incoming()] == ["po-1.edi"]
+
+
+class PasswordServer(asyncssh.SSHServer):
+    """A login that takes one user's password and nothing else."""
+
+    def begin_auth(self, username: str) -> bool:
+        return True
+
+    def password_auth_supported(self) -> bool:
+        return True
+
+    def validate_password(self, username: str, password: str) -> bool:
+        return (username, password) == ("acme", "correct horse")
+
+
+@pytest.mark.parametrize(("password", "listed"), [("correct horse", True), ("wrong", False)])
+async def test_a_password_login(tmp_path: Path, password: str, listed: bool) -> None:
+    # OpenSSH's sshd here has no user with a password; asyncssh's server stands in for it.
+    host_private, host_public = new_key()
+    (tmp_path / "incoming").mkdir()
+    (tmp_path / "incoming" / "po-1.edi").write_bytes(b"ISA")
+    server = await asyncssh.listen(
+        "127.0.0.1",
+        0,
+        server_factory=PasswordServer,
+        server_host_keys=[asyncssh.import_private_key(host_private)],
+        sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=os.fsencode(tmp_path)),
+        config=[],
+    )
+    try:
+        endpoint = SftpEndpoint(
+            host="127.0.0.1",
+            port=server.sockets[0].getsockname()[1],
+            username="acme",
+            host_key=host_public,
+            password=password,
+            allow_networks=LOOPBACK,
+        )
+        async with SftpSource(endpoint) as source:
+            if listed:
+                assert [f.name for f in await source.list_incoming()] == ["po-1.edi"]
+            else:
+                with pytest.raises(SftpAuthRefused):
+                    await source.list_incoming()
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -126,7 +126,7 @@ class SftpSource:
                 found.append(RemoteFile(name=name, size=attrs.size or 0, mtime=attrs.mtime or 0))
             return sorted(found, key=lambda f: f.name)
 
-        return await self._attempt(listing, self._endpoint.operation_timeout_s)
+        return await self._attempt(f"list {folder}", listing, self._endpoint.operation_timeout_s)
 
     async def fetch(self, name: str, destination: Path, *, max_bytes: int) -> None:
         """Copy incoming `name` to local `destination`; `SftpFileTooLarge` past `max_bytes`.
@@ -159,7 +159,7 @@ class SftpSource:
                     await anyio.Path(destination).unlink(missing_ok=True)
                 raise
 
-        await self._attempt(copy, self._endpoint.transfer_timeout_s)
+        await self._attempt(f"fetch {path}", copy, self._endpoint.transfer_timeout_s)
 
     async def move(self, name: str, folder: Literal["archive", "error"]) -> bool:
         """Move incoming `name` into the archive or error folder, never overwriting.
@@ -186,7 +186,8 @@ class SftpSource:
                 return True
             raise SftpNameExhausted(f"every suffixed name of {name} is taken in {folder}")
 
-        return await self._attempt(rename, self._endpoint.operation_timeout_s)
+        what = f"move {source} to {target_folder}"
+        return await self._attempt(what, rename, self._endpoint.operation_timeout_s)
 
     async def put(self, name: str, body: bytes) -> str:
         """Write `body` to the outbound folder under a temporary name, then rename it to `name`
@@ -225,7 +226,8 @@ class SftpSource:
                 return candidate
             raise SftpNameExhausted(f"every suffixed name of {name} is taken in outbound")
 
-        return await self._attempt(write_then_rename, self._endpoint.transfer_timeout_s)
+        what = f"put {folder}/{name}"
+        return await self._attempt(what, write_then_rename, self._endpoint.transfer_timeout_s)
 
     # -- connection ------------------------------------------------------------------------
 
@@ -235,7 +237,10 @@ class SftpSource:
         return f"{self._endpoint.folders.incoming}/{name}"
 
     async def _attempt(
-        self, operation: Callable[[asyncssh.SFTPClient], Awaitable[T]], timeout_s: float
+        self,
+        what: str,
+        operation: Callable[[asyncssh.SFTPClient], Awaitable[T]],
+        timeout_s: float,
     ) -> T:
         """Run `operation` on the connection within `timeout_s`; after a drop, once more on a
         new connection. Errors leave as `SftpError`s (or the guard's `EgressRefused`)."""
@@ -248,13 +253,14 @@ class SftpSource:
                 except _DROPPED as exc:
                     await self._drop()
                     if attempt == 2:
-                        raise SftpUnavailable(f"connection dropped twice: {_said(exc)}") from exc
+                        dropped = f"{what}: connection dropped twice: {_said(exc)}"
+                        raise SftpUnavailable(dropped) from exc
                 except TimeoutError as exc:
                     # The state of the connection is unknown: the next operation starts afresh.
                     await self._drop()
-                    raise SftpUnavailable(f"no answer within {timeout_s:g} s") from exc
+                    raise SftpUnavailable(f"{what}: no answer within {timeout_s:g} s") from exc
                 except asyncssh.sftp.SFTPError as exc:
-                    raise SftpError(f"{exc.reason or type(exc).__name__}") from exc
+                    raise SftpError(f"{what}: {exc.reason or type(exc).__name__}") from exc
             raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     async def _connected(self) -> asyncssh.SFTPClient:
