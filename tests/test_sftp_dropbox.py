@@ -13,7 +13,7 @@ import asyncssh
 import pytest
 from sshd import new_key
 
-from protocols.sftp import DropBox, DropBoxPartner
+from protocols.sftp import DropBox, DropBoxPartner, SftpError
 
 pytestmark = pytest.mark.anyio
 
@@ -45,6 +45,7 @@ async def dropbox(tmp_path: Path) -> AsyncIterator[Running]:
     (root / "acme" / "incoming").mkdir(parents=True)
     os.symlink(outside, root / "acme" / "incoming" / "planted.csv")
     os.symlink(outside.parent, root / "acme" / "incoming" / "planted-dir")
+    os.link(outside, root / "acme" / "incoming" / "planted-hard.csv")
     (root / "globex" / "incoming").mkdir(parents=True)
     (root / "globex" / "incoming" / "globex-only.csv").write_bytes(b"globex's file")
     box = DropBox(root=root, host_key=host_private, partners=partners, max_file_bytes=4096)
@@ -71,6 +72,24 @@ async def login(
     ) as conn:
         async with conn.start_sftp_client() as sftp:
             yield sftp
+
+
+async def test_a_partner_folder_that_is_a_link_is_not_served(tmp_path: Path) -> None:
+    host_private, _ = new_key()
+    _, public = new_key()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "box").mkdir()
+    os.symlink(tmp_path / "elsewhere", tmp_path / "box" / "acme")
+    box = DropBox(
+        root=tmp_path / "box",
+        host_key=host_private,
+        partners=[DropBoxPartner(partner_id="acme", authorized_keys=(public,))],
+    )
+
+    with pytest.raises(SftpError, match="is a link"):
+        await box.serve()  # refuses before it listens
+
+    assert list((tmp_path / "elsewhere").iterdir()) == []
 
 
 async def test_an_upload_lands_in_the_partners_folder(dropbox: Running) -> None:
@@ -127,6 +146,15 @@ async def test_a_planted_symlink_leading_out_is_refused(dropbox: Running, path: 
             await sftp.open(path, "wb")
         with pytest.raises(asyncssh.SFTPPermissionDenied):
             await sftp.stat(path)
+
+    assert dropbox.outside.read_bytes() == SECRET
+
+
+@pytest.mark.parametrize("mode", ["rb", "wb", "ab"])
+async def test_a_planted_hard_link_is_not_opened(dropbox: Running, mode: str) -> None:
+    async with login(dropbox, "acme") as sftp:
+        with pytest.raises(asyncssh.SFTPPermissionDenied):
+            await sftp.open("/incoming/planted-hard.csv", mode)
 
     assert dropbox.outside.read_bytes() == SECRET
 

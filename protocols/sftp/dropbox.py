@@ -7,7 +7,8 @@ passwords), and sees one folder, `ROOT/<partner id>/`, as `/`: `incoming/` for w
 Confinement does not rest on asyncssh's virtual chroot alone, which follows a symlink that
 already points outside (its docs say so): every path a partner names is refused when it climbs
 above `/` with `..`, and when its real path (symlinks resolved) leaves the partner's folder; and
-partners may not create links. Writes are bounded per file; connections in total.
+partners may not create links; a regular file with a second name (a planted hard link) is not
+opened. Writes are bounded per file; connections in total.
 
 The gateway's file intake reads `ROOT/<partner id>/incoming` as a local folder.
 """
@@ -15,6 +16,7 @@ The gateway's file intake reads `ROOT/<partner id>/incoming` as a local folder.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -102,8 +104,12 @@ class DropBox:
     async def serve(self, *, task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED) -> None:
         """Create each partner's folders, listen, report the bound port, serve until cancelled."""
         for partner_id in self._keys:
+            folder = self.folder_of(partner_id)
+            # A partner's folder that is a link would move its `/` wherever the link points.
+            if folder.is_symlink() or not folder.resolve().is_relative_to(self._root):
+                raise SftpError(f"the drop box folder of {partner_id} is a link; refusing to serve")
             for name in PARTNER_FOLDERS:
-                (self.folder_of(partner_id) / name).mkdir(mode=0o750, parents=True, exist_ok=True)
+                (folder / name).mkdir(mode=0o750, parents=True, exist_ok=True)
         server = await asyncssh.listen(
             self._host,
             self._port,
@@ -200,6 +206,18 @@ class _PartnerFolder(asyncssh.SFTPServer):
                     os.fsencode(entry.name),
                     attrs=asyncssh.SFTPAttrs.from_local(entry.stat(follow_symlinks=False)),
                 )
+
+    def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> Any:
+        # A hard link planted in the folder shares its content with a file elsewhere, and no
+        # path check can see where: a regular file with a second name is not opened.
+        try:
+            info = os.lstat(self.map_path(path))
+        except FileNotFoundError:
+            pass
+        else:
+            if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+                raise asyncssh.SFTPPermissionDenied("a file with several names is not served")
+        return super().open(path, pflags, attrs)
 
     def symlink(self, oldpath: bytes, newpath: bytes) -> None:
         raise asyncssh.SFTPPermissionDenied("links are not allowed")
