@@ -191,3 +191,29 @@ async def test_a_file_past_the_bound_is_refused(dropbox: Running) -> None:
         with pytest.raises(asyncssh.SFTPError):
             async with sftp.open("/incoming/huge.csv", "wb") as f:
                 await f.write(b"x" * 5000)
+
+
+async def test_connections_past_the_bound_are_closed(tmp_path: Path) -> None:
+    host_private, host_public = new_key()
+    private, public = new_key()
+    box = DropBox(
+        root=tmp_path / "box",
+        host_key=host_private,
+        partners=[DropBoxPartner(partner_id="acme", authorized_keys=(public,))],
+        max_connections=1,
+    )
+    running = Running(box, 0, host_public, {"acme": private}, tmp_path)
+    async with anyio.create_task_group() as tg:
+        running.port = await tg.start(box.serve)
+        async with login(running, "acme") as first:
+            with pytest.raises((asyncssh.Error, OSError)):
+                async with login(running, "acme"):
+                    pass
+            assert "incoming" in await first.listdir("/")
+        # The first one gone (as the server sees it), a new login is let in.
+        with anyio.fail_after(10):
+            while box.connections:
+                await anyio.sleep(0.01)
+        async with login(running, "acme") as again:
+            assert "incoming" in await again.listdir("/")
+        tg.cancel_scope.cancel()

@@ -93,6 +93,11 @@ class DropBox:
         self._max_file_bytes = max_file_bytes
         self._open = 0
 
+    @property
+    def connections(self) -> int:
+        """Return how many connections are open now (counted against `max_connections`)."""
+        return self._open
+
     def partner_ids(self) -> tuple[str, ...]:
         """Return the ids of the partners that may log in, sorted."""
         return tuple(sorted(self._keys))
