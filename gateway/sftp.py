@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from actors.files.source import FileSource
 from gateway.config.partners import PartnerConfig
 from gateway.config.sftp import DropBoxSettings, SftpChannel
 from protocols.sftp import DropBox, DropBoxPartner, SftpEndpoint, SftpFolders, SftpSource
@@ -71,3 +72,9 @@ def drop_box(settings: DropBoxSettings, partners: Sequence[PartnerConfig]) -> Dr
         max_connections=settings.max_connections,
         max_file_bytes=settings.max_file_bytes,
     )
+
+
+def _as_port(source: SftpSource) -> FileSource:
+    """Never called: mypy checks here that `SftpSource` is a `FileSource` (protocols/ cannot
+    import the port to say so itself)."""
+    return source
