@@ -269,3 +269,11 @@ async def test_a_password_login(tmp_path: Path, password: str, listed: bool) -> 
     finally:
         server.close()
         await server.wait_closed()
+
+
+@pytest.mark.parametrize("host_key", ["", "   ", "ssh-ed25519 not-base64"])
+def test_an_endpoint_without_a_readable_pinned_key_is_refused(
+    sftp_server: LocalSshd, host_key: str
+) -> None:
+    with pytest.raises(SftpHostKeyRefused):
+        SftpSource(sftp_server.endpoint(host_key=host_key))
