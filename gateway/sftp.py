@@ -70,6 +70,8 @@ def drop_box(settings: DropBoxSettings, partners: Sequence[PartnerConfig]) -> Dr
         port=settings.port,
         login_timeout_s=settings.login_timeout_s,
         max_connections=settings.max_connections,
+        max_partner_connections=settings.max_partner_connections,
+        keepalive_interval_s=settings.keepalive_interval_s,
         max_file_bytes=settings.max_file_bytes,
     )
 

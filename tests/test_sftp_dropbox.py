@@ -193,22 +193,38 @@ async def test_a_file_past_the_bound_is_refused(dropbox: Running) -> None:
                 await f.write(b"x" * 5000)
 
 
-async def test_connections_past_the_bound_are_closed(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("bounds", "other_partner_let_in"),
+    [
+        ({"max_connections": 1}, False),
+        ({"max_partner_connections": 1}, True),
+    ],
+    ids=["total", "per-partner"],
+)
+async def test_connections_past_the_bound_are_closed(
+    tmp_path: Path, bounds: dict[str, int], other_partner_let_in: bool
+) -> None:
     host_private, host_public = new_key()
-    private, public = new_key()
-    box = DropBox(
-        root=tmp_path / "box",
-        host_key=host_private,
-        partners=[DropBoxPartner(partner_id="acme", authorized_keys=(public,))],
-        max_connections=1,
-    )
-    running = Running(box, 0, host_public, {"acme": private}, tmp_path)
+    keys, partners = {}, []
+    for partner_id in ("acme", "globex"):
+        private, public = new_key()
+        keys[partner_id] = private
+        partners.append(DropBoxPartner(partner_id=partner_id, authorized_keys=(public,)))
+    box = DropBox(root=tmp_path / "box", host_key=host_private, partners=partners, **bounds)
+    running = Running(box, 0, host_public, keys, tmp_path)
     async with anyio.create_task_group() as tg:
         running.port = await tg.start(box.serve)
         async with login(running, "acme") as first:
             with pytest.raises((asyncssh.Error, OSError)):
-                async with login(running, "acme"):
-                    pass
+                async with login(running, "acme") as second:
+                    await second.listdir("/")
+            if other_partner_let_in:
+                async with login(running, "globex") as other:
+                    assert "incoming" in await other.listdir("/")
+            else:
+                with pytest.raises((asyncssh.Error, OSError)):
+                    async with login(running, "globex") as other:
+                        await other.listdir("/")
             assert "incoming" in await first.listdir("/")
         # The first one gone (as the server sees it), a new login is let in.
         with anyio.fail_after(10):

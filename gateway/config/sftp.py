@@ -75,6 +75,7 @@ DEFAULT_KEEPALIVE_INTERVAL_S = 30.0
 DEFAULT_MAX_LISTING = 10_000
 DEFAULT_LOGIN_TIMEOUT_S = 30.0
 DEFAULT_MAX_CONNECTIONS = 64
+DEFAULT_MAX_PARTNER_CONNECTIONS = 4
 # Keys one partner may have live in the drop box (rotation keeps two or three).
 MAX_AUTHORIZED_KEYS = 10
 
@@ -205,5 +206,7 @@ class DropBoxSettings(Base, frozen=True):
     # The folder holding one folder per partner (a relative path as [store] path is).
     root: FolderPath = "var/dropbox"
     login_timeout_s: Seconds = DEFAULT_LOGIN_TIMEOUT_S
-    max_connections: Count = DEFAULT_MAX_CONNECTIONS
+    max_connections: Count = DEFAULT_MAX_CONNECTIONS  # every partner together
+    max_partner_connections: Count = DEFAULT_MAX_PARTNER_CONNECTIONS  # one partner's
+    keepalive_interval_s: Seconds = DEFAULT_KEEPALIVE_INTERVAL_S
     max_file_bytes: FileBytes = DEFAULT_MAX_FILE_BYTES

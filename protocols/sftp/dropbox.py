@@ -31,7 +31,9 @@ from protocols.sftp.errors import SftpError
 __all__ = [
     "DEFAULT_LOGIN_TIMEOUT_S",
     "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_KEEPALIVE_INTERVAL_S",
     "DEFAULT_MAX_FILE_BYTES",
+    "DEFAULT_MAX_PARTNER_CONNECTIONS",
     "PARTNER_FOLDERS",
     "DropBox",
     "DropBoxPartner",
@@ -43,6 +45,10 @@ PARTNER_FOLDERS = ("incoming", "outbound", "archive", "error")
 DEFAULT_LOGIN_TIMEOUT_S = 30.0
 # Connections open at once, every partner together; one more is closed at once.
 DEFAULT_MAX_CONNECTIONS = 64
+# Logged-in connections of one partner at once, so one partner cannot hold every slot.
+DEFAULT_MAX_PARTNER_CONNECTIONS = 4
+# A silent peer is probed this often and dropped after three unanswered probes.
+DEFAULT_KEEPALIVE_INTERVAL_S = 30.0
 # Largest file a partner may write (the intake's own bound is checked again when it reads).
 DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024
 
@@ -71,6 +77,8 @@ class DropBox:
         port: int = 0,
         login_timeout_s: float = DEFAULT_LOGIN_TIMEOUT_S,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_partner_connections: int = DEFAULT_MAX_PARTNER_CONNECTIONS,
+        keepalive_interval_s: float = DEFAULT_KEEPALIVE_INTERVAL_S,
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     ) -> None:
         try:
@@ -90,6 +98,9 @@ class DropBox:
         self._host, self._port = host, port
         self._login_timeout_s = login_timeout_s
         self._max_connections = max_connections
+        self._max_partner_connections = max_partner_connections
+        self._keepalive_interval_s = keepalive_interval_s
+        self._logged_in: dict[str, int] = {}
         self._max_file_bytes = max_file_bytes
         self._open = 0
 
@@ -123,6 +134,8 @@ class DropBox:
             sftp_factory=self._folder_for,
             allow_scp=False,
             login_timeout=self._login_timeout_s,
+            keepalive_interval=self._keepalive_interval_s,
+            keepalive_count_max=3,
             config=[],
         )
         try:
@@ -146,12 +159,15 @@ class _PartnerLogin(asyncssh.SSHServer):
 
     def __init__(self, box: DropBox) -> None:
         self._box = box
+        self._conn: asyncssh.SSHServerConnection | None = None
         self._counted = False
+        self._partner: str | None = None  # once logged in and counted against its bound
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         if self._box._open >= self._box._max_connections:
             conn.close()
             return
+        self._conn = conn
         self._box._open += 1
         self._counted = True
 
@@ -159,6 +175,9 @@ class _PartnerLogin(asyncssh.SSHServer):
         if self._counted:
             self._box._open -= 1
             self._counted = False
+        if self._partner is not None:
+            self._box._logged_in[self._partner] -= 1
+            self._partner = None
 
     def begin_auth(self, username: str) -> bool:
         return True  # every user authenticates; an unknown one has no key that passes
@@ -171,6 +190,16 @@ class _PartnerLogin(asyncssh.SSHServer):
 
     def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
         return key.public_data in self._box._keys.get(username, frozenset())
+
+    def auth_completed(self) -> None:
+        if self._conn is None:
+            return
+        partner = str(self._conn.get_extra_info("username"))
+        if self._box._logged_in.get(partner, 0) >= self._box._max_partner_connections:
+            self._conn.close()
+            return
+        self._box._logged_in[partner] = self._box._logged_in.get(partner, 0) + 1
+        self._partner = partner
 
 
 class _PartnerFolder(asyncssh.SFTPServer):
