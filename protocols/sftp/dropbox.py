@@ -29,9 +29,9 @@ from msgspec import Struct
 from protocols.sftp.errors import SftpError
 
 __all__ = [
+    "DEFAULT_KEEPALIVE_INTERVAL_S",
     "DEFAULT_LOGIN_TIMEOUT_S",
     "DEFAULT_MAX_CONNECTIONS",
-    "DEFAULT_KEEPALIVE_INTERVAL_S",
     "DEFAULT_MAX_FILE_BYTES",
     "DEFAULT_MAX_PARTNER_CONNECTIONS",
     "PARTNER_FOLDERS",
