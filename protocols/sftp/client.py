@@ -97,6 +97,7 @@ class SftpSource:
 
     @property
     def endpoint(self) -> SftpEndpoint:
+        """Return the server this source reads and writes (its repr hides the secrets)."""
         return self._endpoint
 
     # -- the FileSource port ---------------------------------------------------------------
