@@ -1,4 +1,4 @@
-"""Session-wide real services: one throwaway RabbitMQ node for the whole run.
+"""Session-wide real services: one throwaway RabbitMQ node and one sshd for the whole run.
 
 Under CI (CI=true) a service that cannot start fails the run; on a developer machine without
 rabbitmq-server the tests that need it are skipped with the reason.
@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sshd import sftp_server, sshd  # noqa: F401 - the session's sshd (tests/sshd.py)
 
 from gateway.localbroker import BrokerUnavailable, LocalRabbitMQ
 

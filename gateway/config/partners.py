@@ -11,6 +11,7 @@ from canonical import DOCUMENT_TYPES
 from gateway.config.base import MIB, Base, BodyBytes, Name, Problem, known
 from gateway.config.delivery import AmqpOutbound, PullOutbound, WebhookOutbound
 from gateway.config.secrets import Secret
+from gateway.config.sftp import SftpChannel
 from gateway.config.tables import did_you_mean
 
 __all__ = [
@@ -64,6 +65,8 @@ class PartnerConfig(Base, frozen=True):
     outbound_amqp: AmqpOutbound | None = None
     # Or: the partner pulls its messages (`[partners.pull]`, gateway/config/delivery.py).
     pull: PullOutbound | None = None
+    # Files over SFTP, its own server or the hosted drop box (`[partners.sftp]`, config/sftp.py).
+    sftp: SftpChannel | None = None
 
     def problems(self) -> Iterator[Problem]:
         known_types = known_document_types()

@@ -1,6 +1,7 @@
 """Values that must never show, and where they come from: TOML, an env var or a file.
 
-`Secret` is a webhook signing secret, `AmqpUrl` a broker URL (its password). Either is written
+`Secret` is a webhook signing secret, `AmqpUrl` a broker URL (its password), `Password` and
+`PrivateKey` an SFTP login's password or OpenSSH private key. Each is written
 inline (`"whsec_..."`, `"amqp://..."`), or by reference: `{ env = "ACME_SECRET" }` (looked up in
 the `environ` mapping the composition root passes in) or `{ file = "secrets/acme" }` (relative
 to the configuration file's folder, surrounding whitespace stripped). Every error message names
@@ -26,6 +27,8 @@ __all__ = [
     "MIN_KEY_BYTES",
     "WHSEC_PREFIX",
     "AmqpUrl",
+    "Password",
+    "PrivateKey",
     "Secret",
     "secret_hook",
 ]
@@ -147,8 +150,71 @@ class AmqpUrl:
         return hash(self._value)
 
 
+class Password:
+    """A login password (an SFTP server's) that shows nowhere: repr, str, logs, errors or encoders.
+
+    Any non-empty text; `reveal()` gives it to the SSH client. Equality in constant time.
+    """
+
+    __slots__ = ("_source", "_value")
+    WRITTEN_AS = "a password string"
+
+    def __init__(self, value: str, *, source: str = "inline") -> None:
+        if not value:
+            raise ValueError("empty password")
+        self._value = value
+        self._source = source
+
+    @property
+    def source(self) -> str:
+        """Return where the value came from: `inline`, `env:NAME` or `file:PATH`."""
+        return self._source
+
+    def reveal(self) -> str:
+        """Return the text; for the client that sends it, never for output."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(…, source={self._source!r})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        # A password never equals a private key, even with the same text.
+        if not isinstance(other, Password) or type(other) is not type(self):
+            return NotImplemented
+        return hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class PrivateKey(Password):
+    """An unencrypted OpenSSH or PEM private key (an SFTP login's), shown nowhere.
+
+    Only its shape is checked here (a `-----BEGIN ... PRIVATE KEY-----` block); the SSH client
+    parses it and reports a key it cannot read when it connects. Usually `{ file = "path" }`.
+    """
+
+    __slots__ = ()
+    WRITTEN_AS = "an OpenSSH private key"
+
+    def __init__(self, value: str, *, source: str = "inline") -> None:
+        text = value.strip()
+        if not (text.startswith("-----BEGIN ") and "PRIVATE KEY-----" in text.splitlines()[0]):
+            raise ValueError("not a private key (expected -----BEGIN ... PRIVATE KEY-----)")
+        if "ENCRYPTED" in text.splitlines()[0] or "Proc-Type: 4,ENCRYPTED" in text:
+            raise ValueError("an encrypted private key; give the key without a passphrase")
+        super().__init__(text + "\n", source=source)
+
+
 # The types a TOML value may give inline or by reference; each takes (text, source=...).
-SECRET_TYPES: tuple[type[Secret] | type[AmqpUrl], ...] = (Secret, AmqpUrl)
+SECRET_TYPES: tuple[type[Secret] | type[AmqpUrl] | type[Password], ...] = (
+    Secret,
+    AmqpUrl,
+    Password,
+    PrivateKey,
+)
 
 
 def secret_hook(environ: Mapping[str, str], base_dir: Path) -> Callable[[type, Any], Any]:
