@@ -10,6 +10,7 @@ import msgspec
 from canonical import DOCUMENT_TYPES
 from gateway.config.base import MIB, Base, BodyBytes, Name, Problem, known
 from gateway.config.delivery import AmqpOutbound, PullOutbound, WebhookOutbound
+from gateway.config.files import FileChannelConfig
 from gateway.config.secrets import Secret
 from gateway.config.tables import did_you_mean
 
@@ -64,6 +65,8 @@ class PartnerConfig(Base, frozen=True):
     outbound_amqp: AmqpOutbound | None = None
     # Or: the partner pulls its messages (`[partners.pull]`, gateway/config/delivery.py).
     pull: PullOutbound | None = None
+    # Files the partner drops: a folder polled, file patterns per document (config/files.py).
+    files: FileChannelConfig | None = None
 
     def problems(self) -> Iterator[Problem]:
         known_types = known_document_types()
