@@ -8,7 +8,7 @@ folder: the hosted drop box, or a folder shared with the partner) to a `FilePoll
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import anyio
@@ -126,6 +126,7 @@ def build_poller(
     *,
     spool_root: Path,
     source: FileSource | None = None,
+    on_commit: Callable[[], None] | None = None,
 ) -> FilePoller:
     """One channel's poller; `source` defaults to the channel's local folder."""
     files = StoreReceivedFiles(store.files)
@@ -160,16 +161,24 @@ def build_poller(
         if channel.folder is None:
             raise ValueError(f"partner {partner_id!r}: a file channel needs a folder")
         source = LocalFolderSource(Path(channel.folder))
-    return FilePoller(source, intake, files, policy)
+    return FilePoller(source, intake, files, policy, on_commit=on_commit)
 
 
 class FileChannels:
     """Every configured partner's file channel poller, run together in one task group."""
 
-    def __init__(self, config: GatewayConfig, store: Store) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        store: Store,
+        *,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
         spool_root = Path(config.store.path).parent / "spool"
         self.pollers = [
-            build_poller(partner.id, partner.files, store, spool_root=spool_root)
+            build_poller(
+                partner.id, partner.files, store, spool_root=spool_root, on_commit=on_commit
+            )
             for partner in config.partners
             if partner.files is not None
         ]

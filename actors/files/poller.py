@@ -75,8 +75,11 @@ class FilePoller:
         policy: ChannelPolicy,
         *,
         clock: Callable[[], float] = time.monotonic,
+        on_commit: Callable[[], None] | None = None,
     ) -> None:
         self.source = source
+        # Told after each file that committed rows: readers of the outbox may look now.
+        self._on_commit = on_commit
         self.intake = intake
         self.files = files
         self.policy = policy
@@ -174,6 +177,8 @@ class FilePoller:
                 }
             },
         )
+        if self._on_commit is not None and result.outcome != "duplicate":
+            self._on_commit()
         # Only after the commit. A move that fails here stays pending in the store (or, for a
         # duplicate, the file is simply seen again and is a duplicate again).
         await self.source.move(entry.name, result.folder)

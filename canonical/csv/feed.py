@@ -13,12 +13,11 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated
 
 import msgspec
-from msgspec import Meta, Struct
+from msgspec import Struct
 
-from canonical.common import Sku, UomCode
+from canonical.common import InvalidField, Sku, UomCode, check_decimal
 
 __all__ = [
     "CROSS_REFERENCE_COLUMNS",
@@ -60,8 +59,14 @@ class ItemCrossReference(Struct, frozen=True, kw_only=True, forbid_unknown_field
     supplier_sku: Sku
     sku: Sku
     stocking_uom: UomCode
-    units_per_pack: Annotated[Decimal, Meta(gt=0)] = Decimal(1)
+    units_per_pack: Decimal = Decimal(1)
     pack_uom: UomCode | None = None
+
+    def __post_init__(self) -> None:
+        # msgspec has no numeric bounds for Decimal (canonical/common.py).
+        check_decimal("units_per_pack", self.units_per_pack)
+        if not self.units_per_pack:
+            raise InvalidField("units_per_pack", "must be > 0")
 
 
 class CsvFeed(Struct, frozen=True, kw_only=True):
