@@ -35,10 +35,14 @@ __all__ = [
     "begin_file",
     "finish_file",
     "mark_moved",
+    "purge_staged",
     "stage_rows",
 ]
 
 T = TypeVar("T")
+
+# Staged rows deleted per transaction: a chunk's pages are what one savepoint keeps in memory.
+PURGE_CHUNK_ROWS = 2000
 
 Folder = Literal["archive", "error"]
 FileState = Literal["staging", "accepted", "refused"]
@@ -222,8 +226,26 @@ def begin_file(key: FileKey, conn: sqlite3.Connection, now: float) -> int | Rece
     seen = _received(found)
     if seen.state != "staging":
         return seen
-    conn.execute("DELETE FROM received_file_rows WHERE file_id = ?", (seen.id,))
+    # Rows staged before a crash: `FileLedger.begin` purges them before staging anew.
     return seen.id
+
+
+def purge_staged(file_id: int | None, limit: int, conn: sqlite3.Connection, now: float) -> int:
+    """Delete up to `limit` staged rows of `file_id` (None: of every file no longer being
+    staged, left by a crash after its commit); returns how many went."""
+    if file_id is not None:
+        sql = """
+            DELETE FROM received_file_rows WHERE rowid IN (
+                SELECT rowid FROM received_file_rows WHERE file_id = ? LIMIT ?)
+        """
+        return conn.execute(sql, (file_id, limit)).rowcount
+    sql = """
+        DELETE FROM received_file_rows WHERE rowid IN (
+            SELECT r.rowid FROM received_file_rows AS r
+            JOIN received_files AS f ON f.id = r.file_id
+            WHERE f.state != 'staging' LIMIT ?)
+    """
+    return conn.execute(sql, (limit,)).rowcount
 
 
 def stage_rows(file_id: int, rows: Sequence[FileRow], conn: sqlite3.Connection, now: float) -> None:
@@ -267,7 +289,9 @@ def finish_file(
             """,
             (partner_id, now, file_id),
         ).rowcount
-    conn.execute("DELETE FROM received_file_rows WHERE file_id = ?", (file_id,))
+    # The staged rows are deleted afterwards, in chunks of their own (`purge_staged`): deleted
+    # here, the savepoint every write runs in kept the original of each of their pages in
+    # memory, 70 MB for a 100k-line file (measured).
     if rows:
         conn.executemany(
             f"INSERT INTO outbox (partner_id, created_at, {_ROW_COLUMNS}) "
@@ -334,6 +358,7 @@ class FileLedger:
     def __init__(self, write: Write, read: Read) -> None:
         self._write = write
         self._read = read
+        self._swept = False
 
     async def find(self, key: FileKey) -> ReceivedFile | None:
         """The file with this fingerprint, if the store has seen it (in any state)."""
@@ -341,8 +366,18 @@ class FileLedger:
         return _received(rows[0]) if rows else None
 
     async def begin(self, key: FileKey) -> int | ReceivedFile:
-        """See `begin_file`."""
-        return await self._write(partial(begin_file, key))
+        """See `begin_file`; a file claimed again after a crash loses its staged rows first."""
+        if not self._swept:
+            await self._purge(None)  # once per store: leftovers of files committed before
+            self._swept = True
+        claimed = await self._write(partial(begin_file, key))
+        if isinstance(claimed, int):
+            await self._purge(claimed)
+        return claimed
+
+    async def _purge(self, file_id: int | None) -> None:
+        while await self._write(partial(purge_staged, file_id, PURGE_CHUNK_ROWS)):
+            pass
 
     async def stage(self, file_id: int, rows: Sequence[FileRow]) -> None:
         """See `stage_rows`."""
@@ -360,9 +395,11 @@ class FileLedger:
         rows: Sequence[FileRow] = (),
     ) -> int:
         """See `finish_file`."""
-        return await self._write(
+        written = await self._write(
             partial(finish_file, file_id, state, documents, problems, reason, tuple(rows))
         )
+        await self._purge(file_id)
+        return written
 
     async def moved(self, file_id: int) -> None:
         """See `mark_moved`."""
