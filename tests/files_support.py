@@ -8,7 +8,7 @@ import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
-from actors.files.formats import FileRule
+from actors.files.formats import DECODERS, FileRule
 from actors.files.intake import FileIntake
 from actors.files.poller import ChannelPolicy, FilePoller, RoundReport
 from actors.files.source import FileSource, Folder
@@ -98,6 +98,8 @@ class Channel:
         self.clock = Clock()
         files = StoreReceivedFiles(store.files)
         settings: dict[str, object] = {"settle_s": SETTLE_S, **policy}
+        decoders = settings.pop("decoders", DECODERS)
+        rules = settings.pop("rules", RULES)
         stage_rows = int(settings.pop("stage_rows", 500))  # type: ignore[call-overload]
         max_problems = int(settings.pop("max_problems", 1000))  # type: ignore[call-overload]
         self.poller = FilePoller(
@@ -108,12 +110,13 @@ class Channel:
                 channel="files",
                 stage_rows=stage_rows,
                 max_problems=max_problems,
+                decoders=decoders,  # type: ignore[arg-type]
             ),
             files,
             ChannelPolicy(
                 partner_id=PARTNER,
                 channel="files",
-                rules=RULES,
+                rules=rules,  # type: ignore[arg-type]
                 spool_dir=root / "spool",
                 **settings,  # type: ignore[arg-type]
             ),

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
 import pytest
 from files_support import HEADER, PARTNER, Channel, FlakyMoves, row, select
 
+from actors.files.formats import FileRule
 from actors.files.intake import FileIntake
-from canonical import ExceptionNotice, InventoryPosition, decode_envelope
+from canonical import ExceptionNotice, InventoryPosition, decode_envelope, sample_document
+from canonical.files import FileDocument, Provenance
 from gateway.file_channels import StoreReceivedFiles
 from gateway.store import Store
 from gateway.store.files import FileKey, FileRow
@@ -341,3 +344,31 @@ def test_an_intake_needs_positive_bounds() -> None:
             channel="files",
             stage_rows=0,
         )
+
+
+def _po_acks(path: Path, *, file_name: str, sha256: str, rule: FileRule) -> Iterator[FileDocument]:
+    """A format of one PO number per line: what an X12 decoder plugs in like."""
+    for line, number in enumerate(path.read_text().split(), start=1):
+        document = sample_document("purchase_order_ack")
+        yield FileDocument(
+            document=msgspec.structs.replace(document, po_number=number),  # type: ignore[type-var]
+            provenance=Provenance(file=file_name, sha256=sha256, transaction_set=f"{line:04d}"),
+        )
+
+
+async def test_a_new_format_plugs_into_the_intake_as_one_decoder(tmp_path: Path) -> None:
+    db = tmp_path / "gateway.db"
+    rule = FileRule(pattern="*.acks", document_type="purchase_order_ack", format="acks")
+    async with Store(db) as store:
+        channel = Channel(tmp_path, store, decoders={"acks": _po_acks}, rules=(rule,))
+        channel.drop("today.acks", "PO-1\nPO-2\n")
+
+        report = await channel.settle()
+
+    assert [(r.outcome, r.documents) for _, r in report.taken] == [("accepted", 2)]
+    envelopes = [decode_envelope(body) for _, body in outbox(db)]
+    assert [e.document_type for e in envelopes] == [
+        "purchase_order_ack",
+        "purchase_order_ack",
+    ]
+    assert [e.provenance.transaction_set for e in envelopes if e.provenance] == ["0001", "0002"]
