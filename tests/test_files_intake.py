@@ -351,7 +351,7 @@ def _po_acks(path: Path, *, file_name: str, sha256: str, rule: FileRule) -> Iter
     for line, number in enumerate(path.read_text().split(), start=1):
         document = sample_document("purchase_order_ack")
         yield FileDocument(
-            document=msgspec.structs.replace(document, po_number=number),  # type: ignore[type-var]
+            document=msgspec.structs.replace(document, po_number=number),
             provenance=Provenance(file=file_name, sha256=sha256, transaction_set=f"{line:04d}"),
         )
 
