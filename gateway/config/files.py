@@ -13,7 +13,8 @@ format = "csv"
 [partners.files.rules.csv]
 columns = { "Item" = "sku", "Warehouse" = "location_id", "Qty" = "on_hand", "Date" = "as_of" }
 constants = { uom = "EA" }
-items_file = "acme-items.csv"       # supplier_sku,sku,stocking_uom,units_per_pack,pack_uom
+# supplier_sku,sku,stocking_uom,units_per_pack,pack_uom; absolute or from the working folder
+items_file = "/etc/gateway/acme-items.csv"
 ```
 
 Everything is data: a new partner's columns, cross-reference and packs need no code. A rule's
@@ -154,6 +155,9 @@ class FileChannelConfig(Base, frozen=True):
     max_problems: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 1000
 
     def problems(self) -> Iterator[Problem]:
+        with known():
+            if self.folder is None:
+                yield "folder", "a file channel needs the partner's folder"
         with known():
             patterns = [rule.pattern for rule in self.rules]
             for i, pattern in enumerate(patterns):
