@@ -372,3 +372,25 @@ async def test_a_new_format_plugs_into_the_intake_as_one_decoder(tmp_path: Path)
         "purchase_order_ack",
     ]
     assert [e.provenance.transaction_set for e in envelopes if e.provenance] == ["0001", "0002"]
+
+
+async def test_after_a_restart_between_commit_and_move_the_file_moves_and_nothing_repeats(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "gateway.db"
+    async with Store(db) as store:
+        channel = Channel(tmp_path, store)
+        channel.poller.source = FlakyMoves(channel.folder, failures=1)  # dies before the move
+        channel.drop("stock_1.csv", HEADER + row("S-1"))
+        await channel.settle()
+    async with Store(db) as store:  # the gateway again: a new store and a poller that knows nothing
+        restarted = Channel(tmp_path, store)
+
+        first = await restarted.poller.poll_once()
+        later = await restarted.settle()
+
+    assert (first.moved, first.taken) == (1, [])
+    assert (later.moved, later.taken) == (0, [])
+    assert len(outbox(db)) == 1
+    assert restarted.names("archive") == ["stock_1.csv"]
+    assert restarted.names("incoming") == []
