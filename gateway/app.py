@@ -155,7 +155,9 @@ class Gateway:
                         for consumer in self.erp_consumers:
                             await listeners.start(consumer.run)
                         # Partners' file channels: one poller each (gateway/file_channels.py).
-                        self.files = FileChannels(cfg, store, on_commit=self._files_committed)
+                        self.files = FileChannels(
+                            cfg, store, on_commit=self._files_committed, clock=self.clock
+                        )
                         await listeners.start(self.files.run)
                         gc.freeze()  # start-up objects never need collecting again
                         logger.info(

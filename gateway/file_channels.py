@@ -8,6 +8,7 @@ folder: the hosted drop box, or a folder shared with the partner) to a `FilePoll
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -127,8 +128,10 @@ def build_poller(
     spool_root: Path,
     source: FileSource | None = None,
     on_commit: Callable[[], None] | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> FilePoller:
-    """One channel's poller; `source` defaults to the channel's local folder."""
+    """One channel's poller; `source` defaults to the channel's local folder. `clock` dates
+    what the files carry (received_at, an exception's raised_at)."""
     files = StoreReceivedFiles(store.files)
     rules = tuple(
         FileRule(
@@ -156,6 +159,7 @@ def build_poller(
         channel=FILES_CHANNEL,
         stage_rows=channel.stage_rows,
         max_problems=channel.max_problems,
+        clock=clock,
     )
     if source is None:
         if channel.folder is None:
@@ -173,11 +177,17 @@ class FileChannels:
         store: Store,
         *,
         on_commit: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         spool_root = Path(config.store.path).parent / "spool"
         self.pollers = [
             build_poller(
-                partner.id, partner.files, store, spool_root=spool_root, on_commit=on_commit
+                partner.id,
+                partner.files,
+                store,
+                spool_root=spool_root,
+                on_commit=on_commit,
+                clock=clock,
             )
             for partner in config.partners
             if partner.files is not None
