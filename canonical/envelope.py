@@ -9,6 +9,7 @@ from msgspec import Meta, Struct
 
 from canonical.common import InvalidField, PartnerId, Timestamp, whole
 from canonical.documents import Document, document_type_of
+from canonical.files import Provenance
 from canonical.ids import new_message_id
 
 __all__ = ["MAX_IDEMPOTENCY_KEY_LENGTH", "MAX_ID_LENGTH", "Envelope", "new_envelope"]
@@ -37,6 +38,10 @@ class Envelope(Struct, frozen=True, kw_only=True):
     occurred_at: Timestamp
     received_at: Timestamp
     document: Document
+    # Where in a received file the document was found (file channels); None for a webhook or
+    # an ERP message. Added with a default: an older reader ignores it (unknown fields are
+    # tolerated here), an older message reads as None.
+    provenance: Provenance | None = None
 
     def __post_init__(self) -> None:
         # The header fields route and filter without decoding the document: they must not lie.
@@ -60,6 +65,7 @@ def new_envelope(
     occurred_at: dt.datetime | None = None,
     received_at: dt.datetime | None = None,
     message_id: str | None = None,
+    provenance: Provenance | None = None,
 ) -> Envelope:
     """Wrap `document` in a new envelope; ids and times default to fresh ones.
 
@@ -79,4 +85,5 @@ def new_envelope(
         occurred_at=occurred_at or received_at,
         received_at=received_at,
         document=document,
+        provenance=provenance,
     )

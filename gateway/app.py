@@ -28,6 +28,7 @@ from canonical.errors import ConfigError
 from gateway.admin import AdminApp, guarded
 from gateway.config import GatewayConfig, load_config
 from gateway.erp import build_erp_ingress
+from gateway.file_channels import FileChannels
 from gateway.logs import configure_logging
 from gateway.metrics import GatewayMetrics, LatencyTally
 from gateway.operator import OperatorApi, operator_routes
@@ -74,6 +75,7 @@ class Gateway:
         self.erp: ErpIngress | None = None
         self.erp_consumers: list[QueueConsumer] = []
         self.workflow: Workflow | None = None
+        self.files: FileChannels | None = None
         # Says loudly when accepted messages are routed nowhere (no queue bound).
         self.unroutable = UnroutableWatch(config.amqp.events_exchange)
         self.stopping = anyio.Event()
@@ -152,6 +154,11 @@ class Gateway:
                         self.erp, self.erp_consumers = build_erp_ingress(cfg, store)
                         for consumer in self.erp_consumers:
                             await listeners.start(consumer.run)
+                        # Partners' file channels: one poller each (gateway/file_channels.py).
+                        self.files = FileChannels(
+                            cfg, store, on_commit=self._files_committed, clock=self.clock
+                        )
+                        await listeners.start(self.files.run)
                         gc.freeze()  # start-up objects never need collecting again
                         logger.info(
                             "gateway ready",
@@ -202,6 +209,11 @@ class Gateway:
                 self.workflow.feeder.wake()
         if report.deliveries and self.outbound is not None:
             self.outbound.wake()
+
+    def _files_committed(self) -> None:
+        # A file's rows commit as a write, not an acceptance: `_batch_done` does not see them.
+        if self.workflow is not None:
+            self.workflow.feeder.wake()
 
     def _attempted(self, partner: str, outcome: str, latency_s: float) -> None:
         """Count a delivery attempt; a settled one may be an order the threads wait on."""

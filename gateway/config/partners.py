@@ -10,6 +10,7 @@ import msgspec
 from canonical import DOCUMENT_TYPES
 from gateway.config.base import MIB, Base, BodyBytes, Name, Problem, known
 from gateway.config.delivery import AmqpOutbound, PullOutbound, WebhookOutbound
+from gateway.config.files import FileChannelConfig
 from gateway.config.secrets import Secret
 from gateway.config.sftp import SftpChannel
 from gateway.config.tables import did_you_mean
@@ -67,6 +68,8 @@ class PartnerConfig(Base, frozen=True):
     pull: PullOutbound | None = None
     # Files over SFTP, its own server or the hosted drop box (`[partners.sftp]`, config/sftp.py).
     sftp: SftpChannel | None = None
+    # Files the partner drops: a folder polled, file patterns per document (config/files.py).
+    files: FileChannelConfig | None = None
 
     def problems(self) -> Iterator[Problem]:
         known_types = known_document_types()

@@ -27,6 +27,7 @@ from gateway.store import queries, schema, wire, writer
 from gateway.store.committer import GroupCommit
 from gateway.store.dead_letters import DeadLetterBook
 from gateway.store.deliveries import DeliveryLedger
+from gateway.store.files import FileLedger
 from gateway.store.process import WriterProcess
 from gateway.store.records import Acceptance, Accepted, BatchReport, DeadLetter, StoreStatistics
 from gateway.store.retention import PurgeReport, Retention
@@ -167,6 +168,8 @@ class Store:
         self.workflow = WorkflowLedger(self._write, self._read)
         # Every source's dead letters for the operator: list, count, put back (store/dead_letters).
         self.dead_letter_book = DeadLetterBook(self._write, self._read)
+        # Received files: fingerprints, staged rows, moves pending (gateway/store/files.py).
+        self.files = FileLedger(self._write, self._read)
 
     # Lifetime
 

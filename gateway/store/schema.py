@@ -10,6 +10,7 @@ import sqlite3
 from typing import Literal
 
 from canonical.errors import ConfigError
+from gateway.store import files
 
 __all__ = [
     "MIGRATIONS",
@@ -223,6 +224,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID
         """,
     ),
+    # Received files and the rows of a file being staged (gateway/store/files.py).
+    files.MIGRATION,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,0 +1,94 @@
+"""What the file intake needs from the store, as a Protocol and values the gateway implements
+(gateway/file_channels.py adapts `store.files`): the actors import no store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, Protocol
+
+from msgspec import Struct
+
+from actors.files.source import Folder
+
+__all__ = ["Fingerprint", "KnownFile", "PendingMove", "ReceivedFiles", "StagedRow", "Verdict"]
+
+Verdict = Literal["accepted", "refused"]
+
+
+class Fingerprint(Struct, frozen=True, kw_only=True):
+    """What makes a file the same file: who, where, its size, mtime and content hash."""
+
+    partner_id: str
+    channel: str
+    path: str
+    size: int
+    mtime: int
+    sha256: str
+
+
+class KnownFile(Struct, frozen=True, kw_only=True):
+    """A file committed before: its verdict and the folder it belongs in."""
+
+    file_id: int
+    verdict: Verdict
+    folder: Folder
+
+
+class StagedRow(Struct, frozen=True, kw_only=True):
+    """One outbox row a file carries (an envelope, encoded), at its position in the file."""
+
+    position: int
+    message_id: str
+    document_type: str
+    schema_version: int
+    routing_key: str
+    correlation_id: str
+    causation_id: str | None
+    idempotency_key: str
+    body: bytes
+
+
+class PendingMove(Struct, frozen=True, kw_only=True):
+    """A committed file still to move on the partner's side (its listing entry as committed)."""
+
+    file_id: int
+    name: str
+    size: int
+    mtime: int
+    folder: Folder
+
+
+class ReceivedFiles(Protocol):
+    """The store's record of received files: one transaction per file, moves as state."""
+
+    async def known(self, fingerprint: Fingerprint) -> KnownFile | None:
+        """The committed file with this fingerprint, if any (a cheap check before decoding)."""
+        ...
+
+    async def begin(self, fingerprint: Fingerprint) -> int | KnownFile:
+        """Claim the fingerprint: a file id to stage rows under, or the file committed before."""
+        ...
+
+    async def stage(self, file_id: int, rows: Sequence[StagedRow]) -> None:
+        """Keep a chunk of rows, invisible until `finish`."""
+        ...
+
+    async def finish(
+        self,
+        file_id: int,
+        *,
+        verdict: Verdict,
+        documents: int,
+        problems: int,
+        reason: str | None,
+        rows: Sequence[StagedRow],
+    ) -> None:
+        """Commit the file: its staged rows (none if refused) and `rows` into the outbox, and
+        its verdict, in one transaction; from then its move is pending."""
+        ...
+
+    async def pending_moves(
+        self, partner_id: str, channel: str, limit: int
+    ) -> list[PendingMove]: ...
+
+    async def moved(self, file_id: int) -> None: ...

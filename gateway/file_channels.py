@@ -1,0 +1,201 @@
+"""The gateway's side of file channels: the store as the intake's `ReceivedFiles`, and one
+poller per partner file channel built from the config.
+
+The poller and the intake live in actors/files and know the store only by its port; this
+module adapts `store.files` to it and wires each partner's `[partners.files]` table (a local
+folder: the hosted drop box, or a folder shared with the partner) to a `FilePoller`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import anyio
+from anyio.abc import TaskStatus
+
+from actors.files.formats import FileRule
+from actors.files.intake import FileIntake
+from actors.files.poller import ChannelPolicy, FilePoller
+from actors.files.ports import Fingerprint, KnownFile, PendingMove, StagedRow, Verdict
+from actors.files.source import FileSource
+from gateway.config import GatewayConfig
+from gateway.config.files import FileChannelConfig
+from gateway.store import Store
+from gateway.store.files import FileKey, FileLedger, FileRow, ReceivedFile
+from protocols.files import LocalFolderSource
+
+__all__ = ["FileChannels", "StoreReceivedFiles", "build_poller"]
+
+# The channel name of a partner's `[partners.files]` table in the store's records.
+FILES_CHANNEL = "files"
+
+
+class StoreReceivedFiles:
+    """`actors.files.ports.ReceivedFiles` over `store.files`."""
+
+    def __init__(self, ledger: FileLedger) -> None:
+        self._ledger = ledger
+
+    async def known(self, fingerprint: Fingerprint) -> KnownFile | None:
+        found = await self._ledger.find(_key(fingerprint))
+        if found is None or found.state == "staging":
+            return None
+        return _known(found)
+
+    async def begin(self, fingerprint: Fingerprint) -> int | KnownFile:
+        claimed = await self._ledger.begin(_key(fingerprint))
+        return claimed if isinstance(claimed, int) else _known(claimed)
+
+    async def stage(self, file_id: int, rows: Sequence[StagedRow]) -> None:
+        await self._ledger.stage(file_id, [_row(row) for row in rows])
+
+    async def finish(
+        self,
+        file_id: int,
+        *,
+        verdict: Verdict,
+        documents: int,
+        problems: int,
+        reason: str | None,
+        rows: Sequence[StagedRow],
+    ) -> None:
+        await self._ledger.finish(
+            file_id,
+            state=verdict,
+            documents=documents,
+            problems=problems,
+            reason=reason,
+            rows=[_row(row) for row in rows],
+        )
+
+    async def pending_moves(self, partner_id: str, channel: str, limit: int) -> list[PendingMove]:
+        return [
+            PendingMove(
+                file_id=move.id,
+                name=move.path,
+                size=move.size,
+                mtime=move.mtime,
+                folder=move.folder,
+            )
+            for move in await self._ledger.pending_moves(partner_id, channel, limit)
+        ]
+
+    async def moved(self, file_id: int) -> None:
+        await self._ledger.moved(file_id)
+
+
+def _key(fingerprint: Fingerprint) -> FileKey:
+    return FileKey(
+        partner_id=fingerprint.partner_id,
+        channel=fingerprint.channel,
+        path=fingerprint.path,
+        size=fingerprint.size,
+        mtime=fingerprint.mtime,
+        sha256=fingerprint.sha256,
+    )
+
+
+def _known(found: ReceivedFile) -> KnownFile:
+    verdict: Verdict = "accepted" if found.state == "accepted" else "refused"
+    return KnownFile(
+        file_id=found.id,
+        verdict=verdict,
+        folder=found.folder or ("archive" if verdict == "accepted" else "error"),
+    )
+
+
+def _row(row: StagedRow) -> FileRow:
+    return FileRow(
+        position=row.position,
+        message_id=row.message_id,
+        document_type=row.document_type,
+        schema_version=row.schema_version,
+        routing_key=row.routing_key,
+        correlation_id=row.correlation_id,
+        causation_id=row.causation_id,
+        idempotency_key=row.idempotency_key,
+        body=row.body,
+    )
+
+
+def build_poller(
+    partner_id: str,
+    channel: FileChannelConfig,
+    store: Store,
+    *,
+    spool_root: Path,
+    source: FileSource | None = None,
+    on_commit: Callable[[], None] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> FilePoller:
+    """One channel's poller; `source` defaults to the channel's local folder. `clock` dates
+    what the files carry (received_at, an exception's raised_at)."""
+    files = StoreReceivedFiles(store.files)
+    rules = tuple(
+        FileRule(
+            pattern=rule.pattern,
+            document_type=rule.document_type,
+            format=rule.format,
+            options=rule.csv_feed(),
+        )
+        for rule in channel.rules
+    )
+    policy = ChannelPolicy(
+        partner_id=partner_id,
+        channel=FILES_CHANNEL,
+        rules=rules,
+        spool_dir=spool_root / partner_id,
+        poll_interval_s=channel.poll_interval_s,
+        settle_s=channel.settle_s,
+        max_file_bytes=channel.max_file_bytes,
+        max_files_per_round=channel.max_files_per_round,
+        max_moves_per_round=channel.max_files_per_round,
+    )
+    intake = FileIntake(
+        files,
+        partner_id=partner_id,
+        channel=FILES_CHANNEL,
+        stage_rows=channel.stage_rows,
+        max_problems=channel.max_problems,
+        clock=clock,
+    )
+    if source is None:
+        if channel.folder is None:
+            raise ValueError(f"partner {partner_id!r}: a file channel needs a folder")
+        source = LocalFolderSource(Path(channel.folder))
+    return FilePoller(source, intake, files, policy, on_commit=on_commit)
+
+
+class FileChannels:
+    """Every configured partner's file channel poller, run together in one task group."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        store: Store,
+        *,
+        on_commit: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        spool_root = Path(config.store.path).parent / "spool"
+        self.pollers = [
+            build_poller(
+                partner.id,
+                partner.files,
+                store,
+                spool_root=spool_root,
+                on_commit=on_commit,
+                clock=clock,
+            )
+            for partner in config.partners
+            if partner.files is not None
+        ]
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Run every poller until cancelled; started once each has started."""
+        async with anyio.create_task_group() as pollers:
+            for poller in self.pollers:
+                await pollers.start(poller.run)
+            task_status.started()
