@@ -1,0 +1,505 @@
+"""One X12 file to what the intake needs: documents, problems, interchange keys, acks owed.
+
+`decode_file` never raises: a file that cannot be split into interchanges is refused whole
+(`decoding.refused`); an interchange whose envelope is at fault is rejected with its TA1 note
+and nothing behind it is read; a group at fault has its sets rejected; a set the mapping
+refuses is rejected alone with its AK3/AK4. Every other set becomes canonical documents with
+their `Provenance`. The reading also lists each interchange's key (the store refuses a replay
+with `refuse_duplicate`, TA1 note 025) and the acknowledgements owed, which
+`render_acknowledgements` writes once the store has handed out control numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+from msgspec import Struct
+
+from canonical.documents import Document
+from canonical.errors import FieldError
+from canonical.files import FileDecoding, FileDocument, FileProblem, Provenance
+from canonical.x12.acks import AckGroup, PendingAck, render_pending
+from canonical.x12.elements import SetReader, SetRejected
+from canonical.x12.envelope import (
+    GroupBlock,
+    GroupHeader,
+    InterchangeBlock,
+    InterchangeHeader,
+    SetBlock,
+    read_envelope,
+)
+from canonical.x12.errors import X12Error
+from canonical.x12.inbound_acks import read_functional_ack
+from canonical.x12.notes import GroupOutcome, InterchangeKey, SegmentNote, SetOutcome, Ta1
+from canonical.x12.profile import X12Profile
+from canonical.x12.render import ControlNumbers
+from canonical.x12.sets import ACK_SETS, BY_SET_ID
+from canonical.x12.syntax import split_interchanges
+
+__all__ = [
+    "GroupReport",
+    "InterchangeReport",
+    "SetReport",
+    "X12Problem",
+    "X12Reading",
+    "decode_file",
+    "duplicate_ta1",
+    "refuse_duplicate",
+    "render_acknowledgements",
+]
+
+
+class X12Problem(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One error, where it is: file segment and element, and the envelope it sits in."""
+
+    code: str | None  # the X12 code: a TA1 note, an AK9/AK5 code, an AK3/AK4 code
+    detail: str
+    segment: int | None = None  # in the file, ISA = 1
+    element: int | None = None
+    interchange: str | None = None
+    group: str | None = None
+    transaction_set: str | None = None
+
+
+class SetReport(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One set as read: its outcome and the documents it became."""
+
+    set_id: str
+    control_number: str
+    segment: int  # its ST in the file
+    accepted: bool
+    codes: tuple[str, ...] = ()
+    notes: tuple[SegmentNote, ...] = ()
+    documents: tuple[Document, ...] = ()
+
+
+class GroupReport(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    header: GroupHeader
+    status: str  # AK901: A, P or R
+    codes: tuple[str, ...] = ()
+    sets: tuple[SetReport, ...] = ()
+    acknowledges: GroupOutcome | None = None  # for a 997/999 received: what it says
+
+
+class InterchangeReport(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    header: InterchangeHeader
+    key: InterchangeKey
+    note: str  # TA1 note: 000 when the envelope is sound
+    detail: str | None = None
+    groups: tuple[GroupReport, ...] = ()
+
+
+class X12Reading(Struct, frozen=True, kw_only=True):
+    """What one file said, for the intake (`decoding`, `keys`, `acknowledgements`) and people."""
+
+    decoding: FileDecoding
+    interchanges: tuple[InterchangeReport, ...] = ()
+    keys: tuple[InterchangeKey, ...] = ()
+    acknowledgements: tuple[PendingAck, ...] = ()
+    functional_acks: tuple[GroupOutcome, ...] = ()  # 997/999 received: answers to our sends
+    problems: tuple[X12Problem, ...] = ()
+    profile: X12Profile = X12Profile()
+
+    @property
+    def accepted(self) -> bool:
+        """True when the file was read whole and every set became documents."""
+        return self.decoding.refused is None and not self.problems
+
+    @property
+    def control_numbers_needed(self) -> tuple[int, int]:
+        """(ISA13s, GS06s) `render_acknowledgements` uses, consecutively from the first."""
+        return len(self.acknowledgements), sum(len(a.groups) for a in self.acknowledgements)
+
+
+def decode_file(
+    data: bytes, *, file_name: str, sha256: str, profile: X12Profile | None = None
+) -> X12Reading:
+    """Read one X12 file; never raises (see the module's docstring)."""
+    profile = profile or X12Profile()
+    try:
+        raws = split_interchanges(data, profile.limits)
+    except X12Error as exc:
+        problem = X12Problem(
+            code=exc.code, detail=exc.detail, segment=exc.segment, element=exc.element
+        )
+        return X12Reading(
+            decoding=FileDecoding(refused=f"x12: {exc.detail} ({exc.where()})"),
+            problems=(problem,),
+            profile=profile,
+        )
+    reader = _FileReader(file_name, sha256, profile)
+    seen: set[InterchangeKey] = set()
+    for raw in raws:
+        block = read_envelope(raw)
+        if block.note == "000" and block.header.key in seen:
+            block.note, block.detail = "025", "the file repeats this interchange control number"
+            block.position = block.isa.position
+        seen.add(block.header.key)
+        reader.interchange(block)
+    return reader.reading()
+
+
+def duplicate_ta1(header: InterchangeHeader) -> Ta1:
+    """The TA1 refusing a replayed interchange (note 025, duplicate control number)."""
+    return Ta1(
+        control_number=header.control_number,
+        date=header.date,
+        time=header.time,
+        status="R",
+        note="025",
+    )
+
+
+def refuse_duplicate(reading: X12Reading, key: InterchangeKey) -> X12Reading:
+    """Drop what interchange `key` carried (the store has seen it) and answer it with TA1 025."""
+    report = next((i for i in reading.interchanges if i.key == key), None)
+    if report is None:
+        return reading
+    number = key.control_number
+    documents = tuple(d for d in reading.decoding.documents if d.provenance.interchange != number)
+    problems = tuple(p for p in reading.decoding.problems if p.provenance.interchange != number)
+    detail = "interchange control number already received from this sender"
+    file_problem = FileProblem(
+        provenance=Provenance(file=_file_of(reading), sha256=_sha_of(reading), interchange=number),
+        reason="x12_duplicate_interchange",
+        detail=detail,
+    )
+    acks = [a for a in reading.acknowledgements if a.interchange.key != key]
+    acks.append(
+        PendingAck(
+            interchange=report.header,
+            kind=reading.profile.acknowledgement,
+            ta1=duplicate_ta1(report.header),
+        )
+    )
+    return X12Reading(
+        decoding=FileDecoding(
+            documents=documents,
+            problems=(*problems, file_problem),
+            refused=reading.decoding.refused,
+        ),
+        interchanges=reading.interchanges,
+        keys=reading.keys,
+        acknowledgements=tuple(acks),
+        functional_acks=reading.functional_acks,
+        problems=(
+            *reading.problems,
+            X12Problem(code="025", detail=detail, segment=None, interchange=number),
+        ),
+        profile=reading.profile,
+    )
+
+
+def render_acknowledgements(
+    reading: X12Reading, control_numbers: ControlNumbers, *, at: dt.datetime | None = None
+) -> list[bytes]:
+    """Write the acks `reading` owes, one interchange each, numbered from `control_numbers`.
+
+    Numbers are used consecutively (`reading.control_numbers_needed` says how many); `at`
+    dates the envelopes (now, UTC, when not given: a date, never a control number).
+    """
+    when = at or dt.datetime.now(dt.UTC)
+    out = []
+    group = control_numbers.group
+    for offset, pending in enumerate(reading.acknowledgements):
+        out.append(
+            render_pending(
+                pending,
+                reading.profile,
+                interchange_number=control_numbers.interchange + offset,
+                first_group=group,
+                at=when,
+            )
+        )
+        group += len(pending.groups)
+    return out
+
+
+def _file_of(reading: X12Reading) -> str:
+    return next((d.provenance.file for d in reading.decoding.documents), "") or next(
+        (p.provenance.file for p in reading.decoding.problems), ""
+    )
+
+
+def _sha_of(reading: X12Reading) -> str:
+    return next((d.provenance.sha256 for d in reading.decoding.documents), "") or next(
+        (p.provenance.sha256 for p in reading.decoding.problems), ""
+    )
+
+
+class _FileReader:
+    def __init__(self, file_name: str, sha256: str, profile: X12Profile) -> None:
+        self.file_name = file_name
+        self.sha256 = sha256
+        self.profile = profile
+        self.documents: list[FileDocument] = []
+        self.file_problems: list[FileProblem] = []
+        self.problems: list[X12Problem] = []
+        self.reports: list[InterchangeReport] = []
+        self.acks: list[PendingAck] = []
+        self.functional_acks: list[GroupOutcome] = []
+
+    def reading(self) -> X12Reading:
+        return X12Reading(
+            decoding=FileDecoding(
+                documents=tuple(self.documents), problems=tuple(self.file_problems)
+            ),
+            interchanges=tuple(self.reports),
+            keys=tuple(r.key for r in self.reports),
+            acknowledgements=tuple(self.acks),
+            functional_acks=tuple(self.functional_acks),
+            problems=tuple(self.problems),
+            profile=self.profile,
+        )
+
+    def provenance(
+        self, number: str, group: str | None = None, st: str | None = None
+    ) -> Provenance:
+        return Provenance(
+            file=self.file_name,
+            sha256=self.sha256,
+            interchange=number,
+            group=group,
+            transaction_set=st,
+        )
+
+    def interchange(self, block: InterchangeBlock) -> None:
+        header = block.header
+        number = header.control_number
+        groups: list[GroupReport] = []
+        ack_groups: list[AckGroup] = []
+        if block.note != "000":
+            detail = block.detail or "envelope error"
+            self.problems.append(
+                X12Problem(
+                    code=block.note, detail=detail, segment=block.position, interchange=number
+                )
+            )
+            self.file_problems.append(
+                FileProblem(
+                    provenance=self.provenance(number),
+                    reason="x12_interchange_rejected",
+                    detail=f"TA1 {block.note}: {detail}",
+                )
+            )
+        else:
+            for group in block.groups:
+                report, ack = self.group(block, group)
+                groups.append(report)
+                if ack is not None:
+                    ack_groups.append(ack)
+        self.reports.append(
+            InterchangeReport(
+                header=header,
+                key=header.key,
+                note=block.note,
+                detail=block.detail,
+                groups=tuple(groups),
+            )
+        )
+        ta1 = None
+        if block.has_transactions and (block.note != "000" or header.ack_requested == "1"):
+            ta1 = Ta1(
+                control_number=number,
+                date=header.date,
+                time=header.time,
+                status="A" if block.note == "000" else "R",
+                note=block.note,
+            )
+        mirrorable = (
+            all((header.sender_qualifier.strip(), header.sender_id, header.receiver_id))
+            and header.version.isdigit()
+        )
+        if (ta1 is not None or ack_groups) and mirrorable:
+            self.acks.append(
+                PendingAck(
+                    interchange=header,
+                    kind=self.profile.acknowledgement,
+                    ta1=ta1,
+                    groups=tuple(ack_groups),
+                )
+            )
+
+    def group(
+        self, block: InterchangeBlock, group: GroupBlock
+    ) -> tuple[GroupReport, AckGroup | None]:
+        header = group.header
+        number = block.header.control_number
+        for code in group.codes:
+            self.problems.append(
+                X12Problem(
+                    code=code,
+                    detail=_GROUP_CODES.get(code, "group error"),
+                    segment=group.gs.position,
+                    interchange=number,
+                    group=header.control_number,
+                )
+            )
+        is_ack = header.functional_id == "FA"
+        sets: list[SetReport] = []
+        outcomes: list[SetOutcome] = []
+        acknowledges = None
+        for block_set in group.sets:
+            if is_ack or block_set.set_id in ACK_SETS:
+                acknowledges = self.functional_ack(block, group, block_set) or acknowledges
+                continue
+            report, outcome = self.transaction_set(block, group, block_set)
+            sets.append(report)
+            outcomes.append(outcome)
+        outcome_group = GroupOutcome(
+            functional_id=header.functional_id,
+            control_number=header.control_number,
+            version=header.version,
+            sets=tuple(outcomes),
+            received=len(outcomes),
+            codes=tuple(group.codes),
+        )
+        group_report = GroupReport(
+            header=header,
+            status=outcome_group.status,
+            codes=tuple(group.codes),
+            sets=tuple(sets),
+            acknowledges=acknowledges,
+        )
+        if is_ack or not outcomes:
+            return group_report, None  # never acknowledge an acknowledgement
+        ack = AckGroup(
+            application_sender=header.application_sender,
+            application_receiver=header.application_receiver,
+            outcome=outcome_group,
+        )
+        return group_report, ack
+
+    def functional_ack(
+        self, block: InterchangeBlock, group: GroupBlock, block_set: SetBlock
+    ) -> GroupOutcome | None:
+        try:
+            outcome = read_functional_ack(SetReader(block_set, self.profile, block.delimiters))
+        except X12Error as exc:
+            self.problems.append(
+                X12Problem(
+                    code=exc.code,
+                    detail=f"unreadable {block_set.set_id}: {exc.detail}",
+                    segment=exc.segment,
+                    element=exc.element,
+                    interchange=block.header.control_number,
+                    group=group.header.control_number,
+                    transaction_set=block_set.control_number,
+                )
+            )
+            return None
+        self.functional_acks.append(outcome)
+        return outcome
+
+    def transaction_set(
+        self, block: InterchangeBlock, group: GroupBlock, block_set: SetBlock
+    ) -> tuple[SetReport, SetOutcome]:
+        number = block.header.control_number
+        provenance = self.provenance(number, group.header.control_number, block_set.control_number)
+        st = block_set.segments[0]
+        codes = list(block_set.codes)
+        notes: tuple[SegmentNote, ...] = ()
+        documents: tuple[Document, ...] = ()
+        mapping = BY_SET_ID.get(block_set.set_id)
+        problem: X12Problem | None = None
+        where = (number, group.header.control_number, block_set.control_number)
+        if codes:
+            problem = X12Problem(
+                code=codes[0], detail=_SET_CODES.get(codes[0], "set error"), segment=st.position,
+                interchange=where[0], group=where[1], transaction_set=where[2],
+            )  # fmt: skip
+        elif mapping is None:
+            codes = ["1"]
+            problem = X12Problem(
+                code="1",
+                detail=f"transaction set {block_set.set_id!r} is not supported",
+                segment=st.position,
+                interchange=where[0],
+                group=where[1],
+                transaction_set=where[2],
+            )
+        else:
+            try:
+                reader = SetReader(block_set, self.profile, block.delimiters)
+                documents = tuple(mapping.decode(reader))
+            except SetRejected as exc:
+                codes, notes = ["5"], (exc.note,)
+                problem = X12Problem(
+                    code=exc.note.code,
+                    detail=exc.detail,
+                    segment=exc.segment,
+                    element=exc.element,
+                    interchange=where[0],
+                    group=where[1],
+                    transaction_set=where[2],
+                )
+            except X12Error as exc:
+                codes = ["5"]
+                problem = X12Problem(
+                    code=exc.code, detail=exc.detail, segment=exc.segment, element=exc.element,
+                    interchange=where[0], group=where[1], transaction_set=where[2],
+                )  # fmt: skip
+        accepted = problem is None and not group.codes
+        if problem is not None:
+            self.problems.append(problem)
+        if problem is not None or group.codes:
+            detail = problem.detail if problem is not None else "its functional group is in error"
+            self.file_problems.append(
+                FileProblem(
+                    provenance=provenance,
+                    reason="x12_set_rejected",
+                    detail=f"{block_set.set_id} {block_set.control_number}: {detail}",
+                    errors=tuple(_field_errors(problem)),
+                )
+            )
+            documents_kept: tuple[Document, ...] = ()
+        else:
+            documents_kept = documents
+            self.documents += [
+                FileDocument(document=document, provenance=provenance) for document in documents
+            ]
+        outcome = SetOutcome(
+            set_id=block_set.set_id,
+            control_number=block_set.control_number,
+            accepted=accepted,
+            codes=tuple(codes) if not accepted else (),
+            notes=notes,
+            implementation=block_set.implementation,
+        )
+        report = SetReport(
+            set_id=block_set.set_id,
+            control_number=block_set.control_number,
+            segment=st.position,
+            accepted=accepted,
+            codes=outcome.codes,
+            notes=notes,
+            documents=documents_kept,
+        )
+        return report, outcome
+
+
+def _field_errors(problem: X12Problem | None) -> Iterator[FieldError]:
+    if problem is None or problem.segment is None:
+        return
+    where = f"segment {problem.segment}"
+    if problem.element is not None:
+        where += f", element {problem.element}"
+    yield FieldError(where, problem.detail)
+
+
+_GROUP_CODES = {
+    "3": "functional group trailer (GE) missing",
+    "4": "GE02 does not match GS06",
+    "5": "GE01 does not count the sets in the group",
+    "6": "GS06 is not a control number",
+    "19": "GS06 is not unique within the interchange",
+}
+_SET_CODES = {
+    "2": "transaction set trailer (SE) missing",
+    "3": "SE02 does not match ST02",
+    "4": "SE01 does not count the segments ST..SE",
+    "6": "ST01 is not a transaction set id",
+    "7": "ST02 is not a control number",
+    "23": "ST02 is not unique within the group",
+}
