@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from canonical.common import MAX_DECIMAL_PLACES, MAX_INTEGER_DIGITS
 from canonical.x12.envelope import SetBlock
 from canonical.x12.errors import X12Error
 from canonical.x12.notes import ElementNote, SegmentNote
@@ -31,6 +32,7 @@ _INTEGER = re.compile(r"-?[0-9]{1,15}\Z")
 _AT = re.compile(r"^(?P<message>.*) - at `\$(?P<path>[^`]*)`$", re.DOTALL)
 _RELATIVE = re.compile(r"^(?P<field>[A-Za-z_][A-Za-z0-9_.\[\]]*): (?P<message>.*)$", re.DOTALL)
 MAX_COPY = 99  # AK404 carries at most 99 characters of the bad data
+MAX_NUMBER_CHARS = 30  # a number element longer than this is refused before it is parsed
 
 
 class SetRejected(X12Error):
@@ -177,13 +179,21 @@ class SetReader:
         if value is None:
             return None
         pattern = _DECIMAL if not implied else _INTEGER
-        if len(value) > 30 or not pattern.match(value):
+        if len(value) > MAX_NUMBER_CHARS or not pattern.match(value):
             raise self.rejected(segment, n, code="6", detail="not a number")
         try:
             number = Decimal(value)
         except InvalidOperation:  # the pattern admits only what Decimal reads; kept for safety
             raise self.rejected(segment, n, code="6", detail="not a number") from None
-        return number.scaleb(-implied) if implied else number
+        number = number.scaleb(-implied) if implied else number
+        # Canonical documents hold no more (common.MAX_*): refusing here keeps the mappings'
+        # arithmetic on small numbers.
+        if number and number.adjusted() >= MAX_INTEGER_DIGITS:
+            raise self.rejected(segment, n, code="5", detail="more integer digits than allowed")
+        exponent = number.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -MAX_DECIMAL_PLACES:
+            raise self.rejected(segment, n, code="5", detail="more decimal places than allowed")
+        return number
 
     def integer(
         self, segment: Segment, n: int, path: str | None = None, *, required: bool = False

@@ -11,7 +11,7 @@ canonical invoice requires; TDS must agree with that total to the cent.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from typing import Any
 
 from canonical.invoices import Invoice
@@ -30,6 +30,8 @@ __all__ = ["decode_810", "encode_810"]
 
 PARTIES = {"SU": "supplier", "VN": "supplier", "SE": "supplier", "RE": "supplier", "BT": "bill_to"}
 CENT = Decimal("0.01")
+# The reader bounds every number (15 integer digits, 6 places): products and sums of them fit.
+EXACT = Context(prec=60, rounding=ROUND_HALF_UP)
 
 
 def _cents(amount: Decimal) -> int:
@@ -133,16 +135,18 @@ def decode_810(r: SetReader) -> list[Invoice]:
         elif tag == "SAC" and seg.element(1) == "C":
             amount = r.decimal(seg, 5, "$.charges.amount", implied=2)
             doc["charges"] = {"amount": amount, "currency": currency}
-    subtotal = sum((line["amount"]["amount"] or Decimal(0) for line in doc["lines"]), Decimal(0))
-    total = subtotal
-    for extra in ("tax", "charges"):
-        if extra in doc and doc[extra]["amount"] is not None:
-            total += doc[extra]["amount"]
+    with localcontext(EXACT):
+        subtotal = sum((ln["amount"]["amount"] or Decimal(0) for ln in doc["lines"]), Decimal(0))
+        total = subtotal
+        for extra in ("tax", "charges"):
+            if extra in doc and doc[extra]["amount"] is not None:
+                total += doc[extra]["amount"]
+        rounded = total.quantize(CENT)
     doc["subtotal"] = {"amount": subtotal, "currency": currency}
     doc["total"] = {"amount": total, "currency": currency}
     if tds is None:
         raise r.missing("TDS")
-    if tds[1] != total.quantize(CENT, rounding=ROUND_HALF_UP):
+    if tds[1] != rounded:
         raise r.rejected(tds[0], 1, code="7", detail=f"TDS01 is not the invoice total {total}")
     return [r.build(Invoice, doc, big)]
 
@@ -150,7 +154,8 @@ def decode_810(r: SetReader) -> list[Invoice]:
 def _extended(quantity: Decimal | None, price: Decimal | None) -> Decimal | None:
     if quantity is None or price is None:
         return None
-    return (quantity * price).quantize(CENT, rounding=ROUND_HALF_UP)
+    with localcontext(EXACT):
+        return (quantity * price).quantize(CENT)
 
 
 def _element_of(segment: Any, qualifier: str) -> int:

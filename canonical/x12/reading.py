@@ -423,6 +423,18 @@ class _FileReader:
             try:
                 reader = SetReader(block_set, self.profile, block.delimiters)
                 documents = tuple(mapping.decode(reader))
+            except (ArithmeticError, ValueError) as exc:
+                # Not expected (the reader bounds and checks every value); should a mapping
+                # still trip on one, the set is rejected, not the whole file.
+                codes = ["5"]
+                problem = X12Problem(
+                    code="5",
+                    detail=f"unreadable value: {type(exc).__name__}",
+                    segment=st.position,
+                    interchange=where[0],
+                    group=where[1],
+                    transaction_set=where[2],
+                )
             except SetRejected as exc:
                 codes, notes = ["5"], (exc.note,)
                 problem = X12Problem(
