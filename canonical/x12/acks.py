@@ -58,7 +58,7 @@ def render_pending(
         element=wanted.element,
         component=wanted.component,
         segment=wanted.segment,
-        repetition=wanted.repetition if inbound.version >= "00403" else None,
+        repetition=profile.repetition_separator if inbound.version >= "00403" else None,
     )
     segments: list[tuple[str, ...]] = [
         isa_elements(

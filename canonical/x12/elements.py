@@ -122,7 +122,8 @@ class SetReader:
         for segment in self.segments:
             if segment.tag == tag:
                 return segment
-        raise self.missing(tag)
+        # Reported where a header segment is expected: right after the ST.
+        raise self.missing(tag, self.segments[0] if self.segments else self.st)
 
     def text(
         self, segment: Segment, n: int, path: str | None = None, *, required: bool = False
