@@ -186,3 +186,24 @@ def test_a_999_received_is_read_back_the_same_way() -> None:
     (outcome,) = reading.functional_acks
     assert [(s.accepted, s.codes) for s in outcome.sets] == [(False, ("5",))]
     assert outcome.sets[0].notes[0].elements[0].position == 5
+
+
+@pytest.mark.parametrize(
+    ("dropped", "ak3"),
+    [
+        (("CUR",), "AK3*CUR*2**3"),
+        (("N1*BY",), "AK3*N1*2**3"),
+        (("DTM",), "AK3*DTM*6*PO1*3"),
+        (("PO1", "DTM"), "AK3*PO1*6**3"),
+    ],
+    ids=["CUR", "buyer's N1", "requested date", "every line"],
+)
+def test_a_segment_the_document_needs_is_reported_missing(
+    dropped: tuple[str, ...], ak3: str
+) -> None:
+    st, *body, _se = po_set("0001")
+    kept = [segment for segment in body if not segment.startswith(dropped)]
+    one = [st, *kept, f"SE*{len(kept) + 2}*0001"]
+    segments = answers(read(interchange([group([one])])))[0]
+    assert ak3 in segments
+    assert "AK5*R*5" in segments

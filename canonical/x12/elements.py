@@ -31,6 +31,24 @@ _DECIMAL = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\Z")
 _INTEGER = re.compile(r"-?[0-9]{1,15}\Z")
 _AT = re.compile(r"^(?P<message>.*) - at `\$(?P<path>[^`]*)`$", re.DOTALL)
 _RELATIVE = re.compile(r"^(?P<field>[A-Za-z_][A-Za-z0-9_.\[\]]*): (?P<message>.*)$", re.DOTALL)
+_MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")
+# The segment a canonical field comes from, when a missing field means a missing segment.
+SEGMENT_OF_FIELD = {
+    "buyer": "N1",
+    "supplier": "N1",
+    "ship_to": "N1",
+    "bill_to": "N1",
+    "location_id": "N1",
+    "currency": "CUR",
+    "requested_date": "DTM",
+    "po_number": "PRF",
+    "sscc": "MAN",
+    "quantity": "SN1",
+    "packs": "HL",
+    "items": "HL",
+    "on_hand": "QTY",
+    "uom": "QTY",
+}
 MAX_COPY = 99  # AK404 carries at most 99 characters of the bad data
 MAX_NUMBER_CHARS = 30  # a number element longer than this is refused before it is parsed
 
@@ -65,6 +83,7 @@ class SetReader:
         self.segments = body
         self.loop: str | None = None  # the loop being read, for AK3's loop id
         self.origins: dict[str, tuple[Segment, int]] = {}
+        self.loops: dict[int, str | None] = {}  # the loop each segment read was in
         for segment in body:
             if not _TAG.match(segment.tag):
                 raise self.rejected(segment, None, code="1", detail="unrecognized segment id")
@@ -96,7 +115,7 @@ class SetReader:
                 segment_id=segment.tag[:3] or "?",
                 position=segment.position - self.st.position + 1,
                 code="8" if element is not None else code,
-                loop_id=self.loop,
+                loop_id=self.loops.get(segment.position, self.loop),
                 elements=elements,
                 file_segment=segment.position,
                 detail=detail,
@@ -111,7 +130,7 @@ class SetReader:
                 segment_id=tag,
                 position=where.position - self.st.position + 1,
                 code="3",
-                loop_id=self.loop,
+                loop_id=self.loops.get(where.position) if after is not None else None,
                 file_segment=where.position,
                 detail=f"mandatory segment {tag} missing",
             )
@@ -128,6 +147,7 @@ class SetReader:
     def text(
         self, segment: Segment, n: int, path: str | None = None, *, required: bool = False
     ) -> str | None:
+        self.loops.setdefault(segment.position, self.loop)
         value = segment.element(n)
         if not value:
             if required:
@@ -207,27 +227,59 @@ class SetReader:
         return int(value)
 
     def build(self, cls: type[T], obj: dict[str, Any], anchor: Segment) -> T:
-        """Convert `obj` to `cls`; a refusal is placed at the element the field came from."""
+        """Convert `obj` to `cls`; a refusal is placed at the element the field came from.
+
+        A value refused is an AK4 at the element it was read from; a field missing whose
+        segment is known (`SEGMENT_OF_FIELD`) is that segment missing (AK3 code 3); anything
+        else is an AK3 at the segment read nearest to the field.
+        """
         try:
             return msgspec.convert(obj, cls)
         except msgspec.ValidationError as exc:
             path, message = _path_of(str(exc))
+            near = self._nearest(path) or anchor
+            missing = _MISSING.match(message)
+            if missing is not None:
+                tag = SEGMENT_OF_FIELD.get(missing["field"])
+                if tag is not None:
+                    raise self.missing(tag, near) from None
+                detail = f"{path}.{missing['field']}: missing"
+                raise self.rejected(near, None, code="8", detail=detail) from None
             origin = self._origin(path)
             if origin is None:
-                raise self.rejected(anchor, None, code="8", detail=f"{path}: {message}") from None
+                raise self.rejected(near, None, code="8", detail=f"{path}: {message}") from None
             segment, n = origin
             raise self.rejected(segment, n, code=_element_code(message), detail=message) from None
 
     def _origin(self, path: str) -> tuple[Segment, int] | None:
-        # The field itself, else the nearest field under it (a Struct refused as a whole is
-        # placed at its first element read), else the nearest field above it.
+        # The field itself, else (for a Struct refused as a whole) the first element read
+        # under it.
         if path in self.origins:
             return self.origins[path]
-        under = [key for key in self.origins if key.startswith(path)]
-        if under:
-            return self.origins[min(under, key=len)]
-        above = [key for key in self.origins if path.startswith(key)]
-        return self.origins[max(above, key=len)] if above else None
+        if path == "$":
+            return None
+        under = [key for key in self.origins if key.startswith(path + ".")]
+        return self.origins[min(under, key=len)] if under else None
+
+    def _nearest(self, path: str) -> Segment | None:
+        # The segment of the field read whose path shares the most with `path`: for a field
+        # that was never read, the segment of its Struct (the line, the party) it lacks.
+        best, shared = None, -1
+        for key, (segment, _) in self.origins.items():
+            common = _shared(key, path)
+            if common > shared:
+                best, shared = segment, common
+        return best
+
+
+def _shared(a: str, b: str) -> int:
+    """How many leading characters two JSON paths share."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def _path_of(error: str) -> tuple[str, str]:

@@ -144,6 +144,8 @@ def decode_810(r: SetReader) -> list[Invoice]:
         rounded = total.quantize(CENT)
     doc["subtotal"] = {"amount": subtotal, "currency": currency}
     doc["total"] = {"amount": total, "currency": currency}
+    if not doc["lines"]:
+        raise r.missing("IT1")
     if tds is None:
         raise r.missing("TDS")
     if tds[1] != rounded:

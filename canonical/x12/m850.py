@@ -48,6 +48,7 @@ def encode_850(order: PurchaseOrder, w: SetWriter) -> None:
 
 def decode_850(r: SetReader) -> list[PurchaseOrder]:
     beg = r.first("BEG")
+    r.first("CUR")  # the order's currency: every price depends on it
     doc: dict[str, Any] = {
         "po_number": r.text(beg, 3, "$.po_number", required=True),
         "order_date": r.date(beg, 5, "$.order_date", required=True),
@@ -76,8 +77,7 @@ def decode_850(r: SetReader) -> list[PurchaseOrder]:
                     "uom": r.profile.our_uom(r.text(seg, 3, f"{path}.quantity.uom") or ""),
                 },
                 "unit_price": {
-                    "amount": r.decimal(seg, 4, f"{path}.unit_price.amount", required=True),
-                    "currency": doc.get("currency", ""),
+                    "amount": r.decimal(seg, 4, f"{path}.unit_price.amount", required=True)
                 },
             }
             item.update(product_ids(r, seg, 6, path, {"BP": "sku", "GTIN": "gtin"}))
@@ -89,6 +89,9 @@ def decode_850(r: SetReader) -> list[PurchaseOrder]:
                 line[0]["description"] = description
         elif tag == "DTM" and line is not None and seg.element(1) == "002":
             line[0]["requested_date"] = r.date(seg, 2, f"{line[1]}.requested_date")
-    for item in doc["lines"]:
-        item["unit_price"]["currency"] = doc.get("currency", "")
+    if not doc["lines"]:
+        raise r.missing("PO1")
+    if "currency" in doc:  # else the currency is missing, the CUR reported so
+        for item in doc["lines"]:
+            item["unit_price"]["currency"] = doc["currency"]
     return [r.build(PurchaseOrder, doc, beg)]

@@ -115,6 +115,8 @@ def decode_855(r: SetReader) -> list[PurchaseOrderAck]:
             reason = r.text(seg, 2, f"{line[1]}.reason")
             if reason is not None:
                 line[0]["reason"] = reason
+    if not doc["lines"]:
+        raise r.missing("PO1")
     doc.pop("currency", None)
     for price in prices:
         price["currency"] = r.text(r.first("CUR"), 2, required=True)

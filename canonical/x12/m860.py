@@ -69,6 +69,7 @@ def encode_860(change: PurchaseOrderChange, w: SetWriter) -> None:
 
 def decode_860(r: SetReader) -> list[PurchaseOrderChange]:
     bch = r.first("BCH")
+    r.first("CUR")  # the order's currency: every price depends on it
     doc: dict[str, Any] = {
         "po_number": r.text(bch, 3, "$.po_number", required=True),
         "change_number": r.integer(bch, 5, "$.change_number", required=True),
@@ -115,6 +116,9 @@ def decode_860(r: SetReader) -> list[PurchaseOrderChange]:
             line = (item, path)
         elif tag == "DTM" and line is not None and seg.element(1) == "002":
             line[0]["requested_date"] = r.date(seg, 2, f"{line[1]}.requested_date")
-    for price in prices:
-        price["currency"] = doc.get("currency", "")
+    if not doc["lines"]:
+        raise r.missing("POC")
+    if "currency" in doc:
+        for price in prices:
+            price["currency"] = doc["currency"]
     return [r.build(PurchaseOrderChange, doc, bch)]
