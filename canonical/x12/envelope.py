@@ -179,6 +179,7 @@ class _Grouper:
         self.block = block
         self.group: GroupBlock | None = None
         self.set: SetBlock | None = None
+        self.set_controls: set[str] = set()  # ST02s of the open group: a set, not a scan
 
     def run(self, segments: list[Segment]) -> None:
         for segment in segments:
@@ -228,6 +229,7 @@ class _Grouper:
         if any(g.header.control_number == header.control_number for g in self.block.groups):
             codes.append("19")
         self.group = GroupBlock(header=header, gs=gs, sets=[], codes=codes)
+        self.set_controls = set()
 
     def end_group(self, ge: Segment | None) -> None:
         group = self.group
@@ -250,8 +252,9 @@ class _Grouper:
             codes.append("6")
         if not _SET_CONTROL.match(control):
             codes.append("7")
-        elif any(s.control_number == control for s in self.group.sets):
+        elif control in self.set_controls:
             codes.append("23")
+        self.set_controls.add(control)
         self.set = SetBlock(
             set_id=st.element(1),
             control_number=control,

@@ -118,6 +118,8 @@ def decode_855(r: SetReader) -> list[PurchaseOrderAck]:
     if not doc["lines"]:
         raise r.missing("PO1")
     doc.pop("currency", None)
-    for price in prices:
-        price["currency"] = r.text(r.first("CUR"), 2, required=True)
+    if prices:  # lines with prices need the CUR; without any, the ack has no currency
+        currency = r.text(r.first("CUR"), 2, required=True)
+        for price in prices:
+            price["currency"] = currency
     return [r.build(PurchaseOrderAck, doc, bak)]
