@@ -10,7 +10,7 @@ import pytest
 from x12_text import group, interchange, isa, po_set
 
 from canonical.files import Provenance
-from canonical.x12 import InterchangeKey, X12Reading, decode_file, refuse_duplicate
+from canonical.x12 import InterchangeKey, X12Profile, X12Reading, decode_file, refuse_duplicate
 
 
 def read(text: str) -> X12Reading:
@@ -178,3 +178,18 @@ def test_a_replay_the_store_has_seen_is_dropped_and_answered_with_ta1_025() -> N
     assert duplicate.ta1 is not None
     assert (duplicate.ta1.status, duplicate.ta1.note) == ("R", "025")
     assert answers["000000906"].groups  # the other interchange is still acknowledged
+
+
+@pytest.mark.parametrize(
+    ("sender", "receiver", "note"),
+    [("ACMESUPPLY", "DISTCO", "000"), ("GLOBEX", "DISTCO", "006"), ("ACMESUPPLY", "OTHER", "008")],
+    ids=["expected ids", "another sender", "another receiver"],
+)
+def test_a_profile_that_checks_ids_refuses_an_interchange_from_or_to_someone_else(
+    sender: str, receiver: str, note: str
+) -> None:
+    profile = X12Profile(sender_id="DISTCO", receiver_id="ACMESUPPLY", check_interchange_ids=True)
+    text = interchange([group([po_set("0001")])], sender=sender, receiver=receiver)
+    reading = decode_file(text.encode(), file_name="in.x12", sha256="0" * 64, profile=profile)
+    assert reading.interchanges[0].note == note
+    assert len(reading.decoding.documents) == (1 if note == "000" else 0)

@@ -38,6 +38,9 @@ class X12Profile(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     version: Annotated[str, Meta(pattern=r"^[0-9]{6}[A-Z0-9]{0,6}$")] = "004010"  # GS08
     acknowledgement: Literal["997", "999"] = "997"
     request_ta1: bool = False  # ISA14 of what the gateway sends
+    # Refuse an interchange not from receiver_* to sender_* (TA1 006/008): on once the ids are
+    # the real ones; off by default, so that reading without a profile reads anything.
+    check_interchange_ids: bool = False
     usage: Literal["P", "T"] = "P"  # ISA15: production or test
     uom_map: dict[str, str] = field(default_factory=dict)  # partner's unit -> ours
     party_map: dict[str, str] = field(default_factory=dict)  # partner's party id -> ours

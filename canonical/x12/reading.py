@@ -136,8 +136,32 @@ def decode_file(
             block.note, block.detail = "025", "the file repeats this interchange control number"
             block.position = block.isa.position
         seen.add(block.header.key)
+        if block.note == "000" and profile.check_interchange_ids:
+            _check_ids(block, profile)
         reader.interchange(block)
     return reader.reading()
+
+
+def _check_ids(block: InterchangeBlock, profile: X12Profile) -> None:
+    header = block.header
+    if (header.sender_qualifier, header.sender_id) != (
+        profile.receiver_qualifier,
+        profile.receiver_id,
+    ):
+        block.note, block.position = "006", block.isa.position
+        block.detail = (
+            f"ISA05/06 {header.sender_qualifier}/{header.sender_id} is not this partner's "
+            f"{profile.receiver_qualifier}/{profile.receiver_id}"
+        )
+    elif (header.receiver_qualifier, header.receiver_id) != (
+        profile.sender_qualifier,
+        profile.sender_id,
+    ):
+        block.note, block.position = "008", block.isa.position
+        block.detail = (
+            f"ISA07/08 {header.receiver_qualifier}/{header.receiver_id} is not the gateway's "
+            f"{profile.sender_qualifier}/{profile.sender_id}"
+        )
 
 
 def duplicate_ta1(header: InterchangeHeader) -> Ta1:
