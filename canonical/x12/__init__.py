@@ -19,18 +19,16 @@ from canonical.x12.notes import (
     Ta1,
 )
 from canonical.x12.profile import X12Profile
-from canonical.x12.reading import (
+from canonical.x12.reading import decode_file
+from canonical.x12.render import ControlNumbers, SentSet, X12Outbound, encode_interchange
+from canonical.x12.replies import duplicate_ta1, refuse_duplicate, render_acknowledgements
+from canonical.x12.report import (
     GroupReport,
     InterchangeReport,
     SetReport,
     X12Problem,
     X12Reading,
-    decode_file,
-    duplicate_ta1,
-    refuse_duplicate,
-    render_acknowledgements,
 )
-from canonical.x12.render import ControlNumbers, SentSet, X12Outbound, encode_interchange
 from canonical.x12.sets import BY_DOCUMENT_TYPE, BY_SET_ID, SetMapping
 from canonical.x12.syntax import Delimiters, Limits, Segment, split_interchanges
 

@@ -5,27 +5,22 @@
 and nothing behind it is read; a group at fault has its sets rejected; a set the mapping
 refuses is rejected alone with its AK3/AK4. Every other set becomes canonical documents with
 their `Provenance`. The reading also lists each interchange's key (the store refuses a replay
-with `refuse_duplicate`, TA1 note 025) and the acknowledgements owed, which
-`render_acknowledgements` writes once the store has handed out control numbers.
+with `replies.refuse_duplicate`, TA1 note 025) and the acknowledgements owed, which
+`replies.render_acknowledgements` writes once the store has handed out control numbers.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
-
-from msgspec import Struct
 
 from canonical.documents import Document
 from canonical.errors import FieldError
 from canonical.files import FileDecoding, FileDocument, FileProblem, Provenance
-from canonical.x12.acks import AckGroup, PendingAck, render_pending
+from canonical.x12.acks import AckGroup, PendingAck
 from canonical.x12.elements import SetReader, SetRejected
 from canonical.x12.envelope import (
     GroupBlock,
-    GroupHeader,
     InterchangeBlock,
-    InterchangeHeader,
     SetBlock,
     read_envelope,
 )
@@ -33,83 +28,17 @@ from canonical.x12.errors import X12Error
 from canonical.x12.inbound_acks import read_functional_ack
 from canonical.x12.notes import GroupOutcome, InterchangeKey, SegmentNote, SetOutcome, Ta1
 from canonical.x12.profile import X12Profile
-from canonical.x12.render import ControlNumbers
+from canonical.x12.report import (
+    GroupReport,
+    InterchangeReport,
+    SetReport,
+    X12Problem,
+    X12Reading,
+)
 from canonical.x12.sets import ACK_SETS, BY_SET_ID
 from canonical.x12.syntax import split_interchanges
 
-__all__ = [
-    "GroupReport",
-    "InterchangeReport",
-    "SetReport",
-    "X12Problem",
-    "X12Reading",
-    "decode_file",
-    "duplicate_ta1",
-    "refuse_duplicate",
-    "render_acknowledgements",
-]
-
-
-class X12Problem(Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """One error, where it is: file segment and element, and the envelope it sits in."""
-
-    code: str | None  # the X12 code: a TA1 note, an AK9/AK5 code, an AK3/AK4 code
-    detail: str
-    segment: int | None = None  # in the file, ISA = 1
-    element: int | None = None
-    interchange: str | None = None
-    group: str | None = None
-    transaction_set: str | None = None
-
-
-class SetReport(Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """One set as read: its outcome and the documents it became."""
-
-    set_id: str
-    control_number: str
-    segment: int  # its ST in the file
-    accepted: bool
-    codes: tuple[str, ...] = ()
-    notes: tuple[SegmentNote, ...] = ()
-    documents: tuple[Document, ...] = ()
-
-
-class GroupReport(Struct, frozen=True, kw_only=True, omit_defaults=True):
-    header: GroupHeader
-    status: str  # AK901: A, P or R
-    codes: tuple[str, ...] = ()
-    sets: tuple[SetReport, ...] = ()
-    acknowledges: GroupOutcome | None = None  # for a 997/999 received: what it says
-
-
-class InterchangeReport(Struct, frozen=True, kw_only=True, omit_defaults=True):
-    header: InterchangeHeader
-    key: InterchangeKey
-    note: str  # TA1 note: 000 when the envelope is sound
-    detail: str | None = None
-    groups: tuple[GroupReport, ...] = ()
-
-
-class X12Reading(Struct, frozen=True, kw_only=True):
-    """What one file said, for the intake (`decoding`, `keys`, `acknowledgements`) and people."""
-
-    decoding: FileDecoding
-    interchanges: tuple[InterchangeReport, ...] = ()
-    keys: tuple[InterchangeKey, ...] = ()
-    acknowledgements: tuple[PendingAck, ...] = ()
-    functional_acks: tuple[GroupOutcome, ...] = ()  # 997/999 received: answers to our sends
-    problems: tuple[X12Problem, ...] = ()
-    profile: X12Profile = X12Profile()
-
-    @property
-    def accepted(self) -> bool:
-        """True when the file was read whole and every set became documents."""
-        return self.decoding.refused is None and not self.problems
-
-    @property
-    def control_numbers_needed(self) -> tuple[int, int]:
-        """(ISA13s, GS06s) `render_acknowledgements` uses, consecutively from the first."""
-        return len(self.acknowledgements), sum(len(a.groups) for a in self.acknowledgements)
+__all__ = ["decode_file"]
 
 
 def decode_file(
@@ -162,94 +91,6 @@ def _check_ids(block: InterchangeBlock, profile: X12Profile) -> None:
             f"ISA07/08 {header.receiver_qualifier}/{header.receiver_id} is not the gateway's "
             f"{profile.sender_qualifier}/{profile.sender_id}"
         )
-
-
-def duplicate_ta1(header: InterchangeHeader) -> Ta1:
-    """The TA1 refusing a replayed interchange (note 025, duplicate control number)."""
-    return Ta1(
-        control_number=header.control_number,
-        date=header.date,
-        time=header.time,
-        status="R",
-        note="025",
-    )
-
-
-def refuse_duplicate(reading: X12Reading, key: InterchangeKey) -> X12Reading:
-    """Drop what interchange `key` carried (the store has seen it) and answer it with TA1 025."""
-    report = next((i for i in reading.interchanges if i.key == key), None)
-    if report is None:
-        return reading
-    number = key.control_number
-    documents = tuple(d for d in reading.decoding.documents if d.provenance.interchange != number)
-    problems = tuple(p for p in reading.decoding.problems if p.provenance.interchange != number)
-    detail = "interchange control number already received from this sender"
-    file_problem = FileProblem(
-        provenance=Provenance(file=_file_of(reading), sha256=_sha_of(reading), interchange=number),
-        reason="x12_duplicate_interchange",
-        detail=detail,
-    )
-    acks = [a for a in reading.acknowledgements if a.interchange.key != key]
-    acks.append(
-        PendingAck(
-            interchange=report.header,
-            kind=reading.profile.acknowledgement,
-            ta1=duplicate_ta1(report.header),
-        )
-    )
-    return X12Reading(
-        decoding=FileDecoding(
-            documents=documents,
-            problems=(*problems, file_problem),
-            refused=reading.decoding.refused,
-        ),
-        interchanges=reading.interchanges,
-        keys=reading.keys,
-        acknowledgements=tuple(acks),
-        functional_acks=reading.functional_acks,
-        problems=(
-            *reading.problems,
-            X12Problem(code="025", detail=detail, segment=None, interchange=number),
-        ),
-        profile=reading.profile,
-    )
-
-
-def render_acknowledgements(
-    reading: X12Reading, control_numbers: ControlNumbers, *, at: dt.datetime | None = None
-) -> list[bytes]:
-    """Write the acks `reading` owes, one interchange each, numbered from `control_numbers`.
-
-    Numbers are used consecutively (`reading.control_numbers_needed` says how many); `at`
-    dates the envelopes (now, UTC, when not given: a date, never a control number).
-    """
-    when = at or dt.datetime.now(dt.UTC)
-    out = []
-    group = control_numbers.group
-    for offset, pending in enumerate(reading.acknowledgements):
-        out.append(
-            render_pending(
-                pending,
-                reading.profile,
-                interchange_number=control_numbers.interchange + offset,
-                first_group=group,
-                at=when,
-            )
-        )
-        group += len(pending.groups)
-    return out
-
-
-def _file_of(reading: X12Reading) -> str:
-    return next((d.provenance.file for d in reading.decoding.documents), "") or next(
-        (p.provenance.file for p in reading.decoding.problems), ""
-    )
-
-
-def _sha_of(reading: X12Reading) -> str:
-    return next((d.provenance.sha256 for d in reading.decoding.documents), "") or next(
-        (p.provenance.sha256 for p in reading.decoding.problems), ""
-    )
 
 
 class _FileReader:
