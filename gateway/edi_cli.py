@@ -105,9 +105,8 @@ def _profile(partner: str | None, config: Path | None, environ: Mapping[str, str
     try:
         cfg = load_config(config, environ)
     except ConfigError as exc:
-        for error in exc.errors or ():
-            print(error.message, file=sys.stderr)
-        print(f"gateway edi inspect: {exc.detail}", file=sys.stderr)
+        for line in [error.message for error in exc.errors] or [exc.detail]:
+            print(f"gateway edi inspect: {line}", file=sys.stderr)
         return None
     if partner is None:
         return X12Profile()
