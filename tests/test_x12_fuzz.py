@@ -13,6 +13,7 @@ import datetime as dt
 
 import hypothesis.strategies as st
 import msgspec
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from canonical import sample_document
@@ -45,8 +46,23 @@ VALID = encode_interchange(
     at=AT,
 ).data
 
+# Line breaks as terminators, pipes and ">" as separators, version 00501 (repetition "!").
+VALID_PIPES = encode_interchange(
+    [sample_document(t, 6) for t in sorted(BY_DOCUMENT_TYPE)],
+    X12Profile(
+        element_separator="|",
+        component_separator=">",
+        repetition_separator="!",
+        segment_terminator="\n",
+        line_break=False,
+        version="005010",
+    ),
+    ControlNumbers(interchange=10, group=10),
+    at=AT,
+).data
+
 # Characters that matter to the reader: delimiters, blanks, digits, segment ids' letters.
-INTERESTING = st.sampled_from(list(b"*~:^|\r\n \t0123456789ISAGETHLN-."))
+INTERESTING = st.sampled_from(list(b"*~:^|>!\r\n \t0123456789ISAGETHLN-."))
 
 
 def read_anything(data: bytes) -> X12Reading:
@@ -93,11 +109,11 @@ edits = st.lists(
 
 
 @SUITE
-@given(edits)
+@given(st.sampled_from([VALID, VALID_PIPES]), edits)
 def test_an_interchange_with_characters_changed_gives_a_reading(
-    changes: list[tuple[str, int, int]],
+    base: bytes, changes: list[tuple[str, int, int]]
 ) -> None:
-    data = bytearray(VALID)
+    data = bytearray(base)
     for kind, at, byte in changes:
         at = min(at, len(data) - 1)
         if kind == "replace":
@@ -145,5 +161,6 @@ def test_segments_out_of_order_give_a_reading(order: list[int]) -> None:
     read_anything(b"~\n".join([SEGMENTS[0], SEGMENTS[1], *body, *SEGMENTS[-2:]]))
 
 
-def test_the_unchanged_interchange_is_accepted() -> None:
-    assert read_anything(VALID).accepted
+@pytest.mark.parametrize("base", [VALID, VALID_PIPES], ids=["default", "pipes"])
+def test_the_unchanged_interchange_is_accepted(base: bytes) -> None:
+    assert read_anything(base).accepted
