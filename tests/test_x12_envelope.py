@@ -193,3 +193,11 @@ def test_a_profile_that_checks_ids_refuses_an_interchange_from_or_to_someone_els
     reading = decode_file(text.encode(), file_name="in.x12", sha256="0" * 64, profile=profile)
     assert reading.interchanges[0].note == note
     assert len(reading.decoding.documents) == (1 if note == "000" else 0)
+
+
+def test_a_line_feed_terminator_leaves_no_carriage_return_in_the_last_element() -> None:
+    # The ISA ends in LF (the terminator), every other segment in CR LF.
+    text = GOOD.replace("~\n", "\r\n").replace("P*:\r\n", "P*:\n", 1)
+    reading = read(text)
+    assert reading.accepted
+    assert reading.decoding.documents[0].document.lines[0].requested_date  # type: ignore[union-attr]

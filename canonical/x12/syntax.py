@@ -139,8 +139,8 @@ class _Splitter:
                     offset=pos,
                 )
         raw = text[pos:end]
-        if delimiters.segment not in "\r\n":
-            raw = raw.rstrip("\r\n")
+        # Line breaks are no data: a CR before a LF terminator, CR/LF before any other.
+        raw = raw.rstrip("\r" if delimiters.segment == "\n" else "\r\n")
         fields = raw.split(delimiters.element, limits.max_elements + 1)
         if len(fields) > limits.max_elements + 1:
             raise X12Error(
