@@ -148,7 +148,8 @@ class SetReader:
         self, segment: Segment, n: int, path: str | None = None, *, required: bool = False
     ) -> str | None:
         self.loops.setdefault(segment.position, self.loop)
-        value = segment.element(n)
+        elements = segment.elements
+        value = elements[n - 1] if n <= len(elements) else ""
         if not value:
             if required:
                 raise self.rejected(segment, n, code="1", detail="mandatory element missing")
@@ -206,15 +207,14 @@ class SetReader:
             number = Decimal(value)
         except InvalidOperation:  # the pattern admits only what Decimal reads; kept for safety
             raise self.rejected(segment, n, code="6", detail="not a number") from None
-        number = number.scaleb(-implied) if implied else number
         # Canonical documents hold no more (common.MAX_*): refusing here keeps the mappings'
-        # arithmetic on small numbers.
-        if number and number.adjusted() >= MAX_INTEGER_DIGITS:
+        # arithmetic on small numbers. Counted on the text (the pattern has vetted it).
+        whole, _, fraction = value.lstrip("-").partition(".")
+        if len(whole.lstrip("0")) - implied > MAX_INTEGER_DIGITS:
             raise self.rejected(segment, n, code="5", detail="more integer digits than allowed")
-        exponent = number.as_tuple().exponent
-        if isinstance(exponent, int) and exponent < -MAX_DECIMAL_PLACES:
+        if len(fraction) + implied > MAX_DECIMAL_PLACES:
             raise self.rejected(segment, n, code="5", detail="more decimal places than allowed")
-        return number
+        return number.scaleb(-implied) if implied else number
 
     def integer(
         self, segment: Segment, n: int, path: str | None = None, *, required: bool = False

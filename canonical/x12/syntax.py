@@ -14,6 +14,9 @@ a bound exceeded) raises `X12Error`.
 
 from __future__ import annotations
 
+import functools
+import re
+
 from msgspec import Struct
 
 from canonical.x12.errors import X12Error
@@ -86,6 +89,16 @@ def split_interchanges(data: bytes, limits: Limits | None = None) -> list[RawInt
     return interchanges
 
 
+@functools.lru_cache(maxsize=64)
+def _finder(delimiters: Delimiters) -> re.Pattern[str]:
+    """Match blanks, then a segment's text up to its terminator (or the end of the file)."""
+    own = delimiters.element + delimiters.segment + delimiters.component
+    blanks = "".join(c for c in _BLANKS if c not in own)
+    skip = f"[{re.escape(blanks)}]*" if blanks else ""
+    terminator = re.escape(delimiters.segment)
+    return re.compile(f"{skip}([^{terminator}]*)(?:{terminator}|\\Z)")
+
+
 class _Splitter:
     def __init__(self, text: str, limits: Limits) -> None:
         self.text = text
@@ -103,55 +116,51 @@ class _Splitter:
         isa, delimiters = self.isa()
         segments = [isa]
         fault: X12Error | None = None
-        own = delimiters.element + delimiters.segment + delimiters.component
-        text = self.text
-        while True:
-            pos = self.skip_blanks(self.pos, own)
-            self.pos = pos
-            if pos >= len(text):
-                fault = X12Error("the file ends before the IEA", code="023", offset=pos)
-                break
-            if text.startswith("ISA", pos):
-                # The next interchange starts where this one's IEA should be.
-                fault = X12Error("an ISA comes before the IEA", code="023", offset=pos)
-                break
-            segment = self.segment(pos, delimiters)
-            segments.append(segment)
-            if segment.tag == "IEA":
-                break
-        if fault is not None:
-            fault.segment = self.count + 1
-        return RawInterchange(delimiters=delimiters, segments=tuple(segments), fault=fault)
-
-    def segment(self, pos: int, delimiters: Delimiters) -> Segment:
         text, limits = self.text, self.limits
-        end = text.find(delimiters.segment, pos, pos + limits.max_segment_chars + 1)
-        position = self._count()
-        if end < 0:
-            if len(text) - pos <= limits.max_segment_chars:
-                # The last segment lacks its terminator: take it, the missing IEA is reported.
-                end = len(text)
-            else:
+        separator, most = delimiters.element, limits.max_elements + 1
+        # Line breaks are no data: a CR before a LF terminator, CR/LF before any other.
+        strip = "\r" if delimiters.segment == "\n" else "\r\n"
+        find = _finder(delimiters).match
+        pos = self.pos
+        while True:
+            # One C-level match per segment: blanks before it, its text, its terminator.
+            found = find(text, pos)
+            assert found is not None  # every part of the pattern may match nothing
+            start, stop = found.span(1)
+            if start >= len(text):
+                fault = X12Error("the file ends before the IEA", code="023", offset=start)
+                pos = start
+                break
+            if text.startswith("ISA", start):
+                # The next interchange starts where this one's IEA should be.
+                fault = X12Error("an ISA comes before the IEA", code="023", offset=start)
+                pos = start
+                break
+            position = self._count()
+            if stop - start > limits.max_segment_chars:
                 raise X12Error(
                     f"a segment is longer than {limits.max_segment_chars} characters",
                     code="024",
                     segment=position,
-                    offset=pos,
+                    offset=start,
                 )
-        raw = text[pos:end]
-        # Line breaks are no data: a CR before a LF terminator, CR/LF before any other.
-        raw = raw.rstrip("\r" if delimiters.segment == "\n" else "\r\n")
-        fields = raw.split(delimiters.element, limits.max_elements + 1)
-        if len(fields) > limits.max_elements + 1:
-            raise X12Error(
-                f"a segment has more than {limits.max_elements} elements",
-                code="024",
-                segment=position,
-                element=limits.max_elements + 1,
-                offset=pos,
-            )
-        self.pos = end + 1
-        return Segment(fields[0], tuple(fields[1:]), position, pos)
+            fields = text[start:stop].rstrip(strip).split(separator, most)
+            if len(fields) > most:
+                raise X12Error(
+                    f"a segment has more than {limits.max_elements} elements",
+                    code="024",
+                    segment=position,
+                    element=most,
+                    offset=start,
+                )
+            segments.append(Segment(fields[0], tuple(fields[1:]), position, start))
+            pos = found.end()
+            if fields[0] == "IEA":
+                break
+        self.pos = pos
+        if fault is not None:
+            fault.segment = self.count + 1
+        return RawInterchange(delimiters=delimiters, segments=tuple(segments), fault=fault)
 
     def isa(self) -> tuple[Segment, Delimiters]:
         text, pos = self.text, self.pos
