@@ -94,6 +94,7 @@ def test_an_interchange_at_fault_is_rejected_whole_with_its_ta1_note(text: str, 
     assert reading.interchanges[0].note == note
     assert reading.decoding.documents == ()
     assert [p.reason for p in reading.decoding.problems] == ["x12_interchange_rejected"]
+    assert reading.decoding.refused == f"x12: every interchange rejected (TA1 {note})"
     (pending,) = reading.acknowledgements
     assert pending.ta1 is not None
     assert (pending.ta1.status, pending.ta1.note) == ("R", note)
@@ -178,6 +179,14 @@ def test_a_replay_the_store_has_seen_is_dropped_and_answered_with_ta1_025() -> N
     assert duplicate.ta1 is not None
     assert (duplicate.ta1.status, duplicate.ta1.note) == ("R", "025")
     assert answers["000000906"].groups  # the other interchange is still acknowledged
+    assert refused.decoding.refused is None
+
+
+def test_a_file_holding_only_a_replay_is_refused_whole() -> None:
+    reading = read(GOOD)
+    refused = refuse_duplicate(reading, reading.keys[0])
+    assert refused.decoding.documents == ()
+    assert refused.decoding.refused == "x12: interchange 000000905 already received (TA1 025)"
 
 
 @pytest.mark.parametrize(
@@ -201,3 +210,13 @@ def test_a_line_feed_terminator_leaves_no_carriage_return_in_the_last_element() 
     reading = read(text)
     assert reading.accepted
     assert reading.decoding.documents[0].document.lines[0].requested_date  # type: ignore[union-attr]
+
+
+def test_a_sound_interchange_beside_a_rejected_one_is_still_read() -> None:
+    bad = interchange([group([po_set("0001")], "5")], "000000906").replace(
+        "IEA*1*000000906", "IEA*1*000000907"
+    )
+    reading = read(GOOD + bad)
+    assert reading.decoding.refused is None
+    assert len(reading.decoding.documents) == 2
+    assert [p.reason for p in reading.decoding.problems] == ["x12_interchange_rejected"]

@@ -106,9 +106,17 @@ class _FileReader:
         self.functional_acks: list[GroupOutcome] = []
 
     def reading(self) -> X12Reading:
+        refused = None
+        if all(report.note != "000" for report in self.reports):
+            # No envelope was sound: nothing in the file was read, the file is refused whole
+            # (its TA1s are still owed).
+            notes = ", ".join(sorted({report.note for report in self.reports}))
+            refused = f"x12: every interchange rejected (TA1 {notes})"
         return X12Reading(
             decoding=FileDecoding(
-                documents=tuple(self.documents), problems=tuple(self.file_problems)
+                documents=tuple(self.documents),
+                problems=tuple(self.file_problems),
+                refused=refused,
             ),
             interchanges=tuple(self.reports),
             keys=tuple(r.key for r in self.reports),

@@ -55,7 +55,7 @@ def refuse_duplicate(reading: X12Reading, key: InterchangeKey) -> X12Reading:
         decoding=FileDecoding(
             documents=documents,
             problems=(*problems, file_problem),
-            refused=reading.decoding.refused,
+            refused=reading.decoding.refused or _nothing_left(reading, key),
         ),
         interchanges=reading.interchanges,
         keys=reading.keys,
@@ -67,6 +67,13 @@ def refuse_duplicate(reading: X12Reading, key: InterchangeKey) -> X12Reading:
         ),
         profile=reading.profile,
     )
+
+
+def _nothing_left(reading: X12Reading, key: InterchangeKey) -> str | None:
+    """The refusal of a file whose every sound interchange was a replay, else None."""
+    if any(i.note == "000" and i.key != key for i in reading.interchanges):
+        return None
+    return f"x12: interchange {key.control_number} already received (TA1 025)"
 
 
 def render_acknowledgements(
