@@ -20,6 +20,7 @@ from canonical.x12.notes import (
 )
 from canonical.x12.profile import X12Profile
 from canonical.x12.reading import decode_file
+from canonical.x12.reconcile import SentOutcome, reconcile
 from canonical.x12.render import ControlNumbers, SentSet, X12Outbound, encode_interchange
 from canonical.x12.replies import duplicate_ta1, refuse_duplicate, render_acknowledgements
 from canonical.x12.report import (
@@ -49,6 +50,7 @@ __all__ = [
     "PendingAck",
     "Segment",
     "SegmentNote",
+    "SentOutcome",
     "SentSet",
     "SetMapping",
     "SetOutcome",
@@ -62,6 +64,7 @@ __all__ = [
     "decode_file",
     "duplicate_ta1",
     "encode_interchange",
+    "reconcile",
     "refuse_duplicate",
     "render_acknowledgements",
     "split_interchanges",

@@ -25,6 +25,7 @@ def read_functional_ack(r: SetReader) -> GroupOutcome:
     notes: list[SegmentNote] = []
     codes: tuple[str, ...] = ()
     received = None
+    declared = None
     for seg in r.segments:
         tag = seg.tag
         if tag == "AK2":
@@ -42,7 +43,7 @@ def read_functional_ack(r: SetReader) -> GroupOutcome:
             if current is not None:
                 sets.append(_set(current, notes, None))
                 current = None
-            r.text(seg, 1, required=True)
+            declared = r.text(seg, 1, required=True)
             received = r.integer(seg, 3)
             codes = tuple(c for c in seg.elements[4:9] if c)
     if current is not None:
@@ -56,6 +57,7 @@ def read_functional_ack(r: SetReader) -> GroupOutcome:
         sets=tuple(sets),
         received=received,
         codes=codes,
+        declared=declared,
     )
 
 

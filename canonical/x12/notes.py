@@ -65,10 +65,13 @@ class GroupOutcome(Struct, frozen=True, kw_only=True, omit_defaults=True):
     sets: tuple[SetOutcome, ...] = ()
     received: int = 0  # sets received (AK903)
     codes: tuple[str, ...] = ()  # AK9 group codes: 3 trailer missing, 4 GE02, 5 GE01 ...
+    declared: str | None = None  # AK901 as a partner's 997 states it (None: ours, computed)
 
     @property
-    def status(self) -> Literal["A", "P", "R"]:
-        """AK901: accepted, partially accepted, or rejected."""
+    def status(self) -> str:
+        """AK901: accepted, partially accepted, or rejected (a partner's: as it says)."""
+        if self.declared is not None:
+            return self.declared
         accepted = sum(1 for s in self.sets if s.accepted)
         if self.codes or not accepted:
             return "R"
