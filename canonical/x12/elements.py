@@ -71,7 +71,7 @@ class SetRejected(X12Error):
 
 
 class SetReader:
-    """A cursor over the segments between a set's ST and SE."""
+    """The segments between a set's ST and SE, and their values read with positions."""
 
     def __init__(self, block: SetBlock, profile: X12Profile, delimiters: Delimiters) -> None:
         self.profile = profile
