@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from gateway.edi_cli import add_edi_parser
+
 __all__ = ["main"]
 
 
@@ -56,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
             cmd.add_argument("--until", help="died before this ISO 8601 time (UTC if bare)")
         if action == "list":
             cmd.add_argument("--limit", type=int, default=100, help="at most this many (100)")
+    add_edi_parser(sub)
     return parser
 
 
@@ -98,6 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from gateway.trace import run_trace_command
 
             return run_trace_command(args.reference, args.config, os.environ, as_json=args.json)
+        case "edi":
+            from gateway.edi_cli import run_edi_command
+
+            return run_edi_command(args, os.environ)
         case "demo":
             from gateway.demo import run_demo
 

@@ -51,6 +51,10 @@ def accepted_panel(ax: Axes, result: RunResult) -> None:
     _bars(ax, result, "accepted_per_s", "accepted requests/s")
 
 
+def x12_sets_panel(ax: Axes, result: RunResult) -> None:
+    _bars(ax, result, "sets_per_s", "X12 transaction sets/s")
+
+
 def confirmed_panel(ax: Axes, result: RunResult) -> None:
     _bars(ax, result, "confirmed_per_s", "confirmed publishes/s")
 
@@ -181,6 +185,7 @@ def workflow_rss_panel(ax: Axes, result: RunResult) -> None:
 PANELS: dict[str, Sequence[Panel]] = {
     "ingest-burst": (accepted_panel, latency_panel),
     "relay-drain": (confirmed_panel,),
+    "files": (x12_sets_panel,),
     "end-to-end": (staircase_latency_panel, staircase_rate_panel),
     "soak": (soak_rss_panel, soak_backlog_panel),
     "delivery-isolation": (

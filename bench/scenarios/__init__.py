@@ -6,6 +6,7 @@ from bench.harness.run import Scenario
 from bench.scenarios import (
     delivery_isolation,
     end_to_end,
+    files,
     ingest_burst,
     relay_drain,
     soak,
@@ -23,5 +24,6 @@ SCENARIOS: dict[str, Scenario] = {
         soak.SCENARIO,
         delivery_isolation.SCENARIO,
         workflow.SCENARIO,
+        files.SCENARIO,
     )
 }
