@@ -37,7 +37,7 @@ from gateway.partners import Partners, StoreDeadLetters
 from gateway.pull import StoreMessageBox, pull_policies
 from gateway.relay import build_relay, relay_report
 from gateway.resubmit import resubmitters
-from gateway.sftp import drop_box, hosted
+from gateway.sftp import FileChannelHealth, drop_box, hosted
 from gateway.store import BatchReport, Retention, Store
 from gateway.trace import TraceApi, trace_routes
 from gateway.unroutable import UnroutableWatch
@@ -79,6 +79,8 @@ class Gateway:
         self.workflow: Workflow | None = None
         self.files: FileChannels | None = None
         self.drop_box: DropBox | None = None
+        # Registered once per gateway, whichever run builds the channels.
+        self.file_health = FileChannelHealth(self.metrics.registry)
         self.drop_box_port: int | None = None
         # Says loudly when accepted messages are routed nowhere (no queue bound).
         self.unroutable = UnroutableWatch(config.amqp.events_exchange)
@@ -166,7 +168,7 @@ class Gateway:
                             store,
                             on_commit=self._files_committed,
                             clock=self.clock,
-                            registry=metrics.registry,
+                            health=self.file_health,
                             drop_box=self.drop_box,
                         )
                         await listeners.start(self.files.run)

@@ -200,7 +200,7 @@ def source_of(partner: PartnerConfig, box: DropBox | None) -> FileSource:
 class FileChannels:
     """Every configured partner's file channel poller, run together in one task group.
 
-    `registry` takes the channels' health metrics (FileChannelHealth); `drop_box` is the
+    `health` keeps the channels' metrics (on a registry of its own if not given); `drop_box` is the
     running hosted drop box, whose folders the hosted partners' pollers read.
     """
 
@@ -211,11 +211,11 @@ class FileChannels:
         *,
         on_commit: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.time,
-        registry: CollectorRegistry | None = None,
+        health: FileChannelHealth | None = None,
         drop_box: DropBox | None = None,
     ) -> None:
         spool_root = Path(config.store.path).parent / "spool"
-        self.health = FileChannelHealth(registry or CollectorRegistry())
+        self.health = health or FileChannelHealth(CollectorRegistry())
         self.pollers: list[FilePoller] = []
         self.watches: dict[str, ChannelWatch] = {}
         for partner in config.partners:
