@@ -172,3 +172,38 @@ def test_a_failure_that_is_not_the_transports_is_left_to_the_poller() -> None:
     watch = FileChannelHealth(CollectorRegistry()).watch("acme")
 
     assert watch.failed(OSError("disk full")) is False
+
+
+# The shape of a key (what the secret type checks), without a key inside.
+GARBLED_KEY = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nbm90IGEga2V5\n-----END OPENSSH PRIVATE KEY-----\n"
+)
+
+
+def test_a_private_key_the_client_cannot_read_is_a_config_problem(tmp_path: Path) -> None:
+    (tmp_path / "acme.key").write_text(GARBLED_KEY)
+    server = SERVER.replace('password = "pw"', 'private_key = { file = "acme.key" }')
+
+    assert problems(config_file(tmp_path, server + "[partners.files]\n" + RULES)) == [
+        "partner 'acme': sftp.server.private_key: not a key the SSH client reads (OpenSSH or PEM)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("key", "port", "expected"),
+    [
+        (GARBLED_KEY, 2222, "host_key: not a key the SSH server reads (OpenSSH or PEM)"),
+        (None, 8080, "port: clashes with [http] (127.0.0.1:8080)"),
+    ],
+    ids=["unreadable-host-key", "port-taken"],
+)
+def test_a_drop_box_that_could_not_serve_is_a_config_problem(
+    tmp_path: Path, key: str | None, port: int, expected: str
+) -> None:
+    (tmp_path / "box.key").write_text(key or new_key()[0])
+    dropbox = f'[sftp_dropbox]\nhost_key = {{ file = "box.key" }}\nport = {port}\n'
+    path = config_file(tmp_path, HOSTED + "[partners.files]\n" + RULES, extra=dropbox)
+
+    [problem] = problems(path)
+
+    assert problem.endswith(expected)

@@ -117,6 +117,14 @@ def _listeners_apart(cfg: GatewayConfig) -> Iterator[Problem]:
         if admin.port and admin.port == http.port and _overlap(admin.host, http.host):
             address = join_host_port(http.host, http.port)
             yield "admin.port", f"clashes with [http] ({address}); the second bind would fail"
+    with known():
+        box = cfg.sftp_dropbox
+        if box is not None and box.port:
+            for section, other in (("http", cfg.http), ("admin", cfg.admin)):
+                with known():
+                    if box.port == other.port and _overlap(box.host, other.host):
+                        address = join_host_port(other.host, other.port)
+                        yield "sftp_dropbox.port", f"clashes with [{section}] ({address})"
 
 
 def _erp_source_not_a_partner(cfg: GatewayConfig) -> Iterator[Problem]:
