@@ -19,7 +19,7 @@ from typing import Any
 
 import anyio
 import msgspec
-from anyio.abc import TaskStatus
+from anyio.abc import TaskGroup, TaskStatus
 
 from actors.delivery import OutboundDelivery
 from actors.erp_ingress import ErpIngress
@@ -37,6 +37,7 @@ from gateway.partners import Partners, StoreDeadLetters
 from gateway.pull import StoreMessageBox, pull_policies
 from gateway.relay import build_relay, relay_report
 from gateway.resubmit import resubmitters
+from gateway.sftp import FileChannelHealth, drop_box, hosted
 from gateway.store import BatchReport, Retention, Store
 from gateway.trace import TraceApi, trace_routes
 from gateway.unroutable import UnroutableWatch
@@ -50,6 +51,7 @@ from protocols.http.ingress import WEBHOOK_PATH_PREFIX, WebhookIngress
 from protocols.http.pull import PULL_PATH_PREFIX, PullApi
 from protocols.http.routing import PrefixRouter
 from protocols.http.server import serve
+from protocols.sftp import DropBox
 
 __all__ = ["Gateway", "run_from_file", "run_gateway"]
 
@@ -76,6 +78,10 @@ class Gateway:
         self.erp_consumers: list[QueueConsumer] = []
         self.workflow: Workflow | None = None
         self.files: FileChannels | None = None
+        self.drop_box: DropBox | None = None
+        # Registered once per gateway, whichever run builds the channels.
+        self.file_health = FileChannelHealth(self.metrics.registry)
+        self.drop_box_port: int | None = None
         # Says loudly when accepted messages are routed nowhere (no queue bound).
         self.unroutable = UnroutableWatch(config.amqp.events_exchange)
         self.stopping = anyio.Event()
@@ -154,9 +160,16 @@ class Gateway:
                         self.erp, self.erp_consumers = build_erp_ingress(cfg, store)
                         for consumer in self.erp_consumers:
                             await listeners.start(consumer.run)
-                        # Partners' file channels: one poller each (gateway/file_channels.py).
+                        # Partners' file channels: one poller each (gateway/file_channels.py),
+                        # the hosted partners' behind the drop box they upload to.
+                        await self._start_drop_box(listeners)
                         self.files = FileChannels(
-                            cfg, store, on_commit=self._files_committed, clock=self.clock
+                            cfg,
+                            store,
+                            on_commit=self._files_committed,
+                            clock=self.clock,
+                            health=self.file_health,
+                            drop_box=self.drop_box,
                         )
                         await listeners.start(self.files.run)
                         gc.freeze()  # start-up objects never need collecting again
@@ -197,6 +210,18 @@ class Gateway:
         if not cfg.workflow.enabled:
             return None
         return Workflow(cfg, store, supervisor, self.metrics, clock=self.clock)
+
+    async def _start_drop_box(self, listeners: TaskGroup) -> None:
+        """Serve the hosted SFTP drop box, when configured and some partner is hosted there."""
+        settings = self.config.sftp_dropbox
+        if settings is None or not hosted(self.config.partners):
+            return
+        self.drop_box = drop_box(settings, self.config.partners)
+        self.drop_box_port = await listeners.start(self.drop_box.serve)
+        logger.info(
+            "sftp drop box listening",
+            extra={"fields": {"host": settings.host, "port": self.drop_box_port}},
+        )
 
     def _batch_done(self, report: BatchReport) -> None:
         """Count the group commit; wake the couriers and the workflow feeder: there is work."""

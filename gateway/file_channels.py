@@ -2,31 +2,42 @@
 poller per partner file channel built from the config.
 
 The poller and the intake live in actors/files and know the store only by its port; this
-module adapts `store.files` to it and wires each partner's `[partners.files]` table (a local
-folder: the hosted drop box, or a folder shared with the partner) to a `FilePoller`.
+module adapts `store.files` to it and wires each partner's `[partners.files]` rules to a
+`FilePoller` over where the partner's files are: its own SFTP server (`[partners.sftp.server]`,
+an `SftpSource`), its folder in the hosted drop box (`[partners.sftp.hosted]`), or a folder on
+this machine (`[partners.files] folder`), the last two read as local folders.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import anyio
 from anyio.abc import TaskStatus
+from prometheus_client import CollectorRegistry
 
 from actors.files.formats import FileRule
 from actors.files.intake import FileIntake
-from actors.files.poller import ChannelPolicy, FilePoller
+from actors.files.poller import ChannelPolicy, FilePoller, RoundWatch
 from actors.files.ports import Fingerprint, KnownFile, PendingMove, StagedRow, Verdict
 from actors.files.source import FileSource
 from gateway.config import GatewayConfig
 from gateway.config.files import FileChannelConfig
+from gateway.config.partners import PartnerConfig
+from gateway.config.sftp import SftpChannel
+from gateway.sftp import ChannelWatch, FileChannelHealth, source_for
 from gateway.store import Store
 from gateway.store.files import FileKey, FileLedger, FileRow, ReceivedFile
 from protocols.files import LocalFolderSource
+from protocols.sftp import DropBox, SftpSource
 
-__all__ = ["FileChannels", "StoreReceivedFiles", "build_poller"]
+__all__ = ["FileChannels", "StoreReceivedFiles", "build_poller", "source_of"]
+
+log = logging.getLogger("gateway.files")
 
 # The channel name of a partner's `[partners.files]` table in the store's records.
 FILES_CHANNEL = "files"
@@ -127,11 +138,15 @@ def build_poller(
     *,
     spool_root: Path,
     source: FileSource | None = None,
+    polling: SftpChannel | None = None,
     on_commit: Callable[[], None] | None = None,
+    watch: RoundWatch | None = None,
     clock: Callable[[], float] = time.time,
 ) -> FilePoller:
-    """One channel's poller; `source` defaults to the channel's local folder. `clock` dates
-    what the files carry (received_at, an exception's raised_at)."""
+    """One channel's poller; `source` defaults to the channel's local folder. An SFTP
+    channel's `polling` (its interval, settle time and file bound) replaces the channel's.
+    `clock` dates what the files carry (received_at, an exception's raised_at)."""
+    timing = polling or channel
     files = StoreReceivedFiles(store.files)
     rules = tuple(
         FileRule(
@@ -147,9 +162,9 @@ def build_poller(
         channel=FILES_CHANNEL,
         rules=rules,
         spool_dir=spool_root / partner_id,
-        poll_interval_s=channel.poll_interval_s,
-        settle_s=channel.settle_s,
-        max_file_bytes=channel.max_file_bytes,
+        poll_interval_s=timing.poll_interval_s,
+        settle_s=timing.settle_s,
+        max_file_bytes=timing.max_file_bytes,
         max_files_per_round=channel.max_files_per_round,
         max_moves_per_round=channel.max_files_per_round,
     )
@@ -165,11 +180,29 @@ def build_poller(
         if channel.folder is None:
             raise ValueError(f"partner {partner_id!r}: a file channel needs a folder")
         source = LocalFolderSource(Path(channel.folder))
-    return FilePoller(source, intake, files, policy, on_commit=on_commit)
+    return FilePoller(source, intake, files, policy, on_commit=on_commit, watch=watch)
+
+
+def source_of(partner: PartnerConfig, box: DropBox | None) -> FileSource:
+    """Where `partner`'s files are: its SFTP server, its drop box folder, or its local folder."""
+    sftp = partner.sftp
+    if sftp is not None and sftp.server is not None:
+        return source_for(partner)
+    if sftp is not None:
+        if box is None:
+            raise ValueError(f"partner {partner.id!r} is hosted, and no drop box runs")
+        return LocalFolderSource(box.folder_of(partner.id))
+    if partner.files is None or partner.files.folder is None:
+        raise ValueError(f"partner {partner.id!r}: a file channel needs a folder or an sftp table")
+    return LocalFolderSource(Path(partner.files.folder))
 
 
 class FileChannels:
-    """Every configured partner's file channel poller, run together in one task group."""
+    """Every configured partner's file channel poller, run together in one task group.
+
+    `health` keeps the channels' metrics (on a registry of its own if not given); `drop_box` is the
+    running hosted drop box, whose folders the hosted partners' pollers read.
+    """
 
     def __init__(
         self,
@@ -178,24 +211,52 @@ class FileChannels:
         *,
         on_commit: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.time,
+        health: FileChannelHealth | None = None,
+        drop_box: DropBox | None = None,
     ) -> None:
         spool_root = Path(config.store.path).parent / "spool"
-        self.pollers = [
-            build_poller(
-                partner.id,
-                partner.files,
-                store,
-                spool_root=spool_root,
-                on_commit=on_commit,
-                clock=clock,
+        self.health = health or FileChannelHealth(CollectorRegistry())
+        self.pollers: list[FilePoller] = []
+        self.watches: dict[str, ChannelWatch] = {}
+        for partner in config.partners:
+            if partner.files is None:
+                if partner.sftp is not None:
+                    log.warning(
+                        "partner has [partners.sftp] and no [partners.files] rules: its"
+                        " incoming folder is not read",
+                        extra={"fields": {"partner": partner.id}},
+                    )
+                continue
+            watch = self.watches[partner.id] = self.health.watch(partner.id)
+            self.pollers.append(
+                build_poller(
+                    partner.id,
+                    partner.files,
+                    store,
+                    spool_root=spool_root,
+                    source=source_of(partner, drop_box),
+                    polling=partner.sftp,
+                    on_commit=on_commit,
+                    watch=watch,
+                    clock=clock,
+                )
             )
-            for partner in config.partners
-            if partner.files is not None
-        ]
+
+    def poller(self, partner_id: str) -> FilePoller:
+        """Return the poller of `partner_id`'s channel (KeyError if it has none)."""
+        for poller in self.pollers:
+            if poller.policy.partner_id == partner_id:
+                return poller
+        raise KeyError(partner_id)
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Run every poller until cancelled; started once each has started."""
-        async with anyio.create_task_group() as pollers:
+        """Run every poller until cancelled; started once each has started. The SFTP
+        connections close when it ends."""
+        async with AsyncExitStack() as connections:
             for poller in self.pollers:
-                await pollers.start(poller.run)
-            task_status.started()
+                if isinstance(poller.source, SftpSource):
+                    await connections.enter_async_context(poller.source)
+            async with anyio.create_task_group() as pollers:
+                for poller in self.pollers:
+                    await pollers.start(poller.run)
+                task_status.started()

@@ -5,19 +5,45 @@ only here, at the boundary where the transport takes them.
 `drop_box(settings, partners)` the hosted server for every partner with a `hosted` folder. A
 hosted partner's `FileSource` is a local folder (`DropBox.folder_of(partner id)`), which the file
 intake provides (protocols/files).
+
+`ChannelWatch` is how a failing SFTP round reaches an operator: a server that does not answer
+is retried by the next round and logged once per outage; a server that refuses (not the pinned
+host key, the login refused, an address the egress guard refuses) fails the same way until
+someone acts, and is logged at ERROR and raised in `gateway_file_channel_refused`.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from actors.files.source import FileSource
 from gateway.config.partners import PartnerConfig
 from gateway.config.sftp import DropBoxSettings, SftpChannel
-from protocols.sftp import DropBox, DropBoxPartner, SftpEndpoint, SftpFolders, SftpSource
+from protocols.http.egress import EgressRefused
+from protocols.sftp import (
+    DropBox,
+    DropBoxPartner,
+    SftpEndpoint,
+    SftpFolders,
+    SftpRefused,
+    SftpSource,
+    SftpUnavailable,
+)
 
-__all__ = ["drop_box", "endpoint_of", "source_for"]
+__all__ = [
+    "ChannelWatch",
+    "FileChannelHealth",
+    "drop_box",
+    "endpoint_of",
+    "hosted",
+    "source_for",
+]
+
+log = logging.getLogger("gateway.files")
 
 
 def endpoint_of(channel: SftpChannel) -> SftpEndpoint:
@@ -55,6 +81,11 @@ def source_for(partner: PartnerConfig) -> SftpSource:
     return SftpSource(endpoint_of(partner.sftp))
 
 
+def hosted(partners: Sequence[PartnerConfig]) -> list[PartnerConfig]:
+    """Return the partners whose files arrive in the hosted drop box."""
+    return [p for p in partners if p.sftp is not None and p.sftp.hosted is not None]
+
+
 def drop_box(settings: DropBoxSettings, partners: Sequence[PartnerConfig]) -> DropBox:
     """Return the drop box serving every partner whose `sftp` table is `hosted`."""
     hosted = [
@@ -80,3 +111,91 @@ def _as_port(source: SftpSource) -> FileSource:
     """Never called: mypy checks here that `SftpSource` is a `FileSource` (protocols/ cannot
     import the port to say so itself)."""
     return source
+
+
+class FileChannelHealth:
+    """The file channels' metrics, one label set per partner, on the gateway's registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.failed_rounds = Counter(
+            "gateway_file_channel_failed_rounds",
+            "Poll rounds of a partner's file channel that failed, by reason",
+            ["partner", "reason"],
+            registry=registry,
+        )
+        self.refused = Gauge(
+            "gateway_file_channel_refused",
+            "1 while the partner's server is refused (host key, login, egress guard): an"
+            " operator must act; nothing is taken meanwhile",
+            ["partner"],
+            registry=registry,
+        )
+        self.unavailable = Gauge(
+            "gateway_file_channel_unavailable",
+            "1 while the partner's server does not answer (retried every round)",
+            ["partner"],
+            registry=registry,
+        )
+
+    def watch(self, partner_id: str) -> ChannelWatch:
+        """Return the watch of one partner's channel; its gauges read 0 from now on."""
+        self.refused.labels(partner_id).set(0)
+        self.unavailable.labels(partner_id).set(0)
+        return ChannelWatch(partner_id, self)
+
+
+class ChannelWatch:
+    """One channel's health between rounds (`actors.files.poller.RoundWatch`)."""
+
+    def __init__(self, partner_id: str, health: FileChannelHealth) -> None:
+        self.partner_id = partner_id
+        self._health = health
+        # The reason of the failure under way (one log line per change), or None when well.
+        self.failing: str | None = None
+        self._failed_rounds = 0
+
+    def succeeded(self) -> None:
+        if self.failing is not None:
+            log.info(
+                "file channel reachable again",
+                extra={
+                    "fields": {
+                        "partner": self.partner_id,
+                        "was": self.failing,
+                        "failed_rounds": self._failed_rounds,
+                    }
+                },
+            )
+            self._health.refused.labels(self.partner_id).set(0)
+            self._health.unavailable.labels(self.partner_id).set(0)
+        self.failing = None
+        self._failed_rounds = 0
+
+    def failed(self, error: Exception) -> bool:
+        if isinstance(error, SftpRefused | EgressRefused):
+            refused = True
+        elif isinstance(error, SftpUnavailable):
+            refused = False
+        else:
+            self._health.failed_rounds.labels(self.partner_id, "other").inc()
+            return False  # not the transport's: the poller logs it with its traceback
+        reason = error.reason
+        self._health.failed_rounds.labels(self.partner_id, reason).inc()
+        self._failed_rounds += 1
+        self._health.refused.labels(self.partner_id).set(1 if refused else 0)
+        self._health.unavailable.labels(self.partner_id).set(0 if refused else 1)
+        if self.failing != reason:
+            self.failing = reason
+            fields = {"partner": self.partner_id, "reason": reason, "error": str(error)}
+            if refused:
+                log.error(
+                    "file channel refused: nothing is taken until the config or the partner's"
+                    " server changes",
+                    extra={"fields": fields},
+                )
+            else:
+                log.warning(
+                    "file channel unavailable; every round retries (logged once per outage)",
+                    extra={"fields": fields},
+                )
+        return True

@@ -85,7 +85,7 @@ async def test_the_same_file_dropped_again_commits_nothing_new(tmp_path: Path) -
 
     assert [(r.outcome, r.folder) for _, r in report.taken] == [("duplicate", "archive")]
     assert len(outbox(db)) == 1
-    assert channel.names("archive") == ["stock_1.csv", "stock_1.csv.1"]  # never overwritten
+    assert channel.names("archive") == ["stock_1-1.csv", "stock_1.csv"]  # never overwritten
     assert channel.names("incoming") == []
 
 

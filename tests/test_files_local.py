@@ -80,7 +80,7 @@ async def test_a_move_is_idempotent_and_never_overwrites(folder: LocalFolderSour
 
     assert (moved, again) == (True, False)
     assert (folder.folder("archive") / "orders.csv").read_bytes() == b"already archived"
-    assert (folder.folder("archive") / "orders.csv.1").read_bytes() == b"first"
+    assert (folder.folder("archive") / "orders-1.csv").read_bytes() == b"first"
 
 
 async def test_put_writes_complete_files_and_never_overwrites(folder: LocalFolderSource) -> None:
@@ -88,6 +88,6 @@ async def test_put_writes_complete_files_and_never_overwrites(folder: LocalFolde
     second = await folder.put("po.x12", b"ISA*two")
 
     outbound = folder.folder("outbound")
-    assert (first, second) == ("po.x12", "po.x12.1")
-    assert sorted(os.listdir(outbound)) == ["po.x12", "po.x12.1"]  # no temporary left
+    assert (first, second) == ("po.x12", "po-1.x12")
+    assert sorted(os.listdir(outbound)) == ["po-1.x12", "po.x12"]  # no temporary left
     assert (outbound / "po.x12").read_bytes() == b"ISA*one"

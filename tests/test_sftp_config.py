@@ -128,16 +128,24 @@ async def test_a_loaded_channel_reaches_the_real_server(
 
 def test_the_drop_box_serves_only_hosted_partners(tmp_path: Path) -> None:
     _, acme_key = new_key()
-    path = config(tmp_path, f'[partners.sftp.hosted]\nauthorized_keys = ["{acme_key}"]\n')
-    cfg = load_config(path, {})
     host_private, _ = new_key()
-    settings = msgspec.convert(
-        {"host_key": host_private, "root": str(tmp_path / "box")},
-        DropBoxSettings,
-        dec_hook=lambda type_, obj: type_(obj),
+    (tmp_path / "box.key").write_text(host_private)
+    path = config(tmp_path, f'[partners.sftp.hosted]\nauthorized_keys = ["{acme_key}"]\n')
+    path.write_text(
+        f'[sftp_dropbox]\nhost_key = {{ file = "box.key" }}\nroot = "{tmp_path / "box"}"\n'
+        + path.read_text()
     )
+    cfg = load_config(path, {})
+    assert isinstance(cfg.sftp_dropbox, DropBoxSettings)
 
-    box = drop_box(settings, cfg.partners)
+    box = drop_box(cfg.sftp_dropbox, cfg.partners)
 
     assert box.folder_of("acme") == tmp_path / "box" / "acme"
     assert box.partner_ids() == ("acme",)
+
+
+def test_a_hosted_partner_without_a_drop_box_is_reported(tmp_path: Path) -> None:
+    _, acme_key = new_key()
+    path = config(tmp_path, f'[partners.sftp.hosted]\nauthorized_keys = ["{acme_key}"]\n')
+
+    assert problems(path) == ["partner 'acme': sftp.hosted: no [sftp_dropbox] section to host it"]

@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import anyio
 from anyio.abc import TaskStatus
@@ -35,7 +36,7 @@ from actors.files.ports import ReceivedFiles
 from actors.files.source import FileSource
 from canonical.files import RemoteFile
 
-__all__ = ["ChannelPolicy", "FilePoller", "RoundReport"]
+__all__ = ["ChannelPolicy", "FilePoller", "RoundReport", "RoundWatch"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,19 @@ class RoundReport(Struct, kw_only=True):
     waiting: int = 0  # files listed but not yet settled
 
 
+class RoundWatch(Protocol):
+    """Told how each round ended: the gateway's view of a channel's health (its logs, metrics)."""
+
+    def succeeded(self) -> None:
+        """A round ran to its end."""
+        ...
+
+    def failed(self, error: Exception) -> bool:
+        """A round failed with `error`; True when the watch reported it (the poller then logs
+        nothing itself), False to leave it to the poller's own log line."""
+        ...
+
+
 class FilePoller:
     """Polls one channel's `FileSource`; run `run()` in a task group, or call `poll_once()`."""
 
@@ -76,8 +90,10 @@ class FilePoller:
         *,
         clock: Callable[[], float] = time.monotonic,
         on_commit: Callable[[], None] | None = None,
+        watch: RoundWatch | None = None,
     ) -> None:
         self.source = source
+        self._watch = watch
         # Told after each file that committed rows: readers of the outbox may look now.
         self._on_commit = on_commit
         self.intake = intake
@@ -103,16 +119,21 @@ class FilePoller:
         report = RoundReport()
         try:
             await self._round(report)
-        except Exception:
+        except Exception as exc:
             # The transport or the store: recoverable by the next round, since nothing is
             # moved before its commit and every commit is keyed by the file's fingerprint.
             self.failed_rounds += 1
+            if self._watch is not None and self._watch.failed(exc):
+                return report
             log.exception(
                 "file channel round failed; the next round retries",
                 extra={
                     "fields": {"partner": self.policy.partner_id, "channel": self.policy.channel}
                 },
             )
+        else:
+            if self._watch is not None:
+                self._watch.succeeded()
         return report
 
     async def _round(self, report: RoundReport) -> None:

@@ -1,5 +1,10 @@
 """A partner's file channel: where its files arrive, and which files are which documents.
 
+The files come from `folder` on this machine (a mounted share), or, when the partner has a
+`[partners.sftp]` table, from its SFTP server or its folder in the hosted drop box; then no
+`folder` is given here, and the polling (`poll_interval_s`, `settle_s`, `max_file_bytes`) is
+set in the sftp table. The rules below say which files are which documents either way.
+
 ```toml
 [partners.files]
 folder = "/srv/dropbox/acme"        # incoming/ archive/ error/ outbound/ under it
@@ -41,7 +46,7 @@ from canonical.csv import (
 from canonical.documents import DOCUMENT_TYPES
 from gateway.config.base import MIB, Base, Count, Problem, Seconds, known
 
-__all__ = ["CsvMapping", "FileChannelConfig", "FileRuleConfig"]
+__all__ = ["CsvMapping", "FileChannelConfig", "FileRuleConfig", "source_problems"]
 
 # The largest file a channel takes; bigger ones go to the error folder unread.
 DEFAULT_MAX_FILE_BYTES = 64 * MIB
@@ -155,11 +160,39 @@ class FileChannelConfig(Base, frozen=True):
     max_problems: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 1000
 
     def problems(self) -> Iterator[Problem]:
-        with known():
-            if self.folder is None:
-                yield "folder", "a file channel needs the partner's folder"
+        # Whether a folder is needed depends on the partner's `sftp` table: `source_problems`.
         with known():
             patterns = [rule.pattern for rule in self.rules]
             for i, pattern in enumerate(patterns):
                 if pattern in patterns[:i]:
                     yield f"rules[{i}].pattern", f"pattern {pattern!r} repeated"
+
+
+# The polling fields an SFTP channel takes from its `[partners.sftp]` table instead.
+_POLLING = {
+    field.name: field.default
+    for field in msgspec.structs.fields(FileChannelConfig)
+    if field.name in ("poll_interval_s", "settle_s", "max_file_bytes")
+}
+
+
+def source_problems(files: FileChannelConfig | None, sftp: object | None) -> Iterator[Problem]:
+    """Yield what is wrong with where a partner's files come from (paths from the partner).
+
+    The files come from one place: the `folder` on this machine, or the `[partners.sftp]`
+    table (its own server, or its folder in the hosted drop box), which then also says how
+    often to poll, how long a file must settle and how big it may be. `sftp` is the partner's
+    `SftpChannel` (typed loosely: this module imports no sibling section).
+    """
+    if files is None:
+        return
+    with known():
+        if sftp is None and files.folder is None:
+            yield "files.folder", "give the partner's folder, or a [partners.sftp] table"
+        elif sftp is not None and files.folder is not None:
+            yield "files.folder", "the files come from [partners.sftp]; delete folder"
+    with known():
+        if sftp is not None:
+            for field, default in _POLLING.items():
+                if getattr(files, field) != default:
+                    yield f"files.{field}", f"an SFTP channel's {field} is set in [partners.sftp]"

@@ -10,7 +10,7 @@ import msgspec
 from canonical import DOCUMENT_TYPES
 from gateway.config.base import MIB, Base, BodyBytes, Name, Problem, known
 from gateway.config.delivery import AmqpOutbound, PullOutbound, WebhookOutbound
-from gateway.config.files import FileChannelConfig
+from gateway.config.files import FileChannelConfig, source_problems
 from gateway.config.secrets import Secret
 from gateway.config.sftp import SftpChannel
 from gateway.config.tables import did_you_mean
@@ -83,6 +83,8 @@ class PartnerConfig(Base, frozen=True):
             if len(channels) > 1:
                 first, second = channels[:2]
                 yield second, f"a partner has one outbound channel, {first} already"
+        with known():
+            yield from source_problems(self.files, self.sftp)
 
 
 def channel_of(partner: Any) -> str | None:

@@ -44,6 +44,7 @@ def whole_config_problems(cfg: GatewayConfig) -> Iterator[Problem]:
         _exchanges_not_the_gateways_own,
         _workflow_partners_known,
         _workflow_reads_erp_events,
+        _hosted_partners_have_a_drop_box,
     ):
         yield from rule(cfg)
 
@@ -116,6 +117,14 @@ def _listeners_apart(cfg: GatewayConfig) -> Iterator[Problem]:
         if admin.port and admin.port == http.port and _overlap(admin.host, http.host):
             address = join_host_port(http.host, http.port)
             yield "admin.port", f"clashes with [http] ({address}); the second bind would fail"
+    with known():
+        box = cfg.sftp_dropbox
+        if box is not None and box.port:
+            for section, other in (("http", cfg.http), ("admin", cfg.admin)):
+                with known():
+                    if box.port == other.port and _overlap(box.host, other.host):
+                        address = join_host_port(other.host, other.port)
+                        yield "sftp_dropbox.port", f"clashes with [{section}] ({address})"
 
 
 def _erp_source_not_a_partner(cfg: GatewayConfig) -> Iterator[Problem]:
@@ -231,3 +240,14 @@ def _addresses(host: str) -> set[str]:
         return {str(ipaddress.ip_address(host))}
     except ValueError:
         return {host.lower()}
+
+
+def _hosted_partners_have_a_drop_box(cfg: GatewayConfig) -> Iterator[Problem]:
+    # A hosted folder is served by the gateway's drop box: without one, nobody could log in.
+    with known():
+        if cfg.sftp_dropbox is not None:
+            return
+        for i, partner in enumerate(cfg.partners):
+            with known():
+                if partner.sftp is not None and partner.sftp.hosted is not None:
+                    yield f"partners[{i}].sftp.hosted", "no [sftp_dropbox] section to host it"

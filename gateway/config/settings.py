@@ -26,6 +26,7 @@ from gateway.config.erp import ErpSettings
 from gateway.config.partners import PartnerConfig
 from gateway.config.rules import whole_config_problems
 from gateway.config.secrets import AmqpUrl, Secret
+from gateway.config.sftp import DropBoxSettings
 from gateway.config.workflow import WorkflowSettings
 from protocols.http.admin_guard import is_loopback
 
@@ -217,6 +218,8 @@ class GatewayConfig(Base, frozen=True, kw_only=True, dict=True):
     log: LogSettings = LogSettings()
     erp: ErpSettings = ErpSettings()
     workflow: WorkflowSettings = WorkflowSettings()
+    # The hosted SFTP drop box, for partners with `[partners.sftp.hosted]` (config/sftp.py).
+    sftp_dropbox: DropBoxSettings | None = None
     # At least one: `whole_config_problems` refuses a gateway without partners.
     partners: tuple[PartnerConfig, ...] = ()
 

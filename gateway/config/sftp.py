@@ -158,6 +158,12 @@ class PartnerServer(Base, frozen=True):
             if self.password is None and self.private_key is None:
                 yield "", "give private_key or password (a secret reference) for the login"
         with known():
+            if self.private_key is not None:
+                try:
+                    asyncssh.import_private_key(self.private_key.reveal())
+                except (asyncssh.KeyImportError, ValueError):
+                    yield "private_key", "not a key the SSH client reads (OpenSSH or PEM)"
+        with known():
             yield from network_problems("allow_networks", self.allow_networks)
 
     def networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
@@ -210,3 +216,10 @@ class DropBoxSettings(Base, frozen=True):
     max_partner_connections: Count = DEFAULT_MAX_PARTNER_CONNECTIONS  # one partner's
     keepalive_interval_s: Seconds = DEFAULT_KEEPALIVE_INTERVAL_S
     max_file_bytes: FileBytes = DEFAULT_MAX_FILE_BYTES
+
+    def problems(self) -> Iterator[Problem]:
+        with known():
+            try:
+                asyncssh.import_private_key(self.host_key.reveal())
+            except (asyncssh.KeyImportError, ValueError):
+                yield "host_key", "not a key the SSH server reads (OpenSSH or PEM)"

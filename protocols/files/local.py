@@ -4,6 +4,8 @@ Implements `actors.files.source.FileSource` structurally (protocols import no ac
 folders are `incoming/`, `archive/`, `error/` and `outbound/` under one root. Moves and puts
 claim their target the way OpenSSH's SFTP rename does, with `link` then `unlink`: a name
 taken in the target fails the link instead of being overwritten, and the next suffix is tried.
+Which names are listed and which suffix a taken name gets are the SFTP transport's rules
+(`protocols.sftp.names`): a partner sees the same manners on its own server and in the drop box.
 Blocking calls run in a worker thread.
 """
 
@@ -17,22 +19,21 @@ from typing import Literal
 import anyio.to_thread
 
 from canonical.files import RemoteFile
+from protocols.sftp.names import MAX_NAME_SUFFIX, is_listed_name, suffixed_names
 
 __all__ = ["FOLDERS", "MAX_SUFFIX", "LocalFolderSource", "skipped"]
 
 FOLDERS = ("incoming", "archive", "error", "outbound")
-# `name.1`, `name.2`... at most this many before a move or put gives up (a folder with that
-# many copies of one name is a problem for a person, not a loop).
-MAX_SUFFIX = 1000
-# Names a listing never shows: files still being written, and hidden ones.
-TEMPORARY_SUFFIXES = (".tmp", ".part")
+# `stem-1.ext`, `stem-2.ext`... at most this many before a move or put gives up (a folder with
+# that many copies of one name is a problem for a person, not a loop).
+MAX_SUFFIX = MAX_NAME_SUFFIX
 # Bytes copied at a time by `fetch`.
 CHUNK_BYTES = 256 * 1024
 
 
 def skipped(name: str) -> bool:
-    """Whether a listing leaves `name` out: a dotfile or a temporary name."""
-    return name.startswith(".") or name.endswith(TEMPORARY_SUFFIXES)
+    """Whether a listing leaves `name` out: a dotfile or a temporary name (any case)."""
+    return not is_listed_name(name)
 
 
 class LocalFolderSource:
@@ -109,9 +110,8 @@ class LocalFolderSource:
         return self._claim(temporary, outbound, name)
 
     def _claim(self, source: Path, folder: Path, name: str) -> str:
-        """Link `source` into `folder` as `name` (or the first free `name.N`), then unlink it."""
-        for attempt in range(MAX_SUFFIX + 1):
-            target = name if attempt == 0 else f"{name}.{attempt}"
+        """Link `source` into `folder` as `name` (or the first free `stem-N.ext`); unlink it."""
+        for target in suffixed_names(name, limit=MAX_SUFFIX):
             try:
                 os.link(source, folder / target, follow_symlinks=False)
             except FileExistsError:
