@@ -417,6 +417,27 @@ class WorkflowLedger:
     async def due(self, now: float, limit: int) -> list[timers.DueTimer]:
         return await self._read(partial(timers.due, now=now, limit=limit))
 
+    # Re-timing at start, when a supplier's deadline settings changed
+
+    async def deadline_settings(self) -> dict[str, bytes]:
+        return await self._read(timers.deadline_settings)
+
+    async def armed_suppliers(self) -> list[str]:
+        return await self._read(timers.armed_suppliers)
+
+    async def retime(
+        self,
+        supplier: str,
+        moves: tuple[tuple[str, float], ...],
+        rewrite: timers.Rewrite,
+        settings: bytes,
+    ) -> int:
+        """Move a supplier's armed timers (see `timers.retime`); `rewrite` must pickle."""
+        return await self._write(partial(timers.retime, supplier, moves, rewrite, settings))
+
+    async def save_deadline_settings(self, settings: dict[str, bytes]) -> None:
+        await self._write(partial(timers.save_deadline_settings, settings))
+
     # The operator's side (trace, metrics)
 
     async def thread_by_correlation(self, correlation_id: str) -> ThreadRow | None:
