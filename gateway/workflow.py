@@ -266,8 +266,9 @@ class Workflow:
         for supplier in sorted(suppliers):
             now = self._deadlines(supplier)
             blob = encode_deadlines(now)
-            before = stored.get(supplier, fallback)
-            moves = shifts(decode_deadlines(before), now) if before is not None else {}
+            recorded = stored.get(supplier, fallback)
+            before = decode_deadlines(recorded) if recorded is not None else None
+            moves = shifts(before, now) if before is not None else {}
             if not moves:
                 unchanged[supplier] = blob
                 continue
@@ -276,7 +277,7 @@ class Workflow:
             log.warning(
                 "workflow: %s's deadlines changed (%s -> %s): %d armed timer(s) re-timed by %s",
                 supplier,
-                decode_deadlines(before),  # type: ignore[arg-type]  # moves imply a before
+                before,
                 now,
                 moved,
                 ", ".join(f"{kind} {seconds / 3600:+g} h" for kind, seconds in moves.items()),
