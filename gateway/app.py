@@ -99,6 +99,8 @@ class Gateway:
                 outbox_s=cfg.store.outbox_retention_s,
                 deliveries_s=cfg.store.delivery_retention_s,
                 dead_letters_s=cfg.store.dead_letter_retention_s,
+                closed_threads_s=cfg.store.closed_thread_retention_s,
+                journal_s=cfg.store.workflow_journal_retention_s,
             ),
             purge_interval_s=cfg.store.purge_interval_s,
             purge_chunk_s=cfg.store.purge_chunk_s,

@@ -4,8 +4,9 @@ Inbound: the partners sign their webhooks with the `standardwebhooks` reference 
 exactly as a partner's own system would; a consumer bound to the events exchange prints each
 canonical message as RabbitMQ delivers it. Outbound: the ERP releases a purchase order on its
 exchange; the gateway routes it to its supplier, acme, whose order desk (a small server here)
-receives it as a signed webhook and verifies it. Everything runs on loopback under a
-temporary folder.
+receives it as a signed webhook and verifies it. Then that order's thread plays to its end
+(gateway/demo_thread.py): an ack beyond tolerance, two ASNs, a receipt one short, an invoice
+above the price, and the thread's trace. Everything runs on loopback under a temporary folder.
 """
 
 from __future__ import annotations
@@ -22,11 +23,18 @@ import msgspec
 import orjson
 import standardwebhooks
 
-from canonical import decode_envelope, new_message_id, sample_body
+from canonical import (
+    PurchaseOrder,
+    decode_envelope,
+    encode_document,
+    new_message_id,
+    sample_body,
+)
 from gateway.app import Gateway
 from gateway.config import AmqpUrl, GatewayConfig, Secret, load_config
 from gateway.config.delivery import WebhookOutbound
 from gateway.config.erp import ErpConsumer, ErpSettings, Subscription
+from gateway.demo_thread import dated_order, play_thread
 from gateway.localbroker import LocalRabbitMQ
 from gateway.logs import configure_logging
 from protocols.http.asgi import Receive, Scope, Send, read_body, send_response
@@ -156,7 +164,18 @@ async def _demo(base: Path, amqp_url: str, keep: bool) -> None:
             expected = await _partners_post(config, gateway, http)
             print(f"\nconsumer on queue {queue.name!r} (bound to {exchange.name} '#'):")
             await _print_messages(queue, expected)
-            await _erp_releases_an_order(connection, gateway, desk)
+            order = dated_order(42, "acme", dt.datetime.now(dt.UTC).date())
+            await _erp_releases_an_order(connection, gateway, desk, order)
+            assert gateway.store is not None  # running
+            await play_thread(
+                order,
+                http=http,
+                webhooks_url=f"http://127.0.0.1:{gateway.http_port}/webhooks",
+                sign=partial(_signed_now, config),
+                store=gateway.store,
+                store_path=config.store.path,
+                tap=queue,
+            )
             await _print_metrics(http, gateway)
         if keep:
             print("\nrunning; Ctrl-C to stop")
@@ -199,6 +218,10 @@ async def _partners_post(config: GatewayConfig, gateway: Gateway, http: httpx.As
     return accepted
 
 
+def _signed_now(config: GatewayConfig, partner_id: str, body: bytes) -> dict[str, str]:
+    return _signed(config, partner_id, body, f"msg_{new_message_id()}")
+
+
 def _signed(config: GatewayConfig, partner_id: str, body: bytes, msg_id: str) -> dict[str, str]:
     partner = config.partner(partner_id)
     assert partner is not None  # the demo's own config names both partners
@@ -231,7 +254,10 @@ async def _print_messages(queue: aio_pika.abc.AbstractQueue, expected: int) -> N
 
 
 async def _erp_releases_an_order(
-    connection: aio_pika.abc.AbstractConnection, gateway: Gateway, desk: OrderDesk
+    connection: aio_pika.abc.AbstractConnection,
+    gateway: Gateway,
+    desk: OrderDesk,
+    order: PurchaseOrder,
 ) -> None:
     """The ERP publishes a released PO; acme's order desk receives it, signed."""
     print(f"\nthe ERP releases a purchase order on exchange {ERP_EXCHANGE!r}:")
@@ -242,7 +268,7 @@ async def _erp_releases_an_order(
             await anyio.sleep(0.05)
     channel = await connection.channel()
     exchange = await channel.get_exchange(ERP_EXCHANGE)
-    body = sample_body("purchase_order", 42, supplier="acme")
+    body = encode_document(order)
     await exchange.publish(
         aio_pika.Message(
             body,
@@ -271,6 +297,8 @@ async def _print_metrics(http: httpx.AsyncClient, gateway: Gateway) -> None:
         "gateway_relay_confirmed_total",
         "gateway_outbox_backlog",
         "gateway_deliveries_total",
+        "gateway_workflow_exceptions_total",
+        "gateway_workflow_invoice_matches_total",
     )
     for line in (await http.get(f"{admin}/metrics")).text.splitlines():
         if line.startswith(wanted):

@@ -36,6 +36,13 @@ from actors.workflow.ports import (
     StepOutcome,
     ThreadRecord,
 )
+from actors.workflow.retiming import (
+    Deadlines,
+    decode_deadlines,
+    encode_deadlines,
+    retimed_state,
+    shifts,
+)
 from actors.workflow.state import STATUS_ORDER
 from actors.workflow.timers import TimerService
 from actors.workflow.tolerances import Tolerances
@@ -49,6 +56,8 @@ __all__ = ["StoreDueTimers", "StoreInputs", "StoreThreads", "Workflow", "journal
 
 log = logging.getLogger(__name__)
 
+# The deadlines row of suppliers without their own (the `[workflow.rules]` defaults).
+DEFAULT_DEADLINES = "*"
 _PARTNER_DOCUMENTS = tuple(d for d in INPUT_DOCUMENTS if d not in ORDER_DOCUMENTS)
 
 
@@ -235,10 +244,55 @@ class Workflow:
         )
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        await self.retime_timers()
         async with anyio.create_task_group() as tg:
             await tg.start(self.feeder.run, name="workflow-feeder")
             tg.start_soon(self.timers.run, name="workflow-timers")
             task_status.started()
+
+    async def retime_timers(self) -> int:
+        """Move armed timers whose supplier's deadlines changed since they were armed; how many.
+
+        Runs at start, before any timer fires (actors/workflow/retiming.py says how far each
+        kind moves). Timers armed before this rule existed have no record and keep their time.
+        """
+        ledger = self._store.workflow
+        stored = await ledger.deadline_settings()
+        suppliers = {*stored, *self._config.workflow.partners, *await ledger.armed_suppliers()}
+        suppliers.discard(DEFAULT_DEADLINES)
+        fallback = stored.get(DEFAULT_DEADLINES)
+        moved_total = 0
+        unchanged: dict[str, bytes] = {DEFAULT_DEADLINES: encode_deadlines(self._deadlines(None))}
+        for supplier in sorted(suppliers):
+            now = self._deadlines(supplier)
+            blob = encode_deadlines(now)
+            recorded = stored.get(supplier, fallback)
+            before = decode_deadlines(recorded) if recorded is not None else None
+            moves = shifts(before, now) if before is not None else {}
+            if not moves:
+                unchanged[supplier] = blob
+                continue
+            moved = await ledger.retime(supplier, tuple(moves.items()), retimed_state, blob)
+            moved_total += moved
+            log.warning(
+                "workflow: %s's deadlines changed (%s -> %s): %d armed timer(s) re-timed by %s",
+                supplier,
+                before,
+                now,
+                moved,
+                ", ".join(f"{kind} {seconds / 3600:+g} h" for kind, seconds in moves.items()),
+            )
+        await ledger.save_deadline_settings(unchanged)
+        return moved_total
+
+    def _deadlines(self, supplier: str | None) -> Deadlines:
+        rules = self._config.workflow.rules if supplier is None else self.tolerances(supplier)
+        return Deadlines(
+            ack_sla_hours=rules.ack_sla_hours,
+            asn_lead_days=rules.asn_lead_days,
+            receipt_overdue_days=rules.receipt_overdue_days,
+            park_hours=rules.park_hours,
+        )
 
     async def sample(self) -> None:
         """Set the gauges that need a query: threads by status, overdue timers."""

@@ -35,7 +35,7 @@ from bench.harness.processes import Watch
 from bench.harness.wrk import SIGN_SCRIPT, write_wrk_input
 from canonical.codec import decode_document
 from canonical.errors import SignatureInvalid
-from gateway.config import check_config
+from gateway.config import check_config, load_config
 from protocols.http.signatures import verify
 
 # The bench's own packages (the `bench` extra) may be absent where only the gateway is installed.
@@ -48,7 +48,10 @@ from bench.harness.openloop import LoadInput, SignedRequests  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_bench_gateway_config_passes_the_gateways_own_check(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("workflow", "threads_on"), [(None, True), (True, True), (False, False)])
+def test_bench_gateway_config_passes_the_gateways_own_check(
+    tmp_path: Path, workflow: bool | None, threads_on: bool
+) -> None:
     config = write_gateway_config(
         tmp_path / "gateway.toml",
         http_port=18080,
@@ -56,11 +59,14 @@ def test_bench_gateway_config_passes_the_gateways_own_check(tmp_path: Path) -> N
         store_path=tmp_path / "gateway.db",
         amqp_url="amqp://guest:guest@127.0.0.1:5672/",
         partners=bench_partners(3),
+        workflow=workflow,
     )
 
     code, lines = check_config(config, {})
 
     assert code == 0, lines
+    # ingest-burst's `gateway` and `gateway-no-workflow` differ in this alone.
+    assert load_config(config, {}).workflow.enabled is threads_on
 
 
 def test_bench_order_decodes_as_a_canonical_purchase_order() -> None:

@@ -288,5 +288,9 @@ def test_retention_keys_default_to_bounded_and_zero_keeps_for_ever() -> None:
         defaults.delivery_retention_s,
         defaults.dead_letter_retention_s,
     ) == (7 * day, day, 7 * day, 30 * day)
+    assert (defaults.closed_thread_retention_s, defaults.workflow_journal_retention_s) == (
+        90 * day,
+        180 * day,
+    )
     assert (forever.outbox_retention_s, forever.delivery_retention_s) == (0, 0)
     assert forever.dead_letter_retention_s == 0

@@ -230,3 +230,49 @@ async def test_the_sampled_gauges_count_threads_by_status_and_overdue_timers(
     assert later["gateway_workflow_threads{status=released}"] == 0
     assert later["gateway_workflow_threads{status=acknowledged}"] == 1
     assert later["gateway_workflow_overdue_timers"] == 2  # shipment and receipt due
+
+
+def acknowledgement_due(running: Running) -> list[tuple[object, ...]]:
+    return running.rows(
+        "SELECT due_at FROM workflow_timers WHERE kind = 'acknowledgement_due' AND state = 'armed'"
+    )
+
+
+async def test_a_changed_sla_re_times_the_armed_timers_on_start(tmp_path: Path) -> None:
+    db = tmp_path / "gw.db"
+    clock = ManualClock(T0)
+    async with workflow(db, config(ack_sla_hours=48), clock) as running:
+        await running.commit(PO, "erp")
+        await running.until(lambda: armed(running, "shipment_due"))
+        await running.deliver(PO.po_number, at=T0)
+        await running.until(lambda: armed(running, "acknowledgement_due"))
+        ((armed_at_48,),) = acknowledgement_due(running)
+        shipment = running.rows("SELECT due_at FROM workflow_timers WHERE kind = 'shipment_due'")
+    async with workflow(db, config(ack_sla_hours=24), clock) as running:
+        moved = acknowledgement_due(running)
+        unmoved = running.rows("SELECT due_at FROM workflow_timers WHERE kind = 'shipment_due'")
+        clock.advance(armed_at_48 - 24 * HOUR - T0)  # type: ignore[operator]
+        await running.until(lambda: running.exception_kinds() == ["late_acknowledgement"])
+
+    assert moved == [(armed_at_48 - 24 * HOUR,)]  # type: ignore[operator]
+    assert unmoved == shipment
+
+
+async def test_a_restart_under_the_same_deadlines_after_a_change_moves_nothing_again(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "gw.db"
+    clock = ManualClock(T0)
+    async with workflow(db, config(ack_sla_hours=48), clock) as running:
+        await running.commit(PO, "erp")
+        await running.until(lambda: armed(running, "shipment_due"))
+        await running.deliver(PO.po_number, at=T0)
+        await running.until(lambda: armed(running, "acknowledgement_due"))
+    async with workflow(db, config(ack_sla_hours=24), clock) as running:
+        first = acknowledgement_due(running)
+    async with workflow(db, config(ack_sla_hours=24), clock) as running:
+        again = acknowledgement_due(running)
+        moved = await running.workflow.retime_timers()
+
+    assert again == first
+    assert moved == 0

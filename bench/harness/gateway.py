@@ -38,8 +38,13 @@ def gateway_config_text(
     synchronous: Literal["FULL", "NORMAL"] = "FULL",
     log_level: str = "WARNING",
     document: str = "purchase_order",
+    workflow: bool | None = None,
 ) -> str:
-    """Return the TOML configuration of a bench gateway."""
+    """Return the TOML configuration of a bench gateway.
+
+    `workflow` True or False writes `[workflow] enabled = ...`; None leaves the section out
+    (the threads then run when `[erp] publish_events` is on, its default).
+    """
     per_second, burst = NO_RATE_LIMIT
     lines = [
         "# Written by bench/harness/gateway.py for one bench run.",
@@ -61,6 +66,8 @@ def gateway_config_text(
         "[log]",
         f"level = {_s(log_level)}",
     ]
+    if workflow is not None:
+        lines += ["", "[workflow]", f"enabled = {'true' if workflow else 'false'}"]
     for partner in partners:
         lines += [
             "",

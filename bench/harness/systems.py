@@ -52,7 +52,14 @@ SYSTEMS: dict[str, System] = {
             "gateway",
             True,
             "partner-gateway: signature, validation, "
-            "SQLite group commit (synchronous=FULL), outbox relay with confirms",
+            "SQLite group commit (synchronous=FULL), outbox relay with confirms; "
+            "purchase-order threads on (the default)",
+        ),
+        System(
+            "gateway-no-workflow",
+            "gateway",
+            True,
+            "the same gateway with `[workflow] enabled = false`: no thread, feeder or timer",
         ),
         System(
             "http-ceiling",
@@ -143,7 +150,7 @@ async def start_system(
         return answer is not None and answer[0] == 200
 
     match system.name:
-        case "gateway":
+        case "gateway" | "gateway-no-workflow":
             admin_port = free_port()
             store_path = workdir / "gateway.db"
             config = write_gateway_config(
@@ -154,6 +161,7 @@ async def start_system(
                 amqp_url=amqp_url,
                 partners=partners,
                 synchronous=synchronous,
+                workflow=system.name == "gateway",
             )
             argv, ready = [str(GATEWAY_BIN), "run", str(config)], gateway_ready
         case "http-ceiling":

@@ -37,6 +37,8 @@ DRAIN_TIMEOUT_S = 60.0
 #: How long past wrk's end a profile still being written is waited for.
 PROFILE_GRACE_S = 10.0
 QUICK_DRAIN_TIMEOUT_S = 10.0
+#: The purchase-order threads may cost the webhook path at most a tenth (issue 18).
+WORKFLOW_ON_OFF_TARGET = 0.9
 
 COLUMNS = (
     "accepted_per_s",
@@ -192,6 +194,14 @@ async def run(bench: BenchRun) -> None:
             gateway,
             bench.result.figure("http-ceiling", "accepted_per_s"),
             at_least=0.40,
+        ),
+        ratio(
+            "workflow threads on / off (gateway / gateway-no-workflow)",
+            gateway,
+            bench.result.figure("gateway-no-workflow", "accepted_per_s"),
+            at_least=WORKFLOW_ON_OFF_TARGET,
+            detail="partners post orders, which open no thread: what the feeder's reading "
+            "of each group commit costs the webhook path",
         ),
         ratio(
             "durable ingest / HTTP ceiling (granian)",

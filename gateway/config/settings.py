@@ -145,6 +145,12 @@ class StoreSettings(Base, frozen=True):
     # Dead letters, and the dead outbox rows and deliveries their replay needs: operators
     # look at them days later, so they outlive the rest.
     dead_letter_retention_s: RetentionSeconds = 30 * DAY_S
+    # Closed purchase-order threads, from their last step, with their journal and timers (a
+    # document for one after that opens a new thread, which ends as unknown_purchase_order).
+    closed_thread_retention_s: RetentionSeconds = 90 * DAY_S
+    # Journal rows of every thread (what the trace shows; the consumed marks are also in each
+    # thread's state), from when they were applied.
+    workflow_journal_retention_s: RetentionSeconds = 180 * DAY_S
     # How often the purge runs: the store overshoots its steady size by this much ingest.
     purge_interval_s: Seconds = 600.0
     # Time a purge's chunk (one transaction) aims to hold the writer; acceptances go between.

@@ -13,9 +13,12 @@ In the file:
     quantity_percent = 5.0
 
 A supplier is known by the party id its documents carry, which is its partner id (the ERP's
-subscriptions match `supplier.party_id = "{partner}"`). Changing a deadline applies to timers
-armed from then on; timers already armed keep their due time. The checks against the rest of
-the file (partners named, [erp] publishing the orders) are in gateway/config/rules.py.
+subscriptions match `supplier.party_id = "{partner}"`). Changing a deadline (ack_sla_hours,
+asn_lead_days, receipt_overdue_days, park_hours) re-times the timers already armed on the next
+start, by the difference: armed under a 48 h SLA, restarted under 24 h, an acknowledgement is
+due 24 h earlier (and fires at once if that is past). The gateway logs each supplier it
+re-timed. The checks against the rest of the file (partners named, [erp] publishing the
+orders) are in gateway/config/rules.py.
 """
 
 from __future__ import annotations

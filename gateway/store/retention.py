@@ -7,7 +7,19 @@ What each table keeps (a limit of 0 or None keeps its rows for ever):
   purged; a dead one goes with its relay dead letter (a replay needs it while that exists);
 - deliveries and their attempts: delivered ones for `deliveries_s` after delivery, dead ones for
   `dead_letters_s` after they died (as long as their dead letter); a pending one never;
-- dead_letters: for `dead_letters_s` after they were written.
+- dead_letters: for `dead_letters_s` after they were written;
+- workflow threads: a closed thread for `closed_threads_s` after its last step, with its
+  journal and its timers (a document for it after that starts a new thread, which waits for
+  an order that will not come and becomes an `unknown_purchase_order` exception);
+- workflow journal (the inputs' consumed marks and the emitted events, what the trace shows):
+  for `journal_s` after a row was applied. The consumed marks are kept twice, here and in the
+  thread's state (`ThreadState.applied`), which is what stops a replay first; the feeder
+  never replays more than a batch, so an old mark is needed by the trace alone.
+
+Fired and cancelled timers go with their closed thread, not before: a timer's row holds its
+generation, which the firing's consumed mark names (`timer:{kind}:{generation}`), so a row
+purged and re-armed would start again at generation 1 and its firing would read as a replay.
+There are at most four per thread (one per kind, reused by each re-arm).
 
 No reader loses its place. The relay reads pending outbox rows after its seq, the couriers and
 the pull API pending deliveries after their id; pending rows are never purged, and AUTOINCREMENT
@@ -45,9 +57,20 @@ class Retention(msgspec.Struct, frozen=True, kw_only=True):
     outbox_s: float | None = None
     deliveries_s: float | None = None
     dead_letters_s: float | None = None
+    closed_threads_s: float | None = None
+    journal_s: float | None = None
 
     def keeps_everything(self) -> bool:
-        return not any((self.idempotency_s, self.outbox_s, self.deliveries_s, self.dead_letters_s))
+        return not any(
+            (
+                self.idempotency_s,
+                self.outbox_s,
+                self.deliveries_s,
+                self.dead_letters_s,
+                self.closed_threads_s,
+                self.journal_s,
+            )
+        )
 
 
 class PurgeReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -73,11 +96,16 @@ class _Pass(NamedTuple):
     key: str
     bulk: str
     deletes: tuple[tuple[str, str], ...]
+    # When a row was written (keys are handed out in that order): where a walk may stop.
+    written: str = "created_at"
 
 
 _EXPIRED_DELIVERY = """
     ((state = 'delivered' AND settled_at < :kept) OR (state = 'dead' AND settled_at < :dead_kept))
 """
+# A thread's created_at is at or before its updated_at, so a walk that stops at the first
+# thread created after the cutoff misses none last changed before it.
+_EXPIRED_THREAD = "status = 'closed' AND updated_at < :kept"
 _PASSES = {
     "inbox": _Pass(
         "inbox",
@@ -146,6 +174,47 @@ _PASSES = {
             ),
         ),
     ),
+    "workflow_threads": _Pass(
+        "workflow_threads",
+        "id",
+        "length(state)",
+        (
+            # Journal and timers first: they reference their thread.
+            *(
+                (
+                    table,
+                    f"""
+                    DELETE FROM {table} WHERE thread_id IN (
+                        SELECT id FROM workflow_threads
+                        WHERE id > :after AND id <= :last AND {_EXPIRED_THREAD})
+                    """,
+                )
+                for table in ("workflow_journal", "workflow_timers")
+            ),
+            (
+                "workflow_threads",
+                f"""
+                DELETE FROM workflow_threads
+                WHERE id > :after AND id <= :last AND {_EXPIRED_THREAD}
+                """,
+            ),
+        ),
+    ),
+    "workflow_journal": _Pass(
+        "workflow_journal",
+        "id",
+        "0",
+        (
+            (
+                "workflow_journal",
+                """
+                DELETE FROM workflow_journal
+                WHERE id > :after AND id <= :last AND applied_at < :kept
+                """,
+            ),
+        ),
+        written="applied_at",
+    ),
 }
 # What a row costs to delete beyond its bulk, in bytes: a 1 KB outbox row took 5 us, a 256 KB
 # one 4 ms (~15 ns a byte); its index entries and cell weigh about a kilobyte's worth.
@@ -200,7 +269,7 @@ def purge_chunk(
     (more,) = conn.execute(
         f"""
         SELECT EXISTS (SELECT 1 FROM {walk.table} WHERE {walk.key} > :last)
-           AND (SELECT created_at FROM {walk.table} WHERE {walk.key} = :last) < :newest
+           AND (SELECT {walk.written} FROM {walk.table} WHERE {walk.key} = :last) < :newest
         """,
         {"last": last, "newest": newest},
     ).fetchone()
@@ -226,6 +295,8 @@ def _cutoffs(retention: Retention, now: float) -> dict[str, dict[str, float | No
             "dead_kept": before(retention.dead_letters_s),
         },
         "dead_letters": {"kept": before(retention.dead_letters_s)},
+        "workflow_threads": {"kept": before(retention.closed_threads_s)},
+        "workflow_journal": {"kept": before(retention.journal_s)},
     }
     return {
         name: cutoffs

@@ -226,6 +226,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # Received files and the rows of a file being staged (gateway/store/files.py).
     files.MIGRATION,
+    (
+        # The deadline settings (opaque to the store) each supplier's armed timers were armed
+        # under, "*" for suppliers without a row: a start under other settings re-times them.
+        """
+        CREATE TABLE workflow_deadlines (
+            supplier TEXT PRIMARY KEY,
+            settings BLOB NOT NULL
+        ) WITHOUT ROWID
+        """,
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -9,12 +9,31 @@ generation the timer service read, in the step's own transaction.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import aiosqlite
 from msgspec import Struct
 
-__all__ = ["DueTimer", "arm", "cancel", "claim", "due", "next_due", "overdue_count"]
+__all__ = [
+    "DueTimer",
+    "Rewrite",
+    "arm",
+    "armed_suppliers",
+    "cancel",
+    "claim",
+    "deadline_settings",
+    "due",
+    "next_due",
+    "overdue_count",
+    "retime",
+    "save_deadline_settings",
+]
+
+# Threads whose state one statement of `retime` reads (and rewrites) at a time.
+RETIME_CHUNK = 1000
+
+Rewrite = Callable[[bytes, Sequence[tuple[str, float]]], bytes]
+"""Given a thread's stored state and the (kind, seconds) moves, its state with them applied."""
 
 
 class DueTimer(Struct, frozen=True, kw_only=True):
@@ -65,7 +84,90 @@ def claim(conn: sqlite3.Connection, thread_id: int, kind: str, generation: int) 
     return cursor.rowcount == 1
 
 
+def retime(
+    supplier: str,
+    moves: Sequence[tuple[str, float]],
+    rewrite: Rewrite,
+    settings: bytes,
+    conn: sqlite3.Connection,
+    now: float,
+) -> int:
+    """Move `supplier`'s armed timers of each kind by its seconds, and record `settings` as
+    what they are now armed under; the number of timers moved.
+
+    One transaction (its group commit): the rows, each thread's state (through `rewrite`, the
+    thread's own format: the store does not read it) and the settings move together, so a
+    crash leaves all of it as before and the next start moves it again, once. Each moved
+    timer's generation is bumped like a re-arm, and each thread's version, so a firing or a
+    step read before the move is stale.
+    """
+    kinds = [kind for kind, _ in moves]
+    marks = ",".join("?" * len(kinds))
+    after = 0
+    while kinds:
+        chunk = conn.execute(
+            f"""
+            SELECT t.id, t.state FROM workflow_threads AS t
+            WHERE t.supplier = ? AND t.id > ? AND EXISTS (
+                SELECT 1 FROM workflow_timers AS w
+                WHERE w.thread_id = t.id AND w.state = 'armed' AND w.kind IN ({marks}))
+            ORDER BY t.id LIMIT ?
+            """,
+            (supplier, after, *kinds, RETIME_CHUNK),
+        ).fetchall()
+        if not chunk:
+            break
+        conn.executemany(
+            "UPDATE workflow_threads SET state = ?, version = version + 1, updated_at = ?"
+            " WHERE id = ?",
+            [(rewrite(bytes(state), moves), now, thread_id) for thread_id, state in chunk],
+        )
+        after = chunk[-1][0]
+    moved = 0
+    for kind, seconds in moves:
+        moved += conn.execute(
+            """
+            UPDATE workflow_timers SET due_at = due_at + ?, generation = generation + 1
+            WHERE state = 'armed' AND kind = ?
+              AND thread_id IN (SELECT id FROM workflow_threads WHERE supplier = ?)
+            """,
+            (float(seconds), kind, supplier),
+        ).rowcount
+    save_deadline_settings({supplier: settings}, conn, now)
+    return moved
+
+
+def save_deadline_settings(
+    settings: dict[str, bytes], conn: sqlite3.Connection, now: float
+) -> None:
+    """Record what each supplier's (or "*", every other supplier's) timers are armed under."""
+    conn.executemany(
+        """
+        INSERT INTO workflow_deadlines (supplier, settings) VALUES (?, ?)
+        ON CONFLICT (supplier) DO UPDATE SET settings = excluded.settings
+        """,
+        list(settings.items()),
+    )
+
+
 # Reads, on the read connection.
+
+
+async def deadline_settings(db: aiosqlite.Connection) -> dict[str, bytes]:
+    """The settings each supplier's armed timers were armed under, as last recorded."""
+    rows = await db.execute_fetchall("SELECT supplier, settings FROM workflow_deadlines")
+    return {supplier: bytes(settings) for supplier, settings in rows}
+
+
+async def armed_suppliers(db: aiosqlite.Connection) -> list[str]:
+    """The suppliers that have threads with an armed timer."""
+    rows = await db.execute_fetchall(
+        """
+        SELECT DISTINCT t.supplier FROM workflow_timers AS w
+        JOIN workflow_threads AS t ON t.id = w.thread_id WHERE w.state = 'armed'
+        """
+    )
+    return sorted(supplier for (supplier,) in rows)
 
 
 async def next_due(db: aiosqlite.Connection) -> float | None:

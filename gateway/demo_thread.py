@@ -1,0 +1,284 @@
+"""The demo's purchase-order thread: one order from release to a held invoice, then its trace.
+
+The ERP's order (released by `gateway.demo`) reaches acme's order desk; then acme acknowledges
+it with line 1 beyond its 5 % tolerance (an exception), ships it in two ASNs, the warehouse
+(globex) receives the first one unit short (a discrepancy), and acme invoices line 2 above the
+ordered price (the three-way match holds it). Each document is a signed webhook, as a partner
+would post it; the events the thread emits arrive on the demo's tap queue; the trace printed
+at the end is what `gateway trace PO-NUMBER` prints.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+
+import aio_pika
+import anyio
+import httpx
+import msgspec
+
+from canonical import (
+    AdvanceShipNotice,
+    Document,
+    GoodsReceipt,
+    GoodsReceiptLine,
+    Invoice,
+    InvoiceLine,
+    Money,
+    Pack,
+    PackedItem,
+    PartyRef,
+    PurchaseOrder,
+    PurchaseOrderAck,
+    PurchaseOrderAckLine,
+    Quantity,
+    ShippedOrder,
+    decode_envelope,
+    document_type_of,
+    encode_document,
+    sample_document,
+)
+from canonical.common import gs1_check_digit
+from gateway.store import Store
+from gateway.store.workflow_state import reading
+from gateway.trace import find_threads, render, thread_trace
+
+__all__ = ["dated_order", "play_thread"]
+
+D = Decimal
+# Each step waits at most this long for the thread to move (the demo's bound, not a target).
+STEP_TIMEOUT_S = 20.0
+POLL_S = 0.05
+# Events of the thread collected from the tap queue at the end: at most this many.
+MAX_EVENTS = 50
+
+Sign = Callable[[str, bytes], dict[str, str]]
+
+
+def dated_order(n: int, supplier: str, today: dt.date) -> PurchaseOrder:
+    """The sample order `n` for `supplier`, requested ten days from `today`.
+
+    The samples' dates are fixed; a demo run later than them would find every deadline of
+    the thread passed and see late-ASN and late-receipt exceptions at once.
+    """
+    order = sample_document("purchase_order", n, supplier=supplier)
+    assert isinstance(order, PurchaseOrder)  # what the sample of that type is
+    requested = today + dt.timedelta(days=10)
+    return msgspec.structs.replace(
+        order,
+        order_date=today,
+        lines=tuple(msgspec.structs.replace(x, requested_date=requested) for x in order.lines),
+    )
+
+
+def _ack(po: PurchaseOrder, quantities: Mapping[int, Decimal]) -> PurchaseOrderAck:
+    return PurchaseOrderAck(
+        po_number=po.po_number,
+        ack_date=po.order_date,
+        supplier=po.supplier,
+        buyer=po.buyer,
+        lines=tuple(
+            PurchaseOrderAckLine(
+                line_number=x.line_number,
+                sku=x.sku,
+                status="change" if x.line_number in quantities else "accept",
+                promised_quantity=Quantity(
+                    value=quantities.get(x.line_number, x.quantity.value), uom=x.quantity.uom
+                ),
+                promised_date=x.requested_date,
+            )
+            for x in po.lines
+        ),
+    )
+
+
+def _asn(
+    number: str, po: PurchaseOrder, shipped: Mapping[int, Decimal], first_pack: int
+) -> AdvanceShipNotice:
+    ship_date = po.lines[0].requested_date - dt.timedelta(days=2)
+    packs = []
+    for i, (line, quantity) in enumerate(shipped.items()):
+        digits = f"00614141{first_pack + i:09d}"
+        packs.append(
+            Pack(
+                sscc=digits + gs1_check_digit(digits),
+                kind="carton",
+                items=(
+                    PackedItem(
+                        po_line_number=line,
+                        sku=po.lines[line - 1].sku,
+                        quantity=Quantity(value=quantity, uom="EA"),
+                    ),
+                ),
+            )
+        )
+    return AdvanceShipNotice(
+        asn_number=number,
+        ship_date=ship_date,
+        expected_delivery_date=ship_date + dt.timedelta(days=1),
+        supplier=po.supplier,
+        ship_to=PartyRef(party_id="DC-EAST"),
+        orders=(ShippedOrder(po_number=po.po_number, packs=tuple(packs)),),
+    )
+
+
+def _receipt(
+    number: str, po: PurchaseOrder, asn_number: str, counted: Mapping[int, tuple[Decimal, Decimal]]
+) -> GoodsReceipt:
+    return GoodsReceipt(
+        receipt_number=number,
+        received_at=dt.datetime.now(dt.UTC),
+        location_id="DC-EAST",
+        po_number=po.po_number,
+        asn_number=asn_number,
+        supplier=po.supplier,
+        lines=tuple(
+            GoodsReceiptLine(
+                line_number=i,
+                po_line_number=line,
+                sku=po.lines[line - 1].sku,
+                uom="EA",
+                expected_quantity=expected,
+                received_quantity=got,
+                short_quantity=max(expected - got, D(0)),
+                over_quantity=max(got - expected, D(0)),
+                damaged_quantity=D(0),
+            )
+            for i, (line, (expected, got)) in enumerate(counted.items(), start=1)
+        ),
+    )
+
+
+def _invoice(
+    number: str, po: PurchaseOrder, billed: Mapping[int, tuple[Decimal, Decimal]]
+) -> Invoice:
+    lines = tuple(
+        InvoiceLine(
+            line_number=i,
+            po_line_number=line,
+            sku=po.lines[line - 1].sku,
+            quantity=Quantity(value=quantity, uom="EA"),
+            unit_price=Money(amount=price, currency=po.currency),
+            amount=Money(amount=quantity * price, currency=po.currency),
+        )
+        for i, (line, (quantity, price)) in enumerate(billed.items(), start=1)
+    )
+    subtotal = sum((x.amount.amount for x in lines), D(0))
+    return Invoice(
+        invoice_number=number,
+        invoice_date=po.order_date,
+        po_number=po.po_number,
+        supplier=po.supplier,
+        bill_to=po.buyer,
+        currency=po.currency,
+        lines=lines,
+        subtotal=Money(amount=subtotal, currency=po.currency),
+        total=Money(amount=subtotal, currency=po.currency),
+    )
+
+
+async def play_thread(
+    po: PurchaseOrder,
+    *,
+    http: httpx.AsyncClient,
+    webhooks_url: str,
+    sign: Sign,
+    store: Store,
+    store_path: str,
+    tap: aio_pika.abc.AbstractQueue,
+) -> None:
+    """Drive the released order `po` to a held invoice, print its events and its trace."""
+    await _until_status(store, po.po_number, "sent")
+    print(f"\nthread {po.supplier.party_id}/{po.po_number}: the supplier and the warehouse answer")
+    ordered = {x.line_number: x.quantity.value for x in po.lines}
+    price = {x.line_number: x.unit_price.amount for x in po.lines}
+    script: list[tuple[str, Document, str, str]] = [
+        (
+            "acme",
+            _ack(po, {1: ordered[1] + 1}),
+            "acknowledged",
+            f"line 1 confirmed at {ordered[1] + 1} of {ordered[1]}: beyond acme's 5 % tolerance",
+        ),
+        (
+            "acme",
+            _asn("ASN-42-1", po, {1: ordered[1], 2: D(10)}, first_pack=1),
+            "shipped",
+            "first of two shipments",
+        ),
+        (
+            "acme",
+            _asn("ASN-42-2", po, {2: ordered[2] - 10, 3: ordered[3]}, first_pack=10),
+            "shipped",
+            "the rest",
+        ),
+        (
+            "globex",
+            _receipt(
+                "GR-42-1",
+                po,
+                "ASN-42-1",
+                {1: (ordered[1], ordered[1] - 1), 2: (D(10), D(10))},
+            ),
+            "received",
+            "line 1 received one short",
+        ),
+        (
+            "acme",
+            _invoice("INV-42-1", po, {2: (D(10), price[2] + D("0.50"))}),
+            "invoiced",
+            f"line 2 billed at {price[2] + D('0.50')}, ordered at {price[2]}",
+        ),
+    ]
+    for partner, document, status, why in script:
+        body = encode_document(document)
+        kind = document_type_of(document)
+        response = await http.post(
+            f"{webhooks_url}/{partner}/{kind}", content=body, headers=sign(partner, body)
+        )
+        print(f"  {partner:7} {kind:22} -> {response.status_code} ({why})")
+        await _until_status(store, po.po_number, status)
+    (thread,) = await store.workflow.threads_of_order(po.po_number, po.buyer.party_id)
+    await _print_events(tap, thread.correlation_id)
+    print(f"\n$ gateway trace {po.po_number}")
+    async with reading(store_path) as ledger:
+        for row in await find_threads(ledger, po.po_number):
+            print(render(await thread_trace(ledger, row)))
+
+
+async def _until_status(store: Store, po_number: str, status: str) -> None:
+    async def reached() -> bool:
+        rows = await store.workflow.threads_of_order(po_number)
+        return bool(rows) and rows[0].status == status
+
+    with anyio.fail_after(STEP_TIMEOUT_S):
+        # The thread has no event a demo could wait on; the store is read, bounded.
+        while not await reached():  # noqa: ASYNC110
+            await anyio.sleep(POLL_S)
+
+
+async def _print_events(tap: aio_pika.abc.AbstractQueue, correlation_id: str | None) -> None:
+    """The thread's messages (the order and every event) as the tap queue got them."""
+    print(f"\nthe thread's messages on the events exchange (correlation id {correlation_id}):")
+    seen = 0
+    with anyio.move_on_after(2.0):  # what was emitted is on the queue already: take it all
+        async with tap.iterator() as messages:
+            async for message in messages:
+                async with message.process():
+                    envelope = decode_envelope(message.body)
+                    if envelope.correlation_id != correlation_id:
+                        continue  # the partners' own documents, and the earlier part of the demo
+                    seen += 1
+                    document = envelope.document
+                    detail = next(
+                        (
+                            str(getattr(document, name))
+                            for name in ("kind", "status", "result", "asn_number", "po_number")
+                            if hasattr(document, name)
+                        ),
+                        "",
+                    )
+                    print(f"  {message.routing_key:36} {detail}")
+                if seen >= MAX_EVENTS:
+                    break
