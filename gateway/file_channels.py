@@ -18,10 +18,12 @@ from anyio.abc import TaskStatus
 from actors.files.formats import FileRule
 from actors.files.intake import FileIntake
 from actors.files.poller import ChannelPolicy, FilePoller
-from actors.files.ports import Fingerprint, KnownFile, PendingMove, StagedRow, Verdict
+from actors.files.ports import Fingerprint, KnownFile, PendingMove, StagedRow, Verdict, X12Files
 from actors.files.source import FileSource
+from canonical.x12 import X12Profile
 from gateway.config import GatewayConfig
 from gateway.config.files import FileChannelConfig
+from gateway.edi import x12_files_for
 from gateway.store import Store
 from gateway.store.files import FileKey, FileLedger, FileRow, ReceivedFile
 from protocols.files import LocalFolderSource
@@ -129,6 +131,8 @@ def build_poller(
     source: FileSource | None = None,
     on_commit: Callable[[], None] | None = None,
     clock: Callable[[], float] = time.time,
+    x12_profile: X12Profile | None = None,
+    x12: X12Files | None = None,
 ) -> FilePoller:
     """One channel's poller; `source` defaults to the channel's local folder. `clock` dates
     what the files carry (received_at, an exception's raised_at)."""
@@ -138,7 +142,7 @@ def build_poller(
             pattern=rule.pattern,
             document_type=rule.document_type,
             format=rule.format,
-            options=rule.csv_feed(),
+            options=rule.csv_feed() if rule.format == "csv" else x12_profile,
         )
         for rule in channel.rules
     )
@@ -160,6 +164,7 @@ def build_poller(
         stage_rows=channel.stage_rows,
         max_problems=channel.max_problems,
         clock=clock,
+        x12=x12,
     )
     if source is None:
         if channel.folder is None:
@@ -188,6 +193,8 @@ class FileChannels:
                 spool_root=spool_root,
                 on_commit=on_commit,
                 clock=clock,
+                x12_profile=partner.x12,
+                x12=x12_files_for(partner, store),
             )
             for partner in config.partners
             if partner.files is not None

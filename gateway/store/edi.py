@@ -1,0 +1,546 @@
+"""X12 in the store: interchanges seen, control-number sequences, files to send, sets sent.
+
+Everything a received X12 file changes commits with the file itself (`finish_x12_file`, the
+same transaction as `files.finish_file`): the interchange keys it carried (a replay of one
+within the window is refused with TA1 025), the control numbers its acknowledgements use
+(from persisted per-partner sequences, never the clock), the acknowledgements rendered with
+them (kept as files to send), and what the partner's own 997/999s say of the sets the gateway
+sent. Files to send (acks, outbound 850/860 interchanges) are put on the partner's side after
+the commit, and stay 'pending' until the put is recorded, so a failed put is retried.
+
+The outbound side records each set sent (GS06, ST02) with its document's message id, so an
+inbound 997 is matched to it (`canonical.x12.reconcile`), and an operator lists what is still
+unacknowledged. Reach it as `store.edi`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+from typing import Any, Literal, Protocol, TypeVar
+
+import aiosqlite
+import msgspec
+from msgspec import Struct
+
+from canonical.documents import Document
+from canonical.files import FileDecoding
+from canonical.x12 import (
+    ControlNumbers,
+    GroupOutcome,
+    InterchangeKey,
+    PendingAck,
+    SentSet,
+    X12Profile,
+    X12Reading,
+    encode_interchange,
+    reconcile,
+    render_acknowledgements,
+)
+from gateway.store.files import FileRow, finish_file
+
+__all__ = [
+    "DEFAULT_REPLAY_WINDOW_S",
+    "MIGRATION",
+    "EdiLedger",
+    "OutgoingFile",
+    "SentRecord",
+    "finish_x12_file",
+    "queue_interchange",
+    "reserve_numbers",
+]
+
+T = TypeVar("T")
+
+# How long an interchange key is remembered for the replay check (TA1 025): partners resend
+# within days; a year-old ISA13 coming round again is a wrapped counter, not a replay.
+DEFAULT_REPLAY_WINDOW_S = 90 * 24 * 3600.0
+# ISA13 and GS06 are at most nine digits; a sequence wraps to 1 past it.
+MAX_CONTROL_NUMBER = 999_999_999
+
+SequenceKind = Literal["interchange", "group"]
+SentStatus = Literal["unacknowledged", "accepted", "rejected"]
+
+# Schema version 6 (gateway/store/schema.py appends it).
+MIGRATION: tuple[str, ...] = (
+    # Interchange keys accepted, for the replay check; `received_at` bounds the window.
+    """
+    CREATE TABLE edi_interchanges (
+        partner_id         TEXT NOT NULL,
+        sender_qualifier   TEXT NOT NULL,
+        sender_id          TEXT NOT NULL,
+        receiver_qualifier TEXT NOT NULL,
+        receiver_id        TEXT NOT NULL,
+        control_number     TEXT NOT NULL,
+        file_id            INTEGER,
+        received_at        REAL NOT NULL,
+        PRIMARY KEY (partner_id, sender_qualifier, sender_id, receiver_qualifier, receiver_id,
+                     control_number)
+    ) WITHOUT ROWID
+    """,
+    # The next ISA13 / GS06 the gateway writes for a partner.
+    """
+    CREATE TABLE edi_sequences (
+        partner_id TEXT NOT NULL,
+        kind       TEXT NOT NULL CHECK (kind IN ('interchange', 'group')),
+        next       INTEGER NOT NULL,
+        PRIMARY KEY (partner_id, kind)
+    ) WITHOUT ROWID
+    """,
+    # Files to put in a partner's outbound folder: acknowledgements and outbound interchanges.
+    """
+    CREATE TABLE edi_outgoing (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        partner_id  TEXT NOT NULL,
+        channel     TEXT NOT NULL,
+        kind        TEXT NOT NULL CHECK (kind IN ('ack', 'interchange')),
+        name        TEXT NOT NULL,
+        interchange TEXT NOT NULL,
+        body        BLOB NOT NULL,
+        state       TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'put')),
+        final_name  TEXT,
+        created_at  REAL NOT NULL,
+        put_at      REAL
+    )
+    """,
+    """
+    CREATE INDEX edi_outgoing_pending ON edi_outgoing (partner_id, channel, id)
+    WHERE state = 'pending'
+    """,
+    # Each set the gateway sent, and what the partner's 997/999 said of it.
+    """
+    CREATE TABLE edi_sent_sets (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        partner_id      TEXT NOT NULL,
+        outgoing_id     INTEGER NOT NULL REFERENCES edi_outgoing (id),
+        interchange     TEXT NOT NULL,
+        group_number    INTEGER NOT NULL,
+        transaction_set TEXT NOT NULL,
+        set_id          TEXT NOT NULL,
+        document_type   TEXT NOT NULL,
+        message_id      TEXT,
+        sent_at         REAL NOT NULL,
+        status          TEXT NOT NULL DEFAULT 'unacknowledged'
+                        CHECK (status IN ('unacknowledged', 'accepted', 'rejected')),
+        codes           TEXT NOT NULL DEFAULT '',
+        notes           BLOB,
+        answered_at     REAL,
+        UNIQUE (partner_id, group_number, transaction_set)
+    )
+    """,
+    """
+    CREATE INDEX edi_sent_unacknowledged ON edi_sent_sets (sent_at)
+    WHERE status = 'unacknowledged'
+    """,
+)
+
+
+class OutgoingFile(Struct, frozen=True, kw_only=True):
+    """A file waiting to be put in a partner's outbound folder."""
+
+    id: int
+    name: str
+    body: bytes
+    kind: str
+
+
+class SentRecord(Struct, frozen=True, kw_only=True):
+    """One set the gateway sent, and what became of it."""
+
+    partner_id: str
+    interchange: str
+    group: str
+    transaction_set: str
+    set_id: str
+    document_type: str
+    message_id: str | None
+    sent_at: float
+    status: SentStatus
+    codes: tuple[str, ...] = ()
+    notes: Any = None  # the partner's AK3/AK4, as JSON builtins
+
+
+# Writes: bound with functools.partial and pickled to the writer process.
+
+
+def reserve_numbers(
+    partner_id: str, kind: SequenceKind, count: int, conn: sqlite3.Connection
+) -> int:
+    """Take `count` consecutive numbers of a partner's sequence; returns the first.
+
+    A run that would pass 999,999,999 starts again at 1 (the numbers are nine digits).
+    """
+    found = conn.execute(
+        "SELECT next FROM edi_sequences WHERE partner_id = ? AND kind = ?", (partner_id, kind)
+    ).fetchone()
+    first = int(found[0]) if found else 1
+    if first + count - 1 > MAX_CONTROL_NUMBER:
+        first = 1
+    conn.execute(
+        "INSERT INTO edi_sequences (partner_id, kind, next) VALUES (?, ?, ?) "
+        "ON CONFLICT (partner_id, kind) DO UPDATE SET next = excluded.next",
+        (partner_id, kind, first + count),
+    )
+    return first
+
+
+def finish_x12_file(
+    file_id: int,
+    state: Literal["accepted", "refused"],
+    documents: int,
+    problems: int,
+    reason: str | None,
+    rows: Sequence[FileRow],
+    answers: X12Reading,
+    error_folder: bool,
+    conn: sqlite3.Connection,
+    now: float,
+) -> list[str]:
+    """Commit an X12 file (`files.finish_file`) with what it changes here, in one transaction.
+
+    `answers` is the file's reading without its documents: the interchange keys to remember
+    (when accepted), the acknowledgements owed (rendered now with reserved numbers, kept as
+    files to send), and the 997/999s it carried (applied to the sets the gateway sent).
+    `error_folder` sends an accepted file with a rejected set to the error folder. Returns
+    the names of the acknowledgement files queued.
+    """
+    finish_file(file_id, state, documents, problems, reason, rows, conn, now)
+    partner_id, channel = conn.execute(
+        "SELECT partner_id, channel FROM received_files WHERE id = ?", (file_id,)
+    ).fetchone()
+    if error_folder:
+        conn.execute("UPDATE received_files SET folder = 'error' WHERE id = ?", (file_id,))
+    if state == "accepted":
+        conn.executemany(
+            """
+            INSERT INTO edi_interchanges (partner_id, sender_qualifier, sender_id,
+                receiver_qualifier, receiver_id, control_number, file_id, received_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT DO UPDATE SET file_id = excluded.file_id,
+                                      received_at = excluded.received_at
+            """,
+            [(partner_id, *_key_values(key), file_id, now) for key in answers.keys],
+        )
+    for outcome in answers.functional_acks:
+        _apply_answer(partner_id, outcome, conn, now)
+    names: list[str] = []
+    interchanges, groups = answers.control_numbers_needed
+    if interchanges:
+        numbers = ControlNumbers(
+            interchange=reserve_numbers(partner_id, "interchange", interchanges, conn),
+            group=reserve_numbers(partner_id, "group", max(groups, 1), conn),
+        )
+        at = dt.datetime.fromtimestamp(now, dt.UTC)
+        bodies = render_acknowledgements(answers, numbers, at=at)
+        owed = zip(answers.acknowledgements, bodies, strict=True)
+        for offset, (pending, body) in enumerate(owed):
+            number = f"{numbers.interchange + offset:09d}"
+            name = f"{_ack_kind(pending)}_{number}.x12"
+            _queue(partner_id, channel, "ack", name, number, body, conn, now)
+            names.append(name)
+    return names
+
+
+def _ack_kind(pending: PendingAck) -> str:
+    return pending.kind if pending.groups else "TA1"
+
+
+def queue_interchange(
+    partner_id: str,
+    channel: str,
+    documents: Sequence[tuple[str | None, Document]],
+    profile: X12Profile,
+    conn: sqlite3.Connection,
+    now: float,
+) -> tuple[str, list[SentSet]]:
+    """Write `documents` (message id, document) as one outbound interchange to send.
+
+    Control numbers come from the partner's sequences in this transaction; each set sent is
+    recorded for the partner's 997. Returns the file's name and the sets. Raises `X12Error`
+    (nothing kept) for a document X12 cannot carry.
+    """
+    groups = len({type(document) for _, document in documents})
+    numbers = ControlNumbers(
+        interchange=reserve_numbers(partner_id, "interchange", 1, conn),
+        group=reserve_numbers(partner_id, "group", max(groups, 1), conn),
+    )
+    outbound = encode_interchange(
+        [document for _, document in documents],
+        profile,
+        numbers,
+        at=dt.datetime.fromtimestamp(now, dt.UTC),
+    )
+    first_type = outbound.sets[0].set_id if outbound.sets else "x12"
+    name = f"{first_type}_{outbound.interchange}.x12"
+    outgoing_id = _queue(
+        partner_id, channel, "interchange", name, outbound.interchange, outbound.data, conn, now
+    )
+    conn.executemany(
+        """
+        INSERT INTO edi_sent_sets (partner_id, outgoing_id, interchange, group_number,
+            transaction_set, set_id, document_type, message_id, sent_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+        [
+            (
+                partner_id,
+                outgoing_id,
+                outbound.interchange,
+                int(sent.group),
+                sent.transaction_set,
+                sent.set_id,
+                sent.document_type,
+                message_id,
+                now,
+            )
+            for sent, (message_id, _) in zip(outbound.sets, documents, strict=True)
+        ],
+    )
+    return name, list(outbound.sets)
+
+
+def _queue(
+    partner_id: str,
+    channel: str,
+    kind: str,
+    name: str,
+    interchange: str,
+    body: bytes,
+    conn: sqlite3.Connection,
+    now: float,
+) -> int:
+    cursor = conn.execute(
+        """
+        INSERT INTO edi_outgoing (partner_id, channel, kind, name, interchange, body, created_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?)
+        """,
+        (partner_id, channel, kind, name, interchange, body, now),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def _apply_answer(
+    partner_id: str, outcome: GroupOutcome, conn: sqlite3.Connection, now: float
+) -> None:
+    """Record what a partner's 997/999 says of the sets the gateway sent in that group."""
+    if not outcome.control_number.isdigit():
+        return
+    rows = conn.execute(
+        """
+        SELECT id, group_number, transaction_set, set_id, document_type FROM edi_sent_sets
+        WHERE partner_id = ? AND group_number = ?
+        """,
+        (partner_id, int(outcome.control_number)),
+    ).fetchall()
+    sent = [
+        SentSet(document_type=doc, set_id=set_id, group=str(group), transaction_set=number)
+        for _, group, number, set_id, doc in rows
+    ]
+    for (row_id, *_), answer in zip(rows, reconcile(sent, [outcome]), strict=True):
+        if answer.status == "unacknowledged":
+            continue
+        conn.execute(
+            """
+            UPDATE edi_sent_sets SET status = ?, codes = ?, notes = ?, answered_at = ?
+            WHERE id = ?
+            """,
+            (
+                answer.status,
+                " ".join(answer.codes),
+                msgspec.json.encode(answer.notes) if answer.notes else None,
+                now,
+                row_id,
+            ),
+        )
+
+
+def mark_put(outgoing_id: int, final_name: str, conn: sqlite3.Connection, now: float) -> None:
+    """Record that a file to send is in the partner's outbound folder, under `final_name`."""
+    conn.execute(
+        "UPDATE edi_outgoing SET state = 'put', final_name = ?, put_at = ? "
+        "WHERE id = ? AND state = 'pending'",
+        (final_name, now, outgoing_id),
+    )
+
+
+def _key_values(key: InterchangeKey) -> tuple[str, ...]:
+    return (
+        key.sender_qualifier,
+        key.sender_id,
+        key.receiver_qualifier,
+        key.receiver_id,
+        key.control_number,
+    )
+
+
+def answers_of(reading: X12Reading) -> X12Reading:
+    """`reading` without its documents: what `finish_x12_file` needs, cheap to pickle."""
+    return X12Reading(
+        decoding=FileDecoding(),
+        keys=reading.keys,
+        acknowledgements=reading.acknowledgements,
+        functional_acks=reading.functional_acks,
+        profile=reading.profile,
+    )
+
+
+class Write(Protocol):
+    async def __call__(self, operation: Callable[[sqlite3.Connection, float], T], /) -> T: ...
+
+
+class Read(Protocol):
+    async def __call__(self, query: Callable[[aiosqlite.Connection], Awaitable[T]], /) -> T: ...
+
+
+class EdiLedger:
+    """X12 state: replay checks, files to send, sets sent and their acknowledgements."""
+
+    def __init__(self, write: Write, read: Read) -> None:
+        self._write = write
+        self._read = read
+
+    async def seen(
+        self, partner_id: str, keys: Sequence[InterchangeKey], *, since: float
+    ) -> set[InterchangeKey]:
+        """The keys among `keys` accepted from `partner_id` at or after `since`."""
+        found: set[InterchangeKey] = set()
+        for key in keys:
+            rows = await self._read(
+                partial(
+                    _fetch,
+                    """
+                    SELECT 1 FROM edi_interchanges
+                    WHERE partner_id = ? AND sender_qualifier = ? AND sender_id = ?
+                      AND receiver_qualifier = ? AND receiver_id = ? AND control_number = ?
+                      AND received_at >= ?
+                    """,
+                    (partner_id, *_key_values(key), since),
+                )
+            )
+            if rows:
+                found.add(key)
+        return found
+
+    async def finish_file(
+        self,
+        file_id: int,
+        *,
+        state: Literal["accepted", "refused"],
+        documents: int,
+        problems: int,
+        reason: str | None,
+        rows: Sequence[FileRow],
+        answers: X12Reading,
+        error_folder: bool,
+    ) -> list[str]:
+        """See `finish_x12_file`; the caller purges the staged rows (`FileLedger.finish`)."""
+        return await self._write(
+            partial(
+                finish_x12_file,
+                file_id,
+                state,
+                documents,
+                problems,
+                reason,
+                tuple(rows),
+                answers_of(answers),
+                error_folder,
+            )
+        )
+
+    async def queue_interchange(
+        self,
+        partner_id: str,
+        channel: str,
+        documents: Sequence[tuple[str | None, Document]],
+        profile: X12Profile,
+    ) -> tuple[str, list[SentSet]]:
+        """See `queue_interchange`."""
+        return await self._write(
+            partial(queue_interchange, partner_id, channel, tuple(documents), profile)
+        )
+
+    async def outgoing(self, partner_id: str, channel: str, limit: int) -> list[OutgoingFile]:
+        """Files still to put in the partner's outbound folder, oldest first."""
+        rows = await self._read(
+            partial(
+                _fetch,
+                """
+                SELECT id, name, body, kind FROM edi_outgoing
+                WHERE partner_id = ? AND channel = ? AND state = 'pending' ORDER BY id LIMIT ?
+                """,
+                (partner_id, channel, limit),
+            )
+        )
+        return [OutgoingFile(id=i, name=n, body=bytes(b), kind=k) for i, n, b, k in rows]
+
+    async def put_done(self, outgoing_id: int, final_name: str) -> None:
+        """See `mark_put`."""
+        await self._write(partial(mark_put, outgoing_id, final_name))
+
+    async def sent(
+        self,
+        *,
+        status: SentStatus | None = None,
+        sent_before: float | None = None,
+        partner_id: str | None = None,
+        limit: int = 1000,
+    ) -> list[SentRecord]:
+        """Sets sent, oldest first, filtered by status, age and partner."""
+        where: list[str] = ["1 = 1"]
+        params: list[object] = []
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if sent_before is not None:
+            where.append("sent_at < ?")
+            params.append(sent_before)
+        if partner_id is not None:
+            where.append("partner_id = ?")
+            params.append(partner_id)
+        rows = await self._read(
+            partial(
+                _fetch,
+                f"""
+                SELECT partner_id, interchange, group_number, transaction_set, set_id,
+                       document_type, message_id, sent_at, status, codes, notes
+                FROM edi_sent_sets WHERE {" AND ".join(where)} ORDER BY sent_at, id LIMIT ?
+                """,
+                (*params, limit),
+            )
+        )
+        return [
+            SentRecord(
+                partner_id=p,
+                interchange=i,
+                group=str(g),
+                transaction_set=t,
+                set_id=s,
+                document_type=d,
+                message_id=m,
+                sent_at=at,
+                status=st,
+                codes=tuple(c.split()),
+                notes=msgspec.json.decode(n) if n else None,
+            )
+            for p, i, g, t, s, d, m, at, st, c, n in rows
+        ]
+
+    async def unacknowledged_count(self, sent_before: float) -> int:
+        """Sets sent before `sent_before` that no 997/999 has answered yet."""
+        rows = await self._read(
+            partial(
+                _fetch,
+                "SELECT count(*) FROM edi_sent_sets "
+                "WHERE status = 'unacknowledged' AND sent_at < ?",
+                (sent_before,),
+            )
+        )
+        return int(rows[0][0])
+
+
+async def _fetch(sql: str, params: tuple[object, ...], db: aiosqlite.Connection) -> list[Any]:
+    async with db.execute(sql, params) as cursor:
+        return list(await cursor.fetchall())
