@@ -33,13 +33,14 @@ from canonical.x12 import (
     InterchangeKey,
     PendingAck,
     SentSet,
+    X12Error,
     X12Profile,
     X12Reading,
     encode_interchange,
     reconcile,
     render_acknowledgements,
 )
-from gateway.store.files import FileRow, finish_file
+from gateway.store.files import _ROW_COLUMNS, FileRow, finish_file
 
 __all__ = [
     "DEFAULT_REPLAY_WINDOW_S",
@@ -47,8 +48,10 @@ __all__ = [
     "EdiLedger",
     "OutgoingFile",
     "SentRecord",
+    "Unwritable",
     "finish_x12_file",
     "queue_interchange",
+    "read_sent",
     "reserve_numbers",
 ]
 
@@ -121,12 +124,14 @@ MIGRATION: tuple[str, ...] = (
         set_id          TEXT NOT NULL,
         document_type   TEXT NOT NULL,
         message_id      TEXT,
+        correlation_id  TEXT,
         sent_at         REAL NOT NULL,
         status          TEXT NOT NULL DEFAULT 'unacknowledged'
                         CHECK (status IN ('unacknowledged', 'accepted', 'rejected')),
         codes           TEXT NOT NULL DEFAULT '',
         notes           BLOB,
         answered_at     REAL,
+        flagged_at      REAL,
         UNIQUE (partner_id, group_number, transaction_set)
     )
     """,
@@ -134,6 +139,7 @@ MIGRATION: tuple[str, ...] = (
     CREATE INDEX edi_sent_unacknowledged ON edi_sent_sets (sent_at)
     WHERE status = 'unacknowledged'
     """,
+    "CREATE INDEX edi_sent_messages ON edi_sent_sets (partner_id, message_id)",
 )
 
 
@@ -146,9 +152,16 @@ class OutgoingFile(Struct, frozen=True, kw_only=True):
     kind: str
 
 
+class Unwritable(Struct, frozen=True, kw_only=True):
+    """Documents X12 cannot carry (a value with a delimiter, a type with no set): why."""
+
+    detail: str
+
+
 class SentRecord(Struct, frozen=True, kw_only=True):
     """One set the gateway sent, and what became of it."""
 
+    id: int
     partner_id: str
     interchange: str
     group: str
@@ -156,6 +169,7 @@ class SentRecord(Struct, frozen=True, kw_only=True):
     set_id: str
     document_type: str
     message_id: str | None
+    correlation_id: str | None
     sent_at: float
     status: SentStatus
     codes: tuple[str, ...] = ()
@@ -233,7 +247,12 @@ def finish_x12_file(
             group=reserve_numbers(partner_id, "group", max(groups, 1), conn),
         )
         at = dt.datetime.fromtimestamp(now, dt.UTC)
-        bodies = render_acknowledgements(answers, numbers, at=at)
+        try:
+            bodies = render_acknowledgements(answers, numbers, at=at)
+        except X12Error:
+            # Ids mirrored from the inbound envelope that do not fit ours: the file is still
+            # committed (its documents are sound); the partner gets no ack, and asks.
+            return names
         owed = zip(answers.acknowledgements, bodies, strict=True)
         for offset, (pending, body) in enumerate(owed):
             number = f"{numbers.interchange + offset:09d}"
@@ -250,24 +269,50 @@ def _ack_kind(pending: PendingAck) -> str:
 def queue_interchange(
     partner_id: str,
     channel: str,
-    documents: Sequence[tuple[str | None, Document]],
+    documents: Sequence[tuple[str | None, str | None, Document]],
+    profile: X12Profile,
+    conn: sqlite3.Connection,
+    now: float,
+) -> tuple[str, list[SentSet]] | Unwritable:
+    """Write `documents` (message id, correlation id, document) as one interchange to send.
+
+    Control numbers come from the partner's sequences in this transaction; each set sent is
+    recorded for the partner's 997. Returns the file's name and the sets. Documents whose
+    message ids were queued before are not queued again (a delivery retried after its
+    settlement was lost): the earlier file's name and sets are returned. A document X12
+    cannot carry is `Unwritable` (nothing kept).
+    """
+    earlier = _queued_before(partner_id, [message_id for message_id, _, _ in documents], conn)
+    if earlier is not None:
+        return earlier
+    # An X12Error escaping a write would stop the writer: it comes back as a value, and the
+    # numbers reserved before it are given back with the savepoint.
+    conn.execute("SAVEPOINT queue_interchange")
+    try:
+        queued = _queue_interchange(partner_id, channel, documents, profile, conn, now)
+    except X12Error as exc:
+        conn.execute("ROLLBACK TO queue_interchange")
+        return Unwritable(detail=exc.detail)
+    finally:
+        conn.execute("RELEASE queue_interchange")
+    return queued
+
+
+def _queue_interchange(
+    partner_id: str,
+    channel: str,
+    documents: Sequence[tuple[str | None, str | None, Document]],
     profile: X12Profile,
     conn: sqlite3.Connection,
     now: float,
 ) -> tuple[str, list[SentSet]]:
-    """Write `documents` (message id, document) as one outbound interchange to send.
-
-    Control numbers come from the partner's sequences in this transaction; each set sent is
-    recorded for the partner's 997. Returns the file's name and the sets. Raises `X12Error`
-    (nothing kept) for a document X12 cannot carry.
-    """
-    groups = len({type(document) for _, document in documents})
+    groups = len({type(document) for _, _, document in documents})
     numbers = ControlNumbers(
         interchange=reserve_numbers(partner_id, "interchange", 1, conn),
         group=reserve_numbers(partner_id, "group", max(groups, 1), conn),
     )
     outbound = encode_interchange(
-        [document for _, document in documents],
+        [document for _, _, document in documents],
         profile,
         numbers,
         at=dt.datetime.fromtimestamp(now, dt.UTC),
@@ -280,8 +325,8 @@ def queue_interchange(
     conn.executemany(
         """
         INSERT INTO edi_sent_sets (partner_id, outgoing_id, interchange, group_number,
-            transaction_set, set_id, document_type, message_id, sent_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            transaction_set, set_id, document_type, message_id, correlation_id, sent_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """,
         [
             (
@@ -293,12 +338,36 @@ def queue_interchange(
                 sent.set_id,
                 sent.document_type,
                 message_id,
+                correlation_id,
                 now,
             )
-            for sent, (message_id, _) in zip(outbound.sets, documents, strict=True)
+            for sent, (message_id, correlation_id, _) in zip(outbound.sets, documents, strict=True)
         ],
     )
     return name, list(outbound.sets)
+
+
+def _queued_before(
+    partner_id: str, message_ids: Sequence[str | None], conn: sqlite3.Connection
+) -> tuple[str, list[SentSet]] | None:
+    if not message_ids or None in message_ids:
+        return None
+    marks = ", ".join("?" * len(message_ids))
+    rows = conn.execute(
+        f"""
+        SELECT o.name, s.document_type, s.set_id, s.group_number, s.transaction_set
+        FROM edi_sent_sets AS s JOIN edi_outgoing AS o ON o.id = s.outgoing_id
+        WHERE s.partner_id = ? AND s.message_id IN ({marks}) ORDER BY s.id
+        """,
+        (partner_id, *message_ids),
+    ).fetchall()
+    if len(rows) != len(message_ids):
+        return None
+    sets = [
+        SentSet(document_type=doc, set_id=set_id, group=str(group), transaction_set=number)
+        for _, doc, set_id, group, number in rows
+    ]
+    return str(rows[0][0]), sets
 
 
 def _queue(
@@ -362,6 +431,38 @@ def mark_put(outgoing_id: int, final_name: str, conn: sqlite3.Connection, now: f
         "UPDATE edi_outgoing SET state = 'put', final_name = ?, put_at = ? "
         "WHERE id = ? AND state = 'pending'",
         (final_name, now, outgoing_id),
+    )
+
+
+def flag_sets(
+    sent_ids: Sequence[int], rows: Sequence[FileRow], conn: sqlite3.Connection, now: float
+) -> None:
+    """Mark sets as raised and write the exceptions that raise them, in one transaction."""
+    marks = ", ".join("?" * len(sent_ids))
+    found = conn.execute(
+        f"SELECT partner_id FROM edi_sent_sets WHERE id IN ({marks}) AND flagged_at IS NULL",
+        tuple(sent_ids),
+    ).fetchall()
+    if len(found) != len(sent_ids):
+        return  # raised before (another sweep): nothing twice
+    conn.execute(f"UPDATE edi_sent_sets SET flagged_at = ? WHERE id IN ({marks})", (now, *sent_ids))
+    conn.executemany(
+        f"INSERT INTO outbox (partner_id, created_at, {_ROW_COLUMNS}) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(found[0][0], now, *_row_values(row)) for row in rows],
+    )
+
+
+def _row_values(row: FileRow) -> tuple[object, ...]:
+    return (
+        row.message_id,
+        row.document_type,
+        row.schema_version,
+        row.routing_key,
+        row.correlation_id,
+        row.causation_id,
+        row.idempotency_key,
+        row.body,
     )
 
 
@@ -454,13 +555,16 @@ class EdiLedger:
         self,
         partner_id: str,
         channel: str,
-        documents: Sequence[tuple[str | None, Document]],
+        documents: Sequence[tuple[str | None, str | None, Document]],
         profile: X12Profile,
     ) -> tuple[str, list[SentSet]]:
-        """See `queue_interchange`."""
-        return await self._write(
+        """See `queue_interchange`; raises `X12Error` for documents X12 cannot carry."""
+        queued = await self._write(
             partial(queue_interchange, partner_id, channel, tuple(documents), profile)
         )
+        if isinstance(queued, Unwritable):
+            raise X12Error(queued.detail)
+        return queued
 
     async def outgoing(self, partner_id: str, channel: str, limit: int) -> list[OutgoingFile]:
         """Files still to put in the partner's outbound folder, oldest first."""
@@ -489,56 +593,101 @@ class EdiLedger:
         limit: int = 1000,
     ) -> list[SentRecord]:
         """Sets sent, oldest first, filtered by status, age and partner."""
-        where: list[str] = ["1 = 1"]
-        params: list[object] = []
-        if status is not None:
-            where.append("status = ?")
-            params.append(status)
-        if sent_before is not None:
-            where.append("sent_at < ?")
-            params.append(sent_before)
-        if partner_id is not None:
-            where.append("partner_id = ?")
-            params.append(partner_id)
+        sql, params = _sent_query(status, sent_before, partner_id, limit)
+        rows = await self._read(partial(_fetch, sql, params))
+        return [_sent(row) for row in rows]
+
+    async def to_flag(self, partner_id: str, overdue_before: float, limit: int) -> list[SentRecord]:
+        """A partner's sets not yet raised as exceptions: rejected by its 997, or sent before
+        `overdue_before` and still unacknowledged."""
         rows = await self._read(
             partial(
                 _fetch,
                 f"""
-                SELECT partner_id, interchange, group_number, transaction_set, set_id,
-                       document_type, message_id, sent_at, status, codes, notes
-                FROM edi_sent_sets WHERE {" AND ".join(where)} ORDER BY sent_at, id LIMIT ?
+                SELECT {_SENT_COLUMNS} FROM edi_sent_sets
+                WHERE partner_id = ? AND flagged_at IS NULL
+                  AND (status = 'rejected' OR (status = 'unacknowledged' AND sent_at < ?))
+                ORDER BY id LIMIT ?
                 """,
-                (*params, limit),
+                (partner_id, overdue_before, limit),
             )
         )
-        return [
-            SentRecord(
-                partner_id=p,
-                interchange=i,
-                group=str(g),
-                transaction_set=t,
-                set_id=s,
-                document_type=d,
-                message_id=m,
-                sent_at=at,
-                status=st,
-                codes=tuple(c.split()),
-                notes=msgspec.json.decode(n) if n else None,
-            )
-            for p, i, g, t, s, d, m, at, st, c, n in rows
-        ]
+        return [_sent(row) for row in rows]
 
-    async def unacknowledged_count(self, sent_before: float) -> int:
-        """Sets sent before `sent_before` that no 997/999 has answered yet."""
+    async def flag(self, sent_ids: Sequence[int], rows: Sequence[FileRow]) -> None:
+        """See `flag_sets`."""
+        await self._write(partial(flag_sets, tuple(sent_ids), tuple(rows)))
+
+    async def unacknowledged_count(self, partner_id: str, sent_before: float) -> int:
+        """A partner's sets sent before `sent_before` that no 997/999 has answered yet."""
         rows = await self._read(
             partial(
                 _fetch,
                 "SELECT count(*) FROM edi_sent_sets "
-                "WHERE status = 'unacknowledged' AND sent_at < ?",
-                (sent_before,),
+                "WHERE partner_id = ? AND status = 'unacknowledged' AND sent_at < ?",
+                (partner_id, sent_before),
             )
         )
         return int(rows[0][0])
+
+
+_SENT_COLUMNS = """
+    id, partner_id, interchange, group_number, transaction_set, set_id, document_type,
+    message_id, correlation_id, sent_at, status, codes, notes
+"""
+
+
+def _sent_query(
+    status: SentStatus | None, sent_before: float | None, partner_id: str | None, limit: int
+) -> tuple[str, tuple[object, ...]]:
+    where: list[str] = ["1 = 1"]
+    params: list[object] = []
+    if status is not None:
+        where.append("status = ?")
+        params.append(status)
+    if sent_before is not None:
+        where.append("sent_at < ?")
+        params.append(sent_before)
+    if partner_id is not None:
+        where.append("partner_id = ?")
+        params.append(partner_id)
+    sql = (
+        f"SELECT {_SENT_COLUMNS} FROM edi_sent_sets WHERE {' AND '.join(where)} "
+        "ORDER BY sent_at, id LIMIT ?"
+    )
+    return sql, (*params, limit)
+
+
+def read_sent(
+    conn: sqlite3.Connection,
+    *,
+    status: SentStatus | None = None,
+    sent_before: float | None = None,
+    partner_id: str | None = None,
+    limit: int = 1000,
+) -> list[SentRecord]:
+    """`EdiLedger.sent` on a plain connection (the CLI, with no gateway running)."""
+    sql, params = _sent_query(status, sent_before, partner_id, limit)
+    return [_sent(row) for row in conn.execute(sql, params).fetchall()]
+
+
+def _sent(row: Sequence[Any]) -> SentRecord:
+    i, p, interchange, g, t, s, d, m, c, at, status, codes, notes = row
+    return SentRecord(
+        id=i,
+        partner_id=p,
+        interchange=interchange,
+        group=str(g),
+        transaction_set=t,
+        set_id=s,
+        document_type=d,
+        message_id=m,
+        correlation_id=c,
+        sent_at=at,
+        status=status,
+        codes=tuple(codes.split()),
+        notes=msgspec.json.decode(notes) if notes else None,
+    )
 
 
 async def _fetch(sql: str, params: tuple[object, ...], db: aiosqlite.Connection) -> list[Any]:
