@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 from files_support import PARTNER, select
-from x12_channel import X12Channel, supplier_file
+from x12_channel import PROFILE, X12Channel, supplier_file
 from x12_text import group, interchange, po_set
 
 from actors.files.source import Folder
@@ -185,3 +186,18 @@ async def test_an_ack_whose_put_failed_is_put_on_the_next_round(tmp_path: Path) 
         assert later.put == ["997_000000001.x12"]
         assert channel.names("outbound") == ["997_000000001.x12"]
         assert (await channel.poller.poll_once()).put == []
+
+
+async def test_a_partner_configured_for_999_gets_a_999_with_ik5(tmp_path: Path) -> None:
+    profile = msgspec.structs.replace(PROFILE, acknowledgement="999")
+    async with Store(tmp_path / "gateway.db") as store:
+        channel = X12Channel(tmp_path, store, profile=profile)
+        channel.drop("supplier_1.x12", supplier_file())
+        await channel.settle()
+        (name,) = channel.names("outbound")
+        raw = (channel.folder.folder("outbound") / name).read_text("latin-1")
+
+    assert name == "999_000000001.x12"
+    assert raw.count("ST*999*") == 3
+    assert raw.count("IK5*A~") == 3
+    assert "AK1*PR*200*004010~" in raw

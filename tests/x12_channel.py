@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import msgspec
 from files_support import PARTNER, SETTLE_S, Clock
 
 from actors.files.formats import FileRule
@@ -41,7 +42,14 @@ def supplier_file(control: str = "000000100") -> str:
 class X12Channel:
     """One partner's folder and a poller with the X12 port, on a clock the test moves."""
 
-    def __init__(self, root: Path, store: Store, *, source: FileSource | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        store: Store,
+        *,
+        source: FileSource | None = None,
+        profile: X12Profile = PROFILE,
+    ) -> None:
         self.folder = LocalFolderSource(root / "partner")
         self.clock = Clock()
         files = StoreReceivedFiles(store.files)
@@ -53,7 +61,7 @@ class X12Channel:
             ChannelPolicy(
                 partner_id=PARTNER,
                 channel="files",
-                rules=RULES,
+                rules=tuple(msgspec.structs.replace(rule, options=profile) for rule in RULES),
                 spool_dir=root / "spool",
                 settle_s=SETTLE_S,
             ),
