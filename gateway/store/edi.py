@@ -50,6 +50,7 @@ __all__ = [
     "SentRecord",
     "Unwritable",
     "finish_x12_file",
+    "purge_edi",
     "queue_interchange",
     "read_sent",
     "reserve_numbers",
@@ -466,6 +467,47 @@ def _row_values(row: FileRow) -> tuple[object, ...]:
     )
 
 
+def purge_edi(
+    seen_before: float, settled_before: float, limit: int, conn: sqlite3.Connection, now: float
+) -> int:
+    """Delete up to `limit` rows of each table nothing needs any more; returns how many went.
+
+    Interchange keys received before `seen_before` (past the replay window); files put, and
+    sets answered or raised, before `settled_before`. A file still to put, a set whose answer
+    is awaited and not yet raised, are never purged; an interchange file goes once its sets do.
+    """
+    removed = conn.execute(
+        """
+        DELETE FROM edi_interchanges WHERE (partner_id, sender_qualifier, sender_id,
+            receiver_qualifier, receiver_id, control_number) IN (
+            SELECT partner_id, sender_qualifier, sender_id, receiver_qualifier, receiver_id,
+                   control_number
+            FROM edi_interchanges WHERE received_at < ? LIMIT ?)
+        """,
+        (seen_before, limit),
+    ).rowcount
+    removed += conn.execute(
+        """
+        DELETE FROM edi_sent_sets WHERE id IN (
+            SELECT id FROM edi_sent_sets
+            WHERE sent_at < ? AND (status != 'unacknowledged' OR flagged_at IS NOT NULL)
+            LIMIT ?)
+        """,
+        (settled_before, limit),
+    ).rowcount
+    removed += conn.execute(
+        """
+        DELETE FROM edi_outgoing WHERE id IN (
+            SELECT o.id FROM edi_outgoing AS o
+            WHERE o.state = 'put' AND o.put_at < ?
+              AND NOT EXISTS (SELECT 1 FROM edi_sent_sets AS s WHERE s.outgoing_id = o.id)
+            LIMIT ?)
+        """,
+        (settled_before, limit),
+    ).rowcount
+    return removed
+
+
 def _key_values(key: InterchangeKey) -> tuple[str, ...]:
     return (
         key.sender_qualifier,
@@ -617,6 +659,10 @@ class EdiLedger:
     async def flag(self, sent_ids: Sequence[int], rows: Sequence[FileRow]) -> None:
         """See `flag_sets`."""
         await self._write(partial(flag_sets, tuple(sent_ids), tuple(rows)))
+
+    async def purge(self, *, seen_before: float, settled_before: float, limit: int) -> int:
+        """See `purge_edi`; run until it returns less than `limit` to purge everything due."""
+        return await self._write(partial(purge_edi, seen_before, settled_before, limit))
 
     async def unacknowledged_count(self, partner_id: str, sent_before: float) -> int:
         """A partner's sets sent before `sent_before` that no 997/999 has answered yet."""
