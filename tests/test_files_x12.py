@@ -9,10 +9,11 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from files_support import PARTNER, select
+from files_support import PARTNER, Channel, select
 from x12_channel import PROFILE, X12Channel, supplier_file
 from x12_text import group, interchange, po_set
 
+from actors.files.formats import FileRule
 from actors.files.source import Folder
 from canonical import decode_envelope
 from canonical.files import RemoteFile
@@ -201,3 +202,23 @@ async def test_a_partner_configured_for_999_gets_a_999_with_ik5(tmp_path: Path) 
     assert raw.count("ST*999*") == 3
     assert raw.count("IK5*A~") == 3
     assert "AK1*PR*200*004010~" in raw
+
+
+async def test_without_the_x12_port_an_x12_file_is_decoded_like_any_format(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "gateway.db"
+    rules = (FileRule(pattern="*.x12", document_type="invoice", format="x12", options=PROFILE),)
+    async with Store(db) as store:
+        channel = Channel(tmp_path, store, rules=rules)
+        channel.drop("supplier_1.x12", supplier_file())
+
+        report = await channel.settle()
+
+        assert [(r.outcome, r.documents) for _, r in report.taken] == [("accepted", 3)]
+        assert channel.names("outbound") == []  # no port: nothing answered
+    assert [kind for kind, _ in outbox(db)] == [
+        "purchase_order_ack",
+        "advance_ship_notice",
+        "invoice",
+    ]
