@@ -82,7 +82,7 @@ async def test_a_suppliers_x12_file_reaches_the_queue_once_and_is_answered(
         drop(folder, "resent.x12", supplier_file("000000100"), 1_780_000_900)
         await until(lambda: os.listdir(folder / "error") == ["resent.x12"], "the replay refused")
         await until(lambda: len(outbound(folder, "TA1")) == 1, "the TA1 put back")
-        later = await drain(queue, expect=1, timeout=2.0)
+        later = await drain(queue, expect=1, timeout=10.0)
 
     assert sorted(m.routing_key or "" for m in first) == [
         "advance_ship_notice.acme",
