@@ -8,6 +8,11 @@ problem into an `ExceptionNotice`; then commits the lot with the fingerprint
 (`ReceivedFiles.finish`). Envelopes are routed like webhooks (`{document}.{partner}`), so they
 reach the queue, and the purchase-order threads read acks, ASNs and invoices from the outbox.
 
+An X12 file, when the intake has the store's `X12Files` port, is read by `actors.files.x12`:
+replayed interchanges refused (TA1 025), and the file committed with its interchange keys and
+the acks it owes (`X12Files.finish`), which the poller puts in the outbound folder; a file
+with a rejected set still delivers its good sets and goes to the error folder.
+
 Memory stays bounded whatever the file's length: rows go to the store in chunks of
 `stage_rows` (`ReceivedFiles.stage`), invisible until the commit. Decoding runs in a worker
 thread, a chunk at a time, so a long file does not stall the event loop.
@@ -163,9 +168,13 @@ class FileIntake:
                 raise _Refusal("unknown_format", f"no decoder for format {rule.format!r}")
             if rule.format == "x12" and self.x12 is not None:
                 run.x12 = await read_x12(
-                    self.x12, spooled, partner_id=self.partner_id, file_name=entry.name,
-                    sha256=sha256, rule=rule,
-                )  # fmt: skip
+                    self.x12,
+                    spooled,
+                    partner_id=self.partner_id,
+                    file_name=entry.name,
+                    sha256=sha256,
+                    rule=rule,
+                )
                 items = from_decoding(run.x12.decoding)
             else:
                 items = decoder(spooled, file_name=entry.name, sha256=sha256, rule=rule)
