@@ -3,6 +3,9 @@ and what `config check` says of them."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,7 @@ from canonical.x12 import X12Profile
 from gateway.config import check_config, load_config
 
 ACME = Partner("acme")
+REPO = Path(__file__).resolve().parents[1]
 
 FILES = """
 [partners.files]
@@ -91,3 +95,31 @@ def test_config_check_names_what_is_wrong_with_a_partners_x12(
 
     assert code == 1
     assert any(message in line for line in lines), lines
+
+
+def test_edi_inspect_reads_with_the_partners_configured_profile(tmp_path: Path) -> None:
+    """`--partner` reads with `[partners.x12]`: here it checks the interchange ids."""
+    extra = FILES + PROFILE + "check_interchange_ids = true\n"
+    config = write_config(tmp_path, "amqp://x/", [ACME], partner_extra=extra)
+    sample = Path(__file__).parent / "x12_samples" / "846.x12"  # from ACMESUPPLY to DISTCO
+    stranger = tmp_path / "stranger.x12"
+    stranger.write_bytes(sample.read_bytes().replace(b"ACMESUPPLY", b"SOMEONEELS"))
+
+    def inspect(path: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                *(sys.executable, "-m", "gateway.cli", "edi", "inspect", str(path)),
+                *("--config", str(config), "--partner", "acme"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            check=False,
+        )
+
+    ours, theirs = inspect(sample), inspect(stranger)
+
+    assert ours.returncode == 0, ours.stdout + ours.stderr
+    assert theirs.returncode == 1
+    assert '"code": "006"' in theirs.stdout
