@@ -27,6 +27,8 @@ from actors.runtime import RuntimeConfig, Supervisor
 from canonical.errors import ConfigError
 from gateway.admin import AdminApp, guarded
 from gateway.config import GatewayConfig, load_config
+from gateway.edi_delivery import x12_delivery_for
+from gateway.edi_watch import AcknowledgementWatch
 from gateway.erp import build_erp_ingress
 from gateway.file_channels import FileChannels
 from gateway.logs import configure_logging
@@ -120,11 +122,18 @@ class Gateway:
                 egress,
                 amqp=cfg.amqp,
                 on_attempt=self._attempted,
+                channel_for=lambda partner, other: x12_delivery_for(partner, store, other),
             )
             runtime = RuntimeConfig(**msgspec.structs.asdict(cfg.runtime))
             async with anyio.create_task_group() as services:
                 await services.start(self.outbound.run)
                 services.start_soon(self._sample_backlog, store)
+                # X12 sets partners have not acknowledged, or rejected (gateway/edi_watch.py).
+                services.start_soon(
+                    AcknowledgementWatch(
+                        store, cfg.partners, gauge=self.metrics.edi_unacknowledged, clock=self.clock
+                    ).run
+                )
                 async with Supervisor(runtime, dead_letters=StoreDeadLetters(store)) as supervisor:
                     partners = Partners(cfg, store)
                     budget = BodyBudget(

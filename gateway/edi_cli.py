@@ -1,5 +1,7 @@
 """`gateway edi inspect FILE`: what the gateway makes of an X12 file, as JSON, without running.
 
+(`gateway edi unacknowledged` is parsed here and answered by gateway/edi_watch.py.)
+
 Prints the interchanges (envelopes, groups, sets and the canonical documents they map to) and
 every error with its segment and element position; exits 0 when every set is accepted, 1
 otherwise (a file that is not X12 included: its error is printed as JSON), 2 when the file or
@@ -37,10 +39,31 @@ def add_edi_parser(sub: Any) -> None:
     inspect.add_argument("--partner", help="read with this partner's X12 profile")
     inspect.add_argument("--config", type=Path, help="the gateway's TOML file (for --partner)")
     inspect.add_argument("--ack", action="store_true", help="also print the acks it would send")
+    late = edi_sub.add_parser(
+        "unacknowledged", help="X12 sets sent that no 997/999 has answered, oldest first"
+    )
+    late.add_argument("--config", type=Path, required=True, help="the gateway's TOML file")
+    late.add_argument(
+        "--older-than", default="0s", help="only sets sent longer ago than this (90m, 24h, 2d)"
+    )
+    late.add_argument("--partner", help="only this partner's")
+    late.add_argument("--limit", type=int, default=1000, help="at most this many (1000)")
+    late.add_argument("--json", action="store_true", help="one JSON object per line")
 
 
 def run_edi_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     """Run `gateway edi ACTION`; returns the exit status."""
+    if args.edi_command == "unacknowledged":
+        from gateway.edi_watch import list_unacknowledged
+
+        return list_unacknowledged(
+            args.config,
+            environ,
+            older_than=args.older_than,
+            partner=args.partner,
+            limit=args.limit,
+            as_json=args.json,
+        )
     if args.edi_command != "inspect":
         return EXIT_UNREADABLE
     return inspect_file(

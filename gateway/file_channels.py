@@ -23,12 +23,14 @@ from prometheus_client import CollectorRegistry
 from actors.files.formats import FileRule
 from actors.files.intake import FileIntake
 from actors.files.poller import ChannelPolicy, FilePoller, RoundWatch
-from actors.files.ports import Fingerprint, KnownFile, PendingMove, StagedRow, Verdict
+from actors.files.ports import Fingerprint, KnownFile, PendingMove, StagedRow, Verdict, X12Files
 from actors.files.source import FileSource
+from canonical.x12 import X12Profile
 from gateway.config import GatewayConfig
 from gateway.config.files import FileChannelConfig
 from gateway.config.partners import PartnerConfig
 from gateway.config.sftp import SftpChannel
+from gateway.edi import x12_files_for
 from gateway.sftp import ChannelWatch, FileChannelHealth, source_for
 from gateway.store import Store
 from gateway.store.files import FileKey, FileLedger, FileRow, ReceivedFile
@@ -142,6 +144,8 @@ def build_poller(
     on_commit: Callable[[], None] | None = None,
     watch: RoundWatch | None = None,
     clock: Callable[[], float] = time.time,
+    x12_profile: X12Profile | None = None,
+    x12: X12Files | None = None,
 ) -> FilePoller:
     """One channel's poller; `source` defaults to the channel's local folder. An SFTP
     channel's `polling` (its interval, settle time and file bound) replaces the channel's.
@@ -153,7 +157,7 @@ def build_poller(
             pattern=rule.pattern,
             document_type=rule.document_type,
             format=rule.format,
-            options=rule.csv_feed(),
+            options=rule.csv_feed() if rule.format == "csv" else x12_profile,
         )
         for rule in channel.rules
     )
@@ -175,6 +179,7 @@ def build_poller(
         stage_rows=channel.stage_rows,
         max_problems=channel.max_problems,
         clock=clock,
+        x12=x12,
     )
     if source is None:
         if channel.folder is None:
@@ -239,6 +244,8 @@ class FileChannels:
                     on_commit=on_commit,
                     watch=watch,
                     clock=clock,
+                    x12_profile=partner.x12,
+                    x12=x12_files_for(partner, store),
                 )
             )
 

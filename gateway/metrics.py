@@ -193,6 +193,14 @@ class GatewayMetrics:
             registry=r,
         )
 
+        # X12 sets sent to partners (gateway/edi_watch.py samples it each sweep).
+        self.edi_unacknowledged = Gauge(
+            "gateway_edi_unacknowledged_sets",
+            "X12 sets sent longer ago than the partner's unacknowledged_after_s with no 997/999",
+            ["partner"],
+            registry=r,
+        )
+
     def request_answered(self, partner: str, document: str, status: int) -> None:
         """Count one webhook answer; the ingress keeps the labels bounded (`AnswerObserver`)."""
         key = (partner, document, status)

@@ -107,20 +107,26 @@ def build_outbound(
     amqp: AmqpSettings | None = None,
     on_attempt: Callable[[str, AttemptOutcome, float], None] | None = None,
     idle_wait_s: float = DEFAULT_IDLE_WAIT_S,
+    channel_for: Callable[[PartnerConfig, DeliveryChannel | None], DeliveryChannel | None]
+    | None = None,
 ) -> OutboundDelivery:
     """Return the couriers of every partner with an `outbound` or `outbound_amqp` channel.
 
     `amqp` is the gateway's broker: the default `url` of an `outbound_amqp` channel, and the
-    reconnect backoff of every such channel; required when a partner has one.
+    reconnect backoff of every such channel; required when a partner has one. `channel_for`
+    may add to a partner's channel (X12 files: `gateway.edi_delivery.x12_delivery_for`); a
+    partner with no outbound table then gets the default delivery rules.
     """
     couriers: dict[str, PartnerCourier] = {}
     for p in partners:
         settings = p.outbound or p.outbound_amqp
         channel = delivery_channel(p, client, amqp)
-        if settings is None or channel is None:
+        if channel_for is not None:
+            channel = channel_for(p, channel)
+        if channel is None:
             continue
         couriers[p.id] = PartnerCourier(
-            delivery_policy(p.id, settings),
+            delivery_policy(p.id, settings) if settings else DeliveryPolicy(partner_id=p.id),
             source,
             channel,
             on_attempt=on_attempt,

@@ -19,6 +19,7 @@ from msgspec import Struct
 from canonical.csv import CsvFeed, CsvRefused, read_csv
 from canonical.errors import GatewayError
 from canonical.files import FileDecoding, FileDocument, FileProblem
+from canonical.x12 import X12Profile, decode_file
 
 __all__ = [
     "DECODERS",
@@ -27,6 +28,7 @@ __all__ = [
     "FileRule",
     "csv_decoder",
     "from_decoding",
+    "x12_decoder",
 ]
 
 Item = FileDocument | FileProblem
@@ -81,4 +83,13 @@ def from_decoding(decoding: FileDecoding) -> Iterator[Item]:
     yield from decoding.problems
 
 
-DECODERS: Mapping[str, FileDecoder] = MappingProxyType({"csv": csv_decoder})
+def x12_decoder(path: Path, *, file_name: str, sha256: str, rule: FileRule) -> Iterator[Item]:
+    """An X12 file (`canonical.x12`), with the rule's profile. Read whole: the poller bounds
+    its size. Without the store's X12 port (`actors.files.x12`) nothing checks replays or
+    sends acks: the intake uses that path when it has the port."""
+    profile = rule.options if isinstance(rule.options, X12Profile) else None
+    reading = decode_file(path.read_bytes(), file_name=file_name, sha256=sha256, profile=profile)
+    yield from from_decoding(reading.decoding)
+
+
+DECODERS: Mapping[str, FileDecoder] = MappingProxyType({"csv": csv_decoder, "x12": x12_decoder})

@@ -8,6 +8,11 @@ problem into an `ExceptionNotice`; then commits the lot with the fingerprint
 (`ReceivedFiles.finish`). Envelopes are routed like webhooks (`{document}.{partner}`), so they
 reach the queue, and the purchase-order threads read acks, ASNs and invoices from the outbox.
 
+An X12 file, when the intake has the store's `X12Files` port, is read by `actors.files.x12`:
+replayed interchanges refused (TA1 025), and the file committed with its interchange keys and
+the acks it owes (`X12Files.finish`), which the poller puts in the outbound folder; a file
+with a rejected set still delivers its good sets and goes to the error folder.
+
 Memory stays bounded whatever the file's length: rows go to the store in chunks of
 `stage_rows` (`ReceivedFiles.stage`), invisible until the commit. Decoding runs in a worker
 thread, a chunk at a time, so a long file does not stall the event loop.
@@ -25,14 +30,16 @@ from typing import Literal
 import anyio.to_thread
 from msgspec import Struct
 
-from actors.files.formats import DECODERS, FileDecoder, FileRefused, FileRule
-from actors.files.ports import Fingerprint, KnownFile, ReceivedFiles, StagedRow
+from actors.files.formats import DECODERS, FileDecoder, FileRefused, FileRule, from_decoding
+from actors.files.ports import Fingerprint, KnownFile, ReceivedFiles, StagedRow, X12Files
 from actors.files.source import Folder
+from actors.files.x12 import read_x12, without_answers
 from canonical import DocumentRef, ExceptionNotice, encode_envelope, new_envelope, routing_key
 from canonical.common import LineNumber
 from canonical.documents import Document
 from canonical.files import FileDocument, FileProblem, Provenance, RemoteFile
 from canonical.ids import new_message_id
+from canonical.x12 import X12Reading
 
 __all__ = [
     "DEFAULT_MAX_PROBLEMS",
@@ -116,6 +123,7 @@ class FileIntake:
         stage_rows: int = DEFAULT_STAGE_ROWS,
         max_problems: int = DEFAULT_MAX_PROBLEMS,
         clock: Callable[[], float] = time.time,
+        x12: X12Files | None = None,
     ) -> None:
         if stage_rows < 1 or max_problems < 0:
             raise ValueError("stage_rows must be at least 1 and max_problems at least 0")
@@ -126,6 +134,9 @@ class FileIntake:
         self._stage_rows = stage_rows
         self._max_problems = max_problems
         self._clock = clock
+        # With it, X12 files are checked for replays and answered (997/999/TA1): see
+        # `actors.files.x12`. Without it, "x12" is decoded like any other format.
+        self.x12 = x12
 
     async def take(self, spooled: Path, entry: RemoteFile, rule: FileRule | None) -> IntakeResult:
         """Commit `spooled` (a local copy of `entry`) once; see `IntakeResult`.
@@ -155,7 +166,18 @@ class FileIntake:
             decoder = self._decoders.get(rule.format)
             if decoder is None:
                 raise _Refusal("unknown_format", f"no decoder for format {rule.format!r}")
-            items = decoder(spooled, file_name=entry.name, sha256=sha256, rule=rule)
+            if rule.format == "x12" and self.x12 is not None:
+                run.x12 = await read_x12(
+                    self.x12,
+                    spooled,
+                    partner_id=self.partner_id,
+                    file_name=entry.name,
+                    sha256=sha256,
+                    rule=rule,
+                )
+                items = from_decoding(run.x12.decoding)
+            else:
+                items = decoder(spooled, file_name=entry.name, sha256=sha256, rule=rule)
             try:
                 await run.consume(items)
             finally:
@@ -206,6 +228,7 @@ class _Run:
         self.position = 0
         self.documents = 0
         self.problems = 0
+        self.x12: X12Reading | None = None  # an X12 file's reading, when the intake checks
 
     async def consume(self, items: Iterator[FileDocument | FileProblem]) -> None:
         """Take every item the decoder yields, decoding a chunk at a time in a worker thread."""
@@ -235,17 +258,13 @@ class _Run:
                 return
 
     async def accept(self) -> IntakeResult:
-        await self.intake._files.finish(
-            self.file_id,
-            verdict="accepted",
-            documents=self.documents,
-            problems=self.problems,
-            reason=None,
-            rows=self.chunk,
-        )
+        # An X12 file with a rejected set or interchange: its good sets are taken (the 997
+        # says they were accepted), and the file goes to the error folder for people to see.
+        error = self.x12 is not None and bool(self.x12.problems)
+        await self._finish("accepted", None, self.x12, error_folder=error)
         return IntakeResult(
             outcome="accepted",
-            folder="archive",
+            folder="error" if error else "archive",
             file_id=self.file_id,
             documents=self.documents,
             problems=self.problems,
@@ -258,20 +277,49 @@ class _Run:
         self._add(
             self._notice(f"{self.fingerprint.path}: refused ({code}): {detail}", where), where
         )
-        await self.intake._files.finish(
-            self.file_id,
-            verdict="refused",
-            documents=0,
-            problems=self.problems,
-            reason=code,
-            rows=self.chunk,
-        )
+        answers = self.x12
+        if answers is not None and answers.decoding.refused is None:
+            # Refused by the intake, not the reader (too many problems): the acks the
+            # reading owes would say the sets were taken, so none is sent.
+            answers = without_answers(answers)
+        self.documents = 0
+        await self._finish("refused", code, answers, error_folder=True)
         return IntakeResult(
             outcome="refused",
             folder="error",
             file_id=self.file_id,
             problems=self.problems,
             reason=code,
+        )
+
+    async def _finish(
+        self,
+        verdict: Literal["accepted", "refused"],
+        reason: str | None,
+        answers: X12Reading | None,
+        *,
+        error_folder: bool,
+    ) -> None:
+        x12 = self.intake.x12
+        if answers is not None and x12 is not None:
+            await x12.finish(
+                self.file_id,
+                verdict=verdict,
+                documents=self.documents,
+                problems=self.problems,
+                reason=reason,
+                rows=self.chunk,
+                answers=answers,
+                error_folder=error_folder,
+            )
+            return
+        await self.intake._files.finish(
+            self.file_id,
+            verdict=verdict,
+            documents=self.documents,
+            problems=self.problems,
+            reason=reason,
+            rows=self.chunk,
         )
 
     def _add(self, document: Document, provenance: Provenance) -> None:

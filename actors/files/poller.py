@@ -12,6 +12,8 @@ Each round (every `poll_interval_s`):
    `max_file_bytes`), handed to the intake, and only after the intake's commit moved to
    `archive` (accepted, duplicate) or `error` (refused). The move is recorded as done after it
    happened; if that record is lost, the next round's move finds nothing to move: done.
+4. Files the store holds for the outbound folder (X12 acks owed by committed files, outbound
+   interchanges) are put there, before and after the round's files are taken.
 
 A failing round (the transport or the store unavailable) is logged and the next one retries;
 nothing is lost in between, since nothing moves before its commit.
@@ -63,6 +65,7 @@ class RoundReport(Struct, kw_only=True):
     moved: int = 0
     taken: list[tuple[str, IntakeResult]] = []
     waiting: int = 0  # files listed but not yet settled
+    put: list[str] = []  # files written to the outbound folder (acks, interchanges)
 
 
 class RoundWatch(Protocol):
@@ -154,10 +157,31 @@ class FilePoller:
         now = self._clock()
         ready = self._settled(list(by_name.values()), now)
         report.waiting = len(by_name) - len(ready)
+        await self._put_outgoing(report)
         for entry in ready[: self.policy.max_files_per_round]:
             result = await self._take(entry)
             report.taken.append((entry.name, result))
             self._listed.pop(entry.name, None)
+        if report.taken:
+            await self._put_outgoing(report)
+
+    async def _put_outgoing(self, report: RoundReport) -> None:
+        """Put the files the store holds for the outbound folder (X12 acks, interchanges).
+
+        Each is recorded as put after the put; if that record is lost, the next round puts
+        it again under a suffixed name (never overwriting): a partner sees the same ISA13
+        twice and refuses the second as a replay, which is what X12 expects.
+        """
+        x12 = self.intake.x12
+        if x12 is None:
+            return
+        outgoing = await x12.outgoing(
+            self.policy.partner_id, self.policy.channel, self.policy.max_moves_per_round
+        )
+        for one in outgoing:
+            final = await self.source.put(one.name, one.body)
+            await x12.put_done(one.id, final)
+            report.put.append(final)
 
     def _settled(self, listing: Sequence[RemoteFile], now: float) -> list[RemoteFile]:
         """The entries unchanged for `settle_s`; remembers the rest for the next round."""

@@ -9,8 +9,18 @@ from typing import Literal, Protocol
 from msgspec import Struct
 
 from actors.files.source import Folder
+from canonical.x12 import InterchangeKey, X12Reading
 
-__all__ = ["Fingerprint", "KnownFile", "PendingMove", "ReceivedFiles", "StagedRow", "Verdict"]
+__all__ = [
+    "Fingerprint",
+    "KnownFile",
+    "OutgoingFile",
+    "PendingMove",
+    "ReceivedFiles",
+    "StagedRow",
+    "Verdict",
+    "X12Files",
+]
 
 Verdict = Literal["accepted", "refused"]
 
@@ -92,3 +102,44 @@ class ReceivedFiles(Protocol):
     ) -> list[PendingMove]: ...
 
     async def moved(self, file_id: int) -> None: ...
+
+
+class OutgoingFile(Struct, frozen=True, kw_only=True):
+    """A file the store holds for a partner's outbound folder (an ack, an interchange)."""
+
+    id: int
+    name: str
+    body: bytes
+
+
+class X12Files(Protocol):
+    """What an X12 channel needs from the store beyond `ReceivedFiles`."""
+
+    async def seen(self, partner_id: str, keys: Sequence[InterchangeKey]) -> set[InterchangeKey]:
+        """The keys among `keys` accepted before, within the replay window."""
+        ...
+
+    async def finish(
+        self,
+        file_id: int,
+        *,
+        verdict: Verdict,
+        documents: int,
+        problems: int,
+        reason: str | None,
+        rows: Sequence[StagedRow],
+        answers: X12Reading,
+        error_folder: bool,
+    ) -> None:
+        """`ReceivedFiles.finish`, plus in the same transaction: the interchange keys (when
+        accepted), the acks owed (numbered from the partner's sequences, kept to send), and
+        the 997/999s the file carried applied to the sets the gateway sent."""
+        ...
+
+    async def outgoing(self, partner_id: str, channel: str, limit: int) -> list[OutgoingFile]:
+        """Files still to put in the partner's outbound folder, oldest first."""
+        ...
+
+    async def put_done(self, file_id: int, final_name: str) -> None:
+        """Record that an outgoing file was put (under `final_name`)."""
+        ...

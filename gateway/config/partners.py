@@ -8,8 +8,10 @@ from typing import Annotated, Any
 import msgspec
 
 from canonical import DOCUMENT_TYPES
+from canonical.x12 import X12Profile
 from gateway.config.base import MIB, Base, BodyBytes, Name, Problem, known
 from gateway.config.delivery import AmqpOutbound, PullOutbound, WebhookOutbound
+from gateway.config.edi import EdiSettings
 from gateway.config.files import FileChannelConfig, source_problems
 from gateway.config.secrets import Secret
 from gateway.config.sftp import SftpChannel
@@ -70,6 +72,10 @@ class PartnerConfig(Base, frozen=True):
     sftp: SftpChannel | None = None
     # Files the partner drops: a folder polled, file patterns per document (config/files.py).
     files: FileChannelConfig | None = None
+    # The partner's X12: its profile (canonical.x12.X12Profile; the default one when absent)
+    # and the gateway's settings for it (config/edi.py).
+    x12: X12Profile | None = None
+    edi: EdiSettings = EdiSettings()
 
     def problems(self) -> Iterator[Problem]:
         known_types = known_document_types()
@@ -85,6 +91,23 @@ class PartnerConfig(Base, frozen=True):
                 yield second, f"a partner has one outbound channel, {first} already"
         with known():
             yield from source_problems(self.files, self.sftp)
+        # X12 (inline: on a Draft, a method of the class is not there).
+        with known():
+            if self.x12 is not None and (self.x12.sender_qualifier, self.x12.sender_id) == (
+                self.x12.receiver_qualifier,
+                self.x12.receiver_id,
+            ):
+                yield "x12.receiver_id", "the partner's interchange id is the gateway's own"
+        with known():
+            # The channel's poller puts outgoing files on its rounds: no [partners.files], no rounds.
+            if self.edi.send_as_x12 and self.files is None:
+                yield (
+                    "edi.send_as_x12",
+                    "X12 files go out through a file channel: add [partners.files]",
+                )
+        with known():
+            for document in sorted(self.edi.send_as_x12 - self.receives):
+                yield "edi.send_as_x12", f"{document!r} is not in receives"
 
 
 def channel_of(partner: Any) -> str | None:

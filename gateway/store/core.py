@@ -27,6 +27,7 @@ from gateway.store import queries, schema, wire, writer
 from gateway.store.committer import GroupCommit
 from gateway.store.dead_letters import DeadLetterBook
 from gateway.store.deliveries import DeliveryLedger
+from gateway.store.edi import EdiLedger
 from gateway.store.files import FileLedger
 from gateway.store.process import WriterProcess
 from gateway.store.records import Acceptance, Accepted, BatchReport, DeadLetter, StoreStatistics
@@ -170,6 +171,8 @@ class Store:
         self.dead_letter_book = DeadLetterBook(self._write, self._read)
         # Received files: fingerprints, staged rows, moves pending (gateway/store/files.py).
         self.files = FileLedger(self._write, self._read)
+        # X12: replay checks, sequences, files to send, sets sent (gateway/store/edi.py).
+        self.edi = EdiLedger(self._write, self._read)
 
     # Lifetime
 

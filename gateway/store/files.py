@@ -375,6 +375,10 @@ class FileLedger:
             await self._purge(claimed)
         return claimed
 
+    async def purge(self, file_id: int) -> None:
+        """Delete a committed file's staged rows, in chunks (after a commit made elsewhere)."""
+        await self._purge(file_id)
+
     async def _purge(self, file_id: int | None) -> None:
         while await self._write(partial(purge_staged, file_id, PURGE_CHUNK_ROWS)):
             pass

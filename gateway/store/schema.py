@@ -10,7 +10,7 @@ import sqlite3
 from typing import Literal
 
 from canonical.errors import ConfigError
-from gateway.store import files
+from gateway.store import edi, files
 
 __all__ = [
     "MIGRATIONS",
@@ -236,6 +236,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID
         """,
     ),
+    # X12: interchanges seen, control-number sequences, files to send, sets sent (store/edi.py).
+    edi.MIGRATION,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
