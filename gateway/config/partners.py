@@ -99,7 +99,8 @@ class PartnerConfig(Base, frozen=True):
             ):
                 yield "x12.receiver_id", "the partner's interchange id is the gateway's own"
         with known():
-            # The channel's poller puts outgoing files on its rounds: no [partners.files], no rounds.
+            # The channel's poller puts outgoing files on its rounds: no [partners.files],
+            # no rounds.
             if self.edi.send_as_x12 and self.files is None:
                 yield (
                     "edi.send_as_x12",
