@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import msgspec
 from anyio.abc import TaskStatus
 
 from actors.delivery import OutboundDelivery
 from actors.erp_ingress import ErpIngress
-from actors.runtime import Escalation, RuntimeConfig, Service, Supervisor
+from actors.runtime import Escalation, Service, Supervisor
 from canonical.backoff import backoff_delay
 from canonical.errors import ConfigError
 from gateway.admin import AdminApp, guarded
@@ -39,6 +38,7 @@ from gateway.pull import StoreMessageBox, pull_policies
 from gateway.relay import build_relay, relay_report
 from gateway.resubmit import resubmitters
 from gateway.store import BatchReport, Retention, Store
+from gateway.supervision import courier_restarts, relay_restarts, runtime_config
 from gateway.trace import TraceApi, trace_routes
 from gateway.unroutable import UnroutableWatch
 from gateway.workflow import Workflow
@@ -101,7 +101,8 @@ class Gateway:
             purge_interval_s=cfg.store.purge_interval_s,
             purge_chunk_s=cfg.store.purge_chunk_s,
             on_batch=self._batch_done,
-            relay=partial(build_relay, cfg.amqp),  # runs in the store's writer process
+            # Runs in the store's writer process, under a supervisor of its own there.
+            relay=partial(build_relay, cfg.amqp, restarts=relay_restarts(cfg.runtime)),
             configure_logging=partial(configure_logging, cfg.log.level),
             clock=self.clock,
         )
@@ -116,8 +117,9 @@ class Gateway:
                 egress,
                 amqp=cfg.amqp,
                 on_attempt=self._attempted,
+                restarts=courier_restarts(cfg.runtime),
             )
-            runtime = RuntimeConfig(**msgspec.structs.asdict(cfg.runtime))
+            runtime = runtime_config(cfg.runtime)
             # Every restart the gateway paces follows one rule, canonical.backoff.
             supervisor = Supervisor(
                 runtime, dead_letters=StoreDeadLetters(store), backoff=backoff_delay

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 import msgspec
 
 from actors.delivery import (
+    COURIER_RESTARTS,
     DEFAULT_IDLE_WAIT_S,
     AttemptOutcome,
     DeliveryChannel,
@@ -21,6 +22,7 @@ from actors.delivery import (
     OutboundDelivery,
     PartnerCourier,
 )
+from actors.runtime import RestartPolicy
 from canonical.delivery import DeliveryRecord
 from gateway.config import PartnerConfig
 from gateway.config.delivery import AmqpOutbound, WebhookOutbound
@@ -107,11 +109,13 @@ def build_outbound(
     amqp: AmqpSettings | None = None,
     on_attempt: Callable[[str, AttemptOutcome, float], None] | None = None,
     idle_wait_s: float = DEFAULT_IDLE_WAIT_S,
+    restarts: RestartPolicy = COURIER_RESTARTS,
 ) -> OutboundDelivery:
     """Return the couriers of every partner with an `outbound` or `outbound_amqp` channel.
 
     `amqp` is the gateway's broker: the default `url` of an `outbound_amqp` channel, and the
-    reconnect backoff of every such channel; required when a partner has one.
+    reconnect backoff of every such channel; required when a partner has one. `restarts` is
+    each courier's restart budget under the supervisor that runs it.
     """
     couriers: dict[str, PartnerCourier] = {}
     for p in partners:
@@ -126,4 +130,4 @@ def build_outbound(
             on_attempt=on_attempt,
             idle_wait_s=idle_wait_s,
         )
-    return OutboundDelivery(couriers)
+    return OutboundDelivery(couriers, restarts=restarts)
