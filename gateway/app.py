@@ -277,11 +277,17 @@ class Gateway:
         def runtime(field: str) -> Any:
             return lambda: float(getattr(supervisor.statistics(), field))
 
+        # The relay's supervisor is in the writer process: its restarts come by the report,
+        # and start from 0 in a new writer; the counts of earlier writers are kept here.
+        relay_restarts = [0, 0]  # of the writers before this one; of this one, last read
+
         def restarts() -> float:
-            # The relay's supervisor is in the writer process: its restarts come by the report.
             report = relay_report(store)
-            relay = 0 if report is None else report.restarts
-            return float(supervisor.statistics().restarts + relay)
+            if report is not None:
+                if report.restarts < relay_restarts[1]:
+                    relay_restarts[0] += relay_restarts[1]
+                relay_restarts[1] = report.restarts
+            return float(supervisor.statistics().restarts + sum(relay_restarts))
 
         def relayed(field: str) -> Any:
             def read() -> float:
@@ -308,7 +314,7 @@ class Gateway:
 
         self.metrics.read_at_scrape(
             [
-                ("gateway_actors_live", "gauge", "Live actors", runtime("live")),
+                ("gateway_actors_live", "gauge", "Live actors and services", runtime("live")),
                 ("gateway_actors_passivated", "counter", "Passivations", runtime("passivated")),
                 (
                     "gateway_actor_restarts",
