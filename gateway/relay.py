@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from functools import partial
-from typing import NamedTuple, cast
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 import anyio
 from msgspec.structs import replace
@@ -156,6 +156,14 @@ class HostedOutboxRelay:
             restarts=0 if service is None else service.restarts,
             gave_up=self._gave_up,
         )
+
+
+if TYPE_CHECKING:
+    from gateway.store.child import _Outbox
+
+    def _outbox_is_the_relays_source(outbox: _Outbox) -> OutboxSource:
+        """The writer's outbox reaches `build_relay` untyped (pickled factory): checked here."""
+        return outbox
 
 
 async def _connect_publisher(amqp: AmqpSettings) -> ConfirmedPublisher:
