@@ -212,8 +212,12 @@ class Supervisor:
         # Cancelled actors clean up synchronously, so this does not wait on actor code again.
         await self._all_ended.wait()
         # Services run until the actors are done (a draining thread's deliveries still go);
-        # their own cleanup is bounded by each service (a channel's close timeout).
-        for service in list(self._services):
+        # their own cleanup is bounded by each service (a channel's close timeout), and they
+        # all clean up at once, not one after another.
+        services = list(self._services)
+        for service in services:
+            service.cancel()
+        for service in services:
             await service.stop()
         return undrained
 
