@@ -36,12 +36,19 @@ import logging
 import re
 import traceback
 from collections.abc import Mapping
-from typing import Literal, Protocol
+from typing import Literal
 
 import msgspec
 import orjson
 
 from actors.partner import body_hash
+from actors.ports import (
+    Acceptance,
+    AcceptanceStore,
+    ErpDelivery,
+    NewDelivery,
+    NewOutboxRow,
+)
 from actors.routing import Router, aggregate_key
 from canonical import decode_document, encode_envelope, new_envelope, routing_key
 from canonical.envelope import MAX_ID_LENGTH
@@ -52,7 +59,6 @@ from canonical.errors import (
     InvalidDocument,
     StoreUnavailable,
 )
-from canonical.outbox import Acceptance, Accepted, NewDelivery, NewOutboxRow
 
 __all__ = [
     "ACCEPTED",
@@ -72,41 +78,7 @@ ACCEPTED = 202
 
 Answer = Literal["ack", "requeue"]
 
-
-class ErpDelivery(Protocol):
-    """What the ingress reads of a delivery (`protocols.amqp.consumer.Inbound` has it all)."""
-
-    @property
-    def queue(self) -> str: ...
-    @property
-    def routing_key(self) -> str: ...
-    @property
-    def body(self) -> bytes: ...
-    @property
-    def message_id(self) -> str | None: ...
-    @property
-    def correlation_id(self) -> str | None: ...
-    @property
-    def message_type(self) -> str | None: ...
-    @property
-    def received_at(self) -> float: ...
-
-
-class ErpStore(Protocol):
-    """The two store calls the ingress makes (`gateway.store.Store` has both)."""
-
-    async def accept(self, acceptance: Acceptance) -> Accepted: ...
-
-    async def dead_letter(
-        self,
-        *,
-        source: str,
-        reason: str,
-        detail: str,
-        payload: bytes,
-        partner_id: str | None = None,
-        message_id: str | None = None,
-    ) -> int: ...
+ErpStore = AcceptanceStore  # the two store calls the ingress makes
 
 
 class ErpDeadLetterDetail(msgspec.Struct, frozen=True, kw_only=True):

@@ -20,10 +20,10 @@ import hashlib
 import orjson
 from msgspec import Struct
 
+from actors.ports import Acceptance, NewOutboxRow
 from actors.ratelimit import TokenBucket
 from canonical import decode_document, encode_envelope, new_envelope, routing_key
 from canonical.errors import RateLimited
-from canonical.outbox import Acceptance, NewOutboxRow
 
 __all__ = ["PartnerIntake", "PartnerPolicy", "Submission", "body_hash"]
 

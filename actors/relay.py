@@ -14,25 +14,32 @@ the unanswered rows go again after whatever of them the broker had already taken
 appearances on a queue still follow seq. A nack is the exception: the refused row is
 republished after the rows behind it that were confirmed (queues refuse only when full).
 
-The relay knows the broker only through the small interfaces below (`OutboxPublisher`, a
-connect callable): `gateway.relay` wires in `protocols.amqp.connect`, and the gateway runs the
-relay in the store's writer process, beside the connection that commits the rows
-(gateway/store/child.py).
+The relay knows the broker only through its ports (`actors.ports.OutboxPublisher`, a
+connect callable) and the store through `actors.ports.OutboxSource`: `gateway.relay` wires
+in `protocols.amqp.connect`, and the gateway runs the relay in the store's writer process,
+beside the connection that commits the rows (gateway/store/child.py).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Literal, NoReturn, Protocol, runtime_checkable
+from typing import NoReturn
 
 import anyio
 import msgspec
 from anyio.abc import TaskStatus
 
+from actors.ports import (
+    OutboxPublisher,
+    OutboxRecord,
+    OutboxSource,
+    PartialBatch,
+    PublishAnswer,
+    PublishOutcome,
+)
 from canonical.backoff import backoff_delay
 from canonical.errors import StoreUnavailable
-from canonical.outbox import OutboxRecord
 from canonical.trace import log_context
 
 __all__ = [
@@ -59,59 +66,8 @@ CLOSE_TIMEOUT = 5.0
 # Unroutable routing keys the statistics name; past it, the oldest is forgotten.
 MAX_UNROUTABLE_KEYS = 32
 
-Outcome = Literal["confirmed", "nacked", "returned", "lost", "unpublishable"]
-
-
-class OutboxSource(Protocol):
-    """Where the relay reads pending rows and records their fate (the store)."""
-
-    async def pending(self, limit: int, after_seq: int = 0) -> list[OutboxRecord]:
-        """Up to `limit` rows still pending with seq > `after_seq`, in seq order."""
-        ...
-
-    async def mark_published(self, seqs: Sequence[int]) -> None:
-        """Mark these rows published (confirmed by the broker)."""
-        ...
-
-    async def mark_dead(self, seq: int, reason: str) -> None:
-        """Take this row out of the outbox into the dead letters, with the reason."""
-        ...
-
-
-class Delivery(Protocol):
-    """The broker's answer to one publish (`protocols.amqp.Delivery` is one)."""
-
-    @property
-    def message_id(self) -> str: ...
-    @property
-    def outcome(self) -> Outcome: ...
-    @property
-    def reply_code(self) -> int: ...
-    @property
-    def reply_text(self) -> str: ...
-    @property
-    def latency(self) -> float: ...
-
-
-class OutboxPublisher(Protocol):
-    """A connected, confirming publisher (`protocols.amqp.ConfirmedPublisher` is one).
-
-    `publish_batch` returns one answer per row, in order. When the connection dies it raises a
-    `ConnectionError`; if that error has a `deliveries` attribute (see `PartialBatch`), the
-    answers in it are settled before reconnecting.
-    """
-
-    async def publish_batch(self, messages: Sequence[OutboxRecord]) -> Sequence[Delivery]: ...
-
-    async def close(self) -> None: ...
-
-
-@runtime_checkable
-class PartialBatch(Protocol):
-    """A connection error carrying the answers received before the connection died."""
-
-    @property
-    def deliveries(self) -> Sequence[Delivery]: ...
+Outcome = PublishOutcome
+Delivery = PublishAnswer  # the broker's answer to one publish (its older name here)
 
 
 class RelayStatistics(msgspec.Struct, frozen=True, kw_only=True):

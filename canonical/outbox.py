@@ -1,7 +1,10 @@
-"""The outbox contract: what an actor hands the store to accept, and what the relay drains.
+"""The values that cross between actors and the store: acceptances in, outbox rows out.
 
-These types sit in canonical because both sides use them: actors build `Acceptance`s, the
-store (gateway) commits them and hands `OutboxRecord`s to the relay (actors).
+Data only. The calls made with them (accept, pending, mark_published...) and what each
+promises are the actors' ports (`actors/ports.py`), which the gateway's store implements.
+The values stay here because both sides must read them and the store may import nothing but
+canonical (its writer process decodes `Acceptance`s by type, in another process): actors
+build `Acceptance`s, the store commits them and hands `OutboxRecord`s to the relay.
 """
 
 from __future__ import annotations

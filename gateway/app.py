@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import logging
 import signal
+import sys
 import time
 from collections.abc import Callable, Mapping
 from functools import partial
@@ -18,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import msgspec
 from anyio.abc import TaskGroup, TaskStatus
 
 from actors.delivery import OutboundDelivery
 from actors.erp_ingress import ErpIngress
-from actors.runtime import RuntimeConfig, Supervisor
+from actors.runtime import Escalation, Service, Supervisor
+from canonical.backoff import backoff_delay
 from canonical.errors import ConfigError
 from gateway.admin import AdminApp, guarded
 from gateway.config import GatewayConfig, load_config
@@ -41,6 +42,7 @@ from gateway.relay import build_relay, relay_report
 from gateway.resubmit import resubmitters
 from gateway.sftp import FileChannelHealth, drop_box, hosted
 from gateway.store import BatchReport, Retention, Store
+from gateway.supervision import courier_restarts, relay_restarts, runtime_config
 from gateway.trace import TraceApi, trace_routes
 from gateway.unroutable import UnroutableWatch
 from gateway.workflow import Workflow
@@ -60,6 +62,10 @@ __all__ = ["Gateway", "run_from_file", "run_gateway"]
 logger = logging.getLogger("gateway")
 
 BACKLOG_SAMPLE_INTERVAL_S = 1.0
+# How often the gateway reads whether the relay (in the writer process) gave up.
+RELAY_WATCH_INTERVAL_S = 0.5
+# `gateway run`'s exit status when supervision gave up (EX_SOFTWARE).
+EXIT_ESCALATED = 70
 # The workflow gauges count rows (threads by status): sampled every this many backlog samples.
 WORKFLOW_SAMPLE_EVERY = 5
 
@@ -107,7 +113,8 @@ class Gateway:
             purge_interval_s=cfg.store.purge_interval_s,
             purge_chunk_s=cfg.store.purge_chunk_s,
             on_batch=self._batch_done,
-            relay=partial(build_relay, cfg.amqp),  # runs in the store's writer process
+            # Runs in the store's writer process, under a supervisor of its own there.
+            relay=partial(build_relay, cfg.amqp, restarts=relay_restarts(cfg.runtime)),
             configure_logging=partial(configure_logging, cfg.log.level),
             clock=self.clock,
         )
@@ -123,10 +130,14 @@ class Gateway:
                 amqp=cfg.amqp,
                 on_attempt=self._attempted,
                 channel_for=lambda partner, other: x12_delivery_for(partner, store, other),
+                restarts=courier_restarts(cfg.runtime),
             )
-            runtime = RuntimeConfig(**msgspec.structs.asdict(cfg.runtime))
+            runtime = runtime_config(cfg.runtime)
+            # Every restart the gateway paces follows one rule, canonical.backoff.
+            supervisor = Supervisor(
+                runtime, dead_letters=StoreDeadLetters(store), backoff=backoff_delay
+            )
             async with anyio.create_task_group() as services:
-                await services.start(self.outbound.run)
                 services.start_soon(self._sample_backlog, store)
                 # X12 sets partners have not acknowledged, or rejected (gateway/edi_watch.py).
                 services.start_soon(
@@ -134,7 +145,12 @@ class Gateway:
                         store, cfg.partners, gauge=self.metrics.edi_unacknowledged, clock=self.clock
                     ).run
                 )
-                async with Supervisor(runtime, dead_letters=StoreDeadLetters(store)) as supervisor:
+                async with supervisor:
+                    # Couriers, the relay's watch and the ERP consumers are supervised services:
+                    # restarted with backoff within a budget, escalating past it (the gateway
+                    # stops with the error; what was accepted waits in the store).
+                    self.outbound.start(supervisor)
+                    supervisor.start_service("relay", partial(self._watch_relay, store))
                     partners = Partners(cfg, store)
                     budget = BodyBudget(
                         total=cfg.http.max_body_bytes_in_flight,
@@ -169,8 +185,10 @@ class Gateway:
                             cfg,
                         )
                         self.erp, self.erp_consumers = build_erp_ingress(cfg, store)
-                        for consumer in self.erp_consumers:
-                            await listeners.start(consumer.run)
+                        consuming: list[Service] = [
+                            supervisor.start_service(f"erp-consumer/{c.spec.queue}", c.run)
+                            for c in self.erp_consumers
+                        ]
                         # Partners' file channels: one poller each (gateway/file_channels.py),
                         # the hosted partners' behind the drop box they upload to.
                         await self._start_drop_box(listeners)
@@ -196,6 +214,8 @@ class Gateway:
                         )
                         task_status.started(self)
                         await self.stopping.wait()
+                        for consumer in consuming:  # intake stops first, with the listeners
+                            await consumer.stop()
                         listeners.cancel_scope.cancel()
                     undrained = await supervisor.shutdown(runtime.shutdown_deadline_s)
                     if undrained:
@@ -233,6 +253,16 @@ class Gateway:
             "sftp drop box listening",
             extra={"fields": {"host": settings.host, "port": self.drop_box_port}},
         )
+
+    async def _watch_relay(self, store: Store) -> None:
+        """Escalate when the relay in the writer process gave up (its own restarts ran out)."""
+        while True:
+            report = relay_report(store)
+            if report is not None and report.gave_up is not None:
+                raise Escalation(
+                    "relay", RuntimeError(report.gave_up), "gave up in the store's writer process"
+                )
+            await anyio.sleep(RELAY_WATCH_INTERVAL_S)
 
     def _batch_done(self, report: BatchReport) -> None:
         """Count the group commit; wake the couriers and the workflow feeder: there is work."""
@@ -295,6 +325,18 @@ class Gateway:
         def runtime(field: str) -> Any:
             return lambda: float(getattr(supervisor.statistics(), field))
 
+        # The relay's supervisor is in the writer process: its restarts come by the report,
+        # and start from 0 in a new writer; the counts of earlier writers are kept here.
+        relay_restarts = [0, 0]  # of the writers before this one; of this one, last read
+
+        def restarts() -> float:
+            report = relay_report(store)
+            if report is not None:
+                if report.restarts < relay_restarts[1]:
+                    relay_restarts[0] += relay_restarts[1]
+                relay_restarts[1] = report.restarts
+            return float(supervisor.statistics().restarts + sum(relay_restarts))
+
         def relayed(field: str) -> Any:
             def read() -> float:
                 report = relay_report(store)
@@ -320,9 +362,14 @@ class Gateway:
 
         self.metrics.read_at_scrape(
             [
-                ("gateway_actors_live", "gauge", "Live actors", runtime("live")),
+                ("gateway_actors_live", "gauge", "Live actors and services", runtime("live")),
                 ("gateway_actors_passivated", "counter", "Passivations", runtime("passivated")),
-                ("gateway_actor_restarts", "counter", "Actor restarts", runtime("restarts")),
+                (
+                    "gateway_actor_restarts",
+                    "counter",
+                    "Restarts of crashed actors and services (couriers, consumers, relay)",
+                    restarts,
+                ),
                 (
                     "gateway_actor_dead_letters",
                     "counter",
@@ -473,5 +520,25 @@ def run_from_file(path: Path, environ: Mapping[str, str]) -> int:
     configure_logging(config.log.level)
     # Until `run_gateway` listens for it, a SIGHUP must not kill a gateway that is starting.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    anyio.run(run_gateway, config, backend="asyncio", backend_options={"use_uvloop": True})
-    return 0
+    escalations: list[Escalation] = []
+    try:
+        anyio.run(run_gateway, config, backend="asyncio", backend_options={"use_uvloop": True})
+    except* Escalation as group:
+        escalations = _leaves(group)
+    for escalation in escalations:
+        # Restarting did not help: say which part gave up and why, on one line; whatever was
+        # accepted is in the store for the next start.
+        logger.critical("gateway stopped: %s", escalation, exc_info=escalation)
+        print(f"gateway stopped: {escalation}", file=sys.stderr)
+    return EXIT_ESCALATED if escalations else 0
+
+
+def _leaves(group: BaseExceptionGroup[Escalation]) -> list[Escalation]:
+    """The escalations in `group`, however deep the task groups nested them."""
+    leaves: list[Escalation] = []
+    for error in group.exceptions:
+        if isinstance(error, BaseExceptionGroup):
+            leaves.extend(_leaves(error))
+        else:
+            leaves.append(error)
+    return leaves

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 import msgspec
 
 from actors.delivery import (
+    COURIER_RESTARTS,
     DEFAULT_IDLE_WAIT_S,
     AttemptOutcome,
     DeliveryChannel,
@@ -21,6 +22,7 @@ from actors.delivery import (
     OutboundDelivery,
     PartnerCourier,
 )
+from actors.runtime import RestartPolicy
 from canonical.delivery import DeliveryRecord
 from gateway.config import PartnerConfig
 from gateway.config.delivery import AmqpOutbound, WebhookOutbound
@@ -109,13 +111,15 @@ def build_outbound(
     idle_wait_s: float = DEFAULT_IDLE_WAIT_S,
     channel_for: Callable[[PartnerConfig, DeliveryChannel | None], DeliveryChannel | None]
     | None = None,
+    restarts: RestartPolicy = COURIER_RESTARTS,
 ) -> OutboundDelivery:
     """Return the couriers of every partner with an `outbound` or `outbound_amqp` channel.
 
     `amqp` is the gateway's broker: the default `url` of an `outbound_amqp` channel, and the
     reconnect backoff of every such channel; required when a partner has one. `channel_for`
     may add to a partner's channel (X12 files: `gateway.edi_delivery.x12_delivery_for`); a
-    partner with no outbound table then gets the default delivery rules.
+    partner with no outbound table then gets the default delivery rules. `restarts` is
+    each courier's restart budget under the supervisor that runs it.
     """
     couriers: dict[str, PartnerCourier] = {}
     for p in partners:
@@ -132,4 +136,4 @@ def build_outbound(
             on_attempt=on_attempt,
             idle_wait_s=idle_wait_s,
         )
-    return OutboundDelivery(couriers)
+    return OutboundDelivery(couriers, restarts=restarts)

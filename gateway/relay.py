@@ -12,15 +12,22 @@ back in the gateway's process.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from functools import partial
-from typing import NamedTuple, cast
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 import anyio
 from msgspec.structs import replace
 
 from actors.relay import OutboxRelay, OutboxSource, RelayStatistics
+from actors.runtime import (
+    Escalation,
+    InMemoryDeadLetters,
+    RestartPolicy,
+    RuntimeConfig,
+    Service,
+    Supervisor,
+)
 from canonical.backoff import backoff_delay
 from gateway.config.settings import AmqpSettings
 from gateway.metrics import LatencyTally
@@ -29,12 +36,18 @@ from gateway.store.wire import FlushOutcome
 from protocols.amqp.publisher import ConfirmedPublisher, connect
 from protocols.amqp.topology import declare_topology
 
-__all__ = ["HostedOutboxRelay", "RelayReport", "build_relay", "relay_report"]
+__all__ = ["RELAY_RESTARTS", "HostedOutboxRelay", "RelayReport", "build_relay", "relay_report"]
 
 log = logging.getLogger("gateway.relay")
 
-_RESTART_MIN_S = 1.0
-_RESTART_MAX_S = 30.0
+# A relay that stops with an unexpected error (a declare the broker refuses: the exchange
+# exists with another type) is started again after 1 s, doubling up to 30 s, as before
+# supervision, so an operator has minutes to fix the broker while webhooks are still taken.
+# Twelve restarts within fifteen minutes (about five minutes of failing without a break) and
+# the relay gives up: the gateway stops with the error; the rows wait in the outbox.
+RELAY_RESTARTS = RestartPolicy(
+    max_restarts=12, period_s=900.0, backoff_initial_s=1.0, backoff_max_s=30.0
+)
 
 
 class RelayReport(NamedTuple):
@@ -44,11 +57,21 @@ class RelayReport(NamedTuple):
     confirm_latency: LatencyTally
     # The last error that stopped the relay (it is restarted), or None.
     error: str | None
+    # Restarts of the relay after such errors, counted by its supervisor.
+    restarts: int = 0
+    # Why the relay gave up (restarts past its budget): the gateway then stops. None if not.
+    gave_up: str | None = None
 
 
-def build_relay(amqp: AmqpSettings, source: OutboxSource) -> HostedOutboxRelay:
+def build_relay(
+    amqp: AmqpSettings,
+    source: OutboxSource,
+    *,
+    restarts: RestartPolicy = RELAY_RESTARTS,
+) -> HostedOutboxRelay:
     """The relay of `amqp`'s broker and exchanges, draining `source`."""
     return HostedOutboxRelay(
+        restarts,
         lambda on_confirm: OutboxRelay(
             source,
             partial(_connect_publisher, amqp),
@@ -56,7 +79,7 @@ def build_relay(amqp: AmqpSettings, source: OutboxSource) -> HostedOutboxRelay:
             reconnect_min=amqp.reconnect_min_s,
             reconnect_max=amqp.reconnect_max_s,
             on_confirm=on_confirm,
-        )
+        ),
     )
 
 
@@ -72,31 +95,40 @@ def relay_report(store: Store) -> RelayReport | None:
 
 
 class HostedOutboxRelay:
-    """Runs the relay in the writer process, restarting it after an unexpected error.
+    """Runs the relay in the writer process as the one service of a supervisor of its own.
 
-    A relay that stops with an unexpected error (a declare the broker refuses) is logged and
-    started again after a pause; the parent's readiness check sees it disconnected meanwhile.
+    The writer is another process, so the gateway's supervisor cannot hold the relay's task;
+    the same runtime does it here: a relay that stops with an unexpected error is restarted
+    with the gateway's backoff rule within `restarts`, and the parent's readiness check sees
+    it disconnected meanwhile. Past the budget the relay gives up: `report().gave_up` says
+    why, and the gateway, which polls the report, escalates and stops (`gateway.app`).
     """
 
-    def __init__(self, build: Callable[[Callable[[float], None]], OutboxRelay]) -> None:
+    def __init__(
+        self,
+        restarts: RestartPolicy,
+        build: Callable[[Callable[[float], None]], OutboxRelay],
+    ) -> None:
+        self._restarts = restarts
         self._confirm_latency = LatencyTally()
         self._relay = build(self._confirm_latency.observe)
-        self._error: str | None = None
+        self._service: Service | None = None
+        self._gave_up: str | None = None
 
     async def run(self) -> None:
-        failures = 0
-        while True:
-            started = time.monotonic()
-            try:
-                await self._relay.run()
-            except Exception as exc:
-                # A relay that ran for a while before failing starts over from the shortest
-                # pause; one that fails again at once waits longer each time.
-                failures = 1 if time.monotonic() - started > _RESTART_MAX_S else failures + 1
-                delay = backoff_delay(failures, minimum=_RESTART_MIN_S, maximum=_RESTART_MAX_S)
-                self._error = repr(exc)
-                log.exception("the outbox relay stopped; starting it again in %.1f s", delay)
-                await anyio.sleep(delay)
+        """Relay until cancelled, or until the relay gave up (then the rows stay pending)."""
+        supervisor = Supervisor(
+            RuntimeConfig(), dead_letters=InMemoryDeadLetters(), backoff=backoff_delay
+        )
+        try:
+            async with supervisor:
+                self._service = supervisor.start_service(
+                    "relay", self._relay.run, restarts=self._restarts
+                )
+                await anyio.sleep_forever()
+        except* Escalation as group:
+            self._gave_up = str(group.exceptions[0])
+            log.critical("the outbox relay gave up: %s", self._gave_up)
 
     def wake(self) -> None:
         self._relay.wake()
@@ -115,7 +147,23 @@ class HostedOutboxRelay:
         return "pending"
 
     def report(self) -> RelayReport:
-        return RelayReport(self._relay.statistics(), self._confirm_latency, self._error)
+        service = self._service
+        error = None if service is None or service.last_error is None else service.last_error
+        return RelayReport(
+            self._relay.statistics(),
+            self._confirm_latency,
+            None if error is None else repr(error),
+            restarts=0 if service is None else service.restarts,
+            gave_up=self._gave_up,
+        )
+
+
+if TYPE_CHECKING:
+    from gateway.store.child import _Outbox
+
+    def _outbox_is_the_relays_source(outbox: _Outbox) -> OutboxSource:
+        """The writer's outbox reaches `build_relay` untyped (pickled factory): checked here."""
+        return outbox
 
 
 async def _connect_publisher(amqp: AmqpSettings) -> ConfirmedPublisher:

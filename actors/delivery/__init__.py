@@ -17,10 +17,11 @@ from actors.delivery._courier import (
     PartnerCourier,
     WebhookAnswer,
 )
-from actors.delivery._couriers import OutboundDelivery
+from actors.delivery._couriers import COURIER_RESTARTS, OutboundDelivery
 from actors.delivery._policy import DeliveryPolicy, retry_delay
 
 __all__ = [
+    "COURIER_RESTARTS",
     "DEFAULT_HEADS_BATCH",
     "DEFAULT_IDLE_WAIT_S",
     "AttemptOutcome",

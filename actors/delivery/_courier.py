@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Literal, Protocol
+from typing import Literal
 
 import anyio
 import msgspec
@@ -37,8 +37,14 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from actors.delivery._breaker import BreakerState, CircuitBreaker
 from actors.delivery._policy import DeliveryPolicy, retry_delay
+from actors.ports import (
+    DeliveryAnswer,
+    DeliveryAttempt,
+    DeliveryChannel,
+    DeliveryRecord,
+    DeliverySource,
+)
 from actors.ratelimit import TokenBucket
-from canonical.delivery import DeliveryAttempt, DeliveryRecord, Settlement
 from canonical.errors import GatewayError, StoreUnavailable
 from canonical.trace import log_context
 
@@ -69,39 +75,7 @@ _SLOW_DOWN = frozenset({429, 503})
 
 AttemptOutcome = Literal["delivered", "retried", "dead", "disabled", "lost"]
 
-
-class DeliveryAnswer(Protocol):
-    """The partner's answer, in HTTP terms (`protocols.http.egress.WebhookResponse` is one)."""
-
-    @property
-    def status(self) -> int: ...
-    @property
-    def retry_after_s(self) -> float | None: ...
-    @property
-    def head(self) -> bytes: ...
-    @property
-    def latency_s(self) -> float: ...
-
-
 WebhookAnswer = DeliveryAnswer  # the name the webhook-only courier gave it
-
-
-class DeliveryChannel(Protocol):
-    """How one partner's messages leave the gateway: a webhook endpoint, an AMQP exchange."""
-
-    async def send(self, delivery: DeliveryRecord, timestamp: int) -> DeliveryAnswer:
-        """Hand one message over (unix `timestamp` of the attempt); return the answer.
-
-        Raises `DeliveryRefused` when the message can never be taken as it is (nor sent: the
-        egress guard refuses the target), and any other `GatewayError` when no answer came
-        (unreachable, timeout, a lost broker connection): that attempt failed, the delivery
-        goes again later.
-        """
-        ...
-
-    async def aclose(self) -> None:
-        """Release what the channel holds open (a broker connection); it may be used again."""
-        ...
 
 
 class DeliveryRefused(GatewayError):
@@ -113,26 +87,6 @@ class DeliveryRefused(GatewayError):
     def __init__(self, detail: str, *, code: int | None = None) -> None:
         super().__init__(detail)
         self.code = code  # the transport's own code for the refusal, e.g. AMQP 312 NO_ROUTE
-
-
-class DeliverySource(Protocol):
-    """Where the courier reads due deliveries and records their fate (the store)."""
-
-    async def heads(self, partner_id: str, limit: int) -> list[DeliveryRecord]: ...
-
-    async def settle(
-        self,
-        delivery_id: int,
-        attempt: DeliveryAttempt,
-        settlement: Settlement,
-        *,
-        next_attempt_at: float = 0.0,
-        reason: str | None = None,
-    ) -> None: ...
-
-    async def endpoint_disabled(self, partner_id: str) -> bool: ...
-
-    async def disable_endpoint(self, partner_id: str, reason: str) -> None: ...
 
 
 class CourierStatistics(msgspec.Struct, frozen=True, kw_only=True):

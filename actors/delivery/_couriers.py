@@ -1,44 +1,48 @@
-"""Every partner's courier in one task group: the outbound side of the gateway."""
+"""Every partner's courier, each a supervised service: the outbound side of the gateway."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 
 import anyio
 from anyio.abc import TaskStatus
 
 from actors.delivery._courier import CourierStatistics, PartnerCourier
+from actors.runtime import (
+    InMemoryDeadLetters,
+    RestartPolicy,
+    RuntimeConfig,
+    Service,
+    Supervisor,
+)
 from canonical.backoff import backoff_delay
-from canonical.trace import log_context
 
-__all__ = ["DEFAULT_RESTART_MAX_S", "DEFAULT_RESTART_MIN_S", "OutboundDelivery"]
+__all__ = ["COURIER_RESTARTS", "OutboundDelivery"]
 
-log = logging.getLogger(__name__)
-
-# A courier that crashed (a bug) is restarted after a doubling, jittered wait within these.
-DEFAULT_RESTART_MIN_S = 0.5
-DEFAULT_RESTART_MAX_S = 60.0
+# A courier crash is a bug (a partner's failures are answers, not crashes): restarted after a
+# doubling, jittered wait of 0.5 s up to a minute, as before supervision; one still crashing
+# after ten restarts within ten minutes escalates: the gateway stops and says which courier.
+# The deliveries stay pending in the store for the next start.
+COURIER_RESTARTS = RestartPolicy(
+    max_restarts=10, period_s=600.0, backoff_initial_s=0.5, backoff_max_s=60.0
+)
 
 
 class OutboundDelivery:
-    """Runs one `PartnerCourier` per partner with an outbound channel; wake them on new work.
+    """One `PartnerCourier` per partner with an outbound channel; wake them on new work.
 
-    A courier that crashes is logged and restarted on its own (one-for-one): the other
-    partners' deliveries never stop for it. Its pending deliveries are safe in the store.
+    `start(supervisor)` runs each courier as a service of the gateway's supervisor (one-for-one:
+    a courier that crashes is restarted on its own, the other partners' deliveries never stop
+    for it, and its pending deliveries are safe in the store). `run()` does the same under a
+    supervisor of its own, for tools and tests that have none.
     """
 
     def __init__(
-        self,
-        couriers: Mapping[str, PartnerCourier],
-        *,
-        restart_min_s: float = DEFAULT_RESTART_MIN_S,
-        restart_max_s: float = DEFAULT_RESTART_MAX_S,
+        self, couriers: Mapping[str, PartnerCourier], *, restarts: RestartPolicy = COURIER_RESTARTS
     ) -> None:
         self._couriers = dict(couriers)
-        self._restart_min_s = restart_min_s
-        self._restart_max_s = restart_max_s
-        self._restarts = 0
+        self._restarts = restarts
+        self._services: dict[str, Service] = {}
 
     def wake(self, partner_id: str | None = None) -> None:
         """Wake one partner's courier, or every courier (new deliveries committed)."""
@@ -55,26 +59,21 @@ class OutboundDelivery:
     @property
     def restarts(self) -> int:
         """Return how many times a crashed courier was restarted."""
-        return self._restarts
+        return sum(service.restarts for service in self._services.values())
+
+    def start(self, supervisor: Supervisor) -> None:
+        """Start every courier as a service of `supervisor`, named `courier/<partner>`."""
+        for partner_id, courier in self._couriers.items():
+            self._services[partner_id] = supervisor.start_service(
+                f"courier/{partner_id}", courier.run, restarts=self._restarts
+            )
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Run every courier until cancelled."""
-        async with anyio.create_task_group() as tg:
-            for partner_id, courier in self._couriers.items():
-                tg.start_soon(self._keep_running, courier, name=f"courier-{partner_id}")
+        """Run every courier under a supervisor of their own until cancelled."""
+        supervisor = Supervisor(
+            RuntimeConfig(), dead_letters=InMemoryDeadLetters(), backoff=backoff_delay
+        )
+        async with supervisor:
+            self.start(supervisor)
             task_status.started()
-
-    async def _keep_running(self, courier: PartnerCourier) -> None:
-        crashes = 0
-        while True:
-            try:
-                await courier.run()
-            except Exception:
-                crashes += 1
-                self._restarts += 1
-                delay = backoff_delay(
-                    crashes, minimum=self._restart_min_s, maximum=self._restart_max_s
-                )
-                with log_context(partner=courier.policy.partner_id):
-                    log.exception("courier crashed; restarting it in %.1f s", delay)
-                await anyio.sleep(delay)
+            await anyio.sleep_forever()

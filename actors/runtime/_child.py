@@ -9,7 +9,7 @@ from typing import Generic, TypeVar
 import anyio
 
 from actors.runtime._actor import Actor
-from actors.runtime._budget import RestartBudget
+from actors.runtime._budget import Backoff, RestartBudget
 from actors.runtime._config import RuntimeConfig
 from actors.runtime._dead_letters import DeadLetterSink
 from actors.runtime._errors import ActorStopped, ActorUnavailable, Escalation
@@ -45,6 +45,7 @@ class Child(Generic[M, R]):
         tally: Tally,
         idle_after: float,
         on_end: Callable[[Child[M, R]], None],
+        backoff: Backoff,
     ) -> None:
         self.name = name
         self.mailbox: Mailbox[M, R] = Mailbox(name, config.mailbox_size)
@@ -55,12 +56,7 @@ class Child(Generic[M, R]):
         self._tally = tally
         self._idle_after = idle_after
         self._on_end = on_end
-        self._budget = RestartBudget(
-            max_restarts=config.max_restarts,
-            period=config.restart_period_s,
-            backoff_initial=config.backoff_initial_s,
-            backoff_max=config.backoff_max_s,
-        )
+        self._budget = RestartBudget(config.restart_policy(), backoff)
         # Created now, entered by the task: cancelling before the task runs still counts.
         self._scope = anyio.CancelScope()
         # Taken from the mailbox and not yet answered or dead-lettered (kept across a crash).
@@ -158,15 +154,8 @@ class Child(Generic[M, R]):
                 # a stream of poison messages (a systemic fault, not one bad message) escalates.
                 self._budget.refund(culprit)
                 culprit = None
-        if not self._budget.charge(culprit):
-            raise Escalation(
-                self.name,
-                error,
-                f"crashed more than {self._config.max_restarts} times"
-                f" within {self._config.restart_period_s:g} s",
-            ) from error
+        delay = self._budget.restart_delay(self.name, error, culprit)
         self._tally.add(restarts=1)
-        delay = self._budget.backoff()
         logger.warning("actor %s crashed; restarting in %.3f s", self.name, delay, exc_info=error)
         await anyio.sleep(delay)
 

@@ -4,7 +4,28 @@ from __future__ import annotations
 
 import msgspec
 
-__all__ = ["RuntimeConfig"]
+__all__ = ["RestartPolicy", "RuntimeConfig"]
+
+
+class RestartPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One child's restart intensity and pacing (OTP): a service may need its own.
+
+    More than `max_restarts` restarts within `period_s` escalates; the wait before a restart
+    is the backoff rule between `backoff_initial_s` and `backoff_max_s`, by restarts counted.
+    """
+
+    max_restarts: int
+    period_s: float
+    backoff_initial_s: float
+    backoff_max_s: float
+
+    def __post_init__(self) -> None:
+        if self.max_restarts < 0:
+            raise ValueError("max_restarts must not be negative")
+        if self.period_s <= 0:
+            raise ValueError("period_s must be positive")
+        if not 0 <= self.backoff_initial_s <= self.backoff_max_s:
+            raise ValueError("backoff_initial_s must be between 0 and backoff_max_s")
 
 
 class RuntimeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -57,3 +78,12 @@ class RuntimeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
                 raise ValueError(f"{name} must be positive")
         if not 0 <= self.backoff_initial_s <= self.backoff_max_s:
             raise ValueError("backoff_initial_s must be between 0 and backoff_max_s")
+
+    def restart_policy(self) -> RestartPolicy:
+        """The restart intensity and pacing every actor and service gets unless given its own."""
+        return RestartPolicy(
+            max_restarts=self.max_restarts,
+            period_s=self.restart_period_s,
+            backoff_initial_s=self.backoff_initial_s,
+            backoff_max_s=self.backoff_max_s,
+        )

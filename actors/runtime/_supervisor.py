@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -13,11 +13,13 @@ import anyio
 from anyio.abc import TaskGroup
 
 from actors.runtime._actor import Actor
+from actors.runtime._budget import Backoff, RestartBudget, doubling
 from actors.runtime._child import Child
-from actors.runtime._config import RuntimeConfig
+from actors.runtime._config import RestartPolicy, RuntimeConfig
 from actors.runtime._dead_letters import DeadLetterSink
 from actors.runtime._errors import ActorStopped
 from actors.runtime._ref import ActorRef, MailboxRef
+from actors.runtime._service import Service
 from actors.runtime._tally import RuntimeStatistics, Tally
 
 __all__ = ["Supervisor"]
@@ -53,17 +55,36 @@ class Supervisor:
     1`), while a run of them, or an actor whose `started()` keeps failing, does: that is a
     fault restarts do not fix. A dead-letter sink that fails escalates at once.
 
+    Services (`start_service`: loops with no mailbox, such as couriers and queue consumers)
+    are supervised the same way: a crash is charged to the service's own budget and its
+    `run()` is awaited again after the backoff; past the budget, `Escalation`. Restarts of
+    actors and services alike are counted in `statistics().restarts`.
+
+    Backoff: `backoff(n, minimum=..., maximum=...)` is the wait before a restart when n
+    restarts are inside the period, within the child's bounds (`backoff_initial_s`,
+    `backoff_max_s`); without one, a plain doubling. The gateway passes its one jittered rule
+    (`canonical.backoff.backoff_delay`), so every restart it paces follows one arithmetic.
+
     Shutdown: `shutdown(deadline)` (also run on leaving the block, with `shutdown_deadline_s`)
     refuses new messages (`ActorStopped`), lets every actor drain its mailbox and run
-    `stopping()`, cancels what is still running at the deadline, and returns how many accepted
-    messages were not handled. If the block raises, actors are cancelled at once.
+    `stopping()`, cancels what is still running at the deadline, services included (they run
+    until then, so actors draining still have couriers), and returns how many accepted
+    messages were not handled. If the block raises, actors and services are cancelled at once.
     """
 
-    def __init__(self, config: RuntimeConfig, *, dead_letters: DeadLetterSink) -> None:
+    def __init__(
+        self,
+        config: RuntimeConfig,
+        *,
+        dead_letters: DeadLetterSink,
+        backoff: Backoff | None = None,
+    ) -> None:
         self.config = config
         self.dead_letters = dead_letters
         self.tally = Tally()
+        self._backoff: Backoff = doubling if backoff is None else backoff
         self._children: set[Child[Any, Any]] = set()
+        self._services: set[Service] = set()
         self._closing = False
         self._task_group: TaskGroup | None = None
         self._all_ended: anyio.Event | None = None
@@ -100,6 +121,8 @@ class Supervisor:
                 self._stop_accepting()
                 for child in self._children:
                     child.cancel()
+                for service in self._services:
+                    service.cancel()
                 raise
             await self.shutdown()
 
@@ -138,10 +161,38 @@ class Supervisor:
             tally=tally or self.tally,
             idle_after=idle_after,
             on_end=ended,
+            backoff=self._backoff,
         )
         self._children.add(child)
         self._task_group.start_soon(child.run, name=f"actor {name}")
         return child
+
+    def start_service(
+        self,
+        name: str,
+        run: Callable[[], Awaitable[None]],
+        *,
+        restarts: RestartPolicy | None = None,
+    ) -> Service:
+        """Run `run()` as a supervised service until shutdown; restart it when it crashes.
+
+        `name` appears in logs and in an `Escalation`; `restarts` is the service's own budget
+        and pacing (default: the runtime's). Returns the service's handle.
+        """
+        if self._task_group is None:
+            raise RuntimeError("supervisor is not running: use it as `async with`")
+        if self._closing:
+            raise ActorStopped(f"supervisor is shut down; service {name!r} not started")
+        service = Service(
+            name,
+            run,
+            budget=RestartBudget(restarts or self.config.restart_policy(), self._backoff),
+            tally=self.tally,
+            on_end=self._services.discard,
+        )
+        self._services.add(service)
+        self._task_group.start_soon(service.serve, name=f"service {name}")
+        return service
 
     async def shutdown(self, deadline: float | None = None) -> int:
         """Stop taking messages, drain within `deadline` seconds, cancel the rest.
@@ -160,6 +211,14 @@ class Supervisor:
             child.cancel()
         # Cancelled actors clean up synchronously, so this does not wait on actor code again.
         await self._all_ended.wait()
+        # Services run until the actors are done (a draining thread's deliveries still go);
+        # their own cleanup is bounded by each service (a channel's close timeout), and they
+        # all clean up at once, not one after another.
+        services = list(self._services)
+        for service in services:
+            service.cancel()
+        for service in services:
+            await service.stop()
         return undrained
 
     def _stop_accepting(self) -> None:
@@ -172,6 +231,6 @@ class Supervisor:
     def statistics(self) -> RuntimeStatistics:
         """Every actor of this supervisor, registries' included."""
         return self.tally.statistics(
-            live=len(self._children),
+            live=len(self._children) + len(self._services),
             mailbox_depth=sum(child.mailbox.statistics().depth for child in self._children),
         )

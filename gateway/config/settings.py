@@ -202,6 +202,13 @@ class RuntimeSettings(Base, frozen=True):
     # Crashes on one message before it is dead-lettered instead of retried.
     poison_threshold: Count = 3
     shutdown_deadline_s: Seconds = 10.0
+    # Couriers and the relay are restarted at their own, slower pace (a courier's crash is a
+    # bug; the relay's, often a broker refusing a declare, which takes an operator minutes to
+    # fix): more restarts than these within the period and the gateway stops with the error.
+    courier_max_restarts: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 10
+    courier_restart_period_s: Seconds = 600.0
+    relay_max_restarts: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 12
+    relay_restart_period_s: Seconds = 900.0
 
 
 class LogSettings(Base, frozen=True):

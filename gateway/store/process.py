@@ -40,6 +40,7 @@ from typing import Any
 import anyio
 import msgspec
 
+from canonical.backoff import backoff_delay
 from canonical.errors import GatewayError
 from gateway.store import schema, wire, writer
 from gateway.store.records import Acceptance
@@ -114,7 +115,8 @@ class WriterProcess:
         # restarted at once (it may die on every one).
         self._answered = 0
         self._closed = False
-        self._backoff = 0.0
+        # Paced restarts in a row (reset by a healthy child), and the time the next may start.
+        self._failed_starts = 0
         self._restart_at = 0.0
 
     @property
@@ -278,12 +280,17 @@ class WriterProcess:
         if pace:
             self._pace()
         else:
-            self._backoff = 0.0
+            self._failed_starts = 0
         await _stop(child, kill=kill)
 
     def _pace(self) -> None:
-        self._backoff = min(max(2 * self._backoff, _BACKOFF_MIN_S), _BACKOFF_MAX_S)
-        self._restart_at = time.monotonic() + self._backoff
+        # The gateway's one backoff rule. The store may import no actor, so the runtime's
+        # supervisor cannot hold this process; unjittered: one writer has no crowd to spread.
+        self._failed_starts += 1
+        delay = backoff_delay(
+            self._failed_starts, minimum=_BACKOFF_MIN_S, maximum=_BACKOFF_MAX_S, jitter=False
+        )
+        self._restart_at = time.monotonic() + delay
 
 
 def _commit_frame(
