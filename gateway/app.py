@@ -371,6 +371,13 @@ class Gateway:
                     restarts,
                 ),
                 (
+                    "gateway_services_given_up",
+                    "counter",
+                    "Services stopped past their restart budget while the gateway ran on"
+                    " (a partner's courier: its deliveries wait in the store); alert on it",
+                    runtime("given_up"),
+                ),
+                (
                     "gateway_actor_dead_letters",
                     "counter",
                     "Messages the actor runtime dead-lettered (also in gateway_dead_letters)",

@@ -96,6 +96,30 @@ async def test_a_service_of_its_own_budget_escalates_by_that_budget(
     assert service.runs == runs
 
 
+async def test_a_service_that_stops_past_its_budget_ends_alone_and_its_peers_run_on() -> None:
+    broken, healthy = Crashes(times=10), Crashes(times=0)
+    alone = RestartPolicy(
+        max_restarts=1,
+        period_s=60.0,
+        backoff_initial_s=0.0,
+        backoff_max_s=0.0,
+        past_budget="stop",
+    )
+    async with Supervisor(CONFIG, dead_letters=InMemoryDeadLetters()) as supervisor:
+        handle = supervisor.start_service("courier/acme", broken.run, restarts=alone)
+        supervisor.start_service("courier/beta", healthy.run, restarts=alone)
+        with anyio.fail_after(5):
+            while handle.running:
+                await anyio.sleep(0.001)
+            await healthy.steady.wait()
+        assert handle.gave_up is not None
+        assert handle.gave_up.actor == "courier/acme"
+        assert isinstance(handle.gave_up.error, ConnectionResetError)
+        assert supervisor.statistics().given_up == 1
+        assert supervisor.statistics().live == 1  # courier/beta
+    assert broken.runs == 2
+
+
 async def test_a_service_that_returns_has_finished_and_is_not_run_again() -> None:
     runs: list[int] = []
 

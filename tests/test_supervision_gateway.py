@@ -3,7 +3,8 @@
 Each is a service of the actor runtime's supervisor: a crash is restarted after a backoff and
 counted in `gateway_actor_restarts` (read from /metrics, as an operator would); crashes past
 its budget escalate, and the gateway stops with an error naming what gave up, while what it
-had accepted stays in the store.
+had accepted stays in the store; except a courier, which stops alone: one partner's bug must
+not stop every partner's deliveries.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from actors.runtime import Escalation
 from canonical import sample_body
 from canonical.delivery import DeliveryRecord
 from gateway.app import EXIT_ESCALATED, Gateway
-from gateway.store import Store
 from gateway.store.deliveries import DeliveryLedger
 
 pytestmark = [pytest.mark.anyio, pytest.mark.rabbitmq]
@@ -65,8 +65,9 @@ def states(db: Path, table: str) -> list[str]:
 class CrashingHeads:
     """The courier's store read, crashing (a bug, not a store outage) `times` times first."""
 
-    def __init__(self, times: int) -> None:
+    def __init__(self, times: int, partner: str | None = None) -> None:
         self.times = times
+        self.partner = partner  # only this partner's courier crashes; None: every one
         self.crashes: list[float] = []
         self._heads = DeliveryLedger.heads
 
@@ -76,7 +77,8 @@ class CrashingHeads:
         async def heads(
             ledger: DeliveryLedger, partner_id: str, limit: int
         ) -> list[DeliveryRecord]:
-            if len(crashing.crashes) < crashing.times:
+            mine = crashing.partner in (None, partner_id)
+            if mine and len(crashing.crashes) < crashing.times:
                 crashing.crashes.append(time.monotonic())
                 raise RuntimeError("courier bug: heads unreadable")
             return await crashing._heads(ledger, partner_id, limit)
@@ -110,7 +112,16 @@ async def test_a_crashing_courier_is_restarted_with_backoff_counted_and_then_del
     assert fault.crashes[1] - fault.crashes[0] >= 0.25
 
 
-async def test_a_courier_crashing_past_its_budget_stops_the_gateway_and_keeps_its_delivery(
+async def given_up(gateway: Gateway) -> float:
+    """`gateway_services_given_up` as /metrics shows it."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        text = (await http.get(f"http://127.0.0.1:{gateway.admin_port}/metrics")).text
+    found = re.search(r"^gateway_services_given_up(?:_total)? (\S+)$", text, re.MULTILINE)
+    assert found is not None, text
+    return float(found.group(1))
+
+
+async def test_a_courier_crashing_past_its_budget_stops_alone_and_keeps_its_delivery(
     tmp_path: Path, amqp_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     receiver = Receiver(answering())
@@ -118,22 +129,30 @@ async def test_a_courier_crashing_past_its_budget_stops_the_gateway_and_keeps_it
         path = write_config(
             tmp_path,
             amqp_url,
-            [ACME],
+            [ACME, Partner("beta")],
             extra="[runtime]\ncourier_max_restarts = 1\n",
             partner_extra=outbound_toml(url, receiver.secret),
         )
-        config = load(path)
-        async with Store(config.store.path) as store:
-            await store.accept(deliveries_for("acme", ["PO-1"]))
-        fault = CrashingHeads(times=1_000)
+        fault = CrashingHeads(times=1_000, partner="acme")
         fault.install(monkeypatch)
-        with escalated("courier/acme", "crashed more than 1 times"):
-            async with running(config):
-                await anyio.sleep_forever()
+        async with running(load(path)) as gateway:
+            assert gateway.store is not None
+            assert gateway.outbound is not None
+            await gateway.store.accept(deliveries_for("acme", ["PO-1"]))
+            gateway.outbound.wake("acme")
+            await until(lambda: len(fault.crashes) == 2)  # the first run and one restart
+            with anyio.fail_after(30):
+                while await given_up(gateway) < 1:
+                    await anyio.sleep(0.05)
+            # The gateway runs on: another partner's delivery still goes out.
+            beta = deliveries_for("beta", ["PO-2"])
+            await gateway.store.accept(beta)
+            gateway.outbound.wake("beta")
+            await until(lambda: receiver.delivered())
+            assert receiver.delivered() == [beta.deliveries[0].message_id]
+            assert len(fault.crashes) == 2
 
-    assert len(fault.crashes) == 2  # the first run and one restart
-    assert receiver.calls == []
-    assert states(Path(config.store.path), "deliveries") == ["pending"]
+    assert states(Path(load(path).store.path), "deliveries") == ["pending", "delivered"]
 
 
 class WrongQueue:

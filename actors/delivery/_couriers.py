@@ -20,11 +20,17 @@ from canonical.backoff import backoff_delay
 __all__ = ["COURIER_RESTARTS", "OutboundDelivery"]
 
 # A courier crash is a bug (a partner's failures are answers, not crashes): restarted after a
-# doubling, jittered wait of 0.5 s up to a minute, as before supervision; one still crashing
-# after ten restarts within ten minutes escalates: the gateway stops and says which courier.
-# The deliveries stay pending in the store for the next start.
+# doubling, jittered wait of 0.5 s up to a minute, as before supervision. One still crashing
+# after ten restarts within ten minutes stops, alone: one partner's bug must not stop every
+# partner's deliveries (nor loop a process manager's restarts over all of them). It is logged
+# at ERROR and counted (`gateway_services_given_up`); its deliveries stay pending in the
+# store for the next start.
 COURIER_RESTARTS = RestartPolicy(
-    max_restarts=10, period_s=600.0, backoff_initial_s=0.5, backoff_max_s=60.0
+    max_restarts=10,
+    period_s=600.0,
+    backoff_initial_s=0.5,
+    backoff_max_s=60.0,
+    past_budget="stop",
 )
 
 

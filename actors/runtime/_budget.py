@@ -47,6 +47,7 @@ class RestartBudget:
         self._minimum = policy.backoff_initial_s
         self._maximum = policy.backoff_max_s
         self._backoff = backoff
+        self.stops_past_budget = policy.past_budget == "stop"
         self._charges: deque[tuple[float, object | None]] = deque()
 
     def charge(self, cause: object | None) -> bool:

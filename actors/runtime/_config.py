@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 
 __all__ = ["RestartPolicy", "RuntimeConfig"]
@@ -12,12 +14,15 @@ class RestartPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
     More than `max_restarts` restarts within `period_s` escalates; the wait before a restart
     is the backoff rule between `backoff_initial_s` and `backoff_max_s`, by restarts counted.
+    `past_budget = "stop"` ends only that child instead (a service among peers that must not
+    all stop for one: one partner's courier); it is counted in `given_up` and logged at ERROR.
     """
 
     max_restarts: int
     period_s: float
     backoff_initial_s: float
     backoff_max_s: float
+    past_budget: Literal["escalate", "stop"] = "escalate"
 
     def __post_init__(self) -> None:
         if self.max_restarts < 0:

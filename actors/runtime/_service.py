@@ -23,8 +23,9 @@ class Service:
     budget and `run()` is awaited again after the backoff, on the same object: what the
     service keeps between runs (counters, a breaker) is its own business, and what it must
     not lose lives in the store. Past the budget the task raises `Escalation`, as an actor's
-    does. A `run()` that returns has finished its work, and the service ends (OTP's transient
-    restart). The errors a service recovers from itself (a lost connection it reconnects)
+    does, unless its policy says `past_budget = "stop"`: then the service alone ends, with
+    `gave_up` set to the escalation, and its peers run on. A `run()` that returns has finished
+    its work, and the service ends (OTP's transient restart). The errors a service recovers from itself (a lost connection it reconnects)
     never reach here; whatever does is a fault a fresh start may cure, or escalates.
 
     The handle is what `Supervisor.start_service` returns: `restarts` and `last_error` for
@@ -43,6 +44,7 @@ class Service:
         self.name = name
         self.restarts = 0
         self.last_error: Exception | None = None
+        self.gave_up: Escalation | None = None
         self._run = run
         self._budget = budget
         self._tally = tally
@@ -76,7 +78,13 @@ class Service:
                         raise
                     except Exception as error:
                         self.last_error = error
-                        delay = self._budget.restart_delay(self.name, error, None)
+                        try:
+                            delay = self._budget.restart_delay(self.name, error, None)
+                        except Escalation as escalation:
+                            if not self._budget.stops_past_budget:
+                                raise
+                            self._give_up(escalation)
+                            return
                         self.restarts += 1
                         self._tally.add(restarts=1)
                         logger.warning(
@@ -91,3 +99,13 @@ class Service:
         finally:
             self._ended.set()
             self._on_end(self)
+
+    def _give_up(self, escalation: Escalation) -> None:
+        self.gave_up = escalation
+        self._tally.add(given_up=1)
+        logger.error(
+            "service %s stopped: %s; its peers run on, restart the gateway once it is fixed",
+            self.name,
+            escalation,
+            exc_info=escalation.__cause__,
+        )
