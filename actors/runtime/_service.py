@@ -25,8 +25,9 @@ class Service:
     not lose lives in the store. Past the budget the task raises `Escalation`, as an actor's
     does, unless its policy says `past_budget = "stop"`: then the service alone ends, with
     `gave_up` set to the escalation, and its peers run on. A `run()` that returns has finished
-    its work, and the service ends (OTP's transient restart). The errors a service recovers from itself (a lost connection it reconnects)
-    never reach here; whatever does is a fault a fresh start may cure, or escalates.
+    its work, and the service ends (OTP's transient restart). The errors a service recovers
+    from itself (a lost connection it reconnects) never reach here; whatever does is a fault a
+    fresh start may cure, or escalates.
 
     The handle is what `Supervisor.start_service` returns: `restarts` and `last_error` for
     reports, `stop()` to end the service before its supervisor shuts down (stop intake first).
