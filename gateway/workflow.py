@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 
 import anyio
 import msgspec
@@ -205,6 +206,16 @@ class StoreDueTimers:
         ]
 
 
+class _Started:
+    """The `task_status` a supervised service is started with: sets an event, each run."""
+
+    def __init__(self, event: anyio.Event) -> None:
+        self._event = event
+
+    def started(self, value: object = None) -> None:
+        self._event.set()
+
+
 class Workflow:
     """The threads, their feeder and their timer service; `run` them in a task group."""
 
@@ -222,6 +233,7 @@ class Workflow:
         self._store = store
         self._metrics = metrics
         self._clock = clock
+        self._supervisor = supervisor
         self._ledger = StoreThreads(store.workflow)
         self._tolerances: dict[str, Tolerances] = {}
         self.registry: Registry[ThreadKey, ThreadInput, StepOutcome] = Registry(
@@ -244,11 +256,29 @@ class Workflow:
         )
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Re-time timers, then run the feeder and the timer service as supervised services.
+
+        Started once the feeder knows where each source resumes (before any intake); a crash
+        of either is restarted by the supervisor like every service's. When this is cancelled
+        (with the listeners) both stop, before the supervisor drains the threads.
+        """
         await self.retime_timers()
-        async with anyio.create_task_group() as tg:
-            await tg.start(self.feeder.run, name="workflow-feeder")
-            tg.start_soon(self.timers.run, name="workflow-timers")
+        positioned = anyio.Event()
+        services = [
+            # A restarted feeder reads its cursors again: where the last one saved them.
+            self._supervisor.start_service(
+                "workflow-feeder", partial(self.feeder.run, task_status=_Started(positioned))
+            ),
+            self._supervisor.start_service("workflow-timers", self.timers.run),
+        ]
+        try:
+            await positioned.wait()
             task_status.started()
+            await anyio.sleep_forever()
+        finally:
+            with anyio.CancelScope(shield=True):
+                for service in services:
+                    await service.stop()
 
     async def retime_timers(self) -> int:
         """Move armed timers whose supplier's deadlines changed since they were armed; how many.

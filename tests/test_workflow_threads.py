@@ -12,6 +12,7 @@ from workflow_documents import T0, ack, asn, invoice, order, receipt
 from workflow_kit import ManualClock, Running, commit_to, gateway_config, workflow
 
 from actors.runtime import RuntimeConfig
+from actors.workflow.feeder import WorkflowFeeder
 from canonical import InvoiceMatch, ReceiptDiscrepancy
 from gateway.config import GatewayConfig
 from gateway.config.workflow import RuleSettings, WorkflowSettings
@@ -276,3 +277,24 @@ async def test_a_restart_under_the_same_deadlines_after_a_change_moves_nothing_a
 
     assert again == first
     assert moved == 0
+
+
+async def test_a_crashed_feeder_is_restarted_by_the_supervisor_and_the_thread_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    crashes: list[int] = []
+    original = WorkflowFeeder._pass
+
+    async def crashing_once(feeder: WorkflowFeeder, positions: dict[str, int]) -> bool:
+        if not crashes:
+            crashes.append(1)
+            raise RuntimeError("feeder bug")
+        return await original(feeder, positions)
+
+    monkeypatch.setattr(WorkflowFeeder, "_pass", crashing_once)
+    async with workflow(tmp_path / "gw.db", config(), ManualClock(T0)) as running:
+        await running.commit(PO, "erp")
+        await running.commit(ack(PO, quantities={1: D(20)}), "acme")
+        # The first pass crashed before reading anything; the restarted feeder fed both.
+        await running.until(lambda: running.exception_kinds() == ["quantity_discrepancy"])
+    assert crashes == [1]
