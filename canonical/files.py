@@ -14,7 +14,15 @@ from msgspec import Struct
 from canonical.documents import Document
 from canonical.errors import FieldError
 
-__all__ = ["FileDecoding", "FileDocument", "FileProblem", "Provenance", "RemoteFile"]
+__all__ = [
+    "FileDecoding",
+    "FileDocument",
+    "FileProblem",
+    "FileRow",
+    "Fingerprint",
+    "Provenance",
+    "RemoteFile",
+]
 
 
 class RemoteFile(Struct, frozen=True, kw_only=True):
@@ -27,6 +35,37 @@ class RemoteFile(Struct, frozen=True, kw_only=True):
     name: str
     size: int
     mtime: int
+
+
+class Fingerprint(Struct, frozen=True, kw_only=True):
+    """What makes a file the same file, whatever its name says: who, where, size, mtime, hash.
+
+    The intake claims it and the store keeps it unique; both speak this one value.
+    """
+
+    partner_id: str
+    channel: str
+    path: str
+    size: int
+    mtime: int
+    sha256: str
+
+
+class FileRow(Struct, frozen=True, kw_only=True, array_like=True):
+    """One outbox row a file carries (an envelope, encoded), at its `position` in the file.
+
+    `array_like`: rows travel to the store's writer process by the thousand.
+    """
+
+    position: int
+    message_id: str
+    document_type: str
+    schema_version: int
+    routing_key: str
+    correlation_id: str
+    causation_id: str | None
+    idempotency_key: str
+    body: bytes
 
 
 class Provenance(Struct, frozen=True, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):

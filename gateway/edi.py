@@ -10,11 +10,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from actors.files.ports import OutgoingFile, StagedRow, Verdict
+from actors.files.ports import FileRow, OutgoingFile, Verdict
 from canonical.x12 import InterchangeKey, X12Reading
 from gateway.config.partners import PartnerConfig
 from gateway.store import Store
-from gateway.store.files import FileRow
 
 __all__ = ["StoreX12Files", "x12_files_for"]
 
@@ -45,7 +44,7 @@ class StoreX12Files:
         documents: int,
         problems: int,
         reason: str | None,
-        rows: Sequence[StagedRow],
+        rows: Sequence[FileRow],
         answers: X12Reading,
         error_folder: bool,
     ) -> None:
@@ -55,7 +54,7 @@ class StoreX12Files:
             documents=documents,
             problems=problems,
             reason=reason,
-            rows=[_row(row) for row in rows],
+            rows=list(rows),
             answers=answers,
             error_folder=error_folder,
         )
@@ -74,17 +73,3 @@ class StoreX12Files:
 def x12_files_for(partner: PartnerConfig, store: Store) -> StoreX12Files:
     """The X12 port for one partner's file channel."""
     return StoreX12Files(store, replay_window_s=partner.edi.replay_window_s)
-
-
-def _row(row: StagedRow) -> FileRow:
-    return FileRow(
-        position=row.position,
-        message_id=row.message_id,
-        document_type=row.document_type,
-        schema_version=row.schema_version,
-        routing_key=row.routing_key,
-        correlation_id=row.correlation_id,
-        causation_id=row.causation_id,
-        idempotency_key=row.idempotency_key,
-        body=row.body,
-    )

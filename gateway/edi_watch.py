@@ -27,13 +27,13 @@ from prometheus_client import Gauge
 
 from canonical import DocumentRef, ExceptionNotice, encode_envelope, new_envelope, routing_key
 from canonical.errors import ConfigError
+from canonical.files import FileRow
 from canonical.ids import new_message_id
 from canonical.notices import ExceptionKind
 from gateway.config import load_config
 from gateway.config.partners import PartnerConfig
 from gateway.store import Store
 from gateway.store.edi import SentRecord, read_sent
-from gateway.store.files import FileRow
 
 __all__ = [
     "DEFAULT_SWEEP_INTERVAL_S",

@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 from actors.files.formats import FileRule
 from actors.files.intake import FileIntake
 from actors.files.poller import ChannelPolicy, FilePoller, RoundWatch
-from actors.files.ports import Fingerprint, KnownFile, PendingMove, StagedRow, Verdict, X12Files
+from actors.files.ports import FileRow, Fingerprint, KnownFile, PendingMove, Verdict, X12Files
 from actors.files.source import FileSource
 from canonical.x12 import X12Profile
 from gateway.config import GatewayConfig
@@ -33,7 +33,7 @@ from gateway.config.sftp import SftpChannel
 from gateway.edi import x12_files_for
 from gateway.sftp import ChannelWatch, FileChannelHealth, source_for
 from gateway.store import Store
-from gateway.store.files import FileKey, FileLedger, FileRow, ReceivedFile
+from gateway.store.files import FileLedger, ReceivedFile
 from protocols.files import LocalFolderSource
 from protocols.sftp import DropBox, SftpSource
 
@@ -52,17 +52,17 @@ class StoreReceivedFiles:
         self._ledger = ledger
 
     async def known(self, fingerprint: Fingerprint) -> KnownFile | None:
-        found = await self._ledger.find(_key(fingerprint))
+        found = await self._ledger.find(fingerprint)
         if found is None or found.state == "staging":
             return None
         return _known(found)
 
     async def begin(self, fingerprint: Fingerprint) -> int | KnownFile:
-        claimed = await self._ledger.begin(_key(fingerprint))
+        claimed = await self._ledger.begin(fingerprint)
         return claimed if isinstance(claimed, int) else _known(claimed)
 
-    async def stage(self, file_id: int, rows: Sequence[StagedRow]) -> None:
-        await self._ledger.stage(file_id, [_row(row) for row in rows])
+    async def stage(self, file_id: int, rows: Sequence[FileRow]) -> None:
+        await self._ledger.stage(file_id, list(rows))
 
     async def finish(
         self,
@@ -72,7 +72,7 @@ class StoreReceivedFiles:
         documents: int,
         problems: int,
         reason: str | None,
-        rows: Sequence[StagedRow],
+        rows: Sequence[FileRow],
     ) -> None:
         await self._ledger.finish(
             file_id,
@@ -80,7 +80,7 @@ class StoreReceivedFiles:
             documents=documents,
             problems=problems,
             reason=reason,
-            rows=[_row(row) for row in rows],
+            rows=list(rows),
         )
 
     async def pending_moves(self, partner_id: str, channel: str, limit: int) -> list[PendingMove]:
@@ -99,37 +99,12 @@ class StoreReceivedFiles:
         await self._ledger.moved(file_id)
 
 
-def _key(fingerprint: Fingerprint) -> FileKey:
-    return FileKey(
-        partner_id=fingerprint.partner_id,
-        channel=fingerprint.channel,
-        path=fingerprint.path,
-        size=fingerprint.size,
-        mtime=fingerprint.mtime,
-        sha256=fingerprint.sha256,
-    )
-
-
 def _known(found: ReceivedFile) -> KnownFile:
     verdict: Verdict = "accepted" if found.state == "accepted" else "refused"
     return KnownFile(
         file_id=found.id,
         verdict=verdict,
         folder=found.folder or ("archive" if verdict == "accepted" else "error"),
-    )
-
-
-def _row(row: StagedRow) -> FileRow:
-    return FileRow(
-        position=row.position,
-        message_id=row.message_id,
-        document_type=row.document_type,
-        schema_version=row.schema_version,
-        routing_key=row.routing_key,
-        correlation_id=row.correlation_id,
-        causation_id=row.causation_id,
-        idempotency_key=row.idempotency_key,
-        body=row.body,
     )
 
 

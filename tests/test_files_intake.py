@@ -15,10 +15,9 @@ from files_support import HEADER, PARTNER, Channel, FlakyMoves, row, select
 from actors.files.formats import FileRule
 from actors.files.intake import FileIntake
 from canonical import ExceptionNotice, InventoryPosition, decode_envelope, sample_document
-from canonical.files import FileDocument, Provenance
+from canonical.files import FileDocument, FileRow, Fingerprint, Provenance
 from gateway.file_channels import StoreReceivedFiles
 from gateway.store import Store
-from gateway.store.files import FileKey, FileRow
 
 pytestmark = pytest.mark.anyio
 
@@ -265,7 +264,7 @@ async def test_a_file_half_staged_before_a_crash_is_taken_whole_next_time(
         channel = Channel(tmp_path, store, stage_rows=2)
         path = channel.drop("stock_1.csv", text)
         # What a crash mid-file leaves: the fingerprint claimed, a chunk staged, no commit.
-        key = FileKey(
+        key = Fingerprint(
             partner_id=PARTNER,
             channel="files",
             path="stock_1.csv",

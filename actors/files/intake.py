@@ -31,7 +31,7 @@ import anyio.to_thread
 from msgspec import Struct
 
 from actors.files.formats import DECODERS, FileDecoder, FileRefused, FileRule, from_decoding
-from actors.files.ports import Fingerprint, KnownFile, ReceivedFiles, StagedRow, X12Files
+from actors.files.ports import FileRow, Fingerprint, KnownFile, ReceivedFiles, X12Files
 from actors.files.source import Folder
 from actors.files.x12 import read_x12, without_answers
 from canonical import DocumentRef, ExceptionNotice, encode_envelope, new_envelope, routing_key
@@ -224,7 +224,7 @@ class _Run:
         self.stem = file_digest(fingerprint)
         self.causation = f"file:{self.stem}"
         self.received_at = intake._now()
-        self.chunk: list[StagedRow] = []
+        self.chunk: list[FileRow] = []
         self.position = 0
         self.documents = 0
         self.problems = 0
@@ -333,7 +333,7 @@ class _Run:
             provenance=provenance,
         )
         self.chunk.append(
-            StagedRow(
+            FileRow(
                 position=self.position,
                 message_id=envelope.message_id,
                 document_type=envelope.document_type,

@@ -9,31 +9,21 @@ from typing import Literal, Protocol
 from msgspec import Struct
 
 from actors.files.source import Folder
+from canonical.files import FileRow, Fingerprint
 from canonical.x12 import InterchangeKey, X12Reading
 
 __all__ = [
+    "FileRow",
     "Fingerprint",
     "KnownFile",
     "OutgoingFile",
     "PendingMove",
     "ReceivedFiles",
-    "StagedRow",
     "Verdict",
     "X12Files",
 ]
 
 Verdict = Literal["accepted", "refused"]
-
-
-class Fingerprint(Struct, frozen=True, kw_only=True):
-    """What makes a file the same file: who, where, its size, mtime and content hash."""
-
-    partner_id: str
-    channel: str
-    path: str
-    size: int
-    mtime: int
-    sha256: str
 
 
 class KnownFile(Struct, frozen=True, kw_only=True):
@@ -42,20 +32,6 @@ class KnownFile(Struct, frozen=True, kw_only=True):
     file_id: int
     verdict: Verdict
     folder: Folder
-
-
-class StagedRow(Struct, frozen=True, kw_only=True):
-    """One outbox row a file carries (an envelope, encoded), at its position in the file."""
-
-    position: int
-    message_id: str
-    document_type: str
-    schema_version: int
-    routing_key: str
-    correlation_id: str
-    causation_id: str | None
-    idempotency_key: str
-    body: bytes
 
 
 class PendingMove(Struct, frozen=True, kw_only=True):
@@ -79,7 +55,7 @@ class ReceivedFiles(Protocol):
         """Claim the fingerprint: a file id to stage rows under, or the file committed before."""
         ...
 
-    async def stage(self, file_id: int, rows: Sequence[StagedRow]) -> None:
+    async def stage(self, file_id: int, rows: Sequence[FileRow]) -> None:
         """Keep a chunk of rows, invisible until `finish`."""
         ...
 
@@ -91,7 +67,7 @@ class ReceivedFiles(Protocol):
         documents: int,
         problems: int,
         reason: str | None,
-        rows: Sequence[StagedRow],
+        rows: Sequence[FileRow],
     ) -> None:
         """Commit the file: its staged rows (none if refused) and `rows` into the outbox, and
         its verdict, in one transaction; from then its move is pending."""
@@ -127,7 +103,7 @@ class X12Files(Protocol):
         documents: int,
         problems: int,
         reason: str | None,
-        rows: Sequence[StagedRow],
+        rows: Sequence[FileRow],
         answers: X12Reading,
         error_folder: bool,
     ) -> None:

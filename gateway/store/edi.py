@@ -25,7 +25,7 @@ import msgspec
 from msgspec import Struct
 
 from canonical.documents import Document
-from canonical.files import FileDecoding
+from canonical.files import FileDecoding, FileRow
 from canonical.x12 import InterchangeKey, SentSet, X12Error, X12Profile, X12Reading
 from gateway.store.edi_writes import (
     MAX_CONTROL_NUMBER,
@@ -38,7 +38,6 @@ from gateway.store.edi_writes import (
     queue_interchange,
     reserve_numbers,
 )
-from gateway.store.files import FileRow
 
 __all__ = [
     "DEFAULT_REPLAY_WINDOW_S",

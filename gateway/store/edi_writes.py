@@ -18,6 +18,7 @@ import msgspec
 from msgspec import Struct
 
 from canonical.documents import Document
+from canonical.files import FileRow
 from canonical.x12 import (
     ControlNumbers,
     GroupOutcome,
@@ -31,7 +32,7 @@ from canonical.x12 import (
     reconcile,
     render_acknowledgements,
 )
-from gateway.store.files import _ROW_COLUMNS, FileRow, finish_file
+from gateway.store.files import _ROW_COLUMNS, finish_file
 
 __all__ = [
     "MAX_CONTROL_NUMBER",

@@ -24,11 +24,11 @@ from typing import Any, Literal, Protocol, TypeVar
 import aiosqlite
 from msgspec import Struct
 
+from canonical.files import FileRow, Fingerprint
+
 __all__ = [
     "MIGRATION",
-    "FileKey",
     "FileLedger",
-    "FileRow",
     "FileState",
     "PendingMove",
     "ReceivedFile",
@@ -97,31 +97,6 @@ MIGRATION: tuple[str, ...] = (
 )
 
 
-class FileKey(Struct, frozen=True, kw_only=True):
-    """A file's fingerprint: the same key is the same file, whatever its name says."""
-
-    partner_id: str
-    channel: str
-    path: str
-    size: int
-    mtime: int
-    sha256: str
-
-
-class FileRow(Struct, frozen=True, kw_only=True, array_like=True):
-    """One outbox row a file carries, at its `position` in the file's rows."""
-
-    position: int
-    message_id: str
-    document_type: str
-    schema_version: int
-    routing_key: str
-    correlation_id: str
-    causation_id: str | None
-    idempotency_key: str
-    body: bytes
-
-
 class ReceivedFile(Struct, frozen=True, kw_only=True):
     """A file as the store knows it."""
 
@@ -165,7 +140,7 @@ _ROW_COLUMNS = (
 )
 
 
-def _key_params(key: FileKey) -> tuple[object, ...]:
+def _key_params(key: Fingerprint) -> tuple[object, ...]:
     return (key.partner_id, key.channel, key.path, key.size, key.mtime, key.sha256)
 
 
@@ -207,7 +182,7 @@ def _received(row: Sequence[Any]) -> ReceivedFile:
 # Writes: bound with functools.partial, run inside a group commit (gateway/store/writer.py).
 
 
-def begin_file(key: FileKey, conn: sqlite3.Connection, now: float) -> int | ReceivedFile:
+def begin_file(key: Fingerprint, conn: sqlite3.Connection, now: float) -> int | ReceivedFile:
     """Claim `key` for staging: its file id, or the file as committed before (a duplicate).
 
     A file left in 'staging' by a crash is claimed again, its staged rows thrown away.
@@ -360,12 +335,12 @@ class FileLedger:
         self._read = read
         self._swept = False
 
-    async def find(self, key: FileKey) -> ReceivedFile | None:
+    async def find(self, key: Fingerprint) -> ReceivedFile | None:
         """The file with this fingerprint, if the store has seen it (in any state)."""
         rows = await self._read(partial(_fetch, _FIND, _key_params(key)))
         return _received(rows[0]) if rows else None
 
-    async def begin(self, key: FileKey) -> int | ReceivedFile:
+    async def begin(self, key: Fingerprint) -> int | ReceivedFile:
         """See `begin_file`; a file claimed again after a crash loses its staged rows first."""
         if not self._swept:
             await self._purge(None)  # once per store: leftovers of files committed before
