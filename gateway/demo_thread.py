@@ -11,7 +11,7 @@ at the end is what `gateway trace PO-NUMBER` prints.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from decimal import Decimal
 
 import aio_pika
@@ -20,27 +20,14 @@ import httpx
 import msgspec
 
 from canonical import (
-    AdvanceShipNotice,
     Document,
-    GoodsReceipt,
-    GoodsReceiptLine,
-    Invoice,
-    InvoiceLine,
-    Money,
-    Pack,
-    PackedItem,
-    PartyRef,
     PurchaseOrder,
-    PurchaseOrderAck,
-    PurchaseOrderAckLine,
-    Quantity,
-    ShippedOrder,
     decode_envelope,
     document_type_of,
     encode_document,
     sample_document,
 )
-from canonical.common import gs1_check_digit
+from canonical.thread_samples import ack, asn, invoice, receipt
 from gateway.store import Store
 from gateway.store.workflow_state import reading
 from gateway.trace import find_threads, render, thread_trace
@@ -73,112 +60,6 @@ def dated_order(n: int, supplier: str, today: dt.date) -> PurchaseOrder:
     )
 
 
-def _ack(po: PurchaseOrder, quantities: Mapping[int, Decimal]) -> PurchaseOrderAck:
-    return PurchaseOrderAck(
-        po_number=po.po_number,
-        ack_date=po.order_date,
-        supplier=po.supplier,
-        buyer=po.buyer,
-        lines=tuple(
-            PurchaseOrderAckLine(
-                line_number=x.line_number,
-                sku=x.sku,
-                status="change" if x.line_number in quantities else "accept",
-                promised_quantity=Quantity(
-                    value=quantities.get(x.line_number, x.quantity.value), uom=x.quantity.uom
-                ),
-                promised_date=x.requested_date,
-            )
-            for x in po.lines
-        ),
-    )
-
-
-def _asn(
-    number: str, po: PurchaseOrder, shipped: Mapping[int, Decimal], first_pack: int
-) -> AdvanceShipNotice:
-    ship_date = po.lines[0].requested_date - dt.timedelta(days=2)
-    packs = []
-    for i, (line, quantity) in enumerate(shipped.items()):
-        digits = f"00614141{first_pack + i:09d}"
-        packs.append(
-            Pack(
-                sscc=digits + gs1_check_digit(digits),
-                kind="carton",
-                items=(
-                    PackedItem(
-                        po_line_number=line,
-                        sku=po.lines[line - 1].sku,
-                        quantity=Quantity(value=quantity, uom="EA"),
-                    ),
-                ),
-            )
-        )
-    return AdvanceShipNotice(
-        asn_number=number,
-        ship_date=ship_date,
-        expected_delivery_date=ship_date + dt.timedelta(days=1),
-        supplier=po.supplier,
-        ship_to=PartyRef(party_id="DC-EAST"),
-        orders=(ShippedOrder(po_number=po.po_number, packs=tuple(packs)),),
-    )
-
-
-def _receipt(
-    number: str, po: PurchaseOrder, asn_number: str, counted: Mapping[int, tuple[Decimal, Decimal]]
-) -> GoodsReceipt:
-    return GoodsReceipt(
-        receipt_number=number,
-        received_at=dt.datetime.now(dt.UTC),
-        location_id="DC-EAST",
-        po_number=po.po_number,
-        asn_number=asn_number,
-        supplier=po.supplier,
-        lines=tuple(
-            GoodsReceiptLine(
-                line_number=i,
-                po_line_number=line,
-                sku=po.lines[line - 1].sku,
-                uom="EA",
-                expected_quantity=expected,
-                received_quantity=got,
-                short_quantity=max(expected - got, D(0)),
-                over_quantity=max(got - expected, D(0)),
-                damaged_quantity=D(0),
-            )
-            for i, (line, (expected, got)) in enumerate(counted.items(), start=1)
-        ),
-    )
-
-
-def _invoice(
-    number: str, po: PurchaseOrder, billed: Mapping[int, tuple[Decimal, Decimal]]
-) -> Invoice:
-    lines = tuple(
-        InvoiceLine(
-            line_number=i,
-            po_line_number=line,
-            sku=po.lines[line - 1].sku,
-            quantity=Quantity(value=quantity, uom="EA"),
-            unit_price=Money(amount=price, currency=po.currency),
-            amount=Money(amount=quantity * price, currency=po.currency),
-        )
-        for i, (line, (quantity, price)) in enumerate(billed.items(), start=1)
-    )
-    subtotal = sum((x.amount.amount for x in lines), D(0))
-    return Invoice(
-        invoice_number=number,
-        invoice_date=po.order_date,
-        po_number=po.po_number,
-        supplier=po.supplier,
-        bill_to=po.buyer,
-        currency=po.currency,
-        lines=lines,
-        subtotal=Money(amount=subtotal, currency=po.currency),
-        total=Money(amount=subtotal, currency=po.currency),
-    )
-
-
 async def play_thread(
     po: PurchaseOrder,
     *,
@@ -197,36 +78,37 @@ async def play_thread(
     script: list[tuple[str, Document, str, str]] = [
         (
             "acme",
-            _ack(po, {1: ordered[1] + 1}),
+            ack(po, quantities={1: ordered[1] + 1}, ack_date=po.order_date),
             "acknowledged",
             f"line 1 confirmed at {ordered[1] + 1} of {ordered[1]}: beyond acme's 5 % tolerance",
         ),
         (
             "acme",
-            _asn("ASN-42-1", po, {1: ordered[1], 2: D(10)}, first_pack=1),
+            asn("ASN-42-1", po, {1: ordered[1], 2: D(10)}),
             "shipped",
             "first of two shipments",
         ),
         (
             "acme",
-            _asn("ASN-42-2", po, {2: ordered[2] - 10, 3: ordered[3]}, first_pack=10),
+            asn("ASN-42-2", po, {2: ordered[2] - 10, 3: ordered[3]}),
             "shipped",
             "the rest",
         ),
         (
             "globex",
-            _receipt(
+            receipt(
                 "GR-42-1",
                 po,
-                "ASN-42-1",
                 {1: (ordered[1], ordered[1] - 1), 2: (D(10), D(10))},
+                asn_number="ASN-42-1",
+                received_at=dt.datetime.now(dt.UTC),
             ),
             "received",
             "line 1 received one short",
         ),
         (
             "acme",
-            _invoice("INV-42-1", po, {2: (D(10), price[2] + D("0.50"))}),
+            invoice("INV-42-1", po, {2: (D(10), price[2] + D("0.50"))}, invoice_date=po.order_date),
             "invoiced",
             f"line 2 billed at {price[2] + D('0.50')}, ordered at {price[2]}",
         ),
