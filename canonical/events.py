@@ -180,9 +180,7 @@ class InvoiceMatch(CanonicalDocument, tag="invoice_match", frozen=True, kw_only=
             raise InvalidField("issues", "a matched invoice has no issues")
 
 
-class AvailabilityChanged(
-    CanonicalDocument, tag="availability_changed", frozen=True, kw_only=True
-):
+class AvailabilityChanged(CanonicalDocument, tag="availability_changed", frozen=True, kw_only=True):
     """One SKU at one location: its buckets and availability after one or more changes.
 
     Coalesced per position: several changes within the `[inventory]` interval publish one
