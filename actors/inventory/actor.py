@@ -103,17 +103,22 @@ class InventoryPositionActor(Actor[PositionInput, StepOutcome]):
             )
             step = rules.apply(before, message, context)
             if step.state == before and not step.events:
-                return "applied"  # nothing to write (a tick with nothing due)
+                # Nothing to write (a stale input, a tick with nothing due): counted all the same.
+                self._observed(before, step)
+                return "applied"
             outcome, version = await self._ledger.commit(self._commit(message, step))
             if outcome == "applied":
                 self.state, self.version = step.state, version
-                if self._observe is not None:
-                    self._observe(PositionDone(key=self.key, before=before, step=step))
+                self._observed(before, step)
                 return outcome
             await self._load()  # applied before (its answer lost), or the version moved
             if outcome == "duplicate":
                 return outcome
         raise PositionConflict(f"position {self.key}: its version moved twice during one step")
+
+    def _observed(self, before: PositionState, step: Step) -> None:
+        if self._observe is not None:
+            self._observe(PositionDone(key=self.key, before=before, step=step))
 
     async def _load(self) -> None:
         record = await self._ledger.load(self.key)
