@@ -121,8 +121,13 @@ class Warehouse:
 
 
 @asynccontextmanager
-async def warehouse(tmp_path: Path, amqp_url: str) -> AsyncIterator[Warehouse]:
-    extra = f"[inventory]\npublish_interval_s = 0\ngap_hold_s = {HOLD_S}\nfeed_poll_s = 0.05\n"
+async def warehouse(
+    tmp_path: Path, amqp_url: str, *, publish_interval_s: float = 0
+) -> AsyncIterator[Warehouse]:
+    extra = (
+        f"[inventory]\npublish_interval_s = {publish_interval_s}\ngap_hold_s = {HOLD_S}\n"
+        "feed_poll_s = 0.05\n"
+    )
     path = write_config(
         tmp_path,
         amqp_url,
@@ -255,3 +260,24 @@ async def test_a_delta_below_zero_is_kept_and_raises(tmp_path: Path, amqp_url: s
     assert (row.on_hand, row.available) == (D(-3), D(-3))
     (exception,) = of(ExceptionNotice, events)
     assert exception.kind == "negative_inventory"
+
+
+async def test_availability_events_coalesce_within_the_interval(
+    tmp_path: Path, amqp_url: str
+) -> None:
+    async with warehouse(tmp_path, amqp_url, publish_interval_s=30) as w:
+        await w.post(delta("SKU-CO", 1, 10))
+        await w.applied()
+        first = await w.events(expect=1)
+        for seq in (2, 3, 4):
+            await w.post(delta("SKU-CO", seq, 1))
+        await w.applied()
+        held_back = await w.events(expect=0)
+        w.clock.advance(30)
+        flushed = await w.events(expect=1)
+        row = await w.read_model("SKU-CO")
+
+    assert [e.on_hand for e in of(AvailabilityChanged, first)] == [D(10)]
+    assert held_back == []
+    assert [e.on_hand for e in of(AvailabilityChanged, flushed)] == [D(13)]
+    assert row.on_hand == D(13)  # the read model is never coalesced
