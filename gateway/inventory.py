@@ -174,6 +174,7 @@ class Inventory:
             batch=settings.feed_batch,
             poll_s=settings.feed_poll_s,
             scan=settings.feed_scan,
+            coalesce_s=settings.feed_coalesce_s,
         )
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:

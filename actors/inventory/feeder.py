@@ -54,6 +54,7 @@ class InventoryFeeder:
         batch: int,
         poll_s: float,
         scan: int,
+        coalesce_s: float = 0.0,
     ) -> None:
         self._source = source
         self._positions = positions
@@ -61,6 +62,7 @@ class InventoryFeeder:
         self._batch = batch
         self._poll_s = poll_s
         self._scan = scan
+        self._coalesce_s = coalesce_s
         self._woken = anyio.Event()
         self._saved = 0
         self.position = 0  # how far the documents were applied (the saved cursor may lag)
@@ -87,6 +89,9 @@ class InventoryFeeder:
                     continue
                 with anyio.move_on_after(self._poll_s):
                     await self._woken.wait()
+                # Let a burst's next commits land, so one pass reads many of them (every group
+                # commit wakes the feeder, most with no inventory document in it).
+                await anyio.sleep(self._coalesce_s)
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(RETRY_AFTER_S):
                 # Unsaved, the next start reads from the last saved one: replays are harmless.

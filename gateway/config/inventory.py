@@ -42,5 +42,7 @@ class InventorySettings(Base, frozen=True):
     feed_scan: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 20_000
     # How often the feeder looks for documents, due gaps and due events when nothing woke it.
     feed_poll_s: Seconds = 0.5
+    # After a wake-up the feeder waits this long, so one pass takes many commits' rows.
+    feed_coalesce_s: Annotated[float, msgspec.Meta(ge=0, le=10)] = 0.05
     # A position with no input for this long leaves memory; its state is in the store.
     passivate_after_s: Seconds = 60.0
