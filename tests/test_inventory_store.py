@@ -130,3 +130,37 @@ async def test_a_step_whose_input_was_consumed_writes_nothing(tmp_path: Path) ->
         moved = await store.inventory.apply_step(msgspec.structs.replace(step, message_id="m-2"))
 
     assert (first, again, moved) == (("applied", 1), ("duplicate", 1), ("conflict", 1))
+
+
+async def test_purge_takes_the_old_consumed_marks_and_keeps_the_young(tmp_path: Path) -> None:
+    clock = ManualClock(1_000.0)
+    async with Store(tmp_path / "gw.db", clock=clock) as store:
+        for n in range(5):
+            await store.inventory.apply_step(
+                PositionStep(
+                    sku="S",
+                    location_id="L",
+                    expected_version=n,
+                    message_id=f"m-{n}",
+                    state=b"{}",
+                    label="in_step",
+                    due_at=None,
+                )
+            )
+            clock.advance(10)
+        first = await store.inventory.purge(before=1_025.0, limit=2)
+        rest = await store.inventory.purge(before=1_025.0, limit=100)
+        replayed = await store.inventory.apply_step(
+            PositionStep(
+                sku="S",
+                location_id="L",
+                expected_version=5,
+                message_id="m-4",
+                state=b"{}",
+                label="in_step",
+                due_at=None,
+            )
+        )
+
+    assert (first, rest) == (2, 1)  # marks written at 1000, 1010 | 1020; 1030 and 1040 stay
+    assert replayed == ("duplicate", 5)
