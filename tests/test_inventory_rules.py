@@ -185,3 +185,13 @@ def test_any_interleaving_and_duplication_ends_in_the_same_position(
     assert state.last_sequence == len(amounts)
     assert state.held == ()
     assert state.gap_since is None
+
+
+def test_a_gap_among_deltas_newer_than_a_snapshot_is_waited_for() -> None:
+    state, _ = run([delta(1, 10), delta(3, 1, minutes=30), delta(5, 1, minutes=40)])
+    step = apply(state, snapshot(7, minutes=20), context(2_000.0))
+
+    assert step.state.buckets.on_hand == D(8)  # 7, then 3 starts the run; 5 waits for 4
+    assert [d.sequence for d in step.state.held] == [5]
+    assert step.state.gap_since == 2_000.0
+    assert step.due_at == 2_000.0 + HOLD

@@ -282,6 +282,9 @@ def _snapshot(draft: _Draft, snapshot: InventoryPosition) -> None:
         _apply_delta(draft, first)
         draft.update(held=tuple(rest))
         _drain(draft)
+        if draft.state.held and draft.state.gap_since is None:
+            draft.update(gap_since=draft.context.now)  # a gap among them: its wait starts now
+            draft.gap_opened = True
 
 
 def _gap_check(draft: _Draft) -> None:
