@@ -35,6 +35,7 @@ from canonical import (
     ShipmentMilestone,
     document_type_of,
 )
+from canonical.events import AvailabilityChanged, InventoryDrift
 
 __all__ = ["Router", "Subscription", "aggregate_key"]
 
@@ -94,7 +95,7 @@ def aggregate_key(document: Document) -> str:
             return f"po:{document.po_number}"
         case ItemMaster():
             return f"item:{document.sku}"
-        case InventoryPosition() | InventoryDelta():
+        case InventoryPosition() | InventoryDelta() | AvailabilityChanged() | InventoryDrift():
             return f"stock:{document.sku}@{document.location_id}"
         case AdvanceShipNotice():
             return f"asn:{document.asn_number}"

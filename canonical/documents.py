@@ -7,7 +7,14 @@ from types import MappingProxyType
 from typing import TypeAlias
 
 from canonical.common import CanonicalDocument
-from canonical.events import InboundShipment, InvoiceMatch, PurchaseOrderStatus, ReceiptDiscrepancy
+from canonical.events import (
+    AvailabilityChanged,
+    InboundShipment,
+    InventoryDrift,
+    InvoiceMatch,
+    PurchaseOrderStatus,
+    ReceiptDiscrepancy,
+)
 from canonical.inventory import InventoryDelta, InventoryPosition, ItemMaster
 from canonical.invoices import Invoice
 from canonical.notices import ExceptionNotice
@@ -33,6 +40,8 @@ Document: TypeAlias = (
     | InboundShipment
     | ReceiptDiscrepancy
     | InvoiceMatch
+    | AvailabilityChanged
+    | InventoryDrift
 )
 
 

@@ -1,4 +1,5 @@
-"""Events the purchase-order thread emits: status, inbound shipment, receipt discrepancy, match.
+"""Events the gateway's actors emit: the purchase-order thread's status, inbound shipment,
+receipt discrepancy and match; the inventory positions' availability changes and drift.
 
 Each is a canonical document like the partners' own, published on the events exchange as
 `{document}.{partner}` with the thread's correlation id and the input that caused it as
@@ -33,9 +34,11 @@ from canonical.common import (
 from canonical.notices import DocumentRef
 
 __all__ = [
+    "AvailabilityChanged",
     "HoldReason",
     "InboundShipment",
     "InboundShipmentLine",
+    "InventoryDrift",
     "InvoiceMatch",
     "MatchIssue",
     "MatchResult",
@@ -175,3 +178,39 @@ class InvoiceMatch(CanonicalDocument, tag="invoice_match", frozen=True, kw_only=
             raise InvalidField("issues", "a held invoice names at least one issue")
         if self.result == "matched" and self.issues:
             raise InvalidField("issues", "a matched invoice has no issues")
+
+
+class AvailabilityChanged(CanonicalDocument, tag="availability_changed", frozen=True, kw_only=True):
+    """One SKU at one location: its buckets and availability after one or more changes.
+
+    Coalesced per position: several changes within the `[inventory]` interval publish one
+    event with the position as it stands, so a subscriber sees the latest, not every step.
+    """
+
+    sku: Sku
+    location_id: LocationCode
+    uom: UomCode
+    on_hand: Decimal
+    allocated: Decimal
+    in_transit: Decimal
+    quarantined: Decimal
+    available: Decimal
+    as_of: Timestamp
+    needs_snapshot: bool = False
+
+
+class InventoryDrift(CanonicalDocument, tag="inventory_drift", frozen=True, kw_only=True):
+    """A snapshot disagreed with what the deltas had said: the difference, per bucket.
+
+    Each bucket is snapshot minus position before it (positive: the snapshot holds more).
+    """
+
+    sku: Sku
+    location_id: LocationCode
+    uom: UomCode
+    snapshot_as_of: Timestamp
+    position_as_of: Timestamp | None = None
+    on_hand: Decimal = Decimal(0)
+    allocated: Decimal = Decimal(0)
+    in_transit: Decimal = Decimal(0)
+    quarantined: Decimal = Decimal(0)

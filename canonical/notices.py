@@ -31,6 +31,9 @@ ExceptionKind = Literal[
     "receipt_discrepancy",
     "invoice_mismatch",
     "unknown_purchase_order",
+    # Raised by the inventory positions (actors/inventory).
+    "inventory_gap",
+    "negative_inventory",
 ]
 Severity = Literal["info", "warning", "error", "critical"]
 Id = Annotated[str, Meta(min_length=1, max_length=128)]

@@ -15,8 +15,10 @@ from canonical.codec import encode_document
 from canonical.common import Money, PartyRef, Quantity, gs1_check_digit
 from canonical.documents import Document
 from canonical.events import (
+    AvailabilityChanged,
     InboundShipment,
     InboundShipmentLine,
+    InventoryDrift,
     InvoiceMatch,
     MatchIssue,
     PurchaseOrderStatus,
@@ -403,6 +405,31 @@ def _invoice_match(n: int, supplier: PartyRef) -> InvoiceMatch:
     )
 
 
+def _availability_changed(n: int, supplier: PartyRef) -> AvailabilityChanged:
+    return AvailabilityChanged(
+        sku=_sku(n, 1),
+        location_id="DC-EAST",
+        uom="EA",
+        on_hand=Decimal(120 + n),
+        allocated=Decimal(30),
+        in_transit=Decimal(48),
+        quarantined=Decimal(5),
+        available=Decimal(85 + n),
+        as_of=_at(_DAY0, 9),
+    )
+
+
+def _inventory_drift(n: int, supplier: PartyRef) -> InventoryDrift:
+    return InventoryDrift(
+        sku=_sku(n, 1),
+        location_id="DC-EAST",
+        uom="EA",
+        snapshot_as_of=_at(_DAY0, 12),
+        position_as_of=_at(_DAY0, 9),
+        on_hand=Decimal(-2 - n),
+    )
+
+
 _BUILDERS: dict[str, Callable[[int, PartyRef], Document]] = {
     "item_master": _item_master,
     "purchase_order": _purchase_order,
@@ -419,4 +446,6 @@ _BUILDERS: dict[str, Callable[[int, PartyRef], Document]] = {
     "inbound_shipment": _inbound_shipment,
     "receipt_discrepancy": _receipt_discrepancy,
     "invoice_match": _invoice_match,
+    "availability_changed": _availability_changed,
+    "inventory_drift": _inventory_drift,
 }

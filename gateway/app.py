@@ -32,6 +32,7 @@ from gateway.edi_delivery import x12_delivery_for
 from gateway.edi_watch import AcknowledgementWatch
 from gateway.erp import build_erp_ingress
 from gateway.file_channels import FileChannels
+from gateway.inventory import Inventory, InventoryMetrics
 from gateway.logs import configure_logging
 from gateway.metrics import GatewayMetrics, LatencyTally
 from gateway.operator import OperatorApi, operator_routes
@@ -85,6 +86,9 @@ class Gateway:
         self.erp: ErpIngress | None = None
         self.erp_consumers: list[QueueConsumer] = []
         self.workflow: Workflow | None = None
+        # Inventory positions ([inventory]); their metrics registered once per gateway.
+        self.inventory: Inventory | None = None
+        self.inventory_metrics = InventoryMetrics(self.metrics.registry)
         self.files: FileChannels | None = None
         self.drop_box: DropBox | None = None
         # Registered once per gateway, whichever run builds the channels.
@@ -165,6 +169,15 @@ class Gateway:
                             # begins. Threads run under the supervisor; the feeder and the
                             # timer service stop with the listeners, before the actors drain.
                             await listeners.start(self.workflow.run)
+                        if cfg.inventory.enabled:
+                            self.inventory = Inventory(
+                                cfg.inventory,
+                                store,
+                                supervisor,
+                                self.inventory_metrics,
+                                clock=self.clock,
+                            )
+                            await listeners.start(self.inventory.run)
                         self.admin_port = await listeners.start(
                             _serve_admin, self._admin_app(store), cfg
                         )
@@ -273,6 +286,8 @@ class Gateway:
             self.metrics.commit_batch.observe(report.acceptances)
             if self.workflow is not None:
                 self.workflow.feeder.wake()
+            if self.inventory is not None:
+                self.inventory.feeder.wake()
         if report.deliveries and self.outbound is not None:
             self.outbound.wake()
 
@@ -280,6 +295,8 @@ class Gateway:
         # A file's rows commit as a write, not an acceptance: `_batch_done` does not see them.
         if self.workflow is not None:
             self.workflow.feeder.wake()
+        if self.inventory is not None:
+            self.inventory.feeder.wake()
 
     def _attempted(self, partner: str, outcome: str, latency_s: float) -> None:
         """Count a delivery attempt; a settled one may be an order the threads wait on."""
@@ -447,6 +464,8 @@ class Gateway:
         while True:
             if self.workflow is not None and samples % WORKFLOW_SAMPLE_EVERY == 0:
                 await self.workflow.sample()
+            if self.inventory is not None and samples % WORKFLOW_SAMPLE_EVERY == 0:
+                await self.inventory.sample()
             samples += 1
             count, age = await store.outbox_backlog()
             self.metrics.outbox_backlog.set(count)

@@ -23,6 +23,7 @@ from gateway.config.base import (
     known,
 )
 from gateway.config.erp import ErpSettings
+from gateway.config.inventory import InventorySettings
 from gateway.config.partners import PartnerConfig
 from gateway.config.rules import whole_config_problems
 from gateway.config.secrets import AmqpUrl, Secret
@@ -231,6 +232,8 @@ class GatewayConfig(Base, frozen=True, kw_only=True, dict=True):
     log: LogSettings = LogSettings()
     erp: ErpSettings = ErpSettings()
     workflow: WorkflowSettings = WorkflowSettings()
+    # Off unless the file has an [inventory] table (gateway/config/inventory.py).
+    inventory: InventorySettings = InventorySettings(enabled=False)
     # The hosted SFTP drop box, for partners with `[partners.sftp.hosted]` (config/sftp.py).
     sftp_dropbox: DropBoxSettings | None = None
     # At least one: `whole_config_problems` refuses a gateway without partners.

@@ -10,7 +10,7 @@ import sqlite3
 from typing import Literal
 
 from canonical.errors import ConfigError
-from gateway.store import edi, files
+from gateway.store import edi, files, inventory
 
 __all__ = [
     "MIGRATIONS",
@@ -238,6 +238,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # X12: interchanges seen, control-number sequences, files to send, sets sent (store/edi.py).
     edi.MIGRATION,
+    # 8: inventory positions, consumed marks, drift and the availability read model
+    # (store/inventory.py). Number 8 is h20-inventory's in wave 3 (h20-api takes 9).
+    inventory.MIGRATION,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
