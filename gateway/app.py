@@ -113,6 +113,7 @@ class Gateway:
                 dead_letters_s=cfg.store.dead_letter_retention_s,
                 closed_threads_s=cfg.store.closed_thread_retention_s,
                 journal_s=cfg.store.workflow_journal_retention_s,
+                inventory_s=cfg.store.inventory_retention_s,
             ),
             purge_interval_s=cfg.store.purge_interval_s,
             purge_chunk_s=cfg.store.purge_chunk_s,

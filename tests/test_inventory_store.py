@@ -20,7 +20,7 @@ from actors.runtime import InMemoryDeadLetters, RuntimeConfig, Supervisor
 from canonical.inventory import InventoryDelta
 from gateway.config.inventory import InventorySettings
 from gateway.inventory import Inventory, InventoryMetrics
-from gateway.store import Store
+from gateway.store import Retention, Store
 from gateway.store.inventory import MAX_SKUS, PositionStep, TooManySkus
 
 pytestmark = pytest.mark.anyio
@@ -132,9 +132,10 @@ async def test_a_step_whose_input_was_consumed_writes_nothing(tmp_path: Path) ->
     assert (first, again, moved) == (("applied", 1), ("duplicate", 1), ("conflict", 1))
 
 
-async def test_purge_takes_the_old_consumed_marks_and_keeps_the_young(tmp_path: Path) -> None:
+async def test_retention_takes_the_old_consumed_marks_and_keeps_the_young(tmp_path: Path) -> None:
     clock = ManualClock(1_000.0)
-    async with Store(tmp_path / "gw.db", clock=clock) as store:
+    retention = Retention(inventory_s=25.0)
+    async with Store(tmp_path / "gw.db", clock=clock, retention=retention) as store:
         for n in range(5):
             await store.inventory.apply_step(
                 PositionStep(
@@ -148,8 +149,7 @@ async def test_purge_takes_the_old_consumed_marks_and_keeps_the_young(tmp_path: 
                 )
             )
             clock.advance(10)
-        first = await store.inventory.purge(before=1_025.0, limit=2)
-        rest = await store.inventory.purge(before=1_025.0, limit=100)
+        report = await store.purge()  # at 1050: marks written before 1025 go
         replayed = await store.inventory.apply_step(
             PositionStep(
                 sku="S",
@@ -162,5 +162,6 @@ async def test_purge_takes_the_old_consumed_marks_and_keeps_the_young(tmp_path: 
             )
         )
 
-    assert (first, rest) == (2, 1)  # marks written at 1000, 1010 | 1020; 1030 and 1040 stay
+    # Marks written at 1000, 1010 and 1020 go; 1030 and 1040 stay.
+    assert report.removed == {"inventory_consumed": 3}
     assert replayed == ("duplicate", 5)

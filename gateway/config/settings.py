@@ -152,6 +152,8 @@ class StoreSettings(Base, frozen=True):
     # Journal rows of every thread (what the trace shows; the consumed marks are also in each
     # thread's state), from when they were applied.
     workflow_journal_retention_s: RetentionSeconds = 180 * DAY_S
+    # Inventory positions' consumed marks and drift records, from when they were written.
+    inventory_retention_s: RetentionSeconds = 90 * DAY_S
     # How often the purge runs: the store overshoots its steady size by this much ingest.
     purge_interval_s: Seconds = 600.0
     # Time a purge's chunk (one transaction) aims to hold the writer; acceptances go between.

@@ -33,7 +33,6 @@ __all__ = [
     "PositionStep",
     "TooManySkus",
     "apply_step",
-    "purge",
 ]
 
 T = TypeVar("T")
@@ -64,7 +63,7 @@ MIGRATION: tuple[str, ...] = (
     """,
     "CREATE INDEX inventory_positions_due ON inventory_positions (due_at) WHERE due_at IS NOT NULL",
     # The outbox message ids positions applied: a replayed input finds its mark. Ids in
-    # commit order, so `purge` walks the oldest first and stops at the first young one.
+    # commit order, so retention walks the oldest first and stops at the first young one.
     """
     CREATE TABLE inventory_consumed (
         id INTEGER PRIMARY KEY,
@@ -223,27 +222,6 @@ def apply_step(step: PositionStep, conn: sqlite3.Connection, now: float) -> tupl
     return "applied", version + 1
 
 
-def purge(before: float, limit: int, conn: sqlite3.Connection, now: float) -> int:
-    """Delete up to `limit` of the oldest consumed marks and drift records written before
-    `before`; how many went. For retention: a mark guards a replay of its outbox row, and the
-    feeder never replays more than a batch behind its saved cursor, so an old mark guards
-    nothing (the position's state also remembers its recent delta ids)."""
-    gone = 0
-    for table, column in (("inventory_consumed", "applied_at"), ("inventory_drift", "recorded_at")):
-        rows = conn.execute(
-            f"SELECT id, {column} FROM {table} ORDER BY id LIMIT ?", (limit - gone,)
-        ).fetchall()
-        # Ids are in commit order: stop at the first young row, as the retention walk does.
-        young = next((i for i, r in enumerate(rows) if r[1] >= before), len(rows))
-        old = [r[0] for r in rows[:young]]
-        if old:
-            conn.execute(f"DELETE FROM {table} WHERE id <= ?", (old[-1],))
-            gone += len(old)
-        if gone >= limit:
-            break
-    return gone
-
-
 def save_cursor(position: int, conn: sqlite3.Connection, now: float) -> None:
     """Move the feeder's cursor forward (never back: a late writer cannot undo progress)."""
     conn.execute(
@@ -324,10 +302,6 @@ class InventoryLedger:
 
     async def save_cursor(self, position: int) -> None:
         await self._write(partial(save_cursor, position))
-
-    async def purge(self, before: float, limit: int) -> int:
-        """See `purge` (one group-commit operation; call it again while it returns `limit`)."""
-        return await self._write(partial(purge, before, limit))
 
     async def outbox_top(self) -> int:
         rows = await self._read(partial(_fetch, "SELECT max(seq) FROM outbox", ()))

@@ -15,6 +15,9 @@ What each table keeps (a limit of 0 or None keeps its rows for ever):
   for `journal_s` after a row was applied. The consumed marks are kept twice, here and in the
   thread's state (`ThreadState.applied`), which is what stops a replay first; the feeder
   never replays more than a batch, so an old mark is needed by the trace alone.
+- inventory: the positions' consumed marks and the drift records, for `inventory_s` after
+  they were written (a position's state also remembers its recent delta ids, and the feeder
+  never replays more than a batch behind its cursor).
 
 Fired and cancelled timers go with their closed thread, not before: a timer's row holds its
 generation, which the firing's consumed mark names (`timer:{kind}:{generation}`), so a row
@@ -59,6 +62,7 @@ class Retention(msgspec.Struct, frozen=True, kw_only=True):
     dead_letters_s: float | None = None
     closed_threads_s: float | None = None
     journal_s: float | None = None
+    inventory_s: float | None = None
 
     def keeps_everything(self) -> bool:
         return not any(
@@ -69,6 +73,7 @@ class Retention(msgspec.Struct, frozen=True, kw_only=True):
                 self.dead_letters_s,
                 self.closed_threads_s,
                 self.journal_s,
+                self.inventory_s,
             )
         )
 
@@ -215,6 +220,19 @@ _PASSES = {
         ),
         written="applied_at",
     ),
+    **{
+        table: _Pass(
+            table,
+            "id",
+            bulk,
+            ((table, f"DELETE FROM {table} WHERE id > :after AND id <= :last AND {at} < :kept"),),
+            written=at,
+        )
+        for table, bulk, at in (
+            ("inventory_consumed", "0", "applied_at"),
+            ("inventory_drift", "length(body)", "recorded_at"),
+        )
+    },
 }
 # What a row costs to delete beyond its bulk, in bytes: a 1 KB outbox row took 5 us, a 256 KB
 # one 4 ms (~15 ns a byte); its index entries and cell weigh about a kilobyte's worth.
@@ -297,6 +315,8 @@ def _cutoffs(retention: Retention, now: float) -> dict[str, dict[str, float | No
         "dead_letters": {"kept": before(retention.dead_letters_s)},
         "workflow_threads": {"kept": before(retention.closed_threads_s)},
         "workflow_journal": {"kept": before(retention.journal_s)},
+        "inventory_consumed": {"kept": before(retention.inventory_s)},
+        "inventory_drift": {"kept": before(retention.inventory_s)},
     }
     return {
         name: cutoffs
