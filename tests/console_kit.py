@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -106,6 +107,7 @@ THREAD_INPUTS = (
 
 async def seed_thread(store: Store, po_number: str, correlation_id: str) -> None:
     """Write a three-step thread for acme through the store's own step transaction."""
+    began = time.time() - 3600  # an hour ago, a minute between inputs
     state = ThreadState(
         supplier="acme",
         po_number=po_number,
@@ -126,7 +128,7 @@ async def seed_thread(store: Store, po_number: str, correlation_id: str) -> None
             OpenException(
                 exception_id="exc-1",
                 kind="rejected_line",
-                raised_at=1_800_000_000.0,
+                raised_at=began + 60,
                 description="line 1 acknowledged 12, beyond the 5 % tolerance",
                 line_number=1,
             ),
@@ -152,7 +154,7 @@ async def seed_thread(store: Store, po_number: str, correlation_id: str) -> None
             )
         arm: tuple[tuple[str, float], ...] = ()
         if document_type == "advance_ship_notice":
-            arm = (("receipt_due", 1_900_000_000.0),)
+            arm = (("receipt_due", began + 2 * 86400),)
         result = await store.workflow.apply_step(
             StepRecord(
                 supplier="acme",
@@ -166,7 +168,7 @@ async def seed_thread(store: Store, po_number: str, correlation_id: str) -> None
                     message_id=message_id,
                     document_type=document_type,
                     channel=channel,
-                    occurred_at=1_800_000_000.0 + 60 * version,
+                    occurred_at=began + 60 * version,
                     partner_id=partner,
                 ),
                 events=events,

@@ -37,6 +37,11 @@ async def test_a_po_found_by_its_number_shows_its_whole_thread(tmp_path: Path) -
             await page.fill("#search", "corr-4711")
             await page.press("#search", "Enter")
             by_correlation = await page.inner_text("#threads")
+            # The open exception, listed by kind, links to its thread.
+            await page.click("header nav >> text=Exceptions")
+            await shot(page, "exceptions")
+            await page.click("#open-exceptions a:has-text('PO-4711')")
+            linked = await page.inner_text("h1")
 
     inputs = [message_id for message_id, *_ in THREAD_INPUTS]
     shown = [next((m for m in [*inputs, "exc-event-1"] if m in row), row) for row in journal]
@@ -46,6 +51,7 @@ async def test_a_po_found_by_its_number_shows_its_whole_thread(tmp_path: Path) -
     assert "receipt_due" in timers
     assert "PO-4711" in by_message
     assert "PO-4711" in by_correlation
+    assert linked == "PO PO-4711 (acme)"
 
 
 async def test_a_dead_letter_replayed_from_the_console_is_delivered(tmp_path: Path) -> None:

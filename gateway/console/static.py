@@ -92,7 +92,8 @@ async function pollOverview(root) {
         ["partner"], ["in_per_min"], ["out_per_min"], ["backlog"], ["oldest_pending"],
         ["breaker", (item) => "breaker-" + item.breaker], ["last_error"], ["sla_breaches"],
       ]);
-      fillTable("services", data.services, [["name"], ["state"], ["detail"]]);
+      fillTable("services", data.services, [["name"], ["state", (item) => "state-" + item.state],
+        ["detail"]]);
       document.getElementById("updated-at").textContent = data.as_of;
       root.dataset.polls = String(Number(root.dataset.polls || "0") + 1);
     }

@@ -45,7 +45,7 @@ def overview(data: Mapping[str, Any], poll_ms: int) -> Html:
                 p["out_per_min"],
                 p["backlog"],
                 p["oldest_pending"],
-                p["breaker"],
+                Html(f"<span class={attr('breaker-' + p['breaker'])}>{esc(p['breaker'])}</span>"),
                 p["last_error"],
                 p["sla_breaches"],
             ]
@@ -56,7 +56,14 @@ def overview(data: Mapping[str, Any], poll_ms: int) -> Html:
     )
     services = table(
         ["service", "state", "detail"],
-        ([s["name"], s["state"], s["detail"]] for s in data["services"]),
+        (
+            [
+                s["name"],
+                Html(f"<span class={attr('state-' + s['state'])}>{esc(s['state'])}</span>"),
+                s["detail"],
+            ]
+            for s in data["services"]
+        ),
         table_id="services",
     )
     pager = _pager(
