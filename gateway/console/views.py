@@ -177,7 +177,7 @@ def thread(trace: ThreadTrace) -> Html:
                 e.channel,
                 e.partner,
                 e.document_type,
-                e.message_id,
+                _message(e.partner, e.message_id),
             ]
             for e in trace.entries
         ),
@@ -419,6 +419,14 @@ def exceptions(
         f'<form class="filters" method="get" action="/console/exceptions">{inputs}'
         f'<button type="submit">Filter</button></form>{body}{pager}'
     )
+
+
+def _message(partner: str | None, message_id: str) -> Html:
+    """A message id, linked to its delivery and attempt log when a partner is named."""
+    if partner is None:
+        return esc(message_id)
+    target = query({"partner": partner, "message_id": message_id})
+    return link(f"/console/deliveries{target}", message_id)
 
 
 def _replay_form(body: Mapping[str, Any], confirm: str, label: str) -> Html:
