@@ -86,3 +86,21 @@ async def test_a_csrf_token_of_one_session_is_refused_in_another() -> None:
         )
 
     assert answer.status_code == 403
+
+
+async def test_past_the_wrong_token_bound_a_login_is_refused_until_the_window_ends() -> None:
+    clock = Clock()
+    guard = ConsoleGuard(echo, token=TOKEN, allowed_hosts=(), login_failures=3, clock=clock)
+    async with client(guard) as http:
+        wrong = [
+            (await http.post("/console/login", data={"token": "guess"})).status_code
+            for _ in range(4)
+        ]
+        right_too_soon = await http.post("/console/login", data={"token": TOKEN.decode()})
+        clock.now += 61
+        right_later = await http.post("/console/login", data={"token": TOKEN.decode()})
+
+    assert wrong == [401, 401, 401, 429]
+    assert right_too_soon.status_code == 429
+    assert "retry-after" in right_too_soon.headers
+    assert right_later.status_code == 303

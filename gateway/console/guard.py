@@ -8,7 +8,8 @@ guard applies instead, in this order:
 2. A request from another site is refused (403): an `Origin` that is not this very host, or a
    `Sec-Fetch-Site` other than `same-origin`/`none`.
 3. With an `[admin] token`, a session cookie must be live (pages answer 303 to the login form,
-   the rest 401). The login form posts the token once (compared in constant time); the answer
+   the rest 401). The login form posts the token once (compared in constant time; a client
+   address past `login_failures` wrong tokens a minute gets 429 for the rest of it); the answer
    sets `gw_console`: random, `HttpOnly` (no script reads it), `SameSite=Strict` (no other
    site's request carries it), `Path=/console`, and it expires after `session_ttl_s`.
 4. Every POST but the login must be `Content-Type: application/json` (415) and carry
@@ -27,7 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from urllib.parse import parse_qsl
 
-from canonical.errors import GatewayError, UnsupportedMediaType
+from canonical.errors import GatewayError, RateLimited, UnsupportedMediaType
 from gateway.console.html import esc
 from protocols.http.admin_guard import ListenerGuard, MisdirectedRequest
 from protocols.http.asgi import ASGIApp, Receive, Scope, Send, read_body, send_response
@@ -49,6 +50,12 @@ DEFAULT_SESSION_TTL_S = 12 * 3600.0
 DEFAULT_MAX_SESSIONS = 256
 # The login form holds one token: anything longer is not a login.
 MAX_LOGIN_BODY = 4096
+# Wrong tokens a client address may try per window before its logins are refused (429) for
+# the rest of it: guessing a token gets slow, an operator's typo does not lock anybody out.
+DEFAULT_LOGIN_FAILURES = 10
+LOGIN_WINDOW_S = 60.0
+# Client addresses whose failures are remembered; the oldest is forgotten first.
+MAX_TRACKED_CLIENTS = 1024
 # Paths answered without a session: the login form and the static assets it needs.
 _OPEN = ("/console/login", "/console/static/")
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -68,6 +75,7 @@ class ConsoleGuard:
         allowed_hosts: tuple[str, ...],
         session_ttl_s: float = DEFAULT_SESSION_TTL_S,
         max_sessions: int = DEFAULT_MAX_SESSIONS,
+        login_failures: int = DEFAULT_LOGIN_FAILURES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._app = app
@@ -78,6 +86,9 @@ class ConsoleGuard:
         self._max = max_sessions
         self._clock = clock
         self._sessions: OrderedDict[str, float] = OrderedDict()  # id -> expiry
+        self._login_failures = login_failures
+        # client address -> (window start, failures in it)
+        self._failures: OrderedDict[str, tuple[float, int]] = OrderedDict()
         # Keys the CSRF tokens: a token is HMAC(key, session), so it needs no storage.
         self._csrf_key = secrets.token_bytes(32)
 
@@ -140,9 +151,20 @@ class ConsoleGuard:
         media = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
         if media != b"application/x-www-form-urlencoded":
             raise UnsupportedMediaType("the login form posts application/x-www-form-urlencoded")
+        client = str((scope.get("client") or ("?", 0))[0])
+        started, failed = self._failures.get(client, (self._clock(), 0))
+        if self._clock() - started > LOGIN_WINDOW_S:
+            started, failed = self._clock(), 0
+        if failed >= self._login_failures:
+            retry = LOGIN_WINDOW_S - (self._clock() - started)
+            raise RateLimited("too many wrong tokens: wait and try again", retry_after=retry)
         body = await read_body(receive, MAX_LOGIN_BODY)
         given = dict(parse_qsl(body.decode("latin-1"))).get("token", "").encode("latin-1")
         if self._token is not None and not hmac.compare_digest(given, self._token):
+            self._failures[client] = (started, failed + 1)
+            self._failures.move_to_end(client)
+            while len(self._failures) > MAX_TRACKED_CLIENTS:
+                self._failures.popitem(last=False)
             await _login_page(send, 401, "That is not the admin token.")
             return
         session = self._new_session()
