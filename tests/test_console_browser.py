@@ -117,3 +117,31 @@ async def test_the_overview_updates_without_a_reload(tmp_path: Path) -> None:
 
     assert kept
     assert polls >= 1
+
+
+async def test_selected_dead_letters_then_all_matching_are_replayed_after_confirmation(
+    tmp_path: Path,
+) -> None:
+    async with console_gateway(tmp_path) as env:
+        await env.store.accept(deliveries_for("acme", ["PO-1", "PO-2", "PO-3"]))
+        env.wake("acme")
+        dead = await env.until("acme", "dead")
+        env.receiver.script = answering()
+        async with browser_page(env.base) as page:
+            await page.goto(env.base + "/console/dead-letters?partner=acme")
+            rows = page.locator("#dead-letters tbody tr")
+            for message in (dead[0].message_id, dead[1].message_id):
+                await rows.filter(has_text=message).locator("input.pick").check()
+            await page.click("button[data-replay-selected]")
+            with anyio.fail_after(15):  # the page reloads once both are replayed
+                while await rows.count() != 1:
+                    await anyio.sleep(0.1)
+            left = await rows.all_inner_texts()
+            await page.click("button:has-text('Replay all matching')")
+            await page.wait_for_selector("#dead-letters tr.empty")
+            delivered = await env.until("acme", "delivered")
+
+    assert len(left) == 1
+    assert dead[2].message_id in left[0]
+    assert sorted(env.receiver.delivered()) == sorted(d.message_id for d in delivered)
+    assert len(env.receiver.delivered()) == 3
