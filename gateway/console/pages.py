@@ -148,7 +148,7 @@ class ConsoleApp:
             return views.search_results(text, [], [], [])
         found = await self._reads.threads_by_correlation(text)
         if not found:
-            found = await self._reads.threads_by_po(text)
+            found = await self._reads.threads_by_po(text, self._partners)
         if not found and (correlation := await self._reads.correlation_of_message(text)):
             found = await self._reads.threads_by_correlation(correlation)
         files = await self._reads.files_named(text)
@@ -174,16 +174,13 @@ class ConsoleApp:
         return views.dead_letters(q, rows, next_after=found[-1].id if more else None)
 
     async def _deliveries(self, q: dict[str, str]) -> Html:
-        partner = q.get("partner") or None
-        if partner is None:
-            raise BadRequest("deliveries: give a partner")
-        found = await self._store.deliveries.deliveries(
-            partner_id=partner,
-            message_id=q.get("message_id") or None,
-            after_id=_int(q.get("after"), "after", 0),
-            limit=DEFAULT_LIST_LIMIT,
-        )
-        attempts = {d.id: await self._store.deliveries.attempts(d.id) for d in found[:20]}
+        partner, message_id = q.get("partner") or None, q.get("message_id") or None
+        if partner is None or message_id is None:
+            # Both: (partner, message id) is the deliveries' unique key, one seek; a partner
+            # alone would sort every delivery it ever had.
+            raise BadRequest("deliveries: give a partner and a message_id")
+        found = await self._store.deliveries.deliveries(partner_id=partner, message_id=message_id)
+        attempts = {d.id: await self._store.deliveries.attempts(d.id) for d in found}
         return views.deliveries(q, found, attempts)
 
     async def _exceptions(self, q: dict[str, str]) -> Html:

@@ -3,10 +3,10 @@
 Indexes these use (all already in the schema): `deliveries_pending` (backlog and oldest pending
 per partner), `dead_letters_partner` (last error per partner), `outbox.message_id` (UNIQUE:
 search by message id), `workflow_threads_correlation` and the primary keys. Three searches have
-no index of their own and scan a bounded window instead, newest first: PO number without a
-buyer (`threads_by_po`, see the report: an index on `workflow_threads (po_number)` would make
-it a seek), file name (`received_files.path`) and control number (`edi_interchanges`,
-`edi_sent_sets.interchange`).
+no index of their own and scan a bounded window instead, newest first: file name
+(`received_files.path`) and control number (`edi_interchanges`, `edi_sent_sets.interchange`).
+A PO number alone has no index either: `threads_by_po` seeks it under each configured
+supplier instead (an index on `workflow_threads (po_number)` would make it one seek).
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ T = TypeVar("T")
 MAX_SEARCH_SCAN = 50_000
 # Hits a search lists at most.
 MAX_HITS = 50
+# Suppliers one PO-number query names (well under SQLite's bound on parameters).
+SUPPLIERS_PER_QUERY = 500
 
 
 class Read(Protocol):
@@ -66,7 +68,10 @@ class Reads:
     async def partner_figures(self, partner_id: str) -> PartnerFigures:
         """Backlog, oldest pending delivery and last dead letter of one partner: three seeks."""
         ((count, first_id),) = await self._fetch(
-            "SELECT count(*), min(id) FROM deliveries WHERE partner_id = ? AND state = 'pending'",
+            # Named: the planner otherwise takes deliveries_settled and walks every delivery
+            # the partner ever had, not only the pending ones.
+            "SELECT count(*), min(id) FROM deliveries INDEXED BY deliveries_pending "
+            "WHERE partner_id = ? AND state = 'pending'",
             partner_id,
         )
         oldest = None
@@ -105,15 +110,25 @@ class Reads:
             )
         )
 
-    async def threads_by_po(self, po_number: str) -> list[ThreadRow]:
-        return await self._read(
-            partial(
-                threads,
-                f"SELECT {THREAD_COLUMNS} FROM workflow_threads WHERE po_number = ? "
-                f"ORDER BY id DESC LIMIT {MAX_HITS}",
-                (po_number,),
+    async def threads_by_po(self, po_number: str, suppliers: Sequence[str]) -> list[ThreadRow]:
+        """The threads of a PO number with any of `suppliers` (the configured partners).
+
+        One seek per supplier on the (supplier, po_number) key: a PO number alone has no index
+        of its own, and a scan of every thread is what this avoids.
+        """
+        found: list[ThreadRow] = []
+        for start in range(0, len(suppliers), SUPPLIERS_PER_QUERY):
+            chunk = tuple(suppliers[start : start + SUPPLIERS_PER_QUERY])
+            marks = ", ".join("?" * len(chunk))
+            found += await self._read(
+                partial(
+                    threads,
+                    f"SELECT {THREAD_COLUMNS} FROM workflow_threads "
+                    f"WHERE supplier IN ({marks}) AND po_number = ? LIMIT {MAX_HITS}",
+                    (*chunk, po_number),
+                )
             )
-        )
+        return sorted(found, key=lambda row: row.id)[:MAX_HITS]
 
     async def correlation_of_message(self, message_id: str) -> str | None:
         """The correlation id of an outbox message (every accepted document and event)."""

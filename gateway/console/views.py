@@ -373,7 +373,7 @@ def endpoints(partners: Sequence[str], disabled: Mapping[str, tuple[float, str |
         ["partner", "state", "since", "reason", ""],
         (
             [
-                link(f"/console/deliveries{query({'partner': p})}", p),
+                link(f"/console/dead-letters{query({'partner': p})}", p),
                 Html(
                     f"<span class={attr('state-down' if p in disabled else 'state-up')}>"
                     f"{'disabled' if p in disabled else 'enabled'}</span>"
