@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import shutil
 import time
@@ -21,6 +22,8 @@ from gatewaykit import Partner, load, running, write_config
 
 from actors.workflow.state import OpenException, OrderLine, ThreadState, encode_state
 from canonical.delivery import DeliveryRecord
+from canonical.ids import new_message_id
+from canonical.outbox import Acceptance, NewDelivery
 from gateway.app import Gateway
 from gateway.config import Secret
 from gateway.store import Store
@@ -65,6 +68,28 @@ class Env:
         self.wake("acme")
         (dead,) = await self.until("acme", "dead")
         return dead
+
+
+def delivery_of(partner: str, message_id: str) -> Acceptance:
+    """One acceptance carrying one delivery of `message_id` to `partner`."""
+    key = new_message_id()
+    return Acceptance(
+        partner_id=partner,
+        idempotency_key=key,
+        body_hash=hashlib.sha256(key.encode()).digest(),
+        response_status=202,
+        response_body=b"{}",
+        deliveries=(
+            NewDelivery(
+                partner_id=partner,
+                message_id=message_id,
+                document_type="exception",
+                aggregate_key=message_id,
+                correlation_id="corr",
+                body=b"{}",
+            ),
+        ),
+    )
 
 
 @asynccontextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from console_kit import console_gateway, logged_in, seed_thread
+from console_kit import SCHEDULE, console_gateway, delivery_of, logged_in, seed_thread
 
 pytestmark = pytest.mark.anyio
 
@@ -86,3 +86,18 @@ async def test_a_page_that_does_not_exist_is_a_problem_not_a_crash(
 
     assert answer.status_code == status
     assert answer.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_threads_page_lists_the_attempts_to_deliver_its_messages(tmp_path: Path) -> None:
+    async with console_gateway(tmp_path) as env:
+        await seed_thread(env.store, "PO-9", "corr-9")
+        # The exception event of the thread goes to acme, whose endpoint answers 500.
+        await env.store.accept(delivery_of("acme", "exc-event-1"))
+        env.wake("acme")
+        await env.until("acme", "dead")
+        (thread,) = await env.store.workflow.threads_of_order("PO-9")
+        async with logged_in(env.base) as http:
+            page = await http.get(f"/console/threads/{thread.id}")
+
+    assert page.text.count("HTTP 500") == len(SCHEDULE) + 1
+    assert "exception -&gt; acme endpoint" in page.text

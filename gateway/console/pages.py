@@ -21,6 +21,7 @@ import msgspec
 import orjson
 
 from actors.workflow.state import decode_state
+from canonical.delivery import DeliveryAttempt
 from canonical.errors import GatewayError
 from gateway.console import views
 from gateway.console.guard import SECURITY_HEADERS
@@ -37,7 +38,7 @@ from gateway.deadletters import (
     summary,
 )
 from gateway.store import Store
-from gateway.trace import thread_trace
+from gateway.trace import ThreadTrace, thread_trace
 from protocols.http.asgi import ASGIApp, Receive, Scope, Send, send_response
 from protocols.http.problem import MethodNotAllowed, RouteNotFound, problem_response
 from protocols.http.routing import BadRequest, NotFound, natural
@@ -46,6 +47,8 @@ __all__ = ["ConsoleApp"]
 
 # Open threads the exceptions page decodes per page.
 EXCEPTION_SCAN_PAGE = 200
+# Journal entries of a thread whose delivery attempts its page looks up (a seek each).
+MAX_ENTRIES_WITH_ATTEMPTS = 200
 _JSON = ((b"content-type", b"application/json"), (b"cache-control", b"no-store"))
 
 
@@ -128,7 +131,9 @@ class ConsoleApp:
             if row is None:
                 raise NotFound(f"no thread {parts[1][:40]}")
             trace = await thread_trace(self._store.workflow, row)
-            return f"PO {row.po_number} ({row.supplier})", views.thread(trace), "", row.po_number
+            attempts = await self._attempts(trace)
+            title = f"PO {row.po_number} ({row.supplier})"
+            return title, views.thread(trace, attempts), "", row.po_number
         if parts == ["dead-letters"]:
             return "Dead letters", await self._dead_letters(q), "/console/dead-letters", ""
         if len(parts) == 2 and parts[0] == "dead-letters":
@@ -158,6 +163,18 @@ class ConsoleApp:
                 found += await self._reads.threads_by_correlation(hit["correlation_id"])
         unique = {row.id: row for row in found}
         return views.search_results(text, list(unique.values()), files, controls)
+
+    async def _attempts(self, trace: ThreadTrace) -> dict[str, list[DeliveryAttempt]]:
+        """The delivery attempts of the thread's messages that went to a partner: a seek each."""
+        found: dict[str, list[DeliveryAttempt]] = {}
+        for entry in trace.entries[:MAX_ENTRIES_WITH_ATTEMPTS]:
+            if entry.partner is None:
+                continue
+            for delivery in await self._store.deliveries.deliveries(
+                partner_id=entry.partner, message_id=entry.message_id
+            ):
+                found[entry.message_id] = await self._store.deliveries.attempts(delivery.id)
+        return found
 
     async def _dead_letters(self, q: dict[str, str]) -> Html:
         filters = DeadLetterFilter(

@@ -143,7 +143,8 @@ def search_results(
     return Html("".join(out))
 
 
-def thread(trace: ThreadTrace) -> Html:
+def thread(trace: ThreadTrace, attempts: Mapping[str, Sequence[DeliveryAttempt]]) -> Html:
+    """The thread's page; `attempts` holds the delivery attempts of its messages by id."""
     head = table(
         ["supplier", "PO number", "buyer", "status", "correlation id", "version"],
         [
@@ -168,19 +169,7 @@ def thread(trace: ThreadTrace) -> Html:
             "document",
             "message id",
         ],
-        (
-            [
-                when(e.at),
-                e.hop,
-                _duration(e.hop_s),
-                e.role,
-                e.channel,
-                e.partner,
-                e.document_type,
-                _message(e.partner, e.message_id),
-            ]
-            for e in trace.entries
-        ),
+        _with_attempts(trace, attempts),
         table_id="journal",
         empty="nothing applied yet",
     )
@@ -419,6 +408,41 @@ def exceptions(
         f'<form class="filters" method="get" action="/console/exceptions">{inputs}'
         f'<button type="submit">Filter</button></form>{body}{pager}'
     )
+
+
+def _with_attempts(
+    trace: ThreadTrace, attempts: Mapping[str, Sequence[DeliveryAttempt]]
+) -> list[list[object]]:
+    """The journal's rows, each message followed by the attempts to deliver it to a partner."""
+    rows: list[list[object]] = []
+    for e in trace.entries:
+        rows.append(
+            [
+                when(e.at),
+                e.hop,
+                _duration(e.hop_s),
+                e.role,
+                e.channel,
+                e.partner,
+                e.document_type,
+                _message(e.partner, e.message_id),
+            ]
+        )
+        for a in attempts.get(e.message_id, ()):
+            answer = f"HTTP {a.status}" if a.status is not None else (a.error or "no answer")
+            rows.append(
+                [
+                    when(a.attempted_at),
+                    f"{e.document_type} -> {e.partner} endpoint",
+                    _duration(a.latency_s),
+                    "attempt",
+                    "delivery",
+                    e.partner,
+                    answer,
+                    "",
+                ]
+            )
+    return rows
 
 
 def _message(partner: str | None, message_id: str) -> Html:
