@@ -81,6 +81,27 @@ class AdminApp:
         await send_response(send, 200 if ready else 503, _JSON, body)
 
 
-def guarded(app: AdminApp, *, token: bytes | None, allowed_hosts: tuple[str, ...]) -> ASGIApp:
-    """The admin app behind the listener guard; the probes stay open."""
-    return ListenerGuard(app, allowed_hosts=allowed_hosts, token=token, open_paths=PROBE_PATHS)
+def guarded(
+    app: AdminApp,
+    *,
+    token: bytes | None,
+    allowed_hosts: tuple[str, ...],
+    console: ASGIApp | None = None,
+) -> ASGIApp:
+    """The admin app behind the listener guard; the probes stay open.
+
+    `console` (gateway/console: pages for a browser, behind its own guard) answers `/console`.
+    """
+    api = ListenerGuard(app, allowed_hosts=allowed_hosts, token=token, open_paths=PROBE_PATHS)
+    if console is None:
+        return api
+    console_app = console
+
+    async def route(scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if path == "/console" or path.startswith("/console/"):
+            await console_app(scope, receive, send)
+        else:
+            await api(scope, receive, send)
+
+    return route

@@ -28,6 +28,7 @@ from canonical.backoff import backoff_delay
 from canonical.errors import ConfigError
 from gateway.admin import AdminApp, guarded
 from gateway.config import GatewayConfig, load_config
+from gateway.console import build_console
 from gateway.edi_delivery import x12_delivery_for
 from gateway.edi_watch import AcknowledgementWatch
 from gateway.erp import build_erp_ingress
@@ -333,10 +334,19 @@ class Gateway:
             extra_routes={**operator_routes(operator), **trace_routes(TraceApi(store.workflow))},
         )
         token = self.config.admin.token
-        return guarded(
+        secret = None if token is None else token.reveal().encode()
+        console = build_console(
+            store,
             admin,
-            token=None if token is None else token.reveal().encode(),
+            partners=[p.id for p in self.config.partners],
+            registry=self.metrics.registry,
+            couriers=self.outbound,
+            erp_consumers=self.erp_consumers,
+            token=secret,
             allowed_hosts=self.config.admin.allowed_hosts,
+        )
+        return guarded(
+            admin, token=secret, allowed_hosts=self.config.admin.allowed_hosts, console=console
         )
 
     def _export_statistics(self, supervisor: Supervisor, store: Store, budget: BodyBudget) -> None:

@@ -85,7 +85,7 @@ class ListenerGuard:
             return None
         headers = _headers(scope)
         host = headers.get(b"host")
-        if host is not None and not self._host_allowed(host):
+        if host is not None and not self.host_allowed(host):
             return MisdirectedRequest(
                 f"host {host[:80].decode('latin-1')!r} is not served here; "
                 "list it in [admin] allowed_hosts"
@@ -101,7 +101,8 @@ class ListenerGuard:
             return UnsupportedMediaType(f"{method} takes Content-Type: application/json")
         return None
 
-    def _host_allowed(self, raw: bytes) -> bool:
+    def host_allowed(self, raw: bytes) -> bool:
+        """Return True when a `Host` header names this listener (rule 1 above)."""
         host = _host_name(raw.decode("latin-1"))
         if host in self._hosts:
             return True
