@@ -153,7 +153,7 @@ class ConsoleApp:
             return views.search_results(text, [], [], [])
         found = await self._reads.threads_by_correlation(text)
         if not found:
-            found = await self._reads.threads_by_po(text, self._partners)
+            found = await self._reads.threads_by_po(text)
         if not found and (correlation := await self._reads.correlation_of_message(text)):
             found = await self._reads.threads_by_correlation(correlation)
         files = await self._reads.files_named(text)

@@ -5,8 +5,7 @@ per partner), `dead_letters_partner` (last error per partner), `outbox.message_i
 search by message id), `workflow_threads_correlation` and the primary keys. Three searches have
 no index of their own and scan a bounded window instead, newest first: file name
 (`received_files.path`) and control number (`edi_interchanges`, `edi_sent_sets.interchange`).
-A PO number alone has no index either: `threads_by_po` seeks it under each configured
-supplier instead (an index on `workflow_threads (po_number)` would make it one seek).
+A PO number finds its threads by `workflow_threads_po`.
 """
 
 from __future__ import annotations
@@ -33,8 +32,6 @@ T = TypeVar("T")
 MAX_SEARCH_SCAN = 50_000
 # Hits a search lists at most.
 MAX_HITS = 50
-# Suppliers one PO-number query names (well under SQLite's bound on parameters).
-SUPPLIERS_PER_QUERY = 500
 
 
 class Read(Protocol):
@@ -110,25 +107,16 @@ class Reads:
             )
         )
 
-    async def threads_by_po(self, po_number: str, suppliers: Sequence[str]) -> list[ThreadRow]:
-        """The threads of a PO number with any of `suppliers` (the configured partners).
-
-        One seek per supplier on the (supplier, po_number) key: a PO number alone has no index
-        of its own, and a scan of every thread is what this avoids.
-        """
-        found: list[ThreadRow] = []
-        for start in range(0, len(suppliers), SUPPLIERS_PER_QUERY):
-            chunk = tuple(suppliers[start : start + SUPPLIERS_PER_QUERY])
-            marks = ", ".join("?" * len(chunk))
-            found += await self._read(
-                partial(
-                    threads,
-                    f"SELECT {THREAD_COLUMNS} FROM workflow_threads "
-                    f"WHERE supplier IN ({marks}) AND po_number = ? LIMIT {MAX_HITS}",
-                    (*chunk, po_number),
-                )
+    async def threads_by_po(self, po_number: str) -> list[ThreadRow]:
+        """The threads of a PO number, whoever its supplier (one seek on `workflow_threads_po`)."""
+        return await self._read(
+            partial(
+                threads,
+                f"SELECT {THREAD_COLUMNS} FROM workflow_threads WHERE po_number = ? "
+                f"ORDER BY id LIMIT {MAX_HITS}",
+                (po_number,),
             )
-        return sorted(found, key=lambda row: row.id)[:MAX_HITS]
+        )
 
     async def correlation_of_message(self, message_id: str) -> str | None:
         """The correlation id of an outbox message (every accepted document and event)."""

@@ -239,8 +239,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # X12: interchanges seen, control-number sequences, files to send, sets sent (store/edi.py).
     edi.MIGRATION,
     # 8: inventory positions, consumed marks, drift and the availability read model
-    # (store/inventory.py). Number 8 is h20-inventory's in wave 3 (h20-api takes 9).
+    # (store/inventory.py).
     inventory.MIGRATION,
+    # 9: a PO number alone finds its threads in one seek (the console's search, `gateway
+    # trace PO`, /purchase-orders): the (supplier, po_number) key needs the supplier first.
+    ("CREATE INDEX workflow_threads_po ON workflow_threads (po_number)",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
