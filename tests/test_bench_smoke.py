@@ -302,5 +302,8 @@ def test_process_watch_tells_the_root_process_from_its_children() -> None:
         os.killpg(parent.pid, signal.SIGKILL)
         parent.wait()
     figures = watch.figures(since, until)
-    assert figures.cpu_share > 0.5
-    assert figures.root_cpu_share < 0.2
+    # The spinning child gets what a busy machine leaves it (0.49 of a core once, beside
+    # other work): the tree's share is well above the idle root's, whatever the load.
+    assert figures.cpu_share > 0.2
+    assert figures.root_cpu_share < 0.05
+    assert figures.cpu_share > 4 * figures.root_cpu_share
