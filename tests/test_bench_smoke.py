@@ -305,5 +305,5 @@ def test_process_watch_tells_the_root_process_from_its_children() -> None:
     # The spinning child gets what a busy machine leaves it (0.49 of a core once, beside
     # other work): the tree's share is well above the idle root's, whatever the load.
     assert figures.cpu_share > 0.2
-    assert figures.root_cpu_share < 0.05
+    assert figures.root_cpu_share < 0.1
     assert figures.cpu_share > 4 * figures.root_cpu_share
