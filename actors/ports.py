@@ -21,7 +21,8 @@ The values that cross to the store (`Acceptance`, `OutboxRecord`, `NewDelivery`,
 `DeliveryRecord`...) are defined in `canonical` and re-exported here: the store may import
 nothing but `canonical`, and its writer process decodes them by type, so canonical is the one
 place both sides can read them from. They are data only; every contract with behaviour (a call
-and what it promises) is a Protocol in this module.
+and what it promises) is a Protocol in this module. The delivery outcomes never reach the
+store (the courier turns them into settlements), so they are defined here.
 """
 
 from __future__ import annotations
