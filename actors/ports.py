@@ -13,20 +13,24 @@ Store ports:
   beside the workflow in `actors.workflow.ports`, re-exported here).
 
 Transport ports: `OutboxPublisher` and its `PublishAnswer` (a confirming AMQP publisher),
-`DeliveryChannel` and its `DeliveryAnswer` (a webhook endpoint, a partner's exchange),
+`DeliveryChannel` and the `DeliveryOutcome` of an attempt (`Delivered`, `RetryAfter`,
+`Refused`, `Disable`: a webhook endpoint, a partner's exchange and X12 files all answer so),
 `ErpDelivery` (one message from an ERP queue).
 
 The values that cross to the store (`Acceptance`, `OutboxRecord`, `NewDelivery`,
 `DeliveryRecord`...) are defined in `canonical` and re-exported here: the store may import
 nothing but `canonical`, and its writer process decodes them by type, so canonical is the one
 place both sides can read them from. They are data only; every contract with behaviour (a call
-and what it promises) is a Protocol in this module.
+and what it promises) is a Protocol in this module. The delivery outcomes never reach the
+store (the courier turns them into settlements), so they are defined here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Literal, Protocol, runtime_checkable
+
+from msgspec import Struct
 
 from actors.workflow.ports import (
     CommittedDocument,
@@ -49,11 +53,13 @@ __all__ = [
     "Accepted",
     "CommittedDocument",
     "CommittedInputs",
-    "DeliveryAnswer",
+    "Delivered",
     "DeliveryAttempt",
     "DeliveryChannel",
+    "DeliveryOutcome",
     "DeliveryRecord",
     "DeliverySource",
+    "Disable",
     "DueTimer",
     "DueTimers",
     "ErpDelivery",
@@ -66,6 +72,8 @@ __all__ = [
     "PartialBatch",
     "PublishAnswer",
     "PublishOutcome",
+    "Refused",
+    "RetryAfter",
     "SettledDelivery",
     "Settlement",
     "StepCommit",
@@ -180,29 +188,70 @@ class PartialBatch(Protocol):
     def deliveries(self) -> Sequence[PublishAnswer]: ...
 
 
-class DeliveryAnswer(Protocol):
-    """The partner's answer, in HTTP terms (`protocols.http.egress.WebhookResponse` is one)."""
+class Delivered(Struct, frozen=True, kw_only=True):
+    """The other side took the message: a 2xx, a broker's confirm, a file queued to send."""
 
-    @property
-    def status(self) -> int: ...
-    @property
-    def retry_after_s(self) -> float | None: ...
-    @property
-    def head(self) -> bytes: ...
-    @property
-    def latency_s(self) -> float: ...
+    latency_s: float
+    # For the attempt log: the first bytes of what the other side answered (an HTTP body's
+    # head), or what the channel did ("confirmed", "queued 850_000000001.x12").
+    detail: bytes = b""
+    # The transport's own code when it has one (an HTTP status); None for AMQP and files.
+    status: int | None = None
+
+
+class RetryAfter(Struct, frozen=True, kw_only=True):
+    """Not taken this time: try again on the retry schedule (no answer, a 5xx, a nack).
+
+    `delay_s` is how long the other side asked every call to wait (HTTP Retry-After): the
+    courier pauses the whole endpoint that long (capped by its rules), and the next attempt
+    of this message waits at least that. `healthy` says the other side is up and only asks
+    to slow down (HTTP 429): the attempt does not count against the circuit breaker.
+    """
+
+    reason: str
+    latency_s: float
+    delay_s: float | None = None
+    healthy: bool = False
+    detail: bytes = b""
+    status: int | None = None
+
+
+class Refused(Struct, frozen=True, kw_only=True):
+    """Never deliverable as it is (a target the egress guard refuses, an AMQP return: no
+    queue bound, a document X12 cannot carry): a dead letter at once, with the reason, for an
+    operator to replay once the partner or the configuration is fixed."""
+
+    reason: str
+    latency_s: float
+    detail: bytes = b""
+    status: int | None = None  # the transport's code for the refusal, e.g. AMQP 312 NO_ROUTE
+
+
+class Disable(Struct, frozen=True, kw_only=True):
+    """The endpoint is gone for good (HTTP 410): disable it, keep its messages pending until
+    an operator enables it again, rather than burn their retries on it."""
+
+    reason: str
+    latency_s: float
+    detail: bytes = b""
+    status: int | None = None
+
+
+DeliveryOutcome = Delivered | RetryAfter | Refused | Disable
+"""What one attempt to hand a message over came to, in the courier's terms, for every channel."""
 
 
 class DeliveryChannel(Protocol):
-    """How one partner's messages leave the gateway: a webhook endpoint, an AMQP exchange."""
+    """How one partner's messages leave the gateway: a webhook endpoint, an AMQP exchange, X12
+    files; each says what an attempt came to as a `DeliveryOutcome`, never in another
+    transport's terms (an AMQP confirm is `Delivered`, not a fake HTTP 200)."""
 
-    async def send(self, delivery: DeliveryRecord, timestamp: int) -> DeliveryAnswer:
-        """Hand one message over (unix `timestamp` of the attempt); return the answer.
+    async def send(self, delivery: DeliveryRecord, timestamp: int) -> DeliveryOutcome:
+        """Hand one message over (unix `timestamp` of the attempt); return the outcome.
 
-        Raises `actors.delivery.DeliveryRefused` when the message can never be taken as it is
-        (nor sent: the egress guard refuses the target), and any other `GatewayError` when no
-        answer came (unreachable, timeout, a lost broker connection): that attempt failed, the
-        delivery goes again later.
+        A channel maps its transport's answers and failures (unreachable, timeout, a lost
+        broker connection: `RetryAfter`) to outcomes itself. A `GatewayError` that still
+        escapes is taken by the courier as `RetryAfter` with the error as the reason.
         """
         ...
 

@@ -6,8 +6,10 @@ interchange into the store's files to send (`store.edi.queue_interchange`: contr
 from the partner's persisted sequences, the set recorded for the partner's 997, in one
 transaction); the partner's file channel poller puts it in the outbound folder (SFTP or the
 drop box) on its next round, and keeps it pending until the put is recorded. The outcome is
-"delivered" once the file is durably queued; an X12 that cannot carry the document (a value
-with a delimiter, a type with no set) is refused: a dead letter at once.
+`Delivered` once the file is durably queued (its detail names the file; there is no status
+code: files have none); an X12 that cannot carry the document (a value with a delimiter, a
+type with no set) is `Refused`: a dead letter at once; a store that cannot commit is
+`RetryAfter`.
 
 `RoutedChannel` lets one partner take some documents as X12 files and the rest by its webhook
 or AMQP channel (`[partners.edi] send_as_x12`).
@@ -18,30 +20,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import msgspec
-
-from actors.delivery import DeliveryAnswer, DeliveryChannel, DeliveryRefused
+from actors.delivery import Delivered, DeliveryChannel, DeliveryOutcome, Refused, RetryAfter
 from canonical import decode_envelope
 from canonical.delivery import DeliveryRecord
-from canonical.errors import InvalidDocument
+from canonical.errors import InvalidDocument, StoreUnavailable
 from canonical.x12 import X12Error, X12Profile
 from gateway.config.partners import PartnerConfig
 from gateway.store import Store
 
-__all__ = ["FILES_CHANNEL", "FileAnswer", "RoutedChannel", "X12FileDelivery", "x12_delivery_for"]
+__all__ = ["FILES_CHANNEL", "RoutedChannel", "X12FileDelivery", "x12_delivery_for"]
 
 # The channel name the file channel poller puts files for (gateway/file_channels.py).
 FILES_CHANNEL = "files"
-QUEUED = 200
-
-
-class FileAnswer(msgspec.Struct, frozen=True, kw_only=True):
-    """A file queued for the partner's outbound folder, in the courier's terms."""
-
-    status: int = QUEUED
-    retry_after_s: float | None = None
-    head: bytes = b""
-    latency_s: float = 0.0
 
 
 class X12FileDelivery:
@@ -62,14 +52,15 @@ class X12FileDelivery:
         self._channel = channel
         self._clock = clock
 
-    async def send(self, delivery: DeliveryRecord, timestamp: int) -> FileAnswer:
-        """Queue the delivery's document as one interchange; raises `DeliveryRefused` when X12
-        cannot carry it, `StoreUnavailable` (retried) when the store is."""
+    async def send(self, delivery: DeliveryRecord, timestamp: int) -> DeliveryOutcome:
+        """Queue the delivery's document as one interchange (see the module docstring)."""
         started = self._clock()
         try:
             document = decode_envelope(delivery.body).document
         except InvalidDocument as exc:
-            raise DeliveryRefused(f"not a canonical envelope: {exc}") from exc
+            return Refused(
+                reason=f"not a canonical envelope: {exc}", latency_s=self._clock() - started
+            )
         try:
             name, _ = await self._store.edi.queue_interchange(
                 self._partner_id,
@@ -78,8 +69,10 @@ class X12FileDelivery:
                 self._profile,
             )
         except X12Error as exc:
-            raise DeliveryRefused(f"x12: {exc}") from exc
-        return FileAnswer(head=f"queued {name}".encode(), latency_s=self._clock() - started)
+            return Refused(reason=f"x12: {exc}", latency_s=self._clock() - started)
+        except StoreUnavailable as exc:
+            return RetryAfter(reason=str(exc), latency_s=self._clock() - started)
+        return Delivered(latency_s=self._clock() - started, detail=f"queued {name}".encode())
 
     async def aclose(self) -> None:
         """Nothing held open: the poller owns the transport."""
@@ -95,13 +88,14 @@ class RoutedChannel:
         self._types = types
         self._other = other
 
-    async def send(self, delivery: DeliveryRecord, timestamp: int) -> DeliveryAnswer:
+    async def send(self, delivery: DeliveryRecord, timestamp: int) -> DeliveryOutcome:
         if delivery.document_type in self._types:
             return await self._files.send(delivery, timestamp)
         if self._other is None:
-            raise DeliveryRefused(
-                f"{delivery.document_type} has no channel: not in send_as_x12, and no "
-                "webhook or AMQP outbound"
+            return Refused(
+                reason=f"{delivery.document_type} has no channel: not in send_as_x12, and "
+                "no webhook or AMQP outbound",
+                latency_s=0.0,
             )
         return await self._other.send(delivery, timestamp)
 

@@ -2,53 +2,87 @@
 
 `[partners.outbound]` is a signed webhook endpoint (`WebhookChannel`), `[partners.outbound_amqp]`
 the partner's exchange on a broker (`gateway.outbound_amqp.ExchangeChannel`); one courier
-implementation delivers over either.
+implementation delivers over either, under the channel's `DeliveryRules`.
+
+The HTTP rules of delivery live here, in `webhook_outcome`, and nowhere else: which statuses
+deliver, retry, slow down or disable (Standard Webhooks' sender guidance). The courier only
+sees the outcome; the status stays on it for the attempt log.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
-
-import msgspec
 
 from actors.delivery import (
     COURIER_RESTARTS,
     DEFAULT_IDLE_WAIT_S,
     AttemptOutcome,
+    Delivered,
     DeliveryChannel,
+    DeliveryOutcome,
     DeliveryPolicy,
-    DeliveryRefused,
     DeliverySource,
+    Disable,
     OutboundDelivery,
     PartnerCourier,
+    Refused,
+    RetryAfter,
 )
 from actors.runtime import RestartPolicy
 from canonical.delivery import DeliveryRecord
 from gateway.config import PartnerConfig
-from gateway.config.delivery import AmqpOutbound, WebhookOutbound
+from gateway.config.delivery import DeliveryRules, WebhookOutbound
 from gateway.config.settings import AmqpSettings
 from gateway.outbound_amqp import ExchangeChannel
-from protocols.http.egress import EgressClient, EgressRefused, WebhookResponse, WebhookTarget
+from protocols.http.egress import (
+    EgressClient,
+    EgressError,
+    EgressRefused,
+    WebhookResponse,
+    WebhookTarget,
+)
 
-__all__ = ["WebhookChannel", "build_outbound", "delivery_channel", "delivery_policy"]
+__all__ = [
+    "WebhookChannel",
+    "build_outbound",
+    "delivery_channel",
+    "delivery_policy",
+    "webhook_outcome",
+]
+
+GONE = 410
+TOO_MANY_REQUESTS = 429
+# Statuses whose Retry-After is honoured; only these ask the sender to slow down.
+SLOW_DOWN = frozenset({TOO_MANY_REQUESTS, 503})
 
 
-def delivery_policy(partner_id: str, outbound: WebhookOutbound | AmqpOutbound) -> DeliveryPolicy:
-    """Return the courier's rules for one partner's outbound channel."""
-    policy = DeliveryPolicy(
-        partner_id=partner_id,
-        concurrency=outbound.concurrency,
-        rate_per_second=outbound.rate_per_second,
-        burst=outbound.burst,
-        retry_schedule_s=outbound.retry_schedule_s,
-        jitter=outbound.jitter,
-        max_age_s=outbound.max_age_s,
-        breaker_failures=outbound.breaker_failures,
-        breaker_cooldown_s=outbound.breaker_cooldown_s,
+def delivery_policy(partner_id: str, rules: DeliveryRules) -> DeliveryPolicy:
+    """Return the courier's rules for one partner from its channel's `DeliveryRules`."""
+    fields = DeliveryRules.__struct_fields__
+    return DeliveryPolicy(partner_id=partner_id, **{name: getattr(rules, name) for name in fields})
+
+
+def webhook_outcome(response: WebhookResponse) -> DeliveryOutcome:
+    """Return what a partner's HTTP answer means for the delivery (Standard Webhooks).
+
+    2xx delivered; 410 Gone disables the endpoint; 429 and 503 retry no sooner than their
+    Retry-After (429 says the endpoint is up, only busy: it does not open the breaker);
+    anything else (3xx included: redirects are not followed) retries on the schedule.
+    """
+    status, latency, head = response.status, response.latency_s, response.head
+    if 200 <= status < 300:
+        return Delivered(latency_s=latency, detail=head, status=status)
+    if status == GONE:
+        return Disable(reason="410 Gone", latency_s=latency, detail=head, status=status)
+    return RetryAfter(
+        reason=f"HTTP {status}",
+        latency_s=latency,
+        delay_s=response.retry_after_s if status in SLOW_DOWN else None,
+        healthy=status == TOO_MANY_REQUESTS,
+        detail=head,
+        status=status,
     )
-    if isinstance(outbound, WebhookOutbound):  # only HTTP answers carry Retry-After
-        policy = msgspec.structs.replace(policy, max_retry_after_s=outbound.max_retry_after_s)
-    return policy
 
 
 class WebhookChannel:
@@ -64,19 +98,25 @@ class WebhookChannel:
             response_head_bytes=outbound.response_head_bytes,
         )
 
-    async def send(self, delivery: DeliveryRecord, timestamp: int) -> WebhookResponse:
-        """POST one message, signed, its message id as `webhook-id`; return the answer.
+    async def send(self, delivery: DeliveryRecord, timestamp: int) -> DeliveryOutcome:
+        """POST one message, signed, its message id as `webhook-id`; return the outcome.
 
-        A target the egress guard refuses is `DeliveryRefused`: a dead letter at once with the
-        guard's reason. Retrying cannot make the address allowed; an operator fixes the URL,
-        the partner's DNS or `allow_networks`, then replays.
+        A target the egress guard refuses is `Refused`: a dead letter at once with the guard's
+        reason. Retrying cannot make the address allowed; an operator fixes the URL, the
+        partner's DNS or `allow_networks`, then replays. No answer (unreachable, DNS, timeout)
+        is `RetryAfter`.
         """
+        started = time.perf_counter()
         try:
-            return await self._client.post_webhook(
+            response = await self._client.post_webhook(
                 self._target, delivery.message_id, delivery.body, timestamp=timestamp
             )
         except EgressRefused as exc:
-            raise DeliveryRefused(f"egress guard: {exc}") from exc
+            latency = time.perf_counter() - started
+            return Refused(reason=f"egress guard: {exc}", latency_s=latency)
+        except EgressError as exc:
+            return RetryAfter(reason=str(exc), latency_s=time.perf_counter() - started)
+        return webhook_outcome(response)
 
     async def aclose(self) -> None:
         """Nothing to close: the egress pool is the gateway's."""
@@ -130,7 +170,8 @@ def build_outbound(
         if channel is None:
             continue
         couriers[p.id] = PartnerCourier(
-            delivery_policy(p.id, settings) if settings else DeliveryPolicy(partner_id=p.id),
+            # A partner with X12 files only (no outbound table): the default rules.
+            delivery_policy(p.id, settings or DeliveryRules()),
             source,
             channel,
             on_attempt=on_attempt,

@@ -1,14 +1,15 @@
 """A partner's AMQP outbound channel: its deliveries published to its exchange, with confirms.
 
 The relay's guarantees, per partner: every publish is persistent and `mandatory` and waits for
-the broker's confirm (`protocols.amqp.publisher`). What each answer becomes for the courier:
+the broker's confirm (`protocols.amqp.publisher`). What each answer becomes for the courier
+(an `actors.ports.DeliveryOutcome`; no HTTP status is made up for it):
 
-- confirmed: delivered (answered as status 200);
-- returned (no queue bound for the routing key, 312 NO_ROUTE): `DeliveryRefused`, a dead
-  letter at once with the reply code and text. Retrying cannot bind a queue; an operator
-  replays the dead letter once the partner has bound one. The relay does the same;
+- confirmed: `Delivered`;
+- returned (no queue bound for the routing key, 312 NO_ROUTE): `Refused`, a dead letter at
+  once with the reply code (the outcome's `status`) and text. Retrying cannot bind a queue;
+  an operator replays the dead letter once the partner has bound one. The relay does the same;
 - nacked (the broker refused responsibility) or no answer (connection lost, confirm timed
-  out, exchange refused): a failed attempt, retried on the partner's schedule.
+  out, exchange refused): `RetryAfter`, retried on the partner's schedule.
 
 The AMQP `message_id` is the canonical message id on every attempt and every replay, so the
 partner's consumer dedups a publish that was confirmed but whose confirm was lost.
@@ -31,34 +32,16 @@ import anyio
 import msgspec
 from aiormq.abc import AbstractChannel
 
-from actors.delivery import DeliveryRefused
+from actors.delivery import Delivered, DeliveryOutcome, Refused, RetryAfter
 from canonical import DOCUMENT_TYPES
 from canonical.backoff import backoff_delay
 from canonical.delivery import DeliveryRecord
-from canonical.errors import GatewayError
 from gateway.config.delivery import AmqpOutbound
 from protocols.amqp.publisher import BrokerConnectionLost, ConfirmedPublisher, connect
 
-__all__ = ["ExchangeChannel", "PublishAnswer", "PublishNacked"]
+__all__ = ["ExchangeChannel"]
 
 log = logging.getLogger(__name__)
-
-CONFIRMED = 200
-
-
-class PublishNacked(GatewayError):
-    """The broker refused responsibility for a publish (a nack): publish it again later."""
-
-    status, reason, title = 503, "broker-nacked", "Publish refused by the broker"
-
-
-class PublishAnswer(msgspec.Struct, frozen=True, kw_only=True):
-    """A confirmed publish, in the courier's terms (`actors.delivery.DeliveryAnswer`)."""
-
-    status: int = CONFIRMED
-    retry_after_s: float | None = None
-    head: bytes = b""
-    latency_s: float
 
 
 class PartnerMessage(msgspec.Struct, frozen=True, kw_only=True):
@@ -107,31 +90,45 @@ class ExchangeChannel:
         self._failures = 0  # connection losses since the broker last answered
         self._reconnect_at = 0.0
 
-    async def send(self, delivery: DeliveryRecord, timestamp: int) -> PublishAnswer:
+    async def send(self, delivery: DeliveryRecord, timestamp: int) -> DeliveryOutcome:
         """Publish one delivery and wait for the broker's answer (see the module docstring)."""
         exchange = self._outbound.exchange
         message = self._message(delivery)
+        started = self._clock()
         async with self._lock:
-            publisher = await self._open()
+            try:
+                publisher = await self._open()  # counts its own failures
+            except BrokerConnectionLost as exc:
+                return RetryAfter(reason=str(exc), latency_s=self._clock() - started)
             try:
                 (answer,) = await publisher.publish_batch([message])
             except BrokerConnectionLost as exc:
                 await self._lost(exc)
-                raise
+                return RetryAfter(reason=str(exc), latency_s=self._clock() - started)
         self._failures = 0
         match answer.outcome:
             case "confirmed":
-                return PublishAnswer(head=b"confirmed", latency_s=answer.latency)
+                return Delivered(latency_s=answer.latency, detail=b"confirmed")
             case "returned":
-                raise DeliveryRefused(
-                    f"AMQP {answer.reply_code} {answer.reply_text}: exchange {exchange!r} "
-                    f"routes routing key {message.routing_key!r} to no queue",
-                    code=answer.reply_code,
+                return Refused(
+                    reason=f"AMQP {answer.reply_code} {answer.reply_text}: exchange "
+                    f"{exchange!r} routes routing key {message.routing_key!r} to no queue",
+                    latency_s=answer.latency,
+                    detail=answer.reply_text.encode(),
+                    status=answer.reply_code,
                 )
             case "nacked":
-                raise PublishNacked(f"exchange {exchange!r}: the broker nacked the publish")
+                return RetryAfter(
+                    reason=f"exchange {exchange!r}: the broker nacked the publish",
+                    latency_s=answer.latency,
+                    detail=b"nacked",
+                )
             case _:
-                raise BrokerConnectionLost(f"exchange {exchange!r}: publish {answer.outcome}")
+                return RetryAfter(
+                    reason=f"exchange {exchange!r}: publish {answer.outcome}",
+                    latency_s=answer.latency,
+                    detail=answer.outcome.encode(),
+                )
 
     async def aclose(self) -> None:
         """Close the connection; the next `send` opens a new one."""

@@ -171,9 +171,13 @@ async def test_partner_rate_limit_spaces_its_calls(tmp_path: Path) -> None:
     ) as env:
         await env.accept(deliveries_for("acme", [f"PO-{n}" for n in range(6)]))
         await env.until("acme", {"delivered"})
+        deliveries = await env.store.deliveries.deliveries(partner_id="acme")
+        attempts = [a for d in deliveries for a in await env.store.deliveries.attempts(d.id)]
 
-    times = sorted(call.at for call in receiver.calls)
-    assert len(times) == 6
+    # When each attempt started, as the courier recorded it: arrival times at the receiver
+    # also carry each call's own connection set-up, which shrank the span under load.
+    times = sorted(a.attempted_at for a in attempts)
+    assert len(times) == len(receiver.calls) == 6
     # The bucket refills 5 tokens/s: six calls span at least a second (one token at the start).
     assert times[-1] - times[0] >= 0.95
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from gateway.config import Secret, check_config, load_config
 from gateway.config.delivery import STANDARD_WEBHOOKS_RETRY_SCHEDULE_S
 
@@ -73,3 +75,30 @@ def test_a_url_that_is_not_http_and_a_network_that_is_not_cidr_are_refused(
     assert (code_url, code_net) == (1, 1)
     assert "outbound.url" in lines_url[0]
     assert "outbound.allow_networks" in lines_net[0]
+
+
+@pytest.mark.parametrize(
+    ("table", "keys"),
+    [
+        ("outbound", 'url = "https://hooks.acme.example/in"\nsecret = "{secret}"\n'),
+        ("outbound_amqp", 'exchange = "acme.inbound"\n'),
+    ],
+)
+def test_the_delivery_rules_are_the_same_keys_checked_the_same_in_every_channel_table(
+    tmp_path: Path, table: str, keys: str
+) -> None:
+    secret = Secret.generate().reveal()
+    rules = "retry_schedule_s = [5, -1]\njitter = 1.5\nmax_retry_after_s = 60\n"
+    path = tmp_path / "gateway.toml"
+    path.write_text(
+        PARTNER.format(inbound=secret).replace("[partners.outbound]\n", f"[partners.{table}]\n")
+        + keys.format(secret=secret)
+        + rules
+    )
+    code, lines = check_config(path, {})
+
+    assert code == 1
+    assert [line.split(": ")[2] for line in lines] == [
+        f"{table}.retry_schedule_s[1]",
+        f"{table}.jitter",
+    ]

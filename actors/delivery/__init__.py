@@ -1,7 +1,9 @@
 """Outbound delivery: one courier per partner sends its messages, retries, then dead-letters.
 
-See `PartnerCourier` for what each answer means and how order is kept; `OutboundDelivery` runs
-the couriers; `CircuitBreaker` and `retry_delay` are the per-endpoint rules they use.
+Channels say what each attempt came to as a `DeliveryOutcome` (`Delivered`, `RetryAfter`,
+`Refused`, `Disable`); see `PartnerCourier` for what each means and how order is kept;
+`OutboundDelivery` runs the couriers; `CircuitBreaker` and `retry_delay` are the per-endpoint
+rules they use.
 """
 
 from actors.delivery._breaker import BreakerState, CircuitBreaker
@@ -10,15 +12,13 @@ from actors.delivery._courier import (
     DEFAULT_IDLE_WAIT_S,
     AttemptOutcome,
     CourierStatistics,
-    DeliveryAnswer,
     DeliveryChannel,
-    DeliveryRefused,
     DeliverySource,
     PartnerCourier,
-    WebhookAnswer,
 )
 from actors.delivery._couriers import COURIER_RESTARTS, OutboundDelivery
 from actors.delivery._policy import DeliveryPolicy, retry_delay
+from actors.ports import Delivered, DeliveryOutcome, Disable, Refused, RetryAfter
 
 __all__ = [
     "COURIER_RESTARTS",
@@ -28,13 +28,15 @@ __all__ = [
     "BreakerState",
     "CircuitBreaker",
     "CourierStatistics",
-    "DeliveryAnswer",
+    "Delivered",
     "DeliveryChannel",
+    "DeliveryOutcome",
     "DeliveryPolicy",
-    "DeliveryRefused",
     "DeliverySource",
+    "Disable",
     "OutboundDelivery",
     "PartnerCourier",
-    "WebhookAnswer",
+    "Refused",
+    "RetryAfter",
     "retry_delay",
 ]

@@ -6,18 +6,20 @@ hands out only the oldest pending delivery of each aggregate (`heads`), and the 
 that aggregate becomes a head only once the earlier one is delivered or dead. Different
 aggregates go at once, up to the partner's concurrency.
 
-What an answer means (Standard Webhooks sender guidance):
-- 2xx: delivered.
-- 410 Gone: the endpoint is disabled (a store flag); its messages stay pending until an
-  operator enables it again.
-- 429 and 503 with Retry-After: the endpoint is not called again before that time has passed.
-- anything else, and no answer at all: a failure; retried on the schedule, then dead-lettered.
+What an attempt's outcome means (`actors.ports.DeliveryOutcome`; each channel maps its own
+transport's answers to these, the webhook channel by Standard Webhooks' sender guidance):
+- `Delivered`: settled delivered; the circuit breaker counts a success.
+- `RetryAfter`: a failure, retried on the schedule, then dead-lettered (retries spent, or the
+  message older than `max_age_s`). With `delay_s` the endpoint is not called again before
+  that time has passed (capped by `max_retry_after_s`); a `healthy` one (slow down, not
+  down) does not count against the breaker.
+- `Refused`: the message can never be taken as it is: a dead letter at once, with the
+  reason, for an operator to replay once the partner or the configuration is fixed.
+- `Disable`: the endpoint is gone; it is disabled (a store flag) and its messages stay
+  pending until an operator enables it again.
 
-The courier does not know the transport: its `DeliveryChannel` hands one message over (a signed
-POST, a confirmed AMQP publish) and answers in these terms. A channel that knows a message can
-never be taken (an AMQP return: no queue bound; a target the egress guard refuses) raises
-`DeliveryRefused`, and the delivery is a dead letter at once, with the reason, for an operator
-to replay once the partner or the configuration is fixed.
+The courier does not know the transport: it decides on outcomes only. What operators see of
+an attempt (status code, first bytes of the answer) is the outcome's `status` and `detail`.
 
 Every line an attempt logs carries the message's `message_id`, `correlation_id` and `partner`
 (`canonical.trace`); the endpoint's disabling by a 410 is logged once, not once per attempt
@@ -38,11 +40,15 @@ from anyio.abc import TaskGroup, TaskStatus
 from actors.delivery._breaker import BreakerState, CircuitBreaker
 from actors.delivery._policy import DeliveryPolicy, retry_delay
 from actors.ports import (
-    DeliveryAnswer,
+    Delivered,
     DeliveryAttempt,
     DeliveryChannel,
+    DeliveryOutcome,
     DeliveryRecord,
     DeliverySource,
+    Disable,
+    Refused,
+    RetryAfter,
 )
 from actors.ratelimit import TokenBucket
 from canonical.errors import GatewayError, StoreUnavailable
@@ -53,12 +59,9 @@ __all__ = [
     "DEFAULT_IDLE_WAIT_S",
     "AttemptOutcome",
     "CourierStatistics",
-    "DeliveryAnswer",
     "DeliveryChannel",
-    "DeliveryRefused",
     "DeliverySource",
     "PartnerCourier",
-    "WebhookAnswer",
 ]
 
 log = logging.getLogger(__name__)
@@ -69,24 +72,8 @@ DEFAULT_HEADS_BATCH = 512
 # courier notices an `enable_endpoint` or a replay made by another process (the CLI).
 DEFAULT_IDLE_WAIT_S = 1.0
 
-GONE = 410
-# Statuses whose Retry-After is honoured; only these ask the sender to slow down.
-_SLOW_DOWN = frozenset({429, 503})
-
 AttemptOutcome = Literal["delivered", "retried", "dead", "disabled", "lost"]
-
-WebhookAnswer = DeliveryAnswer  # the name the webhook-only courier gave it
-
-
-class DeliveryRefused(GatewayError):
-    """The partner's side can never take this message as it is (an unroutable publish, a
-    target the egress guard refuses): a dead letter at once, never retried on the schedule."""
-
-    status, reason, title = 502, "delivery-refused", "Delivery refused by the partner's side"
-
-    def __init__(self, detail: str, *, code: int | None = None) -> None:
-        super().__init__(detail)
-        self.code = code  # the transport's own code for the refusal, e.g. AMQP 312 NO_ROUTE
+"""What became of a delivery after one attempt (the metrics' label), from the channel's outcome."""
 
 
 class CourierStatistics(msgspec.Struct, frozen=True, kw_only=True):
@@ -131,7 +118,7 @@ class PartnerCourier:
         self._finished: set[int] = set()
         self._paused_until = 0.0
         self._disabled = False
-        self._gone_answers = 0  # 410s seen: a store read older than one must not undo it
+        self._gone_answers = 0  # Disables seen: a store read older than one must not undo it
         self._counts = {"delivered": 0, "retried": 0, "dead": 0}
 
     def wake(self) -> None:
@@ -189,7 +176,7 @@ class PartnerCourier:
             return self._idle_wait_s
         gone_answers = self._gone_answers
         disabled = await self._source.endpoint_disabled(partner)
-        # A 410 that came during the read is newer than what the read saw.
+        # A Disable that came during the read is newer than what the read saw.
         self._disabled = disabled or gone_answers != self._gone_answers
         if self._disabled:
             return self._idle_wait_s
@@ -243,58 +230,55 @@ class PartnerCourier:
         """Make one attempt and settle it; return what became of the delivery and the latency."""
         started = self._clock()
         try:
-            answer = await self._channel.send(delivery, int(started))
-        except DeliveryRefused as exc:
-            latency = self._clock() - started
-            attempt = DeliveryAttempt(
-                attempted_at=started, status=exc.code, latency_s=latency, error=str(exc)
-            )
-            # The partner's side answered: nothing is wrong with reaching it.
-            self._breaker.neutral()
-            await self._source.settle(delivery.id, attempt, "dead", reason=str(exc))
-            log.error("delivery refused, dead-lettered: %s", exc)
-            return "dead", latency
+            outcome: DeliveryOutcome = await self._channel.send(delivery, int(started))
         except GatewayError as exc:
-            latency = self._clock() - started
-            attempt = DeliveryAttempt(
-                attempted_at=started, status=None, latency_s=latency, error=str(exc)
-            )
-            self._breaker.failure()
-            return await self._failed(delivery, attempt, str(exc), retry_after=None), latency
+            # The channel failed to say: no answer is a failure like any other.
+            outcome = RetryAfter(reason=str(exc), latency_s=self._clock() - started)
         attempt = DeliveryAttempt(
             attempted_at=started,
-            status=answer.status,
-            latency_s=answer.latency_s,
-            response_head=answer.head,
+            status=outcome.status,
+            latency_s=outcome.latency_s,
+            error=None if isinstance(outcome, Delivered) else outcome.reason,
+            response_head=outcome.detail,
         )
-        status = answer.status
-        if 200 <= status < 300:
-            self._breaker.success()
-            await self._source.settle(delivery.id, attempt, "delivered")
-            return "delivered", answer.latency_s
-        if status == GONE:
-            # The partner says the endpoint is gone for good: keep its messages for when an
-            # operator enables it again, rather than burn their retries on it.
-            self._breaker.neutral()
-            # Attempts in flight when the first 410 came answer 410 too: one event, one line.
-            newly = not self._disabled
-            self._disabled = True
-            self._gone_answers += 1
-            reason = "410 Gone: endpoint disabled until an operator enables it"
-            await self._source.disable_endpoint(self.policy.partner_id, reason)
-            await self._source.settle(
-                delivery.id, attempt, "retry", next_attempt_at=self._clock(), reason=reason
-            )
-            if newly:
-                log.warning("endpoint answered 410 Gone: disabled until an operator enables it")
-            return "disabled", answer.latency_s
-        retry_after = answer.retry_after_s if status in _SLOW_DOWN else None
-        if status == 429:
-            self._breaker.neutral()
-        else:
-            self._breaker.failure()
-        outcome = await self._failed(delivery, attempt, f"HTTP {status}", retry_after=retry_after)
-        return outcome, answer.latency_s
+        match outcome:
+            case Delivered():
+                self._breaker.success()
+                await self._source.settle(delivery.id, attempt, "delivered")
+                return "delivered", outcome.latency_s
+            case Refused():
+                # The partner's side answered: nothing is wrong with reaching it.
+                self._breaker.neutral()
+                await self._source.settle(delivery.id, attempt, "dead", reason=outcome.reason)
+                log.error("delivery refused, dead-lettered: %s", outcome.reason)
+                return "dead", outcome.latency_s
+            case Disable():
+                await self._disable(delivery, attempt, outcome.reason)
+                return "disabled", outcome.latency_s
+            case RetryAfter():
+                if outcome.healthy:
+                    self._breaker.neutral()
+                else:
+                    self._breaker.failure()
+                result = await self._failed(
+                    delivery, attempt, outcome.reason, retry_after=outcome.delay_s
+                )
+                return result, outcome.latency_s
+
+    async def _disable(self, delivery: DeliveryRecord, attempt: DeliveryAttempt, why: str) -> None:
+        """Disable the endpoint; the delivery stays pending for when an operator enables it."""
+        self._breaker.neutral()
+        # Attempts in flight when the first Disable came are disabled too: one event, one line.
+        newly = not self._disabled
+        self._disabled = True
+        self._gone_answers += 1
+        reason = f"{why}: endpoint disabled until an operator enables it"
+        await self._source.disable_endpoint(self.policy.partner_id, reason)
+        await self._source.settle(
+            delivery.id, attempt, "retry", next_attempt_at=self._clock(), reason=reason
+        )
+        if newly:
+            log.warning("endpoint disabled until an operator enables it: %s", why)
 
     async def _failed(
         self,

@@ -11,22 +11,25 @@ __all__ = ["DeliveryPolicy", "retry_delay"]
 
 
 class DeliveryPolicy(Struct, frozen=True, kw_only=True):
-    """One partner's delivery rules, mapped from its `outbound` configuration by the gateway.
+    """One partner's delivery rules, mapped by the gateway from the `DeliveryRules` its
+    outbound channel's configuration carries (gateway/config/delivery.py: the defaults live
+    there, once, for every channel).
 
     `retry_schedule_s[n]` is the wait before retry n + 1; the first attempt is immediate, so a
     delivery gets `len(retry_schedule_s) + 1` attempts before it becomes a dead letter.
+    `max_retry_after_s` caps the wait an outcome asks for (`RetryAfter.delay_s`).
     """
 
     partner_id: str
-    concurrency: int = 4
-    rate_per_second: float = 20.0
-    burst: int = 20
-    retry_schedule_s: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
-    jitter: float = 0.2
-    max_age_s: float = 4 * 24 * 3600.0
-    breaker_failures: int = 5
-    breaker_cooldown_s: float = 30.0
-    max_retry_after_s: float = 24 * 3600.0
+    concurrency: int
+    rate_per_second: float
+    burst: int
+    retry_schedule_s: tuple[float, ...]
+    jitter: float
+    max_age_s: float
+    breaker_failures: int
+    breaker_cooldown_s: float
+    max_retry_after_s: float
 
 
 def retry_delay(

@@ -29,6 +29,12 @@ A partner that takes AMQP gets its messages published to an exchange instead: an
     url = { env = "ACME_AMQP_URL" }          # optional: the gateway's [amqp] url by default
 
 A partner has one outbound channel at most: `outbound`, `outbound_amqp` or `pull`.
+
+The delivery rules (concurrency, rate, retries, jitter, age, breaker, longest wait asked for)
+are one Struct, `DeliveryRules`, which every push channel's table extends: the same keys, with
+the same defaults, in `outbound` and `outbound_amqp`; a partner whose documents go out only
+as X12 files (`[partners.edi] send_as_x12`) is delivered under `DeliveryRules()`. A pull
+partner has none: it fetches, nothing is attempted.
 """
 
 from __future__ import annotations
@@ -61,6 +67,7 @@ __all__ = [
     "DEFAULT_TIMEOUT_S",
     "STANDARD_WEBHOOKS_RETRY_SCHEDULE_S",
     "AmqpOutbound",
+    "DeliveryRules",
     "PullOutbound",
     "WebhookOutbound",
 ]
@@ -93,7 +100,8 @@ DEFAULT_MAX_AGE_S = 4 * 24 * 3600.0
 # Consecutive failures that open the endpoint's circuit, and the wait before a probe.
 DEFAULT_BREAKER_FAILURES = 5
 DEFAULT_BREAKER_COOLDOWN_S = 30.0
-# A Retry-After beyond this is taken as this: a hostile or broken header cannot park a partner.
+# A wait asked for (HTTP Retry-After) beyond this is taken as this: a hostile or broken
+# header cannot park a partner.
 DEFAULT_MAX_RETRY_AFTER_S = 24 * 3600.0
 # First bytes of each answer kept with the attempt.
 DEFAULT_RESPONSE_HEAD_BYTES = 512
@@ -108,7 +116,6 @@ DEFAULT_AMQP_CONNECT_TIMEOUT_S = 10.0
 DEFAULT_AMQP_CONFIRM_TIMEOUT_S = 30.0
 
 Delay = Annotated[float, msgspec.Meta(ge=0, le=7 * 24 * 3600)]
-# The delivery rules every push channel shares (mapped to `actors.delivery.DeliveryPolicy`).
 Concurrency = Annotated[int, msgspec.Meta(ge=1, le=256)]
 Rate = Annotated[float, msgspec.Meta(gt=0)]
 Burst = Annotated[int, msgspec.Meta(ge=1)]
@@ -116,13 +123,15 @@ RetrySchedule = Annotated[tuple[Delay, ...], msgspec.Meta(max_length=100)]
 Jitter = Annotated[float, msgspec.Meta(ge=0, lt=1)]
 
 
-class WebhookOutbound(Base, frozen=True):
-    """Where and how the gateway delivers messages to one partner: Standard Webhooks POSTs."""
+class DeliveryRules(Base, frozen=True, kw_only=True):
+    """How the courier treats one partner's deliveries, whatever the channel: calls at once,
+    rate, retry schedule, age limit, breaker (mapped to `actors.delivery.DeliveryPolicy`).
 
-    url: Name
-    # Signs every delivery (Standard Webhooks); the partner verifies with it.
-    secret: Secret
-    timeout_s: Seconds = DEFAULT_TIMEOUT_S
+    Channel tables extend it, repeating `kw_only=True` as `frozen=True` (msgspec#657): their
+    own required fields follow these defaults.
+    """
+
+    # Calls in flight at once (different aggregates; one aggregate is sequential).
     concurrency: Concurrency = DEFAULT_CONCURRENCY
     # Token bucket for calls to this partner (retries included): refill rate and burst.
     rate_per_second: Rate = DEFAULT_RATE_PER_SECOND
@@ -132,7 +141,18 @@ class WebhookOutbound(Base, frozen=True):
     max_age_s: Seconds = DEFAULT_MAX_AGE_S
     breaker_failures: Count = DEFAULT_BREAKER_FAILURES
     breaker_cooldown_s: Seconds = DEFAULT_BREAKER_COOLDOWN_S
+    # The longest pause an answer may ask for (HTTP Retry-After); longer asks are cut to it.
     max_retry_after_s: Seconds = DEFAULT_MAX_RETRY_AFTER_S
+
+
+class WebhookOutbound(DeliveryRules, frozen=True, kw_only=True):
+    """Where and how the gateway delivers messages to one partner: Standard Webhooks POSTs,
+    under its `DeliveryRules` (the keys beside these in the table)."""
+
+    url: Name
+    # Signs every delivery (Standard Webhooks); the partner verifies with it.
+    secret: Secret
+    timeout_s: Seconds = DEFAULT_TIMEOUT_S
     response_head_bytes: Annotated[int, msgspec.Meta(ge=0, le=65536)] = DEFAULT_RESPONSE_HEAD_BYTES
     # Non-public networks this partner may be reached on (CIDR). Empty: public addresses only.
     allow_networks: tuple[str, ...] = ()
@@ -168,11 +188,11 @@ class PullOutbound(Base, frozen=True):
     max_batch: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = DEFAULT_PULL_BATCH
 
 
-class AmqpOutbound(Base, frozen=True):
+class AmqpOutbound(DeliveryRules, frozen=True, kw_only=True):
     """Where and how the gateway delivers messages to one partner: confirmed AMQP publishes.
 
-    The delivery rules (concurrency, rate, retries, breaker) are `WebhookOutbound`'s, with the
-    same defaults; a publish is one attempt, its confirm the answer.
+    Under its `DeliveryRules`, as a webhook channel is; a publish is one attempt, its confirm
+    the answer.
     """
 
     # Declared durable topic by the gateway, or only checked (passive) with `declare = false`.
@@ -183,14 +203,6 @@ class AmqpOutbound(Base, frozen=True):
     url: AmqpUrl | None = None
     connect_timeout_s: Seconds = DEFAULT_AMQP_CONNECT_TIMEOUT_S
     confirm_timeout_s: Seconds = DEFAULT_AMQP_CONFIRM_TIMEOUT_S
-    concurrency: Concurrency = DEFAULT_CONCURRENCY
-    rate_per_second: Rate = DEFAULT_RATE_PER_SECOND
-    burst: Burst = DEFAULT_BURST
-    retry_schedule_s: RetrySchedule = STANDARD_WEBHOOKS_RETRY_SCHEDULE_S
-    jitter: Jitter = DEFAULT_JITTER
-    max_age_s: Seconds = DEFAULT_MAX_AGE_S
-    breaker_failures: Count = DEFAULT_BREAKER_FAILURES
-    breaker_cooldown_s: Seconds = DEFAULT_BREAKER_COOLDOWN_S
 
     def problems(self) -> Iterator[Problem]:
         with known():

@@ -10,8 +10,8 @@ the TLS server name) set to the original host: a DNS answer that changes between
 the connect (rebinding) cannot move the request elsewhere.
 
 Transport only: what a status means for the delivery (retry, disable, dead letter) is decided
-by the caller. Redirects are not followed (a 3xx is an answer like any other); proxies from
-the environment are not used.
+in one place, `gateway.outbound.webhook_outcome`. Redirects are not followed (a 3xx is an
+answer like any other); proxies from the environment are not used.
 """
 
 from __future__ import annotations
