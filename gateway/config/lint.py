@@ -1,0 +1,133 @@
+"""`gateway config lint FILE`: every problem of a config file at once, with line and column.
+
+The errors are the loader's own (`load_config`: each table's `problems()` and the whole-file
+rules in rules.py, so a rule lives in one place and `run` refuses what `lint` reports); lint adds
+the column and the warnings a running gateway has no reason to refuse: secrets written inline
+in the file (a file that gets committed or copied leaks them) and secret files others can read.
+Each line reads `FILE:LINE:COLUMN: PLACE: FIELD: MESSAGE` (warnings say `warning:` after the
+position); the exit status is 1 when there is any error, else 0.
+"""
+
+from __future__ import annotations
+
+import re
+import stat
+import tomllib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from canonical.errors import ConfigError
+from gateway.config.lines import TomlLines
+from gateway.config.loader import load_config
+
+__all__ = ["LintReport", "lint_config"]
+
+# A bare `FILE:LINE: ` the loader puts first; lint adds the column after it.
+_AT_LINE = re.compile(r"^(?P<where>.*?):(?P<line>\d+): ")
+_ENV_MISSING = re.compile(r"environment variable \S+ is not set")
+# Text that is a secret whatever key it sits under.
+_INLINE_SECRET = re.compile(
+    r"^(whsec_|-----BEGIN [A-Z ]*PRIVATE KEY-----)|^amqps?://[^/@]*:[^/@]+@"
+)
+INLINE_WARNING = 'secret written inline: use { env = "NAME" } or { file = "PATH" }'
+
+
+class LintReport(msgspec.Struct, frozen=True):
+    """What lint found: error and warning lines, each `FILE:LINE:COLUMN: ...`, in file order."""
+
+    errors: list[str]
+    warnings: list[str]
+
+    @property
+    def exit_code(self) -> int:
+        """1 when the file has any error, else 0."""
+        return 1 if self.errors else 0
+
+
+def lint_config(
+    path: Path, environ: Mapping[str, str], *, allow_missing_env: bool = False
+) -> LintReport:
+    """Lint the config file at `path`; secrets by `{ env = ... }` are looked up in `environ`.
+
+    With `allow_missing_env` an unset environment variable is a warning, not an error: a CI job
+    lints the file without the production secrets.
+    """
+    where = str(path)
+    try:
+        text = path.read_text("utf-8")
+        lines = TomlLines(text)
+        document = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        lines, document = TomlLines(""), {}
+    errors: list[tuple[int, str]] = []
+    warnings: list[tuple[int, str]] = []
+    try:
+        load_config(path, environ)
+    except ConfigError as exc:
+        for error in exc.errors:
+            line, message = _with_column(error.path, error.message, lines)
+            if allow_missing_env and _ENV_MISSING.search(message):
+                warnings.append((line, _as_warning(message)))
+            else:
+                errors.append((line, message))
+    for key_path, message in _warnings(document, path.parent):
+        position = lines.position(key_path) or (0, 0)
+        warnings.append(
+            (
+                position[0],
+                f"{where}:{position[0]}:{position[1]}: warning: {_label(key_path)}: {message}",
+            )
+        )
+    return LintReport(
+        errors=[m for _, m in sorted(errors, key=lambda e: e[0])],
+        warnings=[m for _, m in sorted(warnings, key=lambda w: w[0])],
+    )
+
+
+def _with_column(dollar_path: str, message: str, lines: TomlLines) -> tuple[int, str]:
+    """Return (line, message) with the column put after the loader's `FILE:LINE`."""
+    found = _AT_LINE.match(message)
+    if found is None:
+        return 0, message
+    key_path = dollar_path.removeprefix("$").removeprefix(".")
+    position = lines.position(key_path)
+    line = int(found["line"])
+    if position is None or position[0] != line:
+        return line, message  # TOML syntax errors already carry their own column
+    return line, f"{found['where']}:{line}:{position[1]}: {message[found.end() :]}"
+
+
+def _as_warning(message: str) -> str:
+    found = re.match(r"^(.*?:\d+(?::\d+)?): ", message)
+    return f"{found[1]}: warning: {message[found.end() :]}" if found else f"warning: {message}"
+
+
+def _label(key_path: str) -> str:
+    return key_path or "(file)"
+
+
+def _warnings(document: Any, base: Path, at: str = "") -> Iterator[tuple[str, str]]:
+    """Walk the parsed file: inline secrets, and secret files that others can read."""
+    if isinstance(document, dict):
+        if set(document) == {"file"} and isinstance(document["file"], str):
+            yield from _secret_file(at, base / document["file"])
+            return
+        for key, value in document.items():
+            yield from _warnings(value, base, f"{at}.{key}" if at else str(key))
+    elif isinstance(document, list):
+        for index, value in enumerate(document):
+            yield from _warnings(value, base, f"{at}[{index}]")
+    elif isinstance(document, str) and _INLINE_SECRET.match(document):
+        yield at, INLINE_WARNING
+
+
+def _secret_file(at: str, path: Path) -> Iterator[tuple[str, str]]:
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return  # the loader reports a file it cannot read
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        yield at, f"secret file {path.name} is readable by others (chmod 600)"
