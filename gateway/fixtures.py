@@ -15,8 +15,8 @@ file also renders the acknowledgements it owes (control numbers from 1, dated `a
 default 2026-01-01T00:00:00Z, so the output is stable). The expected JSON is
 `{"documents": [...], "problems": [...], "acknowledgements": [...]}`: documents as canonical
 JSON (for files with their `provenance`), problems with reason and detail (a refused file or
-document is one problem), acknowledgements as text; a key left out is not compared. Nothing
-touches the network or the store. A fixture that differs prints a unified diff; the exit
+document is one problem), acknowledgements as lists of segment lines; a key left out is not
+compared. Nothing touches the network or the store. A fixture that differs prints a unified diff; the exit
 status is 1 when any fixture fails, 2 when the config or DIR cannot be read.
 """
 
@@ -171,7 +171,8 @@ def _file(partner: PartnerConfig, spec: FixtureSpec, path: Path, data: bytes) ->
         reading = decode_file(data, file_name=file_name, sha256=sha256, profile=profile)
         at = dt.datetime.fromisoformat(spec.ack_date)
         acks = render_acknowledgements(reading, ControlNumbers(interchange=1, group=1), at=at)
-        out["acknowledgements"] = [ack.decode("ascii", "replace") for ack in acks]
+        # One list of segment lines per ack: a diff then points at the segment that differs.
+        out["acknowledgements"] = [ack.decode("ascii", "replace").splitlines() for ack in acks]
     return out
 
 
