@@ -16,8 +16,8 @@ default 2026-01-01T00:00:00Z, so the output is stable). The expected JSON is
 `{"documents": [...], "problems": [...], "acknowledgements": [...]}`: documents as canonical
 JSON (for files with their `provenance`), problems with reason and detail (a refused file or
 document is one problem), acknowledgements as lists of segment lines; a key left out is not
-compared. Nothing touches the network or the store. A fixture that differs prints a unified diff; the exit
-status is 1 when any fixture fails, 2 when the config or DIR cannot be read.
+compared. Nothing touches the network or the store. A fixture that differs prints a unified
+diff; the exit status is 1 when any fixture fails, 2 when the config or DIR cannot be read.
 """
 
 from __future__ import annotations

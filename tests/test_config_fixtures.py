@@ -50,9 +50,7 @@ def fixture(folder: Path, input_name: str, data: bytes, expected: object, **spec
     return folder
 
 
-def run(
-    capsys: pytest.CaptureFixture[str], fixtures: Path, config: Path
-) -> tuple[int, str]:
+def run(capsys: pytest.CaptureFixture[str], fixtures: Path, config: Path) -> tuple[int, str]:
     code = main(["config", "test", str(fixtures), "--config", str(config)], {})
     return code, capsys.readouterr().out
 
