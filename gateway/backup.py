@@ -14,15 +14,12 @@ import os
 import sqlite3
 import sys
 import time
-import tomllib
 from pathlib import Path
 
-import msgspec
-
 from canonical.errors import ConfigError, GatewayError
-from gateway.config.settings import StoreSettings
+from gateway.config.partial import load_store_settings
 
-__all__ = ["BackupError", "backup_store", "read_store_settings", "run_backup_command"]
+__all__ = ["BackupError", "backup_store", "run_backup_command"]
 
 # Waits this long for a lock (a checkpoint, a migration) before giving up.
 BACKUP_BUSY_TIMEOUT_MS = 30_000
@@ -37,19 +34,6 @@ class BackupError(GatewayError):
     def __init__(self, cause: str, detail: str) -> None:
         super().__init__(detail)
         self.cause = cause
-
-
-def read_store_settings(config_path: Path) -> StoreSettings:
-    """Return the config file's `[store]` settings alone (no secret is resolved)."""
-    try:
-        document = tomllib.loads(config_path.read_text("utf-8"))
-        return msgspec.convert(document.get("store", {}), StoreSettings)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{config_path}: cannot read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{config_path}: {exc}") from None
-    except msgspec.ValidationError as exc:
-        raise ConfigError(f"{config_path}: [store]: {exc}") from None
 
 
 def backup_store(store_path: Path, out: Path) -> int:
@@ -94,7 +78,7 @@ def _check(copy: Path) -> None:
 def run_backup_command(config_path: Path, out: Path) -> int:
     """The `gateway backup` command; returns its exit status (0, 1 failed, 2 config error)."""
     try:
-        settings = read_store_settings(config_path)
+        settings = load_store_settings(config_path)
     except ConfigError as exc:
         print(exc.detail, file=sys.stderr)
         return EXIT_USAGE
