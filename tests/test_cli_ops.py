@@ -201,7 +201,8 @@ def test_partners_add_appends_a_loadable_partner_with_a_0600_secret_file(
     partner = load_config(path, environ).partners[1]
     assert code == 0
     assert oct(secret_file.stat().st_mode & 0o777) == "0o600"
-    assert secret.startswith("whsec_") and secret in out
+    assert secret.startswith("whsec_")
+    assert secret in out
     assert (partner.id, partner.sends) == ("globex", frozenset({"invoice", "advance_ship_notice"}))
     assert partner.secrets[0].reveal() == secret
     assert "http://127.0.0.1:8080/webhooks/globex/invoice" in out
