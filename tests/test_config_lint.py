@@ -108,6 +108,33 @@ def test_an_inline_secret_is_a_warning_that_does_not_fail(
     ]
 
 
+PULL_SECRET = "whsec_OLUt2Ntk4UQJKFojRyYdZhQYsDLCBb1R8FcIpz2J2w0="
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            '[partners.pull]\ntoken = { env = "PULL_TOKEN" }\n',
+            ":13:1: warning: partners[0].pull: dead: receives is empty, nothing goes this way",
+        ),
+        (
+            '[partners.x12]\nsender_id = "DISTCO"\nreceiver_id = "ACME"\n',
+            ":13:1: warning: partners[0].x12: dead: no x12 file rule and no [partners.edi]"
+            " send_as_x12 uses this profile",
+        ),
+    ],
+    ids=["channel-with-nothing-to-carry", "x12-profile-nothing-uses"],
+)
+def test_a_dead_setting_is_a_warning_naming_where_it_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: str, expected: str
+) -> None:
+    code, lines = run_lint(tmp_path, capsys, GOOD + "\n" + extra, PULL_TOKEN=PULL_SECRET)
+
+    assert code == 0
+    assert lines == [f"{tmp_path / 'gateway.toml'}{expected}"]
+
+
 def test_a_secret_file_others_can_read_is_a_warning(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

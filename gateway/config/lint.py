@@ -3,7 +3,9 @@
 The errors are the loader's own (`load_config`: each table's `problems()` and the whole-file
 rules in rules.py, so a rule lives in one place and `run` refuses what `lint` reports); lint adds
 the column and the warnings a running gateway has no reason to refuse: secrets written inline
-in the file (a file that gets committed or copied leaks them) and secret files others can read.
+in the file (a file that gets committed or copied leaks them), secret files others can read,
+and dead settings (a delivery channel for a partner that receives nothing, an X12 profile
+nothing uses). Unknown keys are errors already (every table forbids them).
 Each line reads `FILE:LINE:COLUMN: PLACE: FIELD: MESSAGE` (warnings say `warning:` after the
 position); the exit status is 1 when there is any error, else 0.
 """
@@ -22,6 +24,8 @@ import msgspec
 from canonical.errors import ConfigError
 from gateway.config.lines import TomlLines
 from gateway.config.loader import load_config
+from gateway.config.partners import CHANNELS
+from gateway.config.settings import GatewayConfig
 
 __all__ = ["LintReport", "lint_config"]
 
@@ -64,8 +68,9 @@ def lint_config(
         lines, document = TomlLines(""), {}
     errors: list[tuple[int, str]] = []
     warnings: list[tuple[int, str]] = []
+    dead: list[tuple[str, str]] = []
     try:
-        load_config(path, environ)
+        config = load_config(path, environ)
     except ConfigError as exc:
         for error in exc.errors:
             line, message = _with_column(error.path, error.message, lines)
@@ -73,7 +78,9 @@ def lint_config(
                 warnings.append((line, _as_warning(message)))
             else:
                 errors.append((line, message))
-    for key_path, message in _warnings(document, path.parent):
+    else:
+        dead = list(_dead_settings(config))
+    for key_path, message in [*_warnings(document, path.parent), *dead]:
         position = lines.position(key_path) or (0, 0)
         warnings.append(
             (
@@ -122,6 +129,22 @@ def _warnings(document: Any, base: Path, at: str = "") -> Iterator[tuple[str, st
             yield from _warnings(value, base, f"{at}[{index}]")
     elif isinstance(document, str) and _INLINE_SECRET.match(document):
         yield at, INLINE_WARNING
+
+
+def _dead_settings(config: GatewayConfig) -> Iterator[tuple[str, str]]:
+    """Settings that load but do nothing: a channel with nothing to carry, an unused profile."""
+    for i, partner in enumerate(config.partners):
+        channel = next((name for name in CHANNELS if getattr(partner, name) is not None), None)
+        if channel is not None and not partner.receives:
+            yield f"partners[{i}].{channel}", "dead: receives is empty, nothing goes this way"
+        x12_rules = partner.files is not None and any(
+            rule.format == "x12" for rule in partner.files.rules
+        )
+        if partner.x12 is not None and not x12_rules and not partner.edi.send_as_x12:
+            yield (
+                f"partners[{i}].x12",
+                "dead: no x12 file rule and no [partners.edi] send_as_x12 uses this profile",
+            )
 
 
 def _secret_file(at: str, path: Path) -> Iterator[tuple[str, str]]:
