@@ -274,10 +274,11 @@ def run_dead_letters_command(
     """
     config: GatewayConfig | None = None
     try:
-        # Replay hands letters to the intakes, which need the partners; list and show read the
-        # store alone, so a partner's secret missing from this shell does not stop them.
+        # Replay hands letters to the intakes, which need the partners but none of their
+        # secrets; list and show read the store alone. A secret missing from this shell stops
+        # neither.
         if action == "replay":
-            config = load_config(config_path, environ)
+            config = load_config(config_path, environ, resolve_secrets=False)
             settings = config.store
         else:
             settings = load_store_settings(config_path)

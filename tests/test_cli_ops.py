@@ -18,7 +18,7 @@ from gateway.config import load_config
 from gateway.store import Store
 
 ROOT = Path(__file__).parent.parent
-# Every secret by an env reference nobody set: commands that read the store must not care.
+# Every secret by an env reference nobody set: operator commands must not care.
 CONFIG = """\
 [store]
 path = "{store}"
@@ -123,20 +123,23 @@ def test_a_command_without_any_config_is_a_usage_error(capsys: pytest.CaptureFix
     ],
     ids=["show-missing", "replay-missing", "replay-without-filter"],
 )
-def test_exit_codes_agree_across_actions(
+def test_exit_codes_agree_across_actions_and_need_no_secret(
     config: Path, capsys: pytest.CaptureFixture[str], argv: list[str], code: int
 ) -> None:
-    environ = {"UNSET_AMQP_URL": "amqp://guest:guest@127.0.0.1/", "UNSET_ACME_SECRET": SECRET}
-    assert main([*argv, "--config", str(config)], environ) == code
+    assert main([*argv, "--config", str(config)], {}) == code
+    err = capsys.readouterr().err
+    assert "UNSET_" not in err
     if code == 1:
-        assert "no dead letter 99" in capsys.readouterr().err
+        assert "no dead letter 99" in err
 
 
 def test_a_config_that_does_not_load_exits_2(config: Path) -> None:
+    config.write_text(config.read_text() + "\n[http]\nport = 70000\n")
+
     done = gateway("dead-letters", "replay", "99", "--config", str(config))
 
     assert done.returncode == 2
-    assert "UNSET_ACME_SECRET is not set" in done.stderr
+    assert "[http]: port: Expected `int` <= 65535" in done.stderr
 
 
 def test_run_still_takes_the_file_positionally(tmp_path: Path) -> None:
@@ -265,3 +268,21 @@ def test_partners_add_rolls_back_when_the_result_does_not_load(
     assert "UNSET_ACME_SECRET" in capsys.readouterr().err
     assert config.read_bytes() == before
     assert not (config.parent / "secrets" / "globex.whsec").exists()
+
+
+def test_unresolved_secrets_are_distinct_stand_ins_that_name_their_reference(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "gateway.toml"
+    two = CONFIG + '\n[[partners]]\nid = "globex"\nname = "Globex"\n'
+    path.write_text(
+        two.format(store=tmp_path / "gateway.db")
+        + 'secrets = [{ env = "UNSET_GLOBEX" }]\nsends = ["invoice"]\n'
+    )
+
+    config = load_config(path, {}, resolve_secrets=False)
+
+    acme, globex = (p.secrets[0] for p in config.partners)
+    assert acme.source == "unresolved:env:UNSET_ACME_SECRET"
+    assert acme.key != globex.key
+    assert config.amqp.url.source == "unresolved:env:UNSET_AMQP_URL"
