@@ -107,10 +107,9 @@ def run_partners_add(
     print()
     print(f"Hand to {name or partner_id} (over a channel you trust for secrets):")
     print(f"  signing secret:   {secret}")
-    print(
-        "  signature scheme: Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature:"
-    )
-    print("                    v1,base64(HMAC-SHA256(secret, id.timestamp.body)))")
+    print("  signature scheme: Standard Webhooks: headers webhook-id, webhook-timestamp and")
+    print("                    webhook-signature = v1,base64(HMAC-SHA256(key, id.timestamp.body)),")
+    print("                    key = the base64 after whsec_; webhook-id is the idempotency key")
     print("  content type:     application/json")
     print("  endpoints (POST), behind your public address for this listener:")
     for document in sends:
