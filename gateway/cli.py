@@ -73,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     fixtures.add_argument("dir", type=Path, help="a folder of fixtures (one folder each)")
     _config_option(fixtures)
+    fixtures.add_argument(
+        "--update", action="store_true", help="write each expected file from what came out"
+    )
 
     trace = sub.add_parser("trace", help="a purchase order's thread: documents, events, state")
     trace.add_argument("reference", help="a PO number or a thread's correlation id")
@@ -231,7 +234,7 @@ def _config(
     if args.config_command == "test":
         from gateway.fixtures import run_config_test
 
-        return run_config_test(args.dir, args.config, environ)
+        return run_config_test(args.dir, args.config, environ, update=args.update)
     path = _config_path(args, parser)
     if args.config_command == "lint":
         from gateway.config.lint import lint_config

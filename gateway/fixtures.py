@@ -14,10 +14,12 @@ decoder (`actors.files.formats.DECODERS`: CSV, X12 with the partner's profile) r
 file also renders the acknowledgements it owes (control numbers from 1, dated `ack_date`,
 default 2026-01-01T00:00:00Z, so the output is stable). The expected JSON is
 `{"documents": [...], "problems": [...], "acknowledgements": [...]}`: documents as canonical
-JSON (for files with their `provenance`), problems with reason and detail (a refused file or
-document is one problem), acknowledgements as lists of segment lines; a key left out is not
-compared. Nothing touches the network or the store. A fixture that differs prints a unified
-diff; the exit status is 1 when any fixture fails, 2 when the config or DIR cannot be read.
+JSON (for files with their `provenance`, less the file's sha256), problems with reason and
+detail (a refused file or document is one problem), acknowledgements as lists of segment lines;
+a key left out is not compared. Nothing touches the network or the store. A fixture that
+differs prints a unified diff; the exit status is 1 when any fixture fails, 2 when the config
+or DIR cannot be read.
+`--update` writes each expected file from what came out (a new partner's fixtures start so).
 """
 
 from __future__ import annotations
@@ -68,8 +70,19 @@ class FixtureResult(msgspec.Struct, frozen=True):
     diff: str = ""
 
 
-def run_config_test(directory: Path, config_path: Path | None, environ: Mapping[str, str]) -> int:
-    """The `gateway config test` command; returns its exit status."""
+def run_config_test(
+    directory: Path,
+    config_path: Path | None,
+    environ: Mapping[str, str],
+    *,
+    update: bool = False,
+) -> int:
+    """The `gateway config test` command; returns its exit status.
+
+    With `update`, a fixture's expected file is (re)written from what came out: how a new
+    partner's fixtures start (read the file before committing it: it is what the gateway does,
+    not necessarily what it should do).
+    """
     if config_path is None:
         print("give --config FILE or set GATEWAY_CONFIG", file=sys.stderr)
         return EXIT_USAGE
@@ -86,7 +99,7 @@ def run_config_test(directory: Path, config_path: Path | None, environ: Mapping[
     if not folders:
         print(f"{directory}: no fixtures (folders with a fixture.toml)", file=sys.stderr)
         return EXIT_FAILED
-    results = [run_fixture(folder, config) for folder in folders]
+    results = [run_fixture(folder, config, update=update) for folder in folders]
     for result in results:
         print(f"{'ok  ' if result.passed else 'FAIL'} {result.name}")
         if result.diff:
@@ -96,7 +109,7 @@ def run_config_test(directory: Path, config_path: Path | None, environ: Mapping[
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def run_fixture(folder: Path, config: GatewayConfig) -> FixtureResult:
+def run_fixture(folder: Path, config: GatewayConfig, *, update: bool = False) -> FixtureResult:
     """Run one fixture folder against `config`; never raises for a bad fixture."""
     name = folder.name
     try:
@@ -107,13 +120,19 @@ def run_fixture(folder: Path, config: GatewayConfig) -> FixtureResult:
         data = (folder / spec.input).read_bytes()
         if len(data) > MAX_FIXTURE_INPUT_BYTES:
             return FixtureResult(name, False, f"  {spec.input}: over {MAX_FIXTURE_INPUT_BYTES} B")
-        expected = json.loads((folder / spec.expected).read_text())
+        expected_path = folder / spec.expected
+        expected = None if update else json.loads(expected_path.read_text())
     except (OSError, ValueError, tomllib.TOMLDecodeError, msgspec.ValidationError) as exc:
         return FixtureResult(name, False, f"  fixture unreadable: {exc}")
     if spec.input.endswith(".json"):
         actual = _webhook(partner, spec, data)
     else:
         actual = _file(partner, spec, folder / spec.input, data)
+    if expected is None:
+        # Through JSON, as a hand-written file would read.
+        plain = msgspec.json.decode(msgspec.json.encode(actual))
+        expected_path.write_text(json.dumps(plain, indent=2, sort_keys=True) + "\n")
+        return FixtureResult(name, True, f"  wrote {expected_path}")
     wanted = {
         key: expected[key]
         for key in ("documents", "problems", "acknowledgements")
@@ -160,10 +179,10 @@ def _file(partner: PartnerConfig, spec: FixtureSpec, path: Path, data: bytes) ->
     problems: list[Any] = []
     try:
         for item in DECODERS[rule.format](path, file_name=file_name, sha256=sha256, rule=file_rule):
-            if isinstance(item, FileDocument):
-                documents.append(msgspec.to_builtins(item))
-            else:
-                problems.append(msgspec.to_builtins(item))
+            # The file's digest is left out: the expected file names the input already.
+            found = msgspec.to_builtins(item)
+            found["provenance"].pop("sha256", None)
+            (documents if isinstance(item, FileDocument) else problems).append(found)
     except FileRefused as exc:
         problems.append({"reason": exc.code, "detail": exc.detail})
     out: dict[str, Any] = {"documents": documents, "problems": problems}

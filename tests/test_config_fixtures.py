@@ -152,3 +152,61 @@ def test_an_x12_file_gives_its_documents_and_the_997_it_owes(
     assert code == 1
     assert "AK1*PR*200" in out  # the 997 answering group 200, dated by the fixture
     assert "*260101*0000*" in out
+
+
+STOCK = b"Item,Warehouse,Qty,Date\nSKU-1,DC1,5,2026-12-01T08:00:00Z\nSKU-2,DC1,x,2026-12-01\n"
+
+
+def test_a_csv_fixture_written_by_hand_passes(
+    tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    position = {
+        "document_type": "inventory_position",
+        "sku": "SKU-1",
+        "location_id": "DC1",
+        "on_hand": "5",
+        "allocated": "0",
+        "in_transit": "0",
+        "quarantined": "0",
+        "available": "5",
+        "uom": "EA",
+        "as_of": "2026-12-01T08:00:00Z",
+    }
+    expected = {
+        "documents": [{"document": position, "provenance": {"file": "stock_1.csv", "line": 2}}],
+        "problems": [
+            {
+                "reason": "invalid_row",
+                "detail": "stock_1.csv line 3: on_hand: not a number: 'x'",
+                "errors": [],
+                "provenance": {"file": "stock_1.csv", "line": 3},
+            }
+        ],
+    }
+    fixture(tmp_path / "f" / "stock", "stock_1.csv", STOCK, expected)
+
+    code, out = run(capsys, tmp_path / "f", config)
+
+    assert (code, out.strip()) == (0, "ok   stock")
+
+
+def test_update_writes_the_expected_file_which_then_passes(
+    tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = fixture(
+        tmp_path / "f" / "x12", "in.x12", (SAMPLES / "855_856_810.x12").read_bytes(), {}
+    )
+    argv = ["config", "test", str(tmp_path / "f"), "--config", str(config)]
+
+    updated = main([*argv, "--update"], {})
+    capsys.readouterr()
+    again = main(argv, {})
+
+    written = json.loads((folder / "expected.json").read_text())
+    assert (updated, again) == (0, 0)
+    assert [d["document"]["document_type"] for d in written["documents"]] == [
+        "purchase_order_ack",
+        "advance_ship_notice",
+        "invoice",
+    ]
+    assert "AK9*A*1*1*1~" in written["acknowledgements"][0]
