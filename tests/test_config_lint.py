@@ -178,3 +178,12 @@ def test_a_toml_syntax_error_names_line_and_column(
 
 def test_the_demo_config_passes_lint(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["config", "lint", str(DEMO)], {}) == 0
+
+
+def test_a_file_that_cannot_be_read_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["config", "lint", str(tmp_path / "missing.toml")], {})
+
+    assert code == 2
+    assert "cannot read" in capsys.readouterr().out

@@ -7,7 +7,8 @@ in the file (a file that gets committed or copied leaks them), secret files othe
 and dead settings (a delivery channel for a partner that receives nothing, an X12 profile
 nothing uses). Unknown keys are errors already (every table forbids them).
 Each line reads `FILE:LINE:COLUMN: PLACE: FIELD: MESSAGE` (warnings say `warning:` after the
-position); the exit status is 1 when there is any error, else 0.
+position); the exit status is 1 when there is any error, 2 when the file cannot be read,
+else 0.
 """
 
 from __future__ import annotations
@@ -44,11 +45,12 @@ class LintReport(msgspec.Struct, frozen=True):
 
     errors: list[str]
     warnings: list[str]
+    unreadable: bool = False  # no file, or not UTF-8: nothing was linted
 
     @property
     def exit_code(self) -> int:
-        """1 when the file has any error, else 0."""
-        return 1 if self.errors else 0
+        """2 when the file cannot be read, 1 when it has any error, else 0."""
+        return 2 if self.unreadable else 1 if self.errors else 0
 
 
 def lint_config(
@@ -60,12 +62,15 @@ def lint_config(
     lints the file without the production secrets.
     """
     where = str(path)
+    unreadable = False
     try:
         text = path.read_text("utf-8")
         lines = TomlLines(text)
         document = tomllib.loads(text)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        lines, document = TomlLines(""), {}
+    except (OSError, UnicodeDecodeError):
+        lines, document, unreadable = TomlLines(""), {}, True
+    except tomllib.TOMLDecodeError:
+        lines, document = TomlLines(text), {}
     errors: list[tuple[int, str]] = []
     warnings: list[tuple[int, str]] = []
     dead: list[tuple[str, str]] = []
@@ -91,6 +96,7 @@ def lint_config(
     return LintReport(
         errors=[m for _, m in sorted(errors, key=lambda e: e[0])],
         warnings=[m for _, m in sorted(warnings, key=lambda w: w[0])],
+        unreadable=unreadable,
     )
 
 
