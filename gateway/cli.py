@@ -24,6 +24,12 @@ __all__ = ["CONFIG_ENV", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
 CONFIG_ENV = "GATEWAY_CONFIG"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DISTRIBUTION = "partner-gateway"
+EPILOG = f"""\
+Every --config FILE may be left out when ${CONFIG_ENV} names the file.
+Exit status: 0 done; 1 the thing asked for is wrong, missing or failed; 2 usage or a config
+that does not load; 70 the gateway stopped, a part having exhausted its restart budget.
+Shell completion: gateway completion bash > /etc/bash_completion.d/gateway
+"""
 
 
 def _version() -> str:
@@ -40,7 +46,13 @@ def _config_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gateway", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="gateway",
+        description="partner-gateway: partner webhooks, files and the ERP's AMQP, through a "
+        "durable outbox.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"gateway {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
