@@ -553,7 +553,7 @@ def run_from_file(path: Path, environ: Mapping[str, str]) -> int:
     except ConfigError as exc:
         for error in exc.errors:
             print(error.message)
-        return 1
+        return 2  # a config error, as for every command (gateway/cli.py)
     configure_logging(config.log.level)
     # Until `run_gateway` listens for it, a SIGHUP must not kill a gateway that is starting.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)

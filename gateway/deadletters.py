@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,8 @@ import msgspec
 import orjson
 
 from canonical.errors import ConfigError, GatewayError
-from gateway.config import load_config
+from gateway.config import GatewayConfig, load_config
+from gateway.config.partial import load_store_settings
 from gateway.resubmit import NotReplayable, RefusedAgain, Resubmit, resubmitters
 from gateway.store import DeadLetter, Store
 from gateway.store.dead_letters import PUT_BACK_KINDS, DeadLetterHead, kind_of
@@ -124,13 +125,15 @@ async def replay_dead_letters(
     *,
     dead_letter_id: int | None = None,
     filters: DeadLetterFilter | None = None,
+    progress: Callable[[ReplayOutcome], None] | None = None,
 ) -> ReplayOutcome:
     """Replay one dead letter (by id) or every one matching `filters`; say what became of them.
 
     Refuses (BadRequest) neither an id nor any filter: replaying everything that ever died is
     too big a step to take by leaving the filters out. One dead letter by id that cannot be
     replayed is a `NotReplayable` (409) naming why. `resubmit` holds the intakes by source kind
-    (`gateway.resubmit.resubmitters`).
+    (`gateway.resubmit.resubmitters`). `progress`, when given, is told the totals so far after
+    each page of a replay by filters (the CLI prints them: a bulk replay can take a while).
     """
     if dead_letter_id is not None:
         if filters is not None and not filters.is_empty():
@@ -153,6 +156,8 @@ async def replay_dead_letters(
             still_dead=total.still_dead + outcome.still_dead,
             not_replayable=total.not_replayable + outcome.not_replayable,
         )
+        if progress is not None:
+            progress(total)
         after = page[-1].id
     return total
 
@@ -267,8 +272,16 @@ def run_dead_letters_command(
     within its couriers' and relay's idle wait. Prints one line per dead letter (list), JSON
     (show) or what the replay did (replay); returns the exit code.
     """
+    config: GatewayConfig | None = None
     try:
-        config = load_config(config_path, environ)
+        # Replay hands letters to the intakes, which need the partners but none of their
+        # secrets; list and show read the store alone. A secret missing from this shell stops
+        # neither.
+        if action == "replay":
+            config = load_config(config_path, environ, resolve_secrets=False)
+            settings = config.store
+        else:
+            settings = load_store_settings(config_path)
         filters = DeadLetterFilter(
             source=source,
             partner_id=partner,
@@ -279,19 +292,20 @@ def run_dead_letters_command(
     except ConfigError as exc:
         for error in exc.errors:
             print(error.message, file=sys.stderr)
-        return 1
+        return 2  # a config that does not load is a usage error, as everywhere (gateway/cli.py)
     except BadRequest as exc:
         print(exc.detail, file=sys.stderr)
         return 2
 
     async def run() -> int:
-        async with Store(config.store.path, synchronous=config.store.synchronous) as store:
+        async with Store(settings.path, synchronous=settings.synchronous) as store:
+            resubmit = resubmitters(config, store) if config is not None else {}
             # Answered inside the block: the store's task group would wrap what escapes it.
             try:
-                await _act(
-                    store, resubmitters(config, store), action, dead_letter_id, filters, limit
-                )
-            except NotFound as exc:
+                await _act(store, resubmit, action, dead_letter_id, filters, limit)
+            except (NotFound, NotReplayable) as exc:
+                # The thing asked for is missing or cannot be done: 1, like `show` of a
+                # missing id; 2 stays for what was asked wrongly (BadRequest).
                 print(exc.detail, file=sys.stderr)
                 return 1
             except GatewayError as exc:
@@ -299,8 +313,8 @@ def run_dead_letters_command(
                 return 2
             return 0
 
-    if not Path(config.store.path).exists():
-        print(f"no store at {config.store.path}", file=sys.stderr)
+    if not Path(settings.path).exists():
+        print(f"no store at {settings.path}", file=sys.stderr)
         return 1
     return anyio.run(run)
 
@@ -324,9 +338,19 @@ async def _act(
         print(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode())
     else:
         done = await replay_dead_letters(
-            store, resubmit, dead_letter_id=dead_letter_id, filters=filters
+            store,
+            resubmit,
+            dead_letter_id=dead_letter_id,
+            filters=filters,
+            progress=_print_progress if sys.stderr.isatty() else None,
         )
         print(_replay_line(done))
+
+
+def _print_progress(total: ReplayOutcome) -> None:
+    # On a terminal only (a script reads the outcome line alone): one line per page.
+    done = total.replayed + total.still_dead + total.not_replayable
+    print(f"... {done} dead letters handled so far", file=sys.stderr, flush=True)
 
 
 def _replay_line(done: ReplayOutcome) -> str:

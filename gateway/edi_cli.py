@@ -126,7 +126,7 @@ def _profile(partner: str | None, config: Path | None, environ: Mapping[str, str
     from gateway.config import load_config
 
     try:
-        cfg = load_config(config, environ)
+        cfg = load_config(config, environ, resolve_secrets=False)  # it uses no secret
     except ConfigError as exc:
         for line in [error.message for error in exc.errors] or [exc.detail]:
             print(f"gateway edi inspect: {line}", file=sys.stderr)

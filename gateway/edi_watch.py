@@ -182,7 +182,8 @@ def list_unacknowledged(
     """
     try:
         age = parse_age(older_than)
-        config = load_config(config_path, environ)
+        # It reads the store: no secret is needed (stand-ins for the references).
+        config = load_config(config_path, environ, resolve_secrets=False)
     except ValueError as exc:
         print(f"gateway edi unacknowledged: {exc}", file=sys.stderr)
         return 2

@@ -20,7 +20,7 @@ from msgspec import Struct
 
 from actors.workflow.state import ThreadState, decode_state
 from canonical.errors import ConfigError
-from gateway.config import load_config
+from gateway.config.partial import load_store_settings
 from gateway.store.workflow_state import ThreadRow, WorkflowLedger, reading
 from protocols.http.asgi import Receive, Scope, Send
 from protocols.http.problem import MethodNotAllowed, RouteNotFound
@@ -198,17 +198,18 @@ def run_trace_command(
 ) -> int:
     """`gateway trace PO-NUMBER|CORRELATION-ID --config FILE`: print each thread it names."""
     try:
-        config = load_config(config_path, environ)
+        # The store alone: a partner's secret missing from this shell does not stop a trace.
+        store = load_store_settings(config_path)
     except ConfigError as exc:
         for error in exc.errors:
             print(error.message, file=sys.stderr)
-        return 1
-    if not Path(config.store.path).exists():
-        print(f"no store at {config.store.path}", file=sys.stderr)
+        return 2
+    if not Path(store.path).exists():
+        print(f"no store at {store.path}", file=sys.stderr)
         return 1
 
     async def run() -> list[ThreadTrace]:
-        async with reading(config.store.path) as ledger:
+        async with reading(store.path) as ledger:
             return [
                 await thread_trace(ledger, row) for row in await find_threads(ledger, reference)
             ]

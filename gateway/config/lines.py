@@ -21,10 +21,11 @@ _MULTILINE_QUOTES = re.compile(r'"""|\'\'\'')
 
 
 class TomlLines:
-    """The line (1-based) where each table and key of a TOML text is written."""
+    """The line (1-based) where each table and key of a TOML text is written, and its column."""
 
     def __init__(self, text: str) -> None:
         self._lines: dict[str, int] = {}
+        self._columns: dict[str, int] = {}  # 1-based column of the header's `[` or the key
         self._arrays: dict[str, int] = {}  # array-of-tables path -> tables seen so far
         table, in_string = "", False
         for number, line in enumerate(text.splitlines(), start=1):
@@ -36,15 +37,22 @@ class TomlLines:
             if header := _HEADER.match(line):
                 table = self._open(_parts(header["name"]), array=header["open"] == "[[")
                 self._lines.setdefault(table, number)
+                self._columns.setdefault(table, header.start("open") + 1)
             elif key := _KEY.match(line):
                 path = ".".join([table, *_parts(key["name"])] if table else _parts(key["name"]))
                 self._lines.setdefault(path, number)
+                self._columns.setdefault(path, key.start("name") + 1)
 
     def find(self, path: str) -> int | None:
         """Return the line of `path` ("partners[1].outbound.url"), of its parent, or None."""
+        found = self.position(path)
+        return found[0] if found else None
+
+    def position(self, path: str) -> tuple[int, int] | None:
+        """Return (line, column) of `path`, of its parent, or None (both 1-based)."""
         while path:
             if path in self._lines:
-                return self._lines[path]
+                return self._lines[path], self._columns[path]
             cut = max(path.rfind("."), path.rfind("["))
             path = path[:cut] if cut > 0 else ""
         return None

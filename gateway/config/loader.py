@@ -39,18 +39,22 @@ SECTION_HINTS: Mapping[str, str] = {
 _TOML_AT = re.compile(r"^(?P<message>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)$")
 
 
-def load_config(path: Path, environ: Mapping[str, str]) -> GatewayConfig:
+def load_config(
+    path: Path, environ: Mapping[str, str], *, resolve_secrets: bool = True
+) -> GatewayConfig:
     """Read, validate and resolve the configuration file at `path`.
 
     Secrets and broker URLs given as `{ env = ... }` are looked up in `environ` (the composition
-    root passes `os.environ`), `{ file = ... }` relative to the file's folder. Raises ConfigError
+    root passes `os.environ`), `{ file = ... }` relative to the file's folder; with
+    `resolve_secrets` false they are not (random stand-ins: for operator commands that use no
+    secret, run where the secrets are not). Raises ConfigError
     whose `errors` hold every problem found, one FieldError per problem, each message naming the
     file (and line where one is found), the section or partner, and the field.
     """
     where = str(path)
     text = _read(path, where)
     document = _parse(text, where)
-    hook = secret_hook(environ, path.parent)
+    hook = secret_hook(environ, path.parent, resolve=resolve_secrets)
     built = build(GatewayConfig, _with_workflow_default(_with_partner_body_limits(document)), hook)
     if built.value is not None:
         return built.value

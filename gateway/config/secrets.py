@@ -217,11 +217,15 @@ SECRET_TYPES: tuple[type[Secret] | type[AmqpUrl] | type[Password], ...] = (
 )
 
 
-def secret_hook(environ: Mapping[str, str], base_dir: Path) -> Callable[[type, Any], Any]:
+def secret_hook(
+    environ: Mapping[str, str], base_dir: Path, *, resolve: bool = True
+) -> Callable[[type, Any], Any]:
     """Return a msgspec `dec_hook` that turns inline text or an env/file table into a Secret
     or an AmqpUrl, whichever the field is.
 
-    Raised ValueErrors become msgspec ValidationErrors carrying the field path.
+    Raised ValueErrors become msgspec ValidationErrors carrying the field path. With `resolve`
+    false a well-formed reference is not looked up: it becomes a random stand-in of its type
+    (`stand_in`), for operator commands that read the store and never use a secret.
     """
 
     def hook(type_: type, obj: Any) -> Any:
@@ -237,6 +241,8 @@ def secret_hook(environ: Mapping[str, str], base_dir: Path) -> Callable[[type, A
         ((kind, where),) = obj.items()
         if not isinstance(where, str) or not where:
             raise ValueError(f"{kind}: expected a non-empty string")
+        if not resolve:
+            return type_(stand_in(type_), source=f"unresolved:{kind}:{where}")
         if kind == "env":
             text, named = _from_env(where, environ), f"environment variable {where}"
         else:
@@ -248,6 +254,23 @@ def secret_hook(environ: Mapping[str, str], base_dir: Path) -> Callable[[type, A
             raise ValueError(f"{named}: {exc}") from None
 
     return hook
+
+
+def stand_in(type_: type) -> str:
+    """Return a random value of a secret type, for a reference left unresolved on purpose.
+
+    Random, so two stand-ins never look like a shared secret, and no peer knows one.
+    """
+    if type_ is Secret:
+        return WHSEC_PREFIX + base64.b64encode(os.urandom(32)).decode("ascii")
+    if type_ is AmqpUrl:
+        return "amqp://unresolved@127.0.0.1/"
+    if type_ is PrivateKey:
+        import asyncssh  # only here: the stand-in must be a key the drop box's check reads
+
+        key = asyncssh.generate_private_key("ssh-ed25519")
+        return bytes(key.export_private_key()).decode("ascii")
+    return base64.b64encode(os.urandom(24)).decode("ascii")
 
 
 def _from_env(name: str, environ: Mapping[str, str]) -> str:
