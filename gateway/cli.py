@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from gateway.contracts.cli import add_contract_parsers
 from gateway.edi_cli import add_edi_parser
 
 __all__ = ["main"]
@@ -59,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
         if action == "list":
             cmd.add_argument("--limit", type=int, default=100, help="at most this many (100)")
     add_edi_parser(sub)
+    add_contract_parsers(sub)
     return parser
 
 
@@ -105,6 +107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from gateway.edi_cli import run_edi_command
 
             return run_edi_command(args, os.environ)
+        case "openapi" | "asyncapi":
+            from gateway.contracts.cli import run_contract_command
+
+            return run_contract_command(args)
         case "demo":
             from gateway.demo import run_demo
 
