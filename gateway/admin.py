@@ -162,6 +162,10 @@ class ReplayRequest(msgspec.Struct, frozen=True, kw_only=True):
     until: str | None = None
 
 
+class EmptyObject(msgspec.Struct, frozen=True, kw_only=True):
+    """`{}`: a POST that needs no input still sends JSON, the guard's rule against forms."""
+
+
 class EndpointEnabled(msgspec.Struct, frozen=True, kw_only=True):
     partner: str
     was_disabled: bool
@@ -286,6 +290,7 @@ OPERATIONS: tuple[Operation, ...] = (
         summary="Enable a partner's endpoint the breaker disabled",
         tags=("admin",),
         parameters=(Parameter(name="partner", where="path", type=PartnerId, required=True),),
+        request_body=EmptyObject,
         security=("bearer",),
         responses=(
             Response(status=200, description="Enabled", body=EndpointEnabled),

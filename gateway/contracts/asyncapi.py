@@ -19,6 +19,7 @@ from canonical.documents import DOCUMENT_TYPES
 from canonical.envelope import Envelope
 from gateway.config.delivery import DEFAULT_AMQP_ROUTING_KEY
 from gateway.config.settings import AmqpSettings
+from gateway.contracts.schemas import refine
 
 __all__ = ["ASYNCAPI_VERSION", "EVENTS_ADDRESS", "asyncapi_document"]
 
@@ -63,7 +64,7 @@ def asyncapi_document(*, events_exchange: str | None = None) -> dict[str, Any]:
         [Envelope, PartnerId, *(DOCUMENT_TYPES[n] for n in names)], ref_template=_REF
     )
     partner_schema = schemas[1]
-    components = {name: _asyncapi_schema(s) for name, s in components.items()}
+    components = {name: _asyncapi_schema(refine(s)) for name, s in components.items()}
     messages = {name: _message(name, DOCUMENT_TYPES[name].__name__) for name in names}
     refs = {name: {"$ref": f"#/components/messages/{name}"} for name in names}
     partner = {

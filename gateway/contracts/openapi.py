@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from gateway import admin
+from gateway.contracts.schemas import refine
 from protocols.http import ingress, pull
 from protocols.http.operations import Operation, Parameter, Response
 
@@ -63,6 +64,7 @@ def openapi_document(
     operations = [op for ops in operation_sets for op in ops]
     types = _types(operations)
     schemas, components = msgspec.json.schema_components(types, ref_template=_REF)
+    schemas, components = refine(schemas), refine(components)
     schema_of = dict(zip(types, schemas, strict=True))
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
