@@ -13,12 +13,16 @@ from typing import Any
 
 import jsonschema
 import msgspec
+import orjson
 import pytest
 from openapi_spec_validator import validate as validate_openapi
 
+from canonical.codec import encode_envelope
 from canonical.documents import DOCUMENT_TYPES
+from canonical.envelope import new_envelope
 from canonical.errors import FieldError, GatewayError, InvalidDocument, RateLimited
 from canonical.outbox import routing_key
+from canonical.samples import sample_body, sample_document
 from gateway.config.delivery import DEFAULT_AMQP_ROUTING_KEY
 from gateway.contracts import LISTENERS, asyncapi_for, openapi_for
 from protocols.http import ingress, pull
@@ -207,3 +211,40 @@ def test_cli_says_why_it_cannot_write_and_exits_2(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "cannot write" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def validator_at(document: dict[str, Any], pointer: str) -> jsonschema.Draft202012Validator:
+    """A validator for the schema at `pointer` inside `document`, its `$ref`s resolved there."""
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
+    uri = "urn:contract"
+    registry = Registry().with_resource(
+        uri, Resource.from_contents(document, default_specification=DRAFT202012)
+    )
+    return jsonschema.Draft202012Validator({"$ref": f"{uri}#{pointer}"}, registry=registry)
+
+
+@pytest.mark.parametrize("document_type", sorted(DOCUMENT_TYPES))
+def test_a_message_the_gateway_publishes_matches_its_asyncapi_payload(document_type: str) -> None:
+    document = asyncapi_for()
+    envelope = new_envelope(
+        sample_document(document_type), partner_id="acme", idempotency_key="k-1"
+    )
+    message = orjson.loads(encode_envelope(envelope))
+    validator = validator_at(document, f"/components/messages/{document_type}/payload")
+    assert [e.message for e in validator.iter_errors(message)] == []
+    other = "invoice" if document_type != "invoice" else "purchase_order"
+    mismatched = validator_at(document, f"/components/messages/{other}/payload")
+    assert list(mismatched.iter_errors(message)), "a payload schema takes any document"
+
+
+@pytest.mark.parametrize("document_type", sorted(DOCUMENT_TYPES))
+def test_a_body_a_partner_posts_matches_the_webhook_request_schema(document_type: str) -> None:
+    document = openapi_for("partner")
+    path = f"/webhooks/{{partner}}/{document_type}".replace("~", "~0").replace("/", "~1")
+    validator = validator_at(
+        document, f"/paths/{path}/post/requestBody/content/application~1json/schema"
+    )
+    body = orjson.loads(sample_body(document_type))
+    assert [e.message for e in validator.iter_errors(body)] == []
