@@ -251,3 +251,34 @@ def test_webhook_ingress_answers_as_its_openapi_says(
         # Cross-field rules (check digits, totals) are no JSON Schema: those answer 422; but
         # the schemas must let most document types through.
         assert len(accepted) >= len(DOCUMENT_TYPES) // 2, seen
+
+
+@pytest.mark.parametrize("path", ["/openapi.json", "/asyncapi.json"])
+def test_contract_routes_are_behind_the_admin_token(gateway: RunningGateway, path: str) -> None:
+    answer = httpx.get(f"{gateway.admin}{path}", timeout=10)
+    assert answer.status_code == 401
+    assert answer.headers["content-type"] == "application/problem+json"
+
+
+def test_admin_listener_serves_the_documents_the_cli_writes(gateway: RunningGateway) -> None:
+    from gateway.contracts import asyncapi_for, openapi_for
+
+    for listener in ("partner", "admin", "api"):
+        assert gateway.openapi(listener) == openapi_for(listener)
+    answer = httpx.get(
+        f"{gateway.admin}/asyncapi.json",
+        headers={"authorization": f"Bearer {ADMIN_TOKEN}"},
+        timeout=10,
+    )
+    assert answer.json() == asyncapi_for()
+
+
+def test_an_unknown_listener_is_a_400_naming_the_choices(gateway: RunningGateway) -> None:
+    answer = httpx.get(
+        f"{gateway.admin}/openapi.json",
+        params={"listener": "nope"},
+        headers={"authorization": f"Bearer {ADMIN_TOKEN}"},
+        timeout=10,
+    )
+    assert answer.status_code == 400
+    assert "partner, admin, api" in answer.json()["detail"]
