@@ -282,3 +282,37 @@ def test_an_unknown_listener_is_a_400_naming_the_choices(gateway: RunningGateway
     )
     assert answer.status_code == 400
     assert "partner, admin, api" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize("listener", ["admin", "partner"])
+def test_sequences_of_calls_hold_the_contract(gateway: RunningGateway, listener: str) -> None:
+    """Stateful: schemathesis chains the operations it infers links between (a list's ids into
+    the show, a page's cursor into the ack) and checks every answer on the way."""
+    schema = schemathesis.openapi.from_dict(gateway.openapi(listener))
+    if listener == "partner":
+        schema = schema.include(path_regex="^/partners/")
+        base_url, token = gateway.http, PULL_TOKEN
+    else:
+        base_url, token = gateway.admin, ADMIN_TOKEN
+
+    class Calls(schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+            if "partner" in (case.path_parameters or {}) and listener == "partner":
+                case.path_parameters["partner"] = PARTNER.id
+            return {"base_url": base_url, "headers": {"authorization": f"Bearer {token}"}}
+
+        def validate_response(
+            self, response: Any, case: schemathesis.Case, *args: Any, **kwargs: Any
+        ) -> None:
+            case.validate_response(response, checks=checks())
+
+    Calls.run(
+        settings=settings(
+            max_examples=20,
+            derandomize=True,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+            stateful_step_count=5,
+        )
+    )

@@ -16,7 +16,7 @@ import msgspec
 from gateway import admin
 from gateway.contracts.schemas import refine
 from protocols.http import ingress, pull
-from protocols.http.operations import Operation, Parameter, Response
+from protocols.http.operations import Link, Operation, Parameter, Response
 
 __all__ = ["LISTENERS", "OPENAPI_VERSION", "SECURITY_SCHEMES", "openapi_document"]
 
@@ -148,4 +148,17 @@ def _response(r: Response, schema_of: Mapping[Any, dict[str, Any]]) -> dict[str,
         out["headers"] = {
             name: {"schema": _HEADER_SCHEMAS.get(name, {"type": "string"})} for name in r.headers
         }
+    if r.links:
+        out["links"] = {link.name: _link(link) for link in r.links}
+    return out
+
+
+def _link(link: Link) -> dict[str, Any]:
+    out: dict[str, Any] = {"operationId": link.operation_id}
+    if link.parameters:
+        out["parameters"] = dict(link.parameters)
+    if link.request_body is not None:
+        out["requestBody"] = link.request_body
+    if link.description:
+        out["description"] = link.description
     return out

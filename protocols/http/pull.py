@@ -30,7 +30,7 @@ from canonical.common import PartnerId
 from canonical.envelope import Envelope
 
 from .asgi import Receive, Scope, Send
-from .operations import Operation, Parameter, Response
+from .operations import Link, Operation, Parameter, Response
 from .problem import MethodNotAllowed, Problem, RouteNotFound
 from .redaction import redacted_repr
 from .routing import (
@@ -254,7 +254,20 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         security=("bearer",),
         responses=(
-            Response(status=200, description="Pending messages", body=PulledBatch),
+            Response(
+                status=200,
+                description="Pending messages",
+                body=PulledBatch,
+                links=(
+                    Link(
+                        name="AcknowledgeThem",
+                        operation_id="pull_acknowledge",
+                        parameters=(("partner", "$request.path.partner"),),
+                        request_body={"up_to": "$response.body#/next"},
+                        description="acknowledge every message this page returned",
+                    ),
+                ),
+            ),
             *_REFUSALS,
         ),
     ),
