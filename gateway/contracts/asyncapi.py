@@ -121,6 +121,10 @@ def asyncapi_document(*, events_exchange: str | None = None) -> dict[str, Any]:
     channels["outboundWebhooks"]["messages"] = {
         key: {"$ref": f"#/components/messages/{key}"} for key in messages_webhook
     }
+    # A POST whose 2xx settles the delivery (actors/delivery): the HTTP operation binding.
+    operations["deliverWebhook"]["bindings"] = {
+        "http": {"method": "POST", "bindingVersion": "0.3.0"}
+    }
     operations["deliverWebhook"]["messages"] = [
         {"$ref": f"#/channels/outboundWebhooks/messages/{key}"} for key in messages_webhook
     ]
