@@ -1,6 +1,9 @@
 """The admin listener: `/healthz` (alive), `/readyz` (ready to accept), `/metrics` (Prometheus).
 
 A pure ASGI app on its own port, so probes and scrapes never queue behind partner traffic.
+It also serves the generated contracts: `/openapi.json?listener=partner|admin|api` (admin by
+default) and `/asyncapi.json` (gateway/contracts/). `OPERATIONS` describes every admin route,
+the operator's and the trace's included.
 `guarded` puts it behind `protocols.http.admin_guard.ListenerGuard`: Host allow-list, no browser
 origins, JSON bodies only, and the `[admin] token` on everything but the two probes.
 """
@@ -8,16 +11,24 @@ origins, JSON bodies only, and the `[admin] token` on everything but the two pro
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl
 
+import msgspec
 import orjson
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from canonical.common import PartnerId
+from gateway.deadletters import ReplayOutcome
+from gateway.trace import ThreadTrace
 from protocols.http.admin_guard import ListenerGuard
 from protocols.http.asgi import ASGIApp, Receive, Scope, Send, send_response
-from protocols.http.problem import RouteNotFound, problem_response
+from protocols.http.operations import Operation, Parameter, Response
+from protocols.http.problem import Problem, RouteNotFound, problem_response
+from protocols.http.routing import MAX_ID, BadRequest
 
-__all__ = ["PROBE_PATHS", "AdminApp", "ReadinessCheck", "guarded"]
+__all__ = ["OPERATIONS", "PROBE_PATHS", "AdminApp", "ReadinessCheck", "guarded"]
 
 # Answered without the token: an orchestrator's probes carry none (gateway/admin.py's guard).
 PROBE_PATHS = ("/healthz", "/readyz")
@@ -52,6 +63,8 @@ class AdminApp:
         elif path == "/metrics":
             body = generate_latest(self.registry)
             await send_response(send, 200, _PROMETHEUS, body)
+        elif path in _CONTRACT_PATHS:
+            await _contract(scope, send)
         elif (route := self._extra_route(path)) is not None:
             await route(scope, receive, send)
         else:
@@ -105,3 +118,246 @@ def guarded(
             await api(scope, receive, send)
 
     return route
+
+
+async def _contract(scope: Scope, send: Send) -> None:
+    """Answer `/openapi.json` or `/asyncapi.json`, generated once per process."""
+    # Imported here: the contracts read this module's OPERATIONS.
+    from gateway.contracts import LISTENERS, asyncapi_json, openapi_json
+
+    if scope["path"] == "/asyncapi.json":
+        await send_response(send, 200, _JSON, asyncapi_json())
+        return
+    query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+    listener = query.get("listener", "admin")
+    if listener not in LISTENERS:
+        error = BadRequest(f"listener: one of {', '.join(LISTENERS)}")
+        status, headers, body = problem_response(error, instance=scope["path"])
+        await send_response(send, status, headers, body)
+        return
+    await send_response(send, 200, _JSON, openapi_json(listener))
+
+
+_CONTRACT_PATHS = ("/openapi.json", "/asyncapi.json")
+
+# The contract of this listener (gateway/contracts/openapi.py turns it into OpenAPI 3.1).
+
+
+class Health(msgspec.Struct, frozen=True, kw_only=True):
+    status: str
+
+
+class Readiness(msgspec.Struct, frozen=True, kw_only=True):
+    status: str
+    checks: dict[str, bool]
+
+
+class DeadLetterSummary(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    source: str
+    partner_id: str | None
+    message_id: str | None
+    document_type: str | None
+    died_at: str
+    reason: str
+
+
+class DeadLetterPage(msgspec.Struct, frozen=True, kw_only=True):
+    dead_letters: list[DeadLetterSummary]
+    next: int
+
+
+class DeadLetterDetail(DeadLetterSummary, frozen=True, kw_only=True):
+    detail: Any
+    body: Any
+
+
+class ReplayRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """One dead letter by id, or every one matching the filters (at least one)."""
+
+    id: Annotated[int, msgspec.Meta(ge=0, le=MAX_ID)] | None = None
+    source: str | None = None
+    partner: str | None = None
+    document: str | None = None
+    since: str | None = None
+    until: str | None = None
+
+
+class EmptyObject(msgspec.Struct, frozen=True, kw_only=True):
+    """`{}`: a POST that needs no input still sends JSON, the guard's rule against forms."""
+
+
+class EndpointEnabled(msgspec.Struct, frozen=True, kw_only=True):
+    partner: str
+    was_disabled: bool
+
+
+class ThreadsOfOrder(msgspec.Struct, frozen=True, kw_only=True):
+    threads: list[ThreadTrace]
+
+
+_PROBLEM = "application/problem+json"
+_Id = Annotated[int, msgspec.Meta(ge=0, le=MAX_ID)]
+
+
+def _problem(status: int, description: str, *headers: str) -> Response:
+    return Response(
+        status=status, description=description, body=Problem, media_type=_PROBLEM, headers=headers
+    )
+
+
+# Every guarded route may answer these (protocols/http/admin_guard.py).
+_GUARD = (
+    _problem(401, "Missing or wrong admin token", "WWW-Authenticate"),
+    _problem(403, "A browser origin"),
+    _problem(421, "Not served under this host name"),
+)
+_BAD = _problem(400, "Bad parameter or body")
+_FILTERS = tuple(
+    Parameter(name=name, where="query", description=text)
+    for name, text in (
+        ("source", "a source (delivery:acme) or a kind (delivery, relay, amqp, intake, actor)"),
+        ("partner", "a partner id"),
+        ("document", "a document type"),
+        ("since", "died at or after this ISO 8601 time"),
+        ("until", "died before this ISO 8601 time"),
+    )
+)
+
+
+def _get(path: str, operation_id: str, summary: str, *responses: Response, **kw: Any) -> Operation:
+    return Operation(
+        method="GET",
+        path=path,
+        operation_id=operation_id,
+        summary=summary,
+        tags=("admin",),
+        security=("bearer",),
+        responses=(*responses, *_GUARD),
+        **kw,
+    )
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        method="GET",
+        path="/healthz",
+        operation_id="healthz",
+        summary="Alive",
+        tags=("probes",),
+        responses=(Response(status=200, description="Alive", body=Health),),
+    ),
+    Operation(
+        method="GET",
+        path="/readyz",
+        operation_id="readyz",
+        summary="Ready to accept: store, broker and ERP consumers",
+        tags=("probes",),
+        responses=(
+            Response(status=200, description="Ready", body=Readiness),
+            Response(status=503, description="Not ready; `checks` says what", body=Readiness),
+        ),
+    ),
+    _get(
+        "/metrics",
+        "metrics",
+        "Prometheus metrics",
+        Response(
+            status=200, description="Text exposition format", body=str, media_type="text/plain"
+        ),
+    ),
+    _get(
+        "/dead-letters",
+        "list_dead_letters",
+        "Dead letters matching the filters, in id order",
+        Response(status=200, description="A page", body=DeadLetterPage),
+        _BAD,
+        parameters=(
+            *_FILTERS,
+            Parameter(name="after", where="query", type=_Id, description="an id (0)"),
+            Parameter(name="limit", where="query", type=_Id, description="at most this many"),
+        ),
+    ),
+    _get(
+        "/dead-letters/{id}",
+        "show_dead_letter",
+        "One dead letter with its detail and body",
+        Response(status=200, description="The dead letter", body=DeadLetterDetail),
+        _BAD,
+        _problem(404, "No such dead letter"),
+        parameters=(Parameter(name="id", where="path", type=_Id, required=True),),
+    ),
+    Operation(
+        method="POST",
+        path="/dead-letters/replay",
+        operation_id="replay_dead_letters",
+        summary="Hand dead letters back to the step that gave up: one by id, or by filters",
+        tags=("admin",),
+        request_body=ReplayRequest,
+        security=("bearer",),
+        responses=(
+            Response(status=200, description="What became of them", body=ReplayOutcome),
+            _BAD,
+            _problem(404, "No such dead letter"),
+            _problem(409, "This dead letter cannot be replayed"),
+            _problem(415, "Not a JSON body"),
+            *_GUARD,
+        ),
+    ),
+    Operation(
+        method="POST",
+        path="/endpoints/{partner}/enable",
+        operation_id="enable_endpoint",
+        summary="Enable a partner's endpoint the breaker disabled",
+        tags=("admin",),
+        parameters=(Parameter(name="partner", where="path", type=PartnerId, required=True),),
+        request_body=EmptyObject,
+        security=("bearer",),
+        responses=(
+            Response(status=200, description="Enabled", body=EndpointEnabled),
+            _problem(404, "No such partner"),
+            _problem(415, "Not a JSON body"),
+            *_GUARD,
+        ),
+    ),
+    _get(
+        "/threads/{correlation_id}",
+        "thread_trace",
+        "A purchase-order thread's trace by correlation id",
+        Response(status=200, description="The trace", body=ThreadTrace),
+        _problem(404, "No such thread"),
+        parameters=(Parameter(name="correlation_id", where="path", required=True),),
+    ),
+    _get(
+        "/purchase-orders/{buyer}/{po_number}",
+        "purchase_order_threads",
+        "The threads of one buyer's purchase order",
+        Response(status=200, description="Its threads", body=ThreadsOfOrder),
+        _problem(404, "No such purchase order"),
+        parameters=(
+            Parameter(name="buyer", where="path", required=True),
+            Parameter(name="po_number", where="path", required=True),
+        ),
+    ),
+    _get(
+        "/openapi.json",
+        "openapi",
+        "The OpenAPI 3.1 document of a listener, generated from the code",
+        Response(status=200, description="OpenAPI 3.1", body=dict[str, Any]),
+        _BAD,
+        parameters=(
+            Parameter(
+                name="listener",
+                where="query",
+                type=Literal["partner", "admin", "api"],
+                description="which listener (admin by default)",
+            ),
+        ),
+    ),
+    _get(
+        "/asyncapi.json",
+        "asyncapi",
+        "The AsyncAPI 3.0 document of the events exchange and outbound webhooks",
+        Response(status=200, description="AsyncAPI 3.0", body=dict[str, Any]),
+    ),
+)

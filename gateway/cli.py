@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 
+from gateway.contracts.cli import add_contract_parsers
 from gateway.edi_cli import add_edi_parser
 
 __all__ = ["CONFIG_ENV", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
@@ -140,6 +141,7 @@ def _parser() -> argparse.ArgumentParser:
     completion.add_argument("shell", choices=["bash"])
 
     add_edi_parser(sub)
+    add_contract_parsers(sub)
     return parser
 
 
@@ -221,6 +223,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             from gateway.edi_cli import run_edi_command
 
             return run_edi_command(args, env)
+        case "openapi" | "asyncapi":
+            from gateway.contracts.cli import run_contract_command
+
+            return run_contract_command(args)
         case "demo":
             from gateway.demo import run_demo
 

@@ -30,7 +30,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from typing import Annotated
 
+import msgspec
+
+from canonical.common import PartnerId
+from canonical.documents import DOCUMENT_TYPES
 from canonical.envelope import MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH
 from canonical.errors import (
     DocumentNotAllowed,
@@ -44,10 +49,12 @@ from canonical.ids import new_message_id
 from .asgi import ClientDisconnected, Headers, Receive, Scope, Send, read_body, send_response
 from .budget import BodyBudget
 from .contract import Acceptor, PartnerDirectory, WebhookRequest
-from .problem import BadRequest, MethodNotAllowed, RouteNotFound, problem_response
+from .operations import Operation, Parameter, Response
+from .problem import BadRequest, MethodNotAllowed, Problem, RouteNotFound, problem_response
 from .signatures import DEFAULT_TOLERANCE_SECONDS, MAX_SIGNATURE_ENTRIES, verify_raw
 
 __all__ = [
+    "OPERATIONS",
     "OTHER_DOCUMENT",
     "UNKNOWN_PARTNER",
     "WEBHOOK_PATH_PREFIX",
@@ -335,3 +342,127 @@ def _echo(value: str) -> str:
     if len(value) > _ECHO_LIMIT:
         value = value[:_ECHO_LIMIT] + "..."
     return repr(value)
+
+
+# The contract (gateway/contracts/openapi.py turns these into OpenAPI): one operation per
+# document type, so each path names the body it takes.
+
+
+class WebhookAccepted(msgspec.Struct, frozen=True, kw_only=True):
+    """The 202 answer: the message made of the document, and the thread it belongs to."""
+
+    status: str
+    message_ids: list[str]
+    correlation_id: str
+
+
+_PROBLEM = "application/problem+json"
+_SIGNED = (
+    Parameter(
+        name="webhook-id",
+        where="header",
+        type=Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)],
+        required=True,
+        description="Standard Webhooks message id: printable ASCII, the dedup key",
+    ),
+    Parameter(
+        name="webhook-timestamp",
+        where="header",
+        required=True,
+        description="Standard Webhooks timestamp, unix seconds, within the tolerance of now",
+    ),
+    Parameter(
+        name="webhook-signature",
+        where="header",
+        required=True,
+        description="Standard Webhooks signatures (`v1,<base64 HMAC-SHA256>`, space-separated)",
+    ),
+    Parameter(
+        name="Idempotency-Key",
+        where="header",
+        description="A second dedup key (IETF draft); the first answer is replayed for it",
+    ),
+)
+
+
+def _webhook_operation(document_type: str, body: type) -> Operation:
+    return Operation(
+        method="POST",
+        path=f"{WEBHOOK_PATH_PREFIX}{{partner}}/{document_type}",
+        operation_id=f"post_{document_type}",
+        summary=f"Send one {document_type} document, signed per Standard Webhooks",
+        tags=("webhooks",),
+        parameters=(
+            Parameter(name="partner", where="path", type=PartnerId, required=True),
+            *_SIGNED,
+        ),
+        request_body=body,
+        security=("webhook",),
+        responses=(
+            Response(
+                status=202,
+                description="Durably accepted (replayed for a repeated key)",
+                body=WebhookAccepted,
+                headers=("Idempotent-Replayed",),
+            ),
+            Response(
+                status=400, description="Unusable ids or headers", body=Problem, media_type=_PROBLEM
+            ),
+            Response(
+                status=401,
+                description="Signature missing, invalid or stale",
+                body=Problem,
+                media_type=_PROBLEM,
+            ),
+            Response(
+                status=403,
+                description="Document not allowed for this partner",
+                body=Problem,
+                media_type=_PROBLEM,
+            ),
+            Response(status=404, description="Unknown partner", body=Problem, media_type=_PROBLEM),
+            Response(
+                status=409,
+                description="A request with this key is in flight",
+                body=Problem,
+                media_type=_PROBLEM,
+            ),
+            Response(
+                status=413,
+                description="Body over the partner's limit",
+                body=Problem,
+                media_type=_PROBLEM,
+            ),
+            Response(
+                status=415,
+                description="Content-Type is not application/json",
+                body=Problem,
+                media_type=_PROBLEM,
+            ),
+            Response(
+                status=422,
+                description="Invalid document, or a key reused for another body",
+                body=Problem,
+                media_type=_PROBLEM,
+            ),
+            Response(
+                status=429,
+                description="Over the partner's rate",
+                body=Problem,
+                media_type=_PROBLEM,
+                headers=("Retry-After",),
+            ),
+            Response(
+                status=503,
+                description="No room or the store cannot commit; retry later",
+                body=Problem,
+                media_type=_PROBLEM,
+                headers=("Retry-After",),
+            ),
+        ),
+    )
+
+
+OPERATIONS: tuple[Operation, ...] = tuple(
+    _webhook_operation(name, cls) for name, cls in sorted(DOCUMENT_TYPES.items())
+)

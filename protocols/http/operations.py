@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from msgspec import Struct
 
-__all__ = ["Operation", "Parameter", "Response"]
+__all__ = ["Link", "Operation", "Parameter", "Response"]
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -27,6 +27,20 @@ class Parameter(Struct, frozen=True, kw_only=True):
     description: str = ""
 
 
+class Link(Struct, frozen=True, kw_only=True):
+    """An OpenAPI link: what a client can call next with values from this answer.
+
+    `parameters` and `request_body` hold runtime expressions (`$response.body#/next`,
+    `$request.path.partner`), as OpenAPI writes them; tools chain calls along them.
+    """
+
+    name: str
+    operation_id: str
+    parameters: tuple[tuple[str, str], ...] = ()
+    request_body: Any = None
+    description: str = ""
+
+
 class Response(Struct, frozen=True, kw_only=True):
     """One documented answer: its status, its body type (None: no body) and media type."""
 
@@ -35,6 +49,7 @@ class Response(Struct, frozen=True, kw_only=True):
     body: Any = None  # a msgspec-describable type
     media_type: str = "application/json"  # "application/problem+json" for errors
     headers: tuple[str, ...] = ()  # names of response headers it carries (Retry-After, ...)
+    links: tuple[Link, ...] = ()  # calls a client can make next with values from this answer
 
 
 class Operation(Struct, frozen=True, kw_only=True):

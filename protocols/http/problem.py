@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import msgspec
 import orjson
 
 from canonical.errors import GatewayError
@@ -30,6 +31,8 @@ __all__ = [
     "PROBLEM_TYPE_BASE",
     "BadRequest",
     "MethodNotAllowed",
+    "Problem",
+    "ProblemFieldError",
     "RouteNotFound",
     "problem_response",
 ]
@@ -39,6 +42,25 @@ PROBLEM_TYPE_BASE = "https://partner-gateway.dev/problems/"
 # limit, 64 KB and more): the answer echoes only this much of it.
 MAX_INSTANCE_CHARS = 256
 PROBLEM_CONTENT_TYPE = b"application/problem+json"
+
+
+class ProblemFieldError(msgspec.Struct, frozen=True, kw_only=True):
+    """One field error of an `errors` member: a JSON path and what is wrong there."""
+
+    path: str
+    message: str
+
+
+class Problem(msgspec.Struct, frozen=True, kw_only=True):
+    """The shape of every problem+json answer, for the generated contracts (`problem_response`
+    builds the bytes; a test holds the two together)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[ProblemFieldError] | None = None
 
 
 # Errors that only exist in HTTP, so they live beside the mapping, not in canonical.

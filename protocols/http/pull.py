@@ -26,8 +26,12 @@ from urllib.parse import parse_qsl
 import msgspec
 import orjson
 
+from canonical.common import PartnerId
+from canonical.envelope import Envelope
+
 from .asgi import Receive, Scope, Send
-from .problem import MethodNotAllowed, RouteNotFound
+from .operations import Link, Operation, Parameter, Response
+from .problem import MethodNotAllowed, Problem, RouteNotFound
 from .redaction import redacted_repr
 from .routing import (
     MAX_ID,
@@ -40,7 +44,7 @@ from .routing import (
     read_json,
 )
 
-__all__ = ["PULL_PATH_PREFIX", "MessageBox", "PullApi", "PullPolicy", "PulledMessage"]
+__all__ = ["OPERATIONS", "PULL_PATH_PREFIX", "MessageBox", "PullApi", "PullPolicy", "PulledMessage"]
 
 PULL_PATH_PREFIX = "/partners/"
 # Message ids one ack may name.
@@ -189,3 +193,96 @@ def _natural(query: Mapping[str, str], name: str, default: int) -> int:
     """Return the query parameter as a non-negative int; 400 when it is not one."""
     text = query.get(name)
     return default if text is None else natural(text, name)
+
+
+# The contract (gateway/contracts/openapi.py turns these into OpenAPI).
+
+
+class PulledMessageView(msgspec.Struct, frozen=True, kw_only=True):
+    """One message in a `GET .../messages` answer; `body` is its envelope."""
+
+    message_id: str
+    document_type: str
+    cursor: int
+    body: Envelope
+
+
+class PulledBatch(msgspec.Struct, frozen=True, kw_only=True):
+    """A `GET .../messages` answer; `next` goes in the next call's `after`."""
+
+    messages: list[PulledMessageView]
+    next: int
+
+
+class Acknowledged(msgspec.Struct, frozen=True, kw_only=True):
+    """A `POST .../messages/ack` answer: how many of the named messages were pending."""
+
+    acknowledged: int
+
+
+_PROBLEM = "application/problem+json"
+_Cursor = Annotated[int, msgspec.Meta(ge=0, le=MAX_ID)]
+_PARTNER = Parameter(name="partner", where="path", type=PartnerId, required=True)
+_REFUSALS = (
+    Response(status=400, description="Bad parameter or body", body=Problem, media_type=_PROBLEM),
+    Response(
+        status=401,
+        description="No token, or no partner's",
+        body=Problem,
+        media_type=_PROBLEM,
+        headers=("WWW-Authenticate",),
+    ),
+    Response(status=403, description="Another partner's token", body=Problem, media_type=_PROBLEM),
+)
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        method="GET",
+        path=PULL_PATH_PREFIX + "{partner}/messages",
+        operation_id="pull_messages",
+        summary="The partner's pending messages after a cursor, oldest first",
+        tags=("pull",),
+        parameters=(
+            _PARTNER,
+            Parameter(name="after", where="query", type=_Cursor, description="a cursor (0)"),
+            Parameter(
+                name="limit",
+                where="query",
+                type=Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)],
+                description="at most this many (the partner's max_batch caps it)",
+            ),
+        ),
+        security=("bearer",),
+        responses=(
+            Response(
+                status=200,
+                description="Pending messages",
+                body=PulledBatch,
+                links=(
+                    Link(
+                        name="AcknowledgeThem",
+                        operation_id="pull_acknowledge",
+                        parameters=(("partner", "$request.path.partner"),),
+                        request_body={"up_to": "$response.body#/next"},
+                        description="acknowledge every message this page returned",
+                    ),
+                ),
+            ),
+            *_REFUSALS,
+        ),
+    ),
+    Operation(
+        method="POST",
+        path=PULL_PATH_PREFIX + "{partner}/messages/ack",
+        operation_id="pull_acknowledge",
+        summary="Mark messages delivered, up to a cursor or by id",
+        tags=("pull",),
+        parameters=(_PARTNER,),
+        request_body=_Ack,
+        security=("bearer",),
+        responses=(
+            Response(status=200, description="Acknowledged", body=Acknowledged),
+            *_REFUSALS,
+        ),
+    ),
+)
