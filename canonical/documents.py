@@ -12,6 +12,7 @@ from canonical.inventory import InventoryDelta, InventoryPosition, ItemMaster
 from canonical.invoices import Invoice
 from canonical.notices import ExceptionNotice
 from canonical.orders import PurchaseOrder, PurchaseOrderAck, PurchaseOrderChange
+from canonical.sales import OrderStatus, SalesOrder
 from canonical.shipping import AdvanceShipNotice, GoodsReceipt, ShipmentMilestone
 
 __all__ = ["DOCUMENT_TYPES", "Document", "document_type_of"]
@@ -33,6 +34,8 @@ Document: TypeAlias = (
     | InboundShipment
     | ReceiptDiscrepancy
     | InvoiceMatch
+    | SalesOrder
+    | OrderStatus
 )
 
 
