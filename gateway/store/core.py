@@ -29,6 +29,7 @@ from gateway.store.dead_letters import DeadLetterBook
 from gateway.store.deliveries import DeliveryLedger
 from gateway.store.edi import EdiLedger
 from gateway.store.files import FileLedger
+from gateway.store.orders import OrderLedger
 from gateway.store.process import WriterProcess
 from gateway.store.records import Acceptance, Accepted, BatchReport, DeadLetter, StoreStatistics
 from gateway.store.retention import PurgeReport, Retention
@@ -173,6 +174,8 @@ class Store:
         self.files = FileLedger(self._write, self._read)
         # X12: replay checks, sequences, files to send, sets sent (gateway/store/edi.py).
         self.edi = EdiLedger(self._write, self._read)
+        # Customer orders' status read model (gateway/store/orders.py).
+        self.orders = OrderLedger(self._write, self._read)
 
     # Lifetime
 

@@ -10,7 +10,7 @@ import sqlite3
 from typing import Literal
 
 from canonical.errors import ConfigError
-from gateway.store import edi, files
+from gateway.store import edi, files, orders
 
 __all__ = [
     "MIGRATIONS",
@@ -238,6 +238,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # X12: interchanges seen, control-number sequences, files to send, sets sent (store/edi.py).
     edi.MIGRATION,
+    # Issue 20 numbers inventory's migration 8 and the customer orders' 9: on a branch without
+    # inventory's, this one runs as 8 (the merge puts inventory's first).
+    orders.MIGRATION,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
