@@ -59,6 +59,9 @@ class CustomerApiSettings(Base, frozen=True):
     max_quantity: Annotated[int, msgspec.Meta(ge=1)] = 1_000_000
     # An order whose status has not changed for this long is shown with `stale: true`.
     status_stale_after_s: Seconds = 3600.0
+    # How often the order status feed reads new `order_status` documents, and how many a pass.
+    status_poll_interval_s: Seconds = 1.0
+    status_batch: Count = 500
     # SKUs customers may order; empty takes any SKU (the ERP decides).
     items: frozenset[Annotated[str, msgspec.Meta(min_length=1, max_length=48)]] = frozenset()
 
@@ -75,8 +78,6 @@ class CustomerConfig(Base, frozen=True, kw_only=True):
     # Where the account may have orders shipped: at least one.
     ship_tos: Annotated[tuple[Code, ...], msgspec.Meta(min_length=1)]
     rate_limit: RateLimit = RateLimit(per_second=20.0, burst=40)
-    # Orders accepted but not yet answered at once, per account (409 past it is wrong: 429).
-    max_orders_in_flight: Count = 64
 
     def problems(self) -> Iterator[Problem]:
         with known():
