@@ -25,15 +25,17 @@ __all__ = [
     "OrderStatusAnswer",
 ]
 
-Positive = Annotated[Decimal, Meta(gt=0, description="A quantity above zero")]
-
 
 class OrderLineRequest(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One line a customer orders."""
 
     sku: Sku
-    quantity: Positive
+    quantity: Decimal  # above zero, finite
     uom: UomCode = "EA"
+
+    def __post_init__(self) -> None:
+        if not self.quantity.is_finite() or self.quantity <= 0:
+            raise ValueError("quantity must be a number above zero")
 
 
 class OrderRequest(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
