@@ -32,6 +32,8 @@ T = TypeVar("T")
 
 # States nothing moves an order out of: a late "shipped" after "cancelled" is not applied.
 TERMINAL_STATES = frozenset({"delivered", "cancelled"})
+# States the gateway sets itself, before any source said anything.
+GATEWAY_STATES = frozenset({"received", "buffered"})
 # Milestones kept per order; the oldest go first (an order with hundreds is a loop upstream).
 MAX_MILESTONES = 50
 
@@ -116,7 +118,8 @@ def apply_status(milestone: Milestone, order_id: str, conn: sqlite3.Connection, 
     """Apply one status report; return what happened: applied, repeated, older, terminal, unknown.
 
     Reports are applied in the source's time order: an older one than the status shown is
-    kept as a milestone but does not move the status back. Any report counts as hearing from
+    kept as a milestone but does not move the status back (the gateway's own `buffered`
+    gives way to any report). Any report counts as hearing from
     the source (`heard_at`), which is what `stale` is judged by.
     """
     row = conn.execute(
@@ -129,8 +132,15 @@ def apply_status(milestone: Milestone, order_id: str, conn: sqlite3.Connection, 
     conn.execute("UPDATE customer_orders SET heard_at = ? WHERE order_id = ?", (now, order_id))
     if milestone in raw:
         return "repeated"
-    milestones = sorted((*raw, milestone), key=lambda m: m.at)[-MAX_MILESTONES:]
-    moves = status not in TERMINAL_STATES and milestone.at >= changed_at
+    # The gateway's own states first, then the sources' in their time order.
+    milestones = sorted((*raw, milestone), key=lambda m: (m.status not in GATEWAY_STATES, m.at))[
+        -MAX_MILESTONES:
+    ]
+    # `buffered` is the gateway's own word, not a source's: any report supersedes it, whatever
+    # the clocks of the two systems say.
+    moves = status not in TERMINAL_STATES and (
+        status in GATEWAY_STATES or milestone.at >= changed_at
+    )
     conn.execute(
         "UPDATE customer_orders SET milestones = ?, status = ?, changed_at = ? WHERE order_id = ?",
         (
