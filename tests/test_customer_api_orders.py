@@ -89,6 +89,8 @@ async def test_orders_while_rabbitmq_is_down_are_kept_and_reach_the_queue_once_a
             answers = await submit_all(http, keys)
             # The customer's retries during the outage: the first answer, byte for byte.
             retried = await submit_all(http, keys[:100])
+            # The status never waits on the broker or the ERP.
+            during = await http.get(f"/orders/{answers[keys[0]].json()['order_id']}")
             await anyio.to_thread.run_sync(node.start)
             await wait_drained(tmp_path / "gateway.db", timeout=120)
         async with bound_queue(node.url, ERP_QUEUE, "sales_order.#", delete=False) as queue:
@@ -99,6 +101,7 @@ async def test_orders_while_rabbitmq_is_down_are_kept_and_reach_the_queue_once_a
     assert Counter(a.status_code for a in answers.values()) == {202: ORDERS}
     assert {a.json()["status"] for a in answers.values()} == {"buffered"}
     assert all(retried[k].content == answers[k].content for k in retried)
+    assert (during.status_code, during.json()["status"]) == (200, "buffered")
     assert {retried[k].headers["idempotent-replayed"] for k in retried} == {"true"}
     on_queue = order_ids_on(seen)
     assert set(on_queue) == {a.json()["order_id"] for a in answers.values()}
