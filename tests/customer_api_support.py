@@ -49,12 +49,13 @@ rate_limit = {{ per_second = 100000.0, burst = 100000 }}
 """
 
 
-def write_api_config(folder: Path, amqp_url: str, **kw: object) -> Path:
+def write_api_config(folder: Path, amqp_url: str, *, erp: str = "", **kw: object) -> Path:
+    """A gateway config with the customer API, the logistics partner and `erp` sections."""
     return write_config(
         folder,
         amqp_url,
         [LOGISTICS],
-        extra=customers_toml(**kw),  # type: ignore[arg-type]
+        extra=customers_toml(**kw) + erp,  # type: ignore[arg-type]
         documents='["order_status"]',
     )
 

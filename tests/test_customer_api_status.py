@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import aio_pika
 import anyio
 import httpx
 import pytest
@@ -123,6 +125,47 @@ async def test_a_late_report_older_than_the_status_shown_does_not_move_it_back(
 
     assert shown["status"] == "delivered"
     assert [m["status"] for m in shown["milestones"]][-2:] == ["allocated", "delivered"]
+
+
+async def test_the_erps_order_status_from_its_queue_confirms_the_order(
+    tmp_path: Path, amqp_url: str
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    exchange, queue = f"test.erp.{tag}", f"test.gateway-erp.{tag}"
+    erp = f"""
+[[erp.consumers]]
+queue = "{queue}"
+exchange = "{exchange}"
+bindings = {{ "order.status" = "order_status" }}
+"""
+    config = load(write_api_config(tmp_path, amqp_url, erp=erp))
+    async with running_on(config, Clock()) as gateway, api_client(gateway) as http:
+        accepted = await http.post("/orders", json=order_body(1), headers={"idempotency-key": "e1"})
+        order_id = accepted.json()["order_id"]
+        with anyio.fail_after(30):  # the gateway's queue is bound once its consumer consumes
+            while not all(c.statistics().consuming for c in gateway.erp_consumers):
+                await anyio.sleep(0.05)
+        status = OrderStatus(
+            order_id=order_id,
+            status="confirmed",
+            changed_at=dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC),
+            erp_order_number="SO0004711",
+        )
+        async with await aio_pika.connect(amqp_url) as connection:
+            channel = await connection.channel()
+            await (await channel.get_exchange(exchange)).publish(
+                aio_pika.Message(
+                    encode_document(status),
+                    message_id=f"erp-{tag}",
+                    content_type="application/json",
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                ),
+                routing_key="order.status",
+            )
+        shown = await status_becomes(http, order_id, "confirmed")
+
+    assert shown["as_of"] == "2026-12-02T09:00:00Z"
+    assert shown["stale"] is False
 
 
 async def test_an_order_of_no_account_is_404_problem_json(tmp_path: Path, amqp_url: str) -> None:
