@@ -50,8 +50,12 @@ def test_an_api_key_may_come_from_the_environment(tmp_path: Path) -> None:
             "shorter than 24 characters",
         ),
         (
+            "[customer_api]\n" + customer("erp"),
+            "also a partner's or the ERP's id; choose another",
+        ),
+        (
             "[customer_api]\n" + customer("acme"),
-            "also a partner's id; give the account another",
+            "also a partner's or the ERP's id; choose another",
         ),
         (
             "[customer_api]\n" + customer() + customer(),
@@ -63,7 +67,15 @@ def test_an_api_key_may_come_from_the_environment(tmp_path: Path) -> None:
         ),
         ("[customer_api]\nmax_skus = 101\n", "max_skus"),
     ],
-    ids=["no-listener", "short-key", "partner-id", "duplicate-id", "shared-key", "max-skus"],
+    ids=[
+        "no-listener",
+        "short-key",
+        "erp-source",
+        "partner-id",
+        "duplicate-id",
+        "shared-key",
+        "max-skus",
+    ],
 )
 def test_each_customer_rule_is_reported(tmp_path: Path, text: str, expected: str) -> None:
     path = write(tmp_path, partner() + text)

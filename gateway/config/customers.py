@@ -91,7 +91,8 @@ def customer_problems(
     api: CustomerApiSettings | None,
     partner_ids: set[str],
 ) -> Iterator[Problem]:
-    """Yield the rules across `[[customers]]`, `[customer_api]` and the partners."""
+    """Yield the rules across `[[customers]]`, `[customer_api]` and the partners (and the
+    ERP's source, whose id `partner_ids` holds too)."""
     with known():
         if customers and api is None:
             yield "customer_api", "[[customers]] need a [customer_api] listener"
@@ -103,8 +104,9 @@ def customer_problems(
             if j != i:
                 yield f"customers[{i}].id", f"duplicate of customers[{j}]"
             elif customer.id in partner_ids:
-                # Orders are kept in the inbox under the account id, as partners' requests are.
-                yield f"customers[{i}].id", "also a partner's id; give the account another"
+                # Orders are kept in the inbox under the account id, as partners' requests are
+                # (and the ERP's messages under its source): one scope per sender.
+                yield f"customers[{i}].id", "also a partner's or the ERP's id; choose another"
         with known():
             for key in customer.api_keys:
                 k = keys.setdefault(key.reveal(), i)

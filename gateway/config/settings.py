@@ -244,7 +244,7 @@ class GatewayConfig(Base, frozen=True, kw_only=True, dict=True):
         # The rules across sections live apart: they are most of what makes a file unworkable.
         yield from whole_config_problems(self)
         with known():
-            ids = {p.id for p in self.partners}
+            ids = {p.id for p in self.partners} | {self.erp.source}
             yield from customer_problems(self.customers, self.customer_api, ids)
 
     @functools.cached_property
