@@ -18,6 +18,8 @@ import aiosqlite
 import msgspec
 from msgspec import Struct
 
+from canonical.sales import ORDER_STATES
+
 __all__ = [
     "MIGRATION",
     "TERMINAL_STATES",
@@ -30,7 +32,8 @@ __all__ = [
 
 T = TypeVar("T")
 
-# States nothing moves an order out of: a late "shipped" after "cancelled" is not applied.
+# Final states: shown over any other, whatever the times say (a late "shipped" report does
+# not reopen a cancelled order).
 TERMINAL_STATES = frozenset({"delivered", "cancelled"})
 # States the gateway sets itself, before any source said anything.
 GATEWAY_STATES = frozenset({"received", "buffered"})
@@ -81,6 +84,9 @@ class OrderRow(Struct, frozen=True, kw_only=True):
 
 
 _MILESTONES = msgspec.json.Decoder(tuple[Milestone, ...])
+_ENCODE = msgspec.json.Encoder().encode
+# The states in the order an order normally goes through them.
+_STEPS: dict[str, int] = {state: i for i, state in enumerate(ORDER_STATES)}
 
 
 def record_order(
@@ -115,12 +121,13 @@ def record_order(
 
 
 def apply_status(milestone: Milestone, order_id: str, conn: sqlite3.Connection, now: float) -> str:
-    """Apply one status report; return what happened: applied, repeated, older, terminal, unknown.
+    """Apply one status report; return what happened: applied, repeated, older, unknown.
 
-    Reports are applied in the source's time order: an older one than the status shown is
-    kept as a milestone but does not move the status back (the gateway's own `buffered`
-    gives way to any report). Any report counts as hearing from
-    the source (`heard_at`), which is what `stale` is judged by.
+    The status shown is the report that ranks highest (`_rank`): a final state over any other,
+    then the source's latest time; the gateway's own `buffered` gives way to any report,
+    whatever the clocks of the two systems say. So the reports of an order may arrive in any
+    order, and twice: the row ends the same. A lower report is kept as a milestone. Any report
+    counts as hearing from the source (`heard_at`), which is what `stale` is judged by.
     """
     row = conn.execute(
         "SELECT status, milestones, changed_at FROM customer_orders WHERE order_id = ?",
@@ -132,15 +139,9 @@ def apply_status(milestone: Milestone, order_id: str, conn: sqlite3.Connection, 
     conn.execute("UPDATE customer_orders SET heard_at = ? WHERE order_id = ?", (now, order_id))
     if milestone in raw:
         return "repeated"
-    # The gateway's own states first, then the sources' in their time order.
-    milestones = sorted((*raw, milestone), key=lambda m: (m.status not in GATEWAY_STATES, m.at))[
-        -MAX_MILESTONES:
-    ]
-    # `buffered` is the gateway's own word, not a source's: any report supersedes it, whatever
-    # the clocks of the two systems say.
-    moves = status not in TERMINAL_STATES and (
-        status in GATEWAY_STATES or milestone.at >= changed_at
-    )
+    milestones = sorted((*raw, milestone), key=_order)[-MAX_MILESTONES:]
+    shown = Milestone(status=status, at=changed_at)
+    moves = _rank(milestone) > _rank(shown)
     conn.execute(
         "UPDATE customer_orders SET milestones = ?, status = ?, changed_at = ? WHERE order_id = ?",
         (
@@ -150,9 +151,24 @@ def apply_status(milestone: Milestone, order_id: str, conn: sqlite3.Connection, 
             order_id,
         ),
     )
-    if moves:
-        return "applied"
-    return "terminal" if status in TERMINAL_STATES else "older"
+    return "applied" if moves else "older"
+
+
+def _rank(m: Milestone) -> tuple[bool, bool, float, int]:
+    """How a report ranks for the status shown: a source's over the gateway's own, a final
+    state over any other, then the later, then the further along (a tie in time)."""
+    return (
+        m.status not in GATEWAY_STATES,
+        m.status in TERMINAL_STATES,
+        m.at,
+        _STEPS.get(m.status, -1),
+    )
+
+
+def _order(m: Milestone) -> tuple[bool, float, int, bytes]:
+    """The milestones' order: the gateway's own first, then the sources' in their time order
+    (ties by step, then by content, so any arrival order gives the same list)."""
+    return (m.status not in GATEWAY_STATES, m.at, _STEPS.get(m.status, -1), _ENCODE(m))
 
 
 class Write(Protocol):
