@@ -27,11 +27,13 @@ from canonical import (
     Invoice,
     InvoiceMatch,
     ItemMaster,
+    OrderStatus,
     PurchaseOrder,
     PurchaseOrderAck,
     PurchaseOrderChange,
     PurchaseOrderStatus,
     ReceiptDiscrepancy,
+    SalesOrder,
     ShipmentMilestone,
     document_type_of,
 )
@@ -103,6 +105,8 @@ def aggregate_key(document: Document) -> str:
             return f"shipment:{document.shipment_id}"
         case ExceptionNotice():
             return f"exception:{document.exception_id}"
+        case SalesOrder() | OrderStatus():
+            return f"order:{document.order_id}"
 
 
 def _any_match(subscriptions: list[Subscription]) -> bool:

@@ -44,6 +44,7 @@ from canonical.orders import (
     PurchaseOrderLine,
 )
 from canonical.outbox import OutboxRecord, routing_key
+from canonical.sales import OrderStatus, SalesOrder, SalesOrderLine, sales_order_id
 from canonical.samples import sample_body, sample_document
 from canonical.schema import document_schemas, write_schemas
 from canonical.shipping import (
@@ -81,6 +82,7 @@ __all__ = [
     "ItemMaster",
     "MatchIssue",
     "Money",
+    "OrderStatus",
     "OutboxRecord",
     "Pack",
     "PackedItem",
@@ -95,6 +97,8 @@ __all__ = [
     "Quantity",
     "ReceiptDiscrepancy",
     "ReceiptDiscrepancyLine",
+    "SalesOrder",
+    "SalesOrderLine",
     "ShipmentMilestone",
     "ShippedOrder",
     "UomConversion",
@@ -107,6 +111,7 @@ __all__ = [
     "new_envelope",
     "new_message_id",
     "routing_key",
+    "sales_order_id",
     "sample_body",
     "sample_document",
     "write_schemas",

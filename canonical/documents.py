@@ -19,6 +19,7 @@ from canonical.inventory import InventoryDelta, InventoryPosition, ItemMaster
 from canonical.invoices import Invoice
 from canonical.notices import ExceptionNotice
 from canonical.orders import PurchaseOrder, PurchaseOrderAck, PurchaseOrderChange
+from canonical.sales import OrderStatus, SalesOrder
 from canonical.shipping import AdvanceShipNotice, GoodsReceipt, ShipmentMilestone
 
 __all__ = ["DOCUMENT_TYPES", "Document", "document_type_of"]
@@ -42,6 +43,8 @@ Document: TypeAlias = (
     | InvoiceMatch
     | AvailabilityChanged
     | InventoryDrift
+    | SalesOrder
+    | OrderStatus
 )
 
 

@@ -36,6 +36,7 @@ from canonical.orders import (
     PurchaseOrderChangeLine,
     PurchaseOrderLine,
 )
+from canonical.sales import OrderStatus, SalesOrder, SalesOrderLine, sales_order_id
 from canonical.shipping import (
     AdvanceShipNotice,
     GoodsReceipt,
@@ -430,6 +431,34 @@ def _inventory_drift(n: int, supplier: PartyRef) -> InventoryDrift:
     )
 
 
+def _sales_order(n: int, supplier: PartyRef) -> SalesOrder:
+    # `supplier` names the customer here: the account that submits the order.
+    return SalesOrder(
+        order_id=sales_order_id(supplier.party_id, f"key-{n}"),
+        customer_id=supplier.party_id,
+        customer_po_number=f"CPO-{n:07d}",
+        ship_to="SHIP-1",
+        lines=tuple(
+            SalesOrderLine(line_number=line, sku=_sku(n, line), quantity=_qty(line))
+            for line in range(1, _LINES + 1)
+        ),
+        requested_date=_DAY0 + dt.timedelta(days=5),
+        submitted_at=_at(_DAY0, 9),
+    )
+
+
+def _order_status(n: int, supplier: PartyRef) -> OrderStatus:
+    return OrderStatus(
+        order_id=sales_order_id(supplier.party_id, f"key-{n}"),
+        status="shipped",
+        changed_at=_at(_DAY0 + dt.timedelta(days=2), 16),
+        milestone="picked up",
+        carrier_scac="ODFL",
+        tracking_number=f"BOL{n:09d}",
+        erp_order_number=f"SO{n:07d}",
+    )
+
+
 _BUILDERS: dict[str, Callable[[int, PartyRef], Document]] = {
     "item_master": _item_master,
     "purchase_order": _purchase_order,
@@ -448,4 +477,6 @@ _BUILDERS: dict[str, Callable[[int, PartyRef], Document]] = {
     "invoice_match": _invoice_match,
     "availability_changed": _availability_changed,
     "inventory_drift": _inventory_drift,
+    "sales_order": _sales_order,
+    "order_status": _order_status,
 }

@@ -29,6 +29,11 @@ from canonical.errors import ConfigError
 from gateway.admin import AdminApp, guarded
 from gateway.config import GatewayConfig, load_config
 from gateway.console import build_console
+from gateway.customer_api import (
+    OrderStatusFeed,
+    build_customer_api,
+    serve_customer_api,
+)
 from gateway.edi_delivery import x12_delivery_for
 from gateway.edi_watch import AcknowledgementWatch
 from gateway.erp import build_erp_ingress
@@ -82,6 +87,9 @@ class Gateway:
         self.metrics = GatewayMetrics()
         self.http_port: int | None = None
         self.admin_port: int | None = None
+        # The customer API's listener (`[customer_api]`), when configured.
+        self.customer_api_port: int | None = None
+        self.order_status: OrderStatusFeed | None = None
         self.store: Store | None = None
         self.outbound: OutboundDelivery | None = None
         self.erp: ErpIngress | None = None
@@ -183,6 +191,7 @@ class Gateway:
                         self.admin_port = await listeners.start(
                             _serve_admin, self._admin_app(store), cfg
                         )
+                        await self._start_customer_api(store, listeners)
                         ingress = WebhookIngress(
                             partners,
                             partners,
@@ -256,6 +265,17 @@ class Gateway:
         if not cfg.workflow.enabled:
             return None
         return Workflow(cfg, store, supervisor, self.metrics, clock=self.clock)
+
+    async def _start_customer_api(self, store: Store, listeners: TaskGroup) -> None:
+        """Serve `/api/v1` and feed the orders' status, when `[customer_api]` is configured."""
+        settings = self.config.customer_api
+        if settings is None:
+            return
+        # Availability from the inventory positions' read model, never the ERP.
+        app = build_customer_api(self.config, store, availability=store.inventory, clock=self.clock)
+        self.order_status = OrderStatusFeed(store, self.config, settings)
+        await listeners.start(self.order_status.run)
+        self.customer_api_port = await listeners.start(serve_customer_api, app, settings)
 
     async def _start_drop_box(self, listeners: TaskGroup) -> None:
         """Serve the hosted SFTP drop box, when configured and some partner is hosted there."""

@@ -174,6 +174,10 @@ def isolation_timeline_panel(ax: Axes, result: RunResult) -> None:
     ax.legend(fontsize=8)
 
 
+def availability_rate_panel(ax: Axes, result: RunResult) -> None:
+    _bars(ax, result, "requests_per_s", "availability requests/s")
+
+
 def workflow_rate_panel(ax: Axes, result: RunResult) -> None:
     _bars(ax, result, "applied_per_s", "thread inputs applied/s")
 
@@ -194,6 +198,7 @@ PANELS: dict[str, Sequence[Panel]] = {
         isolation_timeline_panel,
     ),
     "workflow": (workflow_rate_panel, workflow_rss_panel),
+    "availability": (availability_rate_panel, latency_panel),
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bench.harness.run import Scenario
 from bench.scenarios import (
+    availability,
     delivery_isolation,
     end_to_end,
     files,
@@ -25,5 +26,6 @@ SCENARIOS: dict[str, Scenario] = {
         delivery_isolation.SCENARIO,
         workflow.SCENARIO,
         files.SCENARIO,
+        availability.SCENARIO,
     )
 }

@@ -22,6 +22,7 @@ from gateway.config.base import (
     join_host_port,
     known,
 )
+from gateway.config.customers import CustomerApiSettings, CustomerConfig, customer_problems
 from gateway.config.erp import ErpSettings
 from gateway.config.inventory import InventorySettings
 from gateway.config.partners import PartnerConfig
@@ -240,10 +241,16 @@ class GatewayConfig(Base, frozen=True, kw_only=True, dict=True):
     sftp_dropbox: DropBoxSettings | None = None
     # At least one: `whole_config_problems` refuses a gateway without partners.
     partners: tuple[PartnerConfig, ...] = ()
+    # The customer API's listener and accounts (gateway/config/customers.py); off without it.
+    customer_api: CustomerApiSettings | None = None
+    customers: tuple[CustomerConfig, ...] = ()
 
     def problems(self) -> Iterator[Problem]:
         # The rules across sections live apart: they are most of what makes a file unworkable.
-        return whole_config_problems(self)
+        yield from whole_config_problems(self)
+        with known():
+            ids = {p.id for p in self.partners} | {self.erp.source}
+            yield from customer_problems(self.customers, self.customer_api, ids)
 
     @functools.cached_property
     def _partners_by_id(self) -> dict[str, PartnerConfig]:

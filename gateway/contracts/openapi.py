@@ -15,7 +15,7 @@ import msgspec
 
 from gateway import admin
 from gateway.contracts.schemas import refine
-from protocols.http import ingress, pull
+from protocols.http import api, ingress, pull
 from protocols.http.operations import Link, Operation, Parameter, Response
 
 __all__ = ["LISTENERS", "OPENAPI_VERSION", "SECURITY_SCHEMES", "openapi_document"]
@@ -23,12 +23,11 @@ __all__ = ["LISTENERS", "OPENAPI_VERSION", "SECURITY_SCHEMES", "openapi_document
 OPENAPI_VERSION = "3.1.0"
 _REF = "#/components/schemas/{name}"
 
-# Which operations each listener serves. The customer API's tuple (protocols/http/api/, built
-# by another helper) is added to "api" with one line when it lands.
+# Which operations each listener serves.
 LISTENERS: Mapping[str, tuple[tuple[Operation, ...], ...]] = {
     "partner": (ingress.OPERATIONS, pull.OPERATIONS),
     "admin": (admin.OPERATIONS,),
-    "api": (),
+    "api": (api.OPERATIONS,),
 }
 
 SECURITY_SCHEMES: Mapping[str, dict[str, Any]] = {

@@ -30,6 +30,7 @@ from gateway.store.deliveries import DeliveryLedger
 from gateway.store.edi import EdiLedger
 from gateway.store.files import FileLedger
 from gateway.store.inventory import InventoryLedger
+from gateway.store.orders import OrderLedger
 from gateway.store.process import WriterProcess
 from gateway.store.records import Acceptance, Accepted, BatchReport, DeadLetter, StoreStatistics
 from gateway.store.retention import PurgeReport, Retention
@@ -176,6 +177,8 @@ class Store:
         self.edi = EdiLedger(self._write, self._read)
         # Inventory positions and the availability read model (gateway/store/inventory.py).
         self.inventory = InventoryLedger(self._write, self._read)
+        # Customer orders' status read model (gateway/store/orders.py).
+        self.orders = OrderLedger(self._write, self._read)
 
     # Lifetime
 

@@ -10,7 +10,7 @@ import sqlite3
 from typing import Literal
 
 from canonical.errors import ConfigError
-from gateway.store import edi, files, inventory
+from gateway.store import edi, files, inventory, orders
 
 __all__ = [
     "MIGRATIONS",
@@ -244,6 +244,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 9: a PO number alone finds its threads in one seek (the console's search, `gateway
     # trace PO`, /purchase-orders): the (supplier, po_number) key needs the supplier first.
     ("CREATE INDEX workflow_threads_po ON workflow_threads (po_number)",),
+    # 10: customer orders' status read model (store/orders.py).
+    orders.MIGRATION,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
