@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 from aio_pika.abc import AbstractIncomingMessage
-from files_support import sftp_server_table, until
+from files_support import select, sftp_server_table, until
 from gatewaykit import Partner, bound_queue, drain, load, running, write_config
 from sshd import LocalSshd
 from test_erp_ingress_gateway import Erp
@@ -146,6 +146,23 @@ async def test_a_po_thread_in_x12_over_the_partners_sftp_server(
         await until(lambda: "ack_bad.x12" in names(sftp_server, "error"), "the bad set's file")
         await until(lambda: len(sent(sftp_server, "997")) == 2, "the second 997 put")
         rejected = await drain(queue, expect=1)
+
+    # The store's record: each file once (the duplicate recognised, never a row of its own),
+    # each set committed once, beside the ERP's PO and the two files' exceptions.
+    db = Path(config.store.path)
+    assert select(db, "SELECT path, state, documents, folder FROM received_files ORDER BY id") == [
+        ("supplier_1.x12", "accepted", 3, "archive"),
+        ("resent.x12", "refused", 0, "error"),
+        ("ack_bad.x12", "accepted", 0, "error"),
+    ]
+    assert select(db, "SELECT document_type, partner_id FROM outbox ORDER BY seq") == [
+        ("purchase_order", "erp"),
+        ("purchase_order_ack", "acme"),
+        ("advance_ship_notice", "acme"),
+        ("invoice", "acme"),
+        ("exception", "acme"),
+        ("exception", "acme"),
+    ]
 
     # The 850: complete, a valid envelope to the supplier, the PO the ERP released.
     (po_file,) = sent(sftp_server, "850")
