@@ -251,8 +251,10 @@ async def run(bench: BenchRun) -> None:
             readers.channels[name] = IntakeChannel(
                 bench.folder(name), store, INTAKE_RULES[name], x12=name == "x12-intake"
             )
-        await bench.wait_for_quiet()
-        for n in range(QUICK_ROUNDS if quick else ROUNDS):
+        quiet = await bench.wait_for_quiet()
+        rounds = QUICK_ROUNDS if quick else ROUNDS
+        machine_start = bench.machine.read()
+        for n in range(rounds):
             for name in bench.systems:
                 _, kind, reader = SYSTEMS[name]
                 started = time.perf_counter()
@@ -264,6 +266,13 @@ async def run(bench: BenchRun) -> None:
                 if found != expected:
                     raise RuntimeError(f"{name} made {found} documents, not {expected}")
                 best[name] = min(best.get(name, elapsed), elapsed)
+        busy = bench.machine.figures(machine_start, bench.machine.read()).cpu_share
+    bench.result.settings |= {"lines": readers.lines, "items": ITEMS, "sets": readers.sets}
+    bench.result.settings |= {"rounds": rounds, **quiet, "machine_busy_cores": round(busy, 2)}
+    bench.result.notes.append(
+        f"The machine was {busy:.2f} cores busy over the rounds (this process and the stores'"
+        f" writer processes included), {quiet['busy_before_cores']:.2f} just before them."
+    )
     for name in bench.systems:
         role, kind, _ = SYSTEMS[name]
         count, size = sizes[kind]
