@@ -130,10 +130,11 @@ async def test_a_po_thread_in_x12_over_the_partners_sftp_server(
         answered = await drain(queue, expect=3)
         await until(lambda: len(sent(sftp_server, "997")) == 1, "the 997 put on the server")
 
-        # The same file again: archived beside the first, nothing new on the queue.
+        # The same file again: archived beside the first, nothing committed (the outbox, below;
+        # the relay publishes in commit order, so anything it made would precede the replay's
+        # exception in the next drain).
         drop(sftp_server, "supplier_1.x12", supplier_file("000000100"))
         await until(lambda: len(names(sftp_server, "archive")) == 2, "the duplicate archived")
-        again = await drain(queue, expect=0, timeout=1.0)
 
         # Another file reusing the interchange control number: refused with TA1 025.
         drop(sftp_server, "resent.x12", supplier_file("000000100"), MTIME + 900)
@@ -185,7 +186,6 @@ async def test_a_po_thread_in_x12_over_the_partners_sftp_server(
     ]
     provenance = [orjson.loads(m.body)["provenance"] for m in answered]
     assert {(p["file"], p["interchange"]) for p in provenance} == {("supplier_1.x12", "000000100")}
-    assert again == []
     assert names(sftp_server, "archive") == ["supplier_1-1.x12", "supplier_1.x12"]
     first_ack, second_ack = (read(path) for path in sent(sftp_server, "997"))
     assert [(g.control_number, g.status) for g in first_ack.functional_acks] == [
