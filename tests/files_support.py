@@ -1,12 +1,18 @@
 """What the file channel tests share: a partner's folder, a poller on a clock the test moves,
-a CSV feed of stock positions, and reads of what the store committed."""
+a CSV feed of stock positions, reads of what the store committed, a bounded wait for what a
+running gateway does, and the `[partners.sftp]` table that points a partner at a real sshd."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+
+import anyio
+import pytest
+from sshd import LocalSshd
 
 from actors.files.formats import DECODERS, FileRule
 from actors.files.intake import FileIntake
@@ -144,3 +150,33 @@ class Channel:
 def select(db: Path, sql: str, *params: object) -> list[tuple[object, ...]]:
     with sqlite3.connect(db) as conn:
         return conn.execute(sql, params).fetchall()
+
+
+async def until(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    """Poll `check` until it holds; fail the test naming `what` after `timeout` seconds."""
+    try:
+        with anyio.fail_after(timeout):
+            while not check():
+                await anyio.sleep(0.05)
+    except TimeoutError:
+        pytest.fail(f"not within {timeout} s: {what}")
+
+
+def sftp_server_table(folder: Path, server: LocalSshd, *, poll_interval_s: float = 0.2) -> str:
+    """The `[partners.sftp]` TOML of a partner whose files are on `server` (its host key pinned,
+    loopback allowed, the client key written beside the config as a secret file)."""
+    (folder / "acme.key").write_text(server.client_key)
+    return f"""
+[partners.sftp]
+poll_interval_s = {poll_interval_s}
+settle_s = 1
+[partners.sftp.server]
+host = "127.0.0.1"
+port = {server.port}
+username = "{server.username}"
+host_key = "{server.host_key}"
+private_key = {{ file = "acme.key" }}
+allow_networks = ["127.0.0.0/8"]
+connect_timeout_s = 2
+operation_timeout_s = 5
+"""
