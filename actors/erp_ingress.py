@@ -208,6 +208,7 @@ class ErpIngress:
             correlation_id=delivery.correlation_id,
             causation_id=delivery.message_id,
             received_at=dt.datetime.fromtimestamp(delivery.received_at, dt.UTC),
+            traceparent=delivery.traceparent,
         )
         body = encode_envelope(envelope)
         partners = self._router.partners_for(document)

@@ -72,6 +72,7 @@ class _Redelivery(msgspec.Struct, frozen=True, kw_only=True):
     correlation_id: str | None
     message_type: str | None
     received_at: float
+    traceparent: str | None = None  # not kept with the dead letter: a replay starts a trace
 
 
 class _ErpResubmit:

@@ -1,0 +1,87 @@
+"""W3C `traceparent`: what the gateway accepts, how it continues a trace, where it finds one."""
+
+from __future__ import annotations
+
+import pytest
+
+from canonical import decode_envelope, encode_envelope, new_envelope, sample_document
+from canonical.tracecontext import child_traceparent, parse_traceparent, traceparent_of
+
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+VALID = f"00-{TRACE}-00f067aa0ba902b7-01"
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        (VALID, VALID),
+        (VALID.encode(), VALID),
+        (f"  {VALID}\t", VALID),  # optional whitespace around a header value
+        (f"00-{TRACE}-00f067aa0ba902b7-00", f"00-{TRACE}-00f067aa0ba902b7-00"),
+        # A later version: its first 55 characters, passed on as version 00.
+        (
+            f"cc-{TRACE}-00f067aa0ba902b7-09-what-the-future-holds",
+            f"00-{TRACE}-00f067aa0ba902b7-09",
+        ),
+        (f"cc-{TRACE}-00f067aa0ba902b7-09", f"00-{TRACE}-00f067aa0ba902b7-09"),
+    ],
+)
+def test_a_valid_traceparent_is_kept_in_the_version_00_form(sent: str | bytes, kept: str) -> None:
+    assert parse_traceparent(sent) == kept
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        None,
+        "",
+        "garbage",
+        VALID.upper(),  # hex is lowercase only
+        f"ff-{TRACE}-00f067aa0ba902b7-01",  # version ff is invalid
+        f"00-{'0' * 32}-00f067aa0ba902b7-01",  # all-zero trace id
+        f"00-{TRACE}-{'0' * 16}-01",  # all-zero parent id
+        f"{VALID}-extra",  # version 00 has exactly four fields
+        f"cc-{TRACE}-00f067aa0ba902b7-09x",  # a later version must continue with "-"
+        VALID[:-1],
+        f"00-{TRACE}-00f067aa0ba902b7-0g",
+        "00-" + "a" * 600,
+        "00-\u00e9",
+    ],
+)
+def test_an_invalid_traceparent_is_ignored(sent: str | None) -> None:
+    assert parse_traceparent(sent) is None
+
+
+def test_the_next_hop_keeps_trace_id_and_flags_under_a_new_parent_id() -> None:
+    children = {child_traceparent(VALID) for _ in range(50)}
+    assert len(children) == 50
+    for child in children:
+        assert parse_traceparent(child) == child
+        version, trace_id, parent_id, flags = child.split("-")
+        assert (version, trace_id, flags) == ("00", TRACE, "01")
+        assert parent_id != "00f067aa0ba902b7"
+
+
+@pytest.mark.parametrize("traceparent", [VALID, None])
+def test_the_envelope_carries_the_traceparent_and_it_is_found_in_the_bytes(
+    traceparent: str | None,
+) -> None:
+    envelope = new_envelope(
+        sample_document("purchase_order", 1),
+        partner_id="acme",
+        idempotency_key="k-1",
+        traceparent=traceparent,
+    )
+    body = encode_envelope(envelope)
+    assert traceparent_of(body) == traceparent
+    assert decode_envelope(body).traceparent == traceparent
+
+
+def test_an_envelope_written_before_the_field_existed_has_no_traceparent() -> None:
+    envelope = new_envelope(
+        sample_document("purchase_order", 1), partner_id="acme", idempotency_key="k-1"
+    )
+    old = encode_envelope(envelope).replace(b',"traceparent":null', b"")
+    assert b"traceparent" not in old
+    assert traceparent_of(old) is None
+    assert decode_envelope(old).traceparent is None
