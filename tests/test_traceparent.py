@@ -85,3 +85,11 @@ def test_an_envelope_written_before_the_field_existed_has_no_traceparent() -> No
     assert b"traceparent" not in old
     assert traceparent_of(old) is None
     assert decode_envelope(old).traceparent is None
+
+
+def test_a_traceparent_is_found_whatever_the_field_order() -> None:
+    # Another encoder (or a hand-written message) may put the field anywhere.
+    body = b'{"traceparent":"' + VALID.encode() + b'","message_id":"m-1","document":{}}'
+    assert traceparent_of(body) == VALID
+    assert traceparent_of(b'{"message_id":"m-1","traceparent":"bad"}') is None
+    assert traceparent_of(b"not json at all, traceparent") is None
