@@ -94,6 +94,8 @@ class ErpDeadLetterDetail(msgspec.Struct, frozen=True, kw_only=True):
     message_type: str | None
     correlation_id: str | None
     received_at: float
+    # The W3C trace the ERP sent, so a replay continues it; absent in older dead letters.
+    traceparent: str | None = None
 
 
 class ErpStatistics(msgspec.Struct, frozen=True, kw_only=True):
@@ -282,6 +284,7 @@ class ErpIngress:
             message_type=delivery.message_type,
             correlation_id=delivery.correlation_id,
             received_at=delivery.received_at,
+            traceparent=delivery.traceparent,
         )
         try:
             await self._store.dead_letter(

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
-import pytest
+import time
+from pathlib import Path
 
-from canonical import decode_envelope, encode_envelope, new_envelope, sample_document
+import pytest
+from gatewaykit import Partner, load, write_config
+
+from actors.erp_ingress import ErpIngress, QueueBindings
+from actors.routing import Router
+from canonical import (
+    decode_envelope,
+    encode_envelope,
+    new_envelope,
+    sample_body,
+    sample_document,
+)
 from canonical.tracecontext import child_traceparent, parse_traceparent, traceparent_of
+from gateway.resubmit import resubmitters
+from gateway.store import Store
+from protocols.amqp.consumer import Inbound
+
+NO_BROKER = "amqp://guest:guest@127.0.0.1:9/"
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 VALID = f"00-{TRACE}-00f067aa0ba902b7-01"
@@ -93,3 +110,31 @@ def test_a_traceparent_is_found_whatever_the_field_order() -> None:
     assert traceparent_of(body) == VALID
     assert traceparent_of(b'{"message_id":"m-1","traceparent":"bad"}') is None
     assert traceparent_of(b"not json at all, traceparent") is None
+
+
+@pytest.mark.anyio
+async def test_an_erp_dead_letter_replayed_continues_the_erps_trace(tmp_path: Path) -> None:
+    bound = '{ "purchase_order.released" = "purchase_order", "po.unbound" = "purchase_order" }'
+    erp_toml = f'[[erp.consumers]]\nqueue = "q"\nexchange = "erp.events"\nbindings = {bound}\n'
+    config = load(write_config(tmp_path, NO_BROKER, [Partner("acme")], extra=erp_toml))
+    message = Inbound(
+        queue="q",
+        exchange="erp.events",
+        routing_key="po.unbound",
+        body=sample_body("purchase_order", 4),
+        message_id="erp-4",
+        correlation_id=None,
+        message_type=None,
+        redelivered=False,
+        received_at=time.time(),
+        traceparent=VALID,
+    )
+    async with Store(tmp_path / "gateway.db") as store:
+        # A binding the ERP ingress lacked at the time: the message became a dead letter.
+        unbound = QueueBindings({"purchase_order.released": "purchase_order"})
+        await ErpIngress(store, Router([]), source="erp", queues={"q": unbound}).handle(message)
+        (letter,) = await store.dead_letters()
+        await resubmitters(config, store)["amqp"](letter)
+        (row,) = await store.pending(10)
+
+    assert traceparent_of(row.body) == VALID
