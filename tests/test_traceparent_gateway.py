@@ -1,5 +1,8 @@
 """A W3C trace crosses the gateway: webhook -> AMQP message, ERP message -> supplier webhook.
 
+And ERP message -> the supplier's AMQP exchange (`outbound_amqp`), where the header is the
+envelope's as kept.
+
 Real RabbitMQ and a real receiver on loopback; the test's own aio-pika client reads and
 publishes, so the headers checked are the ones on the wire.
 """
@@ -14,6 +17,7 @@ import anyio
 import pytest
 from delivery_receiver import OK, Receiver, answering
 from gatewaykit import Partner, bound_queue, client, drain, load, running, write_config
+from test_delivery_amqp import fresh_exchange, partner_queue
 from test_erp_ingress_gateway import Erp, until
 from test_erp_to_partner import erp_config
 
@@ -105,3 +109,27 @@ async def test_an_erp_messages_traceparent_continues_on_the_webhook_to_the_suppl
     # The same trace, continued under this hop's own span id.
     assert (version, trace_id, flags) == ("00", TRACE, "01")
     assert parent_id not in ("b7ad6b7169203331", "0" * 16)
+
+
+async def test_an_erp_messages_traceparent_is_a_header_on_the_suppliers_amqp_message(
+    tmp_path: Path, amqp_url: str
+) -> None:
+    erp, exchange = Erp(), fresh_exchange()
+    outbound = (
+        'receives = ["purchase_order"]\n'
+        f'[partners.outbound_amqp]\nexchange = "{exchange}"\nretry_schedule_s = [0.1]\n'
+    )
+    path = write_config(
+        tmp_path, amqp_url, [Partner("acme")], extra=erp_config(erp), partner_extra=outbound
+    )
+    body = sample_body("purchase_order", 13, supplier="acme")
+    async with (
+        partner_queue(amqp_url, exchange, "purchase_order.acme") as queue,
+        running(load(path)) as gateway,
+    ):
+        await until(lambda: all(c.statistics().consuming for c in gateway.erp_consumers))
+        await publish_traced(erp, amqp_url, body, SENT)
+        got = await drain(queue, expect=1, timeout=20)
+
+    assert len(got) == 1
+    assert (got[0].headers or {}).get("traceparent") == SENT
