@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import workflow_documents
 from gatewaykit import Partner, load, write_config
+from workflow_documents import T0
+from workflow_kit import ManualClock, gateway_config, workflow
 
 from actors.erp_ingress import ErpIngress, QueueBindings
+from actors.partner import PartnerIntake, PartnerPolicy, Submission
 from actors.routing import Router
 from canonical import (
     decode_envelope,
+    encode_document,
     encode_envelope,
     new_envelope,
     sample_body,
     sample_document,
 )
 from canonical.tracecontext import child_traceparent, parse_traceparent, traceparent_of
+from gateway.config.workflow import WorkflowSettings
 from gateway.resubmit import resubmitters
 from gateway.store import Store
 from protocols.amqp.consumer import Inbound
@@ -138,3 +145,29 @@ async def test_an_erp_dead_letter_replayed_continues_the_erps_trace(tmp_path: Pa
         (row,) = await store.pending(10)
 
     assert traceparent_of(row.body) == VALID
+
+
+@pytest.mark.anyio
+async def test_an_event_the_workflow_emits_continues_the_trace_of_its_cause(
+    tmp_path: Path,
+) -> None:
+    order = workflow_documents.order(1)
+    too_many = workflow_documents.ack(order, quantities={1: Decimal(20)})  # beyond tolerance
+    settings = WorkflowSettings(feed_poll_s=0.05)
+    async with workflow(tmp_path / "gw.db", gateway_config(settings), ManualClock(T0)) as running:
+        await running.commit(order, "erp")
+        intake = PartnerIntake(PartnerPolicy(partner_id="acme", rate_per_second=1e9, burst=10**9))
+        traced = Submission(
+            partner_id="acme",
+            document_type="purchase_order_ack",
+            body=encode_document(too_many),
+            idempotency_key="ack-1",
+            received_at=time.time(),
+            traceparent=VALID,
+        )
+        await running.store.accept(intake.admit(traced))
+        running.workflow.feeder.wake()
+        await running.until(lambda: bool(running.events("exception")))
+        (exception,) = running.events("exception")
+
+    assert exception.traceparent == VALID
