@@ -22,10 +22,11 @@ __all__ = ["TRACEPARENT_LENGTH", "child_traceparent", "parse_traceparent", "trac
 # `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`: the version 00 form, and the prefix
 # of every later version (which may append `-...` fields this gateway does not know).
 TRACEPARENT_LENGTH = 55
-_FORM = re.compile(rb"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
-_ZERO_TRACE = b"0" * 32
-_ZERO_PARENT = b"0" * 16
-# Longer values are refused before the regex looks at them: a header is bounded where it enters.
+# All-zero ids are invalid: the lookaheads refuse them within the match.
+_IDS = rb"-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}"
+_VERSION_00 = re.compile(rb"00" + _IDS)
+_ANY_VERSION = re.compile(rb"([0-9a-f]{2})" + _IDS)
+# Longer values are refused before anything looks at them: a header is bounded where it enters.
 _MAX_LENGTH = 512
 
 
@@ -39,21 +40,19 @@ def parse_traceparent(raw: bytes | str | None) -> str | None:
     """
     if not raw:
         return None
-    value = raw.encode("latin-1") if isinstance(raw, str) else raw
+    # A non-ASCII character becomes "?", which no valid value holds: never an exception.
+    value = raw.encode("ascii", "replace") if isinstance(raw, str) else raw
+    if _VERSION_00.fullmatch(value):  # what nearly every sender sends: one C-level match
+        return value.decode("ascii")
     if len(value) > _MAX_LENGTH:
         return None
     value = value.strip(b" \t")
-    found = _FORM.match(value)
-    if found is None:
+    found = _ANY_VERSION.match(value)
+    if found is None or found[1] == b"ff":
         return None
-    version, trace_id, parent_id = found.groups()
-    if version == b"ff" or trace_id == _ZERO_TRACE or parent_id == _ZERO_PARENT:
+    if len(value) != TRACEPARENT_LENGTH and (found[1] == b"00" or value[55:56] != b"-"):
         return None
-    if len(value) != TRACEPARENT_LENGTH and (version == b"00" or value[55:56] != b"-"):
-        return None
-    if version != b"00":
-        value = b"00" + value[2:TRACEPARENT_LENGTH]
-    return value.decode("ascii")
+    return "00" + value[2:TRACEPARENT_LENGTH].decode("ascii")
 
 
 def child_traceparent(traceparent: str) -> str:

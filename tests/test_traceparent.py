@@ -70,6 +70,8 @@ def test_a_valid_traceparent_is_kept_in_the_version_00_form(sent: str | bytes, k
         f"00-{TRACE}-00f067aa0ba902b7-0g",
         "00-" + "a" * 600,
         "00-\u00e9",
+        f"00-{TRACE}-00f067aa0ba902b\u20ac-01",  # not even latin-1 (an AMQP str header)
+        f"00-{TRACE}-00f067aa0ba902b7-01".encode() + b"\xff",
     ],
 )
 def test_an_invalid_traceparent_is_ignored(sent: str | None) -> None:

@@ -215,7 +215,7 @@ class WebhookIngress:
                 content_type=content_type_text,
                 received_at=received_at,
                 # Ignored when invalid (Trace Context: restart the trace), never a 4xx.
-                traceparent=parse_traceparent(traceparent),
+                traceparent=parse_traceparent(traceparent) if traceparent else None,
             )
             accepted = await self._acceptor.accept(request)
             self._on_answer(partner_id, document_type, accepted.status)
