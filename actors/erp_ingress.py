@@ -94,6 +94,8 @@ class ErpDeadLetterDetail(msgspec.Struct, frozen=True, kw_only=True):
     message_type: str | None
     correlation_id: str | None
     received_at: float
+    # The W3C trace the ERP sent, so a replay continues it; absent in older dead letters.
+    traceparent: str | None = None
 
 
 class ErpStatistics(msgspec.Struct, frozen=True, kw_only=True):
@@ -208,6 +210,7 @@ class ErpIngress:
             correlation_id=delivery.correlation_id,
             causation_id=delivery.message_id,
             received_at=dt.datetime.fromtimestamp(delivery.received_at, dt.UTC),
+            traceparent=delivery.traceparent,
         )
         body = encode_envelope(envelope)
         partners = self._router.partners_for(document)
@@ -281,6 +284,7 @@ class ErpIngress:
             message_type=delivery.message_type,
             correlation_id=delivery.correlation_id,
             received_at=delivery.received_at,
+            traceparent=delivery.traceparent,
         )
         try:
             await self._store.dead_letter(

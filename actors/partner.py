@@ -54,6 +54,7 @@ class Submission(Struct, frozen=True, kw_only=True):
     causation_id: str | None = None
     correlation_id: str | None = None
     received_at: float
+    traceparent: str | None = None  # W3C, already validated by the transport
 
 
 def body_hash(document_type: str, body: bytes) -> bytes:
@@ -83,6 +84,7 @@ class PartnerIntake:
             correlation_id=message.correlation_id,
             causation_id=message.causation_id,
             received_at=dt.datetime.fromtimestamp(message.received_at, dt.UTC),
+            traceparent=message.traceparent,
         )
         response = orjson.dumps(
             {

@@ -21,6 +21,8 @@ Id = Annotated[str, Meta(min_length=1, max_length=MAX_ID_LENGTH)]
 # Keys travel as AMQP header values and in the inbox's unique index: bounded where they enter.
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 IdempotencyKey = Annotated[str, Meta(min_length=1, max_length=MAX_IDEMPOTENCY_KEY_LENGTH)]
+# A W3C `traceparent` as `canonical.tracecontext.parse_traceparent` keeps it (version 00).
+Traceparent = Annotated[str, Meta(pattern=whole(r"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}"))]
 
 
 # Unknown fields are tolerated here, unlike in documents: a newer gateway may add a header
@@ -42,6 +44,10 @@ class Envelope(Struct, frozen=True, kw_only=True):
     # an ERP message. Added with a default: an older reader ignores it (unknown fields are
     # tolerated here), an older message reads as None.
     provenance: Provenance | None = None
+    # The W3C trace this message continues (a webhook's or the ERP's `traceparent`), carried
+    # to the AMQP headers and the outbound webhook. Last on purpose: `traceparent_of` finds a
+    # message without one by its tail, without decoding it. Optional, as `provenance` is.
+    traceparent: Traceparent | None = None
 
     def __post_init__(self) -> None:
         # The header fields route and filter without decoding the document: they must not lie.
@@ -66,6 +72,7 @@ def new_envelope(
     received_at: dt.datetime | None = None,
     message_id: str | None = None,
     provenance: Provenance | None = None,
+    traceparent: str | None = None,
 ) -> Envelope:
     """Wrap `document` in a new envelope; ids and times default to fresh ones.
 
@@ -86,4 +93,5 @@ def new_envelope(
         received_at=received_at,
         document=document,
         provenance=provenance,
+        traceparent=traceparent,
     )

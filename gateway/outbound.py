@@ -31,6 +31,7 @@ from actors.delivery import (
 )
 from actors.runtime import RestartPolicy
 from canonical.delivery import DeliveryRecord
+from canonical.tracecontext import child_traceparent, traceparent_of
 from gateway.config import PartnerConfig
 from gateway.config.delivery import DeliveryRules, WebhookOutbound
 from gateway.config.settings import AmqpSettings
@@ -107,9 +108,15 @@ class WebhookChannel:
         is `RetryAfter`.
         """
         started = time.perf_counter()
+        # The message's trace continues at the partner under a new span id: this attempt's.
+        traced = traceparent_of(delivery.body)
         try:
             response = await self._client.post_webhook(
-                self._target, delivery.message_id, delivery.body, timestamp=timestamp
+                self._target,
+                delivery.message_id,
+                delivery.body,
+                timestamp=timestamp,
+                traceparent=child_traceparent(traced) if traced else None,
             )
         except EgressRefused as exc:
             latency = time.perf_counter() - started

@@ -109,6 +109,7 @@ class Partners:
             alias_key=request.idempotency_key,
             causation_id=request.webhook_id,
             received_at=request.received_at,
+            traceparent=request.traceparent,
         )
         with log_context(partner=request.partner_id):
             try:

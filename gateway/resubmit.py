@@ -72,6 +72,7 @@ class _Redelivery(msgspec.Struct, frozen=True, kw_only=True):
     correlation_id: str | None
     message_type: str | None
     received_at: float
+    traceparent: str | None = None
 
 
 class _ErpResubmit:
@@ -89,6 +90,7 @@ class _ErpResubmit:
             correlation_id=kept.correlation_id,
             message_type=kept.message_type,
             received_at=kept.received_at,
+            traceparent=kept.traceparent,
         )
         try:
             await self._store.accept(self._ingress.acceptance(delivery))

@@ -40,6 +40,7 @@ class Call:
     body: bytes
     verified: bool
     host: str
+    traceparent: str | None = None
 
 
 @dataclass
@@ -62,7 +63,9 @@ class Receiver:
         except WebhookVerificationError:
             verified = False
         message_id = headers.get("webhook-id", "")
-        self.calls.append(Call(time.time(), message_id, body, verified, headers.get("host", "")))
+        host = headers.get("host", "")
+        traceparent = headers.get("traceparent")
+        self.calls.append(Call(time.time(), message_id, body, verified, host, traceparent))
         status, extra, text = await self.script(len(self.calls))
         await send_response(
             send, status, [(k.encode(), v.encode()) for k, v in extra.items()], text

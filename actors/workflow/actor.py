@@ -121,14 +121,17 @@ class PurchaseOrderThread(Actor[ThreadInput, StepOutcome]):
             status=state.status,
             buyer=state.buyer.party_id if state.buyer is not None else None,
             correlation_id=state.correlation_id,
-            events=tuple(self._event(e, state) for e in step.events),
+            events=tuple(self._event(e, state, message) for e in step.events),
             arm=tuple((a.kind, a.due_at) for a in step.arm),
             cancel=step.cancel,
             claim=(message.kind, message.generation) if isinstance(message, TimerFired) else None,
         )
 
-    def _event(self, emitted: Emitted, state: ThreadState) -> EventRecord:
+    def _event(self, emitted: Emitted, state: ThreadState, cause: ThreadInput) -> EventRecord:
         partner = publishing_partner(self.key)
+        # An event continues the trace of the document (or delivery) that caused it; a timer's
+        # has none to continue.
+        traceparent = None if isinstance(cause, TimerFired) else cause.traceparent
         envelope = new_envelope(
             emitted.document,
             partner_id=partner,
@@ -136,6 +139,7 @@ class PurchaseOrderThread(Actor[ThreadInput, StepOutcome]):
             correlation_id=state.correlation_id or emitted.causation_id,
             causation_id=emitted.causation_id,
             message_id=emitted.message_id,
+            traceparent=traceparent,
         )
         return EventRecord(
             message_id=envelope.message_id,

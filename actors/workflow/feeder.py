@@ -169,6 +169,7 @@ class WorkflowFeeder:
             channel="amqp" if envelope.partner_id == self._erp_source else "webhook",
             accepted_at=row.accepted_at,
             document=envelope.document,
+            traceparent=envelope.traceparent,
         )
         keys = thread_keys(
             envelope.document, erp_source=self._erp_source, partner_id=envelope.partner_id
@@ -189,6 +190,7 @@ class WorkflowFeeder:
             outcome=row.outcome,
             settled_at=row.settled_at,
             reason=row.reason,
+            traceparent=envelope.traceparent,
         )
         keys = thread_keys(
             envelope.document, erp_source=self._erp_source, partner_id=envelope.partner_id

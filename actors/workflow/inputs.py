@@ -73,6 +73,8 @@ class DocumentArrived(Struct, frozen=True, kw_only=True, tag="document"):
     channel: Channel
     accepted_at: float
     document: Document
+    # The document's W3C trace: the events this input makes continue it.
+    traceparent: str | None = None
 
 
 class DeliveryOutcome(Struct, frozen=True, kw_only=True, tag="delivery"):
@@ -85,6 +87,7 @@ class DeliveryOutcome(Struct, frozen=True, kw_only=True, tag="delivery"):
     outcome: Literal["delivered", "dead"]
     settled_at: float
     reason: str | None = None
+    traceparent: str | None = None  # the delivered message's W3C trace
 
 
 class TimerFired(Struct, frozen=True, kw_only=True, tag="timer"):

@@ -36,6 +36,7 @@ _AMQP_HEADERS: dict[str, Any] = {
         "schema_version": {"type": "integer", "minimum": 1},
         "idempotency_key": {"type": "string"},
         "causation_id": {"type": "string"},
+        "traceparent": {"type": "string", "description": "W3C Trace Context, when traced"},
     },
     "required": ["partner_id", "schema_version", "idempotency_key"],
 }
@@ -50,6 +51,7 @@ _WEBHOOK_HEADERS: dict[str, Any] = {
             "description": "v1,<base64 HMAC-SHA256 of id.timestamp.body, partner's secret>",
         },
         "content-type": {"const": "application/json"},
+        "traceparent": {"type": "string", "description": "W3C Trace Context, a new span id"},
     },
     "required": ["webhook-id", "webhook-timestamp", "webhook-signature"],
 }

@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Literal
 
 import aiormq
@@ -41,6 +41,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 
 from canonical.backoff import backoff_delay
 from canonical.trace import log_context
+from canonical.tracecontext import parse_traceparent
 from protocols.amqp.topology import (
     DEFAULT_DEAD_LETTER_EXCHANGE,
     DEFAULT_DELIVERY_LIMIT,
@@ -101,6 +102,7 @@ class Inbound(msgspec.Struct, frozen=True, kw_only=True):
     message_type: str | None  # the AMQP `type` property
     redelivered: bool
     received_at: float  # unix seconds
+    traceparent: str | None = None  # W3C header, validated (an invalid one reads as None)
 
 
 Handler = Callable[[Inbound], Awaitable[Settlement]]
@@ -325,6 +327,7 @@ class QueueConsumer:
             message_type=properties.message_type or None,
             redelivered=bool(delivered.redelivered),
             received_at=time.time(),
+            traceparent=_traceparent(properties.headers),
         )
         try:
             return await self._handler(inbound)
@@ -351,3 +354,11 @@ class QueueConsumer:
             case "reject":
                 await channel.basic_reject(tag, requeue=False)
                 self._rejected += 1
+
+
+def _traceparent(headers: Mapping[str, object] | None) -> str | None:
+    """Return the message's W3C `traceparent` header if valid (str or bytes), else None."""
+    if not headers:
+        return None
+    value = headers.get("traceparent")
+    return parse_traceparent(value) if isinstance(value, str | bytes) else None

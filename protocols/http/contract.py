@@ -54,6 +54,8 @@ class WebhookRequest(msgspec.Struct, frozen=True, kw_only=True):
     content_type: str
     received_at: float
     """Unix seconds when the ingress had the whole body."""
+    traceparent: str | None = None
+    """The W3C `traceparent` header if sent and valid (version 00 form), else None."""
 
 
 class AcceptedResponse(msgspec.Struct, frozen=True, kw_only=True):

@@ -229,9 +229,17 @@ class EgressClient:
                 await client.aclose()
 
     async def post_webhook(
-        self, target: WebhookTarget, message_id: str, body: bytes, *, timestamp: int
+        self,
+        target: WebhookTarget,
+        message_id: str,
+        body: bytes,
+        *,
+        timestamp: int,
+        traceparent: str | None = None,
     ) -> WebhookResponse:
         """POST one signed message; return the answer whatever its status.
+
+        `traceparent` (W3C Trace Context, this hop's) is sent as is when given.
 
         Raises `EgressRefused` (address not allowed: nothing was sent) or `EgressError` (no
         answer within `target.timeout_s`, or the connection failed).
@@ -252,6 +260,8 @@ class EgressClient:
             "webhook-timestamp": str(timestamp),
             "webhook-signature": sign(target.secret_key, message_id, timestamp, body),
         }
+        if traceparent is not None:
+            headers["traceparent"] = traceparent
         extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
         started = time.perf_counter()
         try:

@@ -45,6 +45,7 @@ from canonical.errors import (
     UnsupportedMediaType,
 )
 from canonical.ids import new_message_id
+from canonical.tracecontext import parse_traceparent
 
 from .asgi import ClientDisconnected, Headers, Receive, Scope, Send, read_body, send_response
 from .budget import BodyBudget
@@ -87,6 +88,7 @@ _WANTED = {
     b"webhook-timestamp": 3,
     b"webhook-signature": 4,
     b"idempotency-key": 5,
+    b"traceparent": 6,
 }
 _SIGNATURE = 4
 
@@ -177,6 +179,7 @@ class WebhookIngress:
             timestamp,
             signature,
             idempotency_key,
+            traceparent,
         ) = _read_headers(scope["headers"])
         content_type_text = _checked_content_type(content_type)
         limit = policy.max_body_bytes
@@ -211,6 +214,8 @@ class WebhookIngress:
                 idempotency_key=_idempotency_key(idempotency_key),
                 content_type=content_type_text,
                 received_at=received_at,
+                # Ignored when invalid (Trace Context: restart the trace), never a 4xx.
+                traceparent=parse_traceparent(traceparent) if traceparent else None,
             )
             accepted = await self._acceptor.accept(request)
             self._on_answer(partner_id, document_type, accepted.status)
@@ -381,6 +386,12 @@ _SIGNED = (
         name="Idempotency-Key",
         where="header",
         description="A second dedup key (IETF draft); the first answer is replayed for it",
+    ),
+    Parameter(
+        name="traceparent",
+        where="header",
+        description="W3C Trace Context; carried to the ERP and the partners' webhooks. "
+        "An invalid value is ignored",
     ),
 )
 
