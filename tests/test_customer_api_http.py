@@ -12,13 +12,16 @@ from pathlib import Path
 
 import anyio
 import httpx
+import msgspec
 import pytest
 
 from canonical.availability import Availability
+from gateway.store.inventory import RawAvailability
 from protocols.http.api import (
     Account,
     Accounts,
     ApiLimits,
+    AvailabilityAnswer,
     OrderRequest,
     OrderStatusAnswer,
     Submitted,
@@ -58,9 +61,9 @@ class SqliteAvailability:
                 (sku, location, on_hand, allocated, (T0 + dt.timedelta(hours=hours)).timestamp()),
             )
 
-    async def availability(
+    async def availability_json(
         self, skus: Sequence[str], location_id: str | None
-    ) -> list[Availability]:
+    ) -> list[RawAvailability]:
         marks = ",".join("?" * len(skus))
         where = "" if location_id is None else " AND location_id = ?"
         with sqlite3.connect(self.path) as db:
@@ -69,7 +72,7 @@ class SqliteAvailability:
                 " ORDER BY sku, location_id",
                 (*skus, *([] if location_id is None else [location_id])),
             ).fetchall()
-        return [
+        found = [
             Availability(
                 sku=sku,
                 location_id=location,
@@ -82,6 +85,9 @@ class SqliteAvailability:
                 as_of=dt.datetime.fromtimestamp(as_of, dt.UTC),
             )
             for sku, location, on_hand, allocated, as_of in rows
+        ]
+        return [
+            RawAvailability(a.sku, a.location_id, a.as_of, msgspec.json.encode(a)) for a in found
         ]
 
 
@@ -130,6 +136,8 @@ async def test_availability_answers_the_accounts_locations_with_as_of(
         )
 
     assert answer.status_code == 200
+    # The rows go out as stored, pre-encoded: the answer is still the documented contract.
+    msgspec.json.decode(answer.content, type=AvailabilityAnswer)
     body = answer.json()
     assert [(i["sku"], i["location_id"], i["available"]) for i in body["items"]] == [
         ("SKU-1", "DC-EAST", "6"),

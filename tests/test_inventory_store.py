@@ -17,11 +17,12 @@ from prometheus_client import CollectorRegistry
 from workflow_kit import ManualClock, commit_to
 
 from actors.runtime import InMemoryDeadLetters, RuntimeConfig, Supervisor
+from canonical.availability import Availability
 from canonical.inventory import InventoryDelta
 from gateway.config.inventory import InventorySettings
 from gateway.inventory import Inventory, InventoryMetrics
 from gateway.store import Retention, Store
-from gateway.store.inventory import MAX_SKUS, PositionStep, TooManySkus
+from gateway.store.inventory import INLINE_MAX_SKUS, MAX_SKUS, PositionStep, TooManySkus
 
 pytestmark = pytest.mark.anyio
 
@@ -93,10 +94,34 @@ async def test_the_reader_answers_the_skus_asked_at_one_location_or_all(tmp_path
     assert all(a.as_of == T0 + dt.timedelta(minutes=1) for a in everywhere)
 
 
-async def test_the_reader_refuses_more_than_its_bound(tmp_path: Path) -> None:
+async def test_the_pre_encoded_read_sends_the_stored_rows_and_sees_later_commits(
+    tmp_path: Path,
+) -> None:
+    async with positions(tmp_path / "gw.db") as (store, inventory):
+        await commit(store, inventory, delta("A", 1, 5), delta("A", 1, 7, location="DC-WEST"))
+        first = await store.inventory.availability_json(["A", "UNKNOWN"])
+        decoded = await store.inventory.availability(["A", "UNKNOWN"])
+        # Past INLINE_MAX_SKUS the same read runs on the read connection's thread.
+        threaded = await store.inventory.availability_json(
+            ["A", *(f"NONE-{n}" for n in range(INLINE_MAX_SKUS))]
+        )
+        # The cached connection reads what is committed after it opened.
+        await commit(store, inventory, delta("A", 2, 4))
+        (later,) = await store.inventory.availability_json(["A"], "DC-EAST")
+
+    assert [msgspec.json.decode(r.body, type=Availability) for r in first] == decoded
+    assert threaded == first
+    assert [(r.sku, r.location_id, r.as_of) for r in first] == [
+        (a.sku, a.location_id, a.as_of) for a in decoded
+    ]
+    assert msgspec.json.decode(later.body, type=Availability).on_hand == D(9)
+
+
+@pytest.mark.parametrize("read", ["availability", "availability_json"])
+async def test_the_reader_refuses_more_than_its_bound(tmp_path: Path, read: str) -> None:
     async with Store(tmp_path / "gw.db") as store:
         with pytest.raises(TooManySkus):
-            await store.inventory.availability([f"SKU-{n}" for n in range(MAX_SKUS + 1)])
+            await getattr(store.inventory, read)([f"SKU-{n}" for n in range(MAX_SKUS + 1)])
 
 
 async def test_an_idle_position_is_passivated_and_rehydrated_from_the_store(

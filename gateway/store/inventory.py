@@ -10,10 +10,11 @@ connection; `availability` answers the customer API (up to `MAX_SKUS` SKUs per c
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, NamedTuple, Protocol, TypeVar
 
 import aiosqlite
 import msgspec
@@ -25,12 +26,14 @@ from gateway.store.workflow_steps import EventRow
 
 __all__ = [
     "CURSOR",
+    "INLINE_MAX_SKUS",
     "MAX_SKUS",
     "MIGRATION",
     "CommittedRow",
     "InventoryLedger",
     "PositionRow",
     "PositionStep",
+    "RawAvailability",
     "TooManySkus",
     "apply_step",
 ]
@@ -39,6 +42,10 @@ T = TypeVar("T")
 
 # The customer API asks for at most this many SKUs at once.
 MAX_SKUS = 100
+# Up to this many SKUs are read in the event loop; more go to the read connection's thread.
+# Measured (4 locations a SKU, 40k rows, busy 2-core machine): about 2.5 us a row, 10 SKUs
+# p50 0.13 ms / p99 0.2 ms, 100 SKUs p50 1 ms: too long to hold the loop.
+INLINE_MAX_SKUS = 10
 # The feeder's cursor, a row of `workflow_cursors` (one table for every feeder's cursor).
 CURSOR = "inventory.documents"
 _INPUT_TYPES = ("inventory_delta", "inventory_position")
@@ -244,6 +251,55 @@ class Read(Protocol):
 _availability = msgspec.json.Decoder(Availability)
 
 
+class RawAvailability(NamedTuple):
+    """A read model row as stored: the JSON of its `Availability`, and what the API needs of it
+    without decoding the rest (no Decimal round trip on the read path)."""
+
+    sku: str
+    location_id: str
+    as_of: dt.datetime
+    body: bytes
+
+
+class _Stamp(Struct):
+    # The only field of a row's JSON the API's answer needs decoded; msgspec skips the rest.
+    as_of: dt.datetime
+
+
+_stamp = msgspec.json.Decoder(_Stamp)
+
+
+class _PointReader:
+    """A synchronous read-only connection for the availability point lookups, used in the
+    event loop: an indexed lookup of up to `MAX_SKUS` keys costs less than the hop to the
+    read connection's thread (bench availability, README "Performance"). It never waits: with
+    busy_timeout 0 a locked database raises at once and the caller falls back to the thread."""
+
+    def __init__(self) -> None:
+        self._conn: sqlite3.Connection | None = None
+        self._owner: object = None  # the store's read connection the path was learnt from
+
+    async def connection(self, db: aiosqlite.Connection) -> sqlite3.Connection:
+        if self._conn is None or self._owner is not db:
+            self.close()
+            # The store's own file, asked of its read connection (one hop, once per store).
+            rows = await db.execute_fetchall("PRAGMA database_list")
+            path = next(r[2] for r in rows if r[1] == "main")
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout = 0")
+            conn.execute("PRAGMA query_only = ON")
+            self._conn, self._owner = conn, db
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __del__(self) -> None:
+        self.close()
+
+
 async def _fetch(sql: str, params: tuple[object, ...], db: aiosqlite.Connection) -> list[Any]:
     return list(await db.execute_fetchall(sql, params))
 
@@ -251,9 +307,11 @@ async def _fetch(sql: str, params: tuple[object, ...], db: aiosqlite.Connection)
 class InventoryLedger:
     """The store's inventory calls; reach it as `store.inventory`."""
 
-    def __init__(self, write: Write, read: Read) -> None:
+    def __init__(self, write: Write, read: Read, *, inline_max_skus: int = INLINE_MAX_SKUS) -> None:
         self._write = write
         self._read = read
+        self._points = _PointReader()
+        self._inline_max_skus = inline_max_skus
 
     # The customer API's side
 
@@ -275,6 +333,40 @@ class InventoryLedger:
             params += (location_id,)
         rows = await self._read(partial(_fetch, sql + " ORDER BY sku, location_id", params))
         return [_availability.decode(r[0]) for r in rows]
+
+    async def availability_json(
+        self, skus: Sequence[str], location_id: str | None = None
+    ) -> list[RawAvailability]:
+        """`availability` as stored (each row's `Availability` JSON, ready to send). Up to
+        `inline_max_skus` SKUs are read in the event loop on a read-only connection (a thread
+        hop only if the file is locked); more on the read connection's thread."""
+        wanted = sorted(set(skus))
+        if len(wanted) > MAX_SKUS:
+            raise TooManySkus(f"{len(wanted)} SKUs asked for; at most {MAX_SKUS} at once")
+        if not wanted:
+            return []
+        marks = ",".join("?" * len(wanted))
+        sql = f"SELECT sku, location_id, body FROM inventory_availability WHERE sku IN ({marks})"
+        params: tuple[object, ...] = tuple(wanted)
+        if location_id is not None:
+            sql += " AND location_id = ?"
+            params += (location_id,)
+        sql += " ORDER BY sku, location_id"
+        inline = len(wanted) <= self._inline_max_skus
+        rows = await self._read(partial(self._point_read if inline else _fetch, sql, params))
+        return [RawAvailability(r[0], r[1], _stamp.decode(r[2]).as_of, r[2]) for r in rows]
+
+    async def _point_read(
+        self, sql: str, params: tuple[object, ...], db: aiosqlite.Connection
+    ) -> list[Any]:
+        conn = await self._points.connection(db)
+        try:
+            return conn.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            # Never wait in the event loop: the read connection's thread waits instead.
+            return await _fetch(sql, params, db)
 
     # The position actors' side
 

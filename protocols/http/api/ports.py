@@ -6,26 +6,39 @@ models and its intake; nothing here calls the ERP, so no answer waits on it.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Protocol
 
 from msgspec import Struct
 
-from canonical.availability import Availability
-
 from .models import OrderRequest, OrderStatusAnswer
 
-__all__ = ["AvailabilitySource", "OrderDesk", "Submitted"]
+__all__ = ["AvailabilityRow", "AvailabilitySource", "OrderDesk", "Submitted"]
+
+
+class AvailabilityRow(Protocol):
+    """One read model row as stored: `body` is the JSON of a `canonical.availability.
+    Availability`, sent as is; the other fields are what the API scopes and stamps by."""
+
+    @property
+    def sku(self) -> str: ...
+    @property
+    def location_id(self) -> str: ...
+    @property
+    def as_of(self) -> dt.datetime: ...
+    @property
+    def body(self) -> bytes: ...
 
 
 class AvailabilitySource(Protocol):
     """The availability read model (the inventory positions keep it)."""
 
-    async def availability(
+    async def availability_json(
         self, skus: Sequence[str], location_id: str | None
-    ) -> list[Availability]:
-        """Rows for these SKUs at `location_id` (every location when None); unknown SKUs are
-        left out. Up to 100 SKUs a call."""
+    ) -> Sequence[AvailabilityRow]:
+        """Rows for these SKUs at `location_id` (every location when None), each its
+        `Availability` encoded as JSON; unknown SKUs are left out. Up to 100 SKUs a call."""
         ...
 
 
