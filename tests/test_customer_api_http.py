@@ -156,6 +156,28 @@ async def test_availability_at_one_location(source: SqliteAvailability) -> None:
 
 
 @pytest.mark.parametrize(
+    ("query", "items"),
+    [
+        ("sku=SKU-1&sku=SKU-1&location=DC-WEST", [("SKU-1", "DC-WEST")]),
+        (
+            "sku=SKU%2D2&sku=SKU-1&location=DC-NORTH&location=DC-EAST",
+            [("SKU-1", "DC-EAST"), ("SKU-2", "DC-EAST")],
+        ),
+        ("location=&sku=SKU-2&flag", [("SKU-2", "DC-EAST")]),
+    ],
+    ids=["duplicates", "escaped-and-last-location", "blank-location"],
+)
+async def test_availability_reads_the_query_as_starlette_does(
+    source: SqliteAvailability, query: str, items: list[tuple[str, str]]
+) -> None:
+    async with listening(source) as http:
+        answer = await http.get(f"/availability?{query}")
+
+    assert answer.status_code == 200
+    assert [(i["sku"], i["location_id"]) for i in answer.json()["items"]] == items
+
+
+@pytest.mark.parametrize(
     ("method", "path", "params", "headers", "status", "reason"),
     [
         ("GET", "/availability", {"sku": "SKU-1"}, {"x-api-key": ""}, 401, "unauthenticated"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from urllib.parse import parse_qsl
 
 import msgspec
 from msgspec import Struct
@@ -82,12 +83,55 @@ def customer_api(
     handlers = _Handlers(accounts, availability, desk, limits)
     router = Router(
         routes=[
-            Route(f"{API_PREFIX}/availability", handlers.availability, methods=["GET"]),
+            Route(_AVAILABILITY, handlers.availability, methods=["GET"]),
             Route(f"{API_PREFIX}/orders", handlers.submit, methods=["POST"]),
             Route(f"{API_PREFIX}/orders/{{order_id}}", handlers.order, methods=["GET"]),
         ]
     )
-    return _Problems(router)
+    return _Problems(_AvailabilityFirst(handlers, router))
+
+
+_AVAILABILITY = f"{API_PREFIX}/availability"
+_JSON_HEADERS = [(b"content-type", _JSON.encode())]
+
+
+class _AvailabilityFirst:
+    """Answer `GET /api/v1/availability` without the router: the API's hot read (bench
+    availability: the router, `Request`, query parsing and `Response` were most of its cost
+    beside serving alone). Same checks and answer as the routed handler; every other request,
+    and every other method on this path (405), goes to the router."""
+
+    def __init__(self, handlers: _Handlers, router: ASGIApp) -> None:
+        self.handlers = handlers
+        self.router = router
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"] != _AVAILABILITY or scope["method"] != "GET":
+            await self.router(scope, receive, send)
+            return
+        handlers = self.handlers
+        account = handlers.accounts.authenticate(scope["headers"])
+        skus, location = _availability_query(scope["query_string"])
+        body = await handlers.answer_availability(account, skus, location)
+        await send_response(send, 200, _JSON_HEADERS, body)
+
+
+def _availability_query(raw: bytes) -> tuple[list[str], str | None]:
+    """The SKUs (in order, once each) and the location of a query string, parsed as starlette
+    parses it (latin-1, then `parse_qsl` with blank values kept; plain pieces split directly)."""
+    text = raw.decode("latin-1")
+    if "%" in text or "+" in text:
+        pairs = parse_qsl(text, keep_blank_values=True)
+    else:
+        pairs = [(n, v) for n, _, v in (piece.partition("=") for piece in text.split("&") if piece)]
+    skus: dict[str, None] = {}
+    location = ""
+    for name, value in pairs:
+        if name == "sku":
+            skus[value] = None
+        elif name == "location":
+            location = value  # the last one, as starlette's `query_params.get` answers
+    return list(skus), location or None
 
 
 class _Handlers:
@@ -108,12 +152,19 @@ class _Handlers:
 
     async def availability(self, request: Request) -> Response:
         account = self._account(request)
-        skus = list(dict.fromkeys(request.query_params.getlist("sku")))
+        skus, location = _availability_query(request.scope["query_string"])
+        body = await self.answer_availability(account, skus, location)
+        return Response(body, 200, media_type=_JSON)
+
+    async def answer_availability(
+        self, account: Account, skus: list[str], location: str | None
+    ) -> bytes:
+        """The availability answer's JSON for `skus` at `location` (every location when None),
+        scoped to the account's locations; refusals raised as GatewayErrors."""
         if not skus:
             raise BadRequest("give at least one sku=")
         if len(skus) > self.limits.max_skus:
             raise BadRequest(f"at most {self.limits.max_skus} SKUs a query, not {len(skus)}")
-        location = request.query_params.get("location") or None
         if location is not None:
             account.may_read(location)
         found = await self.source.availability_json(skus, location)
@@ -127,7 +178,7 @@ class _Handlers:
             items=tuple(msgspec.Raw(r.body) for r in rows),
             unknown=tuple(s for s in skus if s not in seen),
         )
-        return Response(_encoder.encode(answer), 200, media_type=_JSON)
+        return _encoder.encode(answer)
 
     async def submit(self, request: Request) -> Response:
         account = self._account(request)
