@@ -16,7 +16,7 @@ import msgspec
 import pytest
 
 from canonical.availability import Availability
-from gateway.store.inventory import RawAvailability
+from gateway.store.inventory import AvailabilityJson
 from protocols.http.api import (
     Account,
     Accounts,
@@ -63,7 +63,7 @@ class SqliteAvailability:
 
     async def availability_json(
         self, skus: Sequence[str], location_id: str | None
-    ) -> list[RawAvailability]:
+    ) -> list[AvailabilityJson]:
         marks = ",".join("?" * len(skus))
         where = "" if location_id is None else " AND location_id = ?"
         with sqlite3.connect(self.path) as db:
@@ -86,9 +86,7 @@ class SqliteAvailability:
             )
             for sku, location, on_hand, allocated, as_of in rows
         ]
-        return [
-            RawAvailability(a.sku, a.location_id, a.as_of, msgspec.json.encode(a)) for a in found
-        ]
+        return [(a.sku, a.location_id, msgspec.json.encode(a)) for a in found]
 
 
 class NoOrders:

@@ -40,7 +40,7 @@ from bench.harness.run import BenchRun, Scenario
 from bench.harness.wrk import WRK_OVERRUN_S, parse_wrk_output, wrk_binary
 from canonical.availability import Availability
 from gateway.localbroker import free_port
-from gateway.store.inventory import PositionStep, RawAvailability, apply_step
+from gateway.store.inventory import AvailabilityJson, PositionStep, apply_step
 
 __all__ = ["SCENARIO"]
 
@@ -115,11 +115,9 @@ class DecodedReadModel:
 
     async def availability_json(
         self, skus: Sequence[str], location_id: str | None
-    ) -> list[RawAvailability]:
+    ) -> list[AvailabilityJson]:
         rows = await self.ledger.availability(skus, location_id)
-        return [
-            RawAvailability(a.sku, a.location_id, a.as_of, msgspec.json.encode(a)) for a in rows
-        ]
+        return [(a.sku, a.location_id, msgspec.json.encode(a)) for a in rows]
 
 
 class _NoOrders:

@@ -10,11 +10,10 @@ connection; `availability` answers the customer API (up to `MAX_SKUS` SKUs per c
 
 from __future__ import annotations
 
-import datetime as dt
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
-from typing import Any, Literal, NamedTuple, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import aiosqlite
 import msgspec
@@ -29,11 +28,11 @@ __all__ = [
     "INLINE_MAX_SKUS",
     "MAX_SKUS",
     "MIGRATION",
+    "AvailabilityJson",
     "CommittedRow",
     "InventoryLedger",
     "PositionRow",
     "PositionStep",
-    "RawAvailability",
     "TooManySkus",
     "apply_step",
 ]
@@ -251,22 +250,9 @@ class Read(Protocol):
 _availability = msgspec.json.Decoder(Availability)
 
 
-class RawAvailability(NamedTuple):
-    """A read model row as stored: the JSON of its `Availability`, and what the API needs of it
-    without decoding the rest (no Decimal round trip on the read path)."""
-
-    sku: str
-    location_id: str
-    as_of: dt.datetime
-    body: bytes
-
-
-class _Stamp(Struct):
-    # The only field of a row's JSON the API's answer needs decoded; msgspec skips the rest.
-    as_of: dt.datetime
-
-
-_stamp = msgspec.json.Decoder(_Stamp)
+# A read model row as stored: (sku, location_id, the JSON of its `Availability`), sent as is
+# (no Decimal round trip on the read path).
+AvailabilityJson = tuple[str, str, bytes]
 
 
 class _PointReader:
@@ -336,8 +322,9 @@ class InventoryLedger:
 
     async def availability_json(
         self, skus: Sequence[str], location_id: str | None = None
-    ) -> list[RawAvailability]:
-        """`availability` as stored (each row's `Availability` JSON, ready to send). Up to
+    ) -> list[AvailabilityJson]:
+        """`availability` as stored: (sku, location_id, the row's `Availability` JSON ready to
+        send), by SKU then location. Up to
         `inline_max_skus` SKUs are read in the event loop on a read-only connection (a thread
         hop only if the file is locked); more on the read connection's thread."""
         wanted = sorted(set(skus))
@@ -351,10 +338,11 @@ class InventoryLedger:
         if location_id is not None:
             sql += " AND location_id = ?"
             params += (location_id,)
-        sql += " ORDER BY sku, location_id"
         inline = len(wanted) <= self._inline_max_skus
         rows = await self._read(partial(self._point_read if inline else _fetch, sql, params))
-        return [RawAvailability(r[0], r[1], _stamp.decode(r[2]).as_of, r[2]) for r in rows]
+        # Sorted here: SQLite's ORDER BY over an IN list builds a sorter (measured: a quarter
+        # of the query's time); the (sku, location_id) key is unique, the bodies never compared.
+        return sorted(rows)
 
     async def _point_read(
         self, sql: str, params: tuple[object, ...], db: aiosqlite.Connection

@@ -66,6 +66,14 @@ class _AvailabilityWire(Struct, frozen=True, kw_only=True):
     unknown: tuple[str, ...]
 
 
+class _Stamp(Struct):
+    # The one field of a stored row the answer needs; msgspec skips the others.
+    as_of: dt.datetime
+
+
+_stamp = msgspec.json.Decoder(_Stamp)
+
+
 class ApiLimits(Struct, frozen=True, kw_only=True):
     """The bounds and the catalogue the API checks requests against (`[customer_api]`)."""
 
@@ -169,13 +177,14 @@ class _Handlers:
             account.may_read(location)
         found = await self.source.availability_json(skus, location)
         # The account reads its own locations only, whatever the source holds.
-        rows = [r for r in found if r.location_id in account.locations]
-        seen = {r.sku for r in rows}
-        # The rows go out as stored (each an Availability's JSON): nothing is decoded and
-        # encoded again; `_AvailabilityWire` is `AvailabilityAnswer` byte for byte.
+        locations = account.locations
+        rows = [r for r in found if r[1] in locations]
+        seen = {r[0] for r in rows}
+        # The rows go out as stored (each an Availability's JSON): of each only `as_of` is
+        # decoded; `_AvailabilityWire` is `AvailabilityAnswer` byte for byte.
         answer = _AvailabilityWire(
-            as_of=min((r.as_of for r in rows), default=None),
-            items=tuple(msgspec.Raw(r.body) for r in rows),
+            as_of=min((_stamp.decode(r[2]).as_of for r in rows), default=None),
+            items=tuple(msgspec.Raw(r[2]) for r in rows),
             unknown=tuple(s for s in skus if s not in seen),
         )
         return _encoder.encode(answer)

@@ -6,7 +6,6 @@ models and its intake; nothing here calls the ERP, so no answer waits on it.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -17,18 +16,9 @@ from .models import OrderRequest, OrderStatusAnswer
 __all__ = ["AvailabilityRow", "AvailabilitySource", "OrderDesk", "Submitted"]
 
 
-class AvailabilityRow(Protocol):
-    """One read model row as stored: `body` is the JSON of a `canonical.availability.
-    Availability`, sent as is; the other fields are what the API scopes and stamps by."""
-
-    @property
-    def sku(self) -> str: ...
-    @property
-    def location_id(self) -> str: ...
-    @property
-    def as_of(self) -> dt.datetime: ...
-    @property
-    def body(self) -> bytes: ...
+# One read model row as stored: (sku, location_id, body), `body` the JSON of a
+# `canonical.availability.Availability`, sent as is.
+AvailabilityRow = tuple[str, str, bytes]
 
 
 class AvailabilitySource(Protocol):
