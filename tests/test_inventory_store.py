@@ -101,9 +101,9 @@ async def test_the_pre_encoded_read_sends_the_stored_rows_and_sees_later_commits
         await commit(store, inventory, delta("A", 1, 5), delta("A", 1, 7, location="DC-WEST"))
         first = await store.inventory.availability_json(["A", "UNKNOWN"])
         decoded = await store.inventory.availability(["A", "UNKNOWN"])
-        # Past INLINE_MAX_SKUS the same read runs on the read connection's thread.
+        # Past INLINE_MAX_SKUS SKUs not in the cache the read runs on the connection's thread.
         threaded = await store.inventory.availability_json(
-            ["A", *(f"NONE-{n}" for n in range(INLINE_MAX_SKUS))]
+            ["A", *(f"NONE-{n}" for n in range(INLINE_MAX_SKUS + 1))]
         )
         # The cached connection reads what is committed after it opened.
         await commit(store, inventory, delta("A", 2, 4))
@@ -114,7 +114,26 @@ async def test_the_pre_encoded_read_sends_the_stored_rows_and_sees_later_commits
         (a.sku, a.location_id) for a in decoded
     ]
     assert threaded == first
+    assert later == ("A", "DC-EAST", later[2])
     assert msgspec.json.decode(later[2], type=Availability).on_hand == D(9)
+
+
+async def test_a_sku_read_before_any_position_knows_it_is_answered_once_one_does(
+    tmp_path: Path,
+) -> None:
+    async with positions(tmp_path / "gw.db") as (store, inventory):
+        before = await store.inventory.availability_json(["NEW"])  # held as unknown
+        await commit(store, inventory, delta("NEW", 1, 3))
+        after = await store.inventory.availability_json(["NEW"])
+        fresh = await Store(tmp_path / "gw.db").__aenter__()
+        try:
+            from_disk = await fresh.inventory.availability_json(["NEW"])
+        finally:
+            await fresh.__aexit__(None, None, None)
+
+    assert before == []
+    assert after == from_disk
+    assert [msgspec.json.decode(body, type=Availability).on_hand for _, _, body in after] == [D(3)]
 
 
 @pytest.mark.parametrize("read", ["availability", "availability_json"])

@@ -5,7 +5,10 @@ random SKUs of a read model of `SKUS` SKUs at two locations, with the account's 
 - `customer-api`: the customer API app (protocols/http/api: key check, starlette router,
   account scoping, problem+json mapping) over the gateway's own read model, a real `Store`'s
   `store.inventory` (gateway/store/inventory.py: rows sent as stored, read in the event loop),
-  served the way the gateway serves it (protocols.http.server.serve, uvloop);
+  served the way the gateway serves it (protocols.http.server.serve, uvloop); the read
+  model's 20,000 rows fit the ledger's cache (`AvailabilityCache`, 50,000 rows by default);
+- `customer-api-uncached`: the same with the ledger's availability cache off (every SKU read
+  from SQLite in the event loop): what a read model larger than the cache costs;
 - `customer-api-decoded`: the same app and store, the rows read as the reader did before
   (aiosqlite's thread, each row decoded to `Availability` and encoded again): the path before;
 - `http-ceiling-get`: an ASGI app on the same server answering every GET with a fixed body of
@@ -40,6 +43,7 @@ from bench.harness.run import BenchRun, Scenario
 from bench.harness.wrk import WRK_OVERRUN_S, parse_wrk_output, wrk_binary
 from canonical.availability import Availability
 from gateway.localbroker import free_port
+from gateway.store.availability_cache import AvailabilityCache
 from gateway.store.inventory import AvailabilityJson, PositionStep, apply_step
 
 __all__ = ["SCENARIO"]
@@ -56,6 +60,10 @@ PROFILE_GRACE_S = 30.0
 COLUMNS = ("requests_per_s", "p50_ms", "p99_ms", "p99.9_ms", "errors", "peak_rss_mib")
 SYSTEMS = {
     "customer-api": ("gateway", "customer API availability over the store's read model"),
+    "customer-api-uncached": (
+        "gateway",
+        "the same with the availability cache off: every SKU from SQLite",
+    ),
     "customer-api-decoded": (
         "gateway",
         "the same, rows decoded and encoded again on aiosqlite's thread (the path before)",
@@ -162,8 +170,12 @@ async def _serve(system: str, port: int, db_path: Path) -> None:
                 locations=frozenset(LOCATIONS),
                 ship_tos=frozenset({"STORE-1"}),
             )
-            source = (
-                store.inventory if system == "customer-api" else DecodedReadModel(store.inventory)
+            if system == "customer-api-uncached":
+                store.inventory.cache = AvailabilityCache(max_rows=0)
+            source: Any = (
+                DecodedReadModel(store.inventory)
+                if system == "customer-api-decoded"
+                else store.inventory
             )
             app = customer_api(Accounts([account], lambda _: 0.0), source, _NoOrders(), ApiLimits())
         await serve(app, host=HOST, port=port, backlog=2048)
@@ -231,6 +243,7 @@ async def run(bench: BenchRun) -> None:
     ceiling = "http-ceiling-get"
     for system, detail in (
         ("customer-api", "the read model's reads through the API, beside serving alone"),
+        ("customer-api-uncached", "the same with the cache off: SQLite on every read"),
         ("customer-api-decoded", "the reader before (decoded on the thread), for comparison"),
     ):
         if {system, ceiling} <= set(bench.systems):

@@ -21,6 +21,7 @@ from msgspec import Struct
 
 from canonical.availability import Availability
 from canonical.errors import GatewayError
+from gateway.store.availability_cache import DEFAULT_CACHE_ROWS, AvailabilityCache, AvailabilityJson
 from gateway.store.workflow_steps import EventRow
 
 __all__ = [
@@ -250,11 +251,6 @@ class Read(Protocol):
 _availability = msgspec.json.Decoder(Availability)
 
 
-# A read model row as stored: (sku, location_id, the JSON of its `Availability`), sent as is
-# (no Decimal round trip on the read path).
-AvailabilityJson = tuple[str, str, bytes]
-
-
 class _PointReader:
     """A synchronous read-only connection for the availability point lookups, used in the
     event loop: an indexed lookup of up to `MAX_SKUS` keys costs less than the hop to the
@@ -264,6 +260,9 @@ class _PointReader:
     def __init__(self) -> None:
         self._conn: sqlite3.Connection | None = None
         self._owner: object = None  # the store's read connection the path was learnt from
+
+    def serves(self, db: aiosqlite.Connection) -> bool:
+        return self._conn is not None and self._owner is db
 
     async def connection(self, db: aiosqlite.Connection) -> sqlite3.Connection:
         if self._conn is None or self._owner is not db:
@@ -293,11 +292,20 @@ async def _fetch(sql: str, params: tuple[object, ...], db: aiosqlite.Connection)
 class InventoryLedger:
     """The store's inventory calls; reach it as `store.inventory`."""
 
-    def __init__(self, write: Write, read: Read, *, inline_max_skus: int = INLINE_MAX_SKUS) -> None:
+    def __init__(
+        self,
+        write: Write,
+        read: Read,
+        *,
+        inline_max_skus: int = INLINE_MAX_SKUS,
+        cache_rows: int = DEFAULT_CACHE_ROWS,
+    ) -> None:
         self._write = write
         self._read = read
         self._points = _PointReader()
         self._inline_max_skus = inline_max_skus
+        # The read model's rows by SKU, kept in step with `apply_step` (availability_cache.py).
+        self.cache = AvailabilityCache(cache_rows)
 
     # The customer API's side
 
@@ -324,29 +332,47 @@ class InventoryLedger:
         self, skus: Sequence[str], location_id: str | None = None
     ) -> list[AvailabilityJson]:
         """`availability` as stored: (sku, location_id, the row's `Availability` JSON ready to
-        send), by SKU then location. Up to
-        `inline_max_skus` SKUs are read in the event loop on a read-only connection (a thread
-        hop only if the file is locked); more on the read connection's thread."""
+        send), by SKU then location. SKUs in `cache` are answered from it; the others are read
+        (every location, to fill the cache): up to `inline_max_skus` of them in the event loop
+        on a read-only connection (a thread hop only if the file is locked), more on the read
+        connection's thread."""
         wanted = sorted(set(skus))
         if len(wanted) > MAX_SKUS:
             raise TooManySkus(f"{len(wanted)} SKUs asked for; at most {MAX_SKUS} at once")
-        if not wanted:
-            return []
-        marks = ",".join("?" * len(wanted))
-        sql = f"SELECT sku, location_id, body FROM inventory_availability WHERE sku IN ({marks})"
-        params: tuple[object, ...] = tuple(wanted)
+        cache = self.cache
+        held = [(sku, cache.get(sku)) for sku in wanted]
+        missing = [sku for sku, rows in held if rows is None]
+        loaded: dict[str, tuple[AvailabilityJson, ...]] = {}
+        if missing:
+            loaded = await self._load(missing)
+        found: list[AvailabilityJson] = []
+        for sku, rows in held:
+            found.extend(loaded[sku] if rows is None else rows)
         if location_id is not None:
-            sql += " AND location_id = ?"
-            params += (location_id,)
-        inline = len(wanted) <= self._inline_max_skus
-        rows = await self._read(partial(self._point_read if inline else _fetch, sql, params))
+            found = [r for r in found if r[1] == location_id]
+        return found
+
+    async def _load(self, skus: list[str]) -> dict[str, tuple[AvailabilityJson, ...]]:
+        """Every location's row of `skus` from the store, and into the cache."""
+        epoch = self.cache.epoch
+        marks = ",".join("?" * len(skus))
+        sql = f"SELECT sku, location_id, body FROM inventory_availability WHERE sku IN ({marks})"
+        inline = len(skus) <= self._inline_max_skus
+        rows = await self._read(partial(self._point_read if inline else _fetch, sql, tuple(skus)))
         # Sorted here: SQLite's ORDER BY over an IN list builds a sorter (measured: a quarter
         # of the query's time); the (sku, location_id) key is unique, the bodies never compared.
-        return sorted(rows)
+        by_sku: dict[str, list[AvailabilityJson]] = {sku: [] for sku in skus}
+        for row in sorted(rows):
+            by_sku[row[0]].append((row[0], row[1], bytes(row[2])))
+        loaded = {sku: tuple(found) for sku, found in by_sku.items()}
+        self.cache.fill(loaded.items(), epoch)
+        return loaded
 
     async def _point_read(
         self, sql: str, params: tuple[object, ...], db: aiosqlite.Connection
     ) -> list[Any]:
+        if not self._points.serves(db):
+            self.cache.clear()  # another store opened: nothing held is known to be its
         conn = await self._points.connection(db)
         try:
             return conn.execute(sql, params).fetchall()
@@ -369,8 +395,17 @@ class InventoryLedger:
         return PositionRow(version=rows[0][0], state=bytes(rows[0][1])) if rows else None
 
     async def apply_step(self, step: PositionStep) -> tuple[StepOutcome, int]:
-        """Commit one position step (in the next group commit); see `apply_step`."""
-        return await self._write(partial(apply_step, step))
+        """Commit one position step (in the next group commit); see `apply_step`. The
+        availability cache follows: the new row once committed, the SKU forgotten if the
+        outcome is unknown."""
+        try:
+            outcome, version = await self._write(partial(apply_step, step))
+        except BaseException:
+            self.cache.forget(step.sku)
+            raise
+        if outcome == "applied" and step.availability is not None:
+            self.cache.applied(step.sku, step.location_id, step.availability)
+        return outcome, version
 
     # The feeder's side
 
