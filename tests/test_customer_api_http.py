@@ -86,7 +86,7 @@ class SqliteAvailability:
             )
             for sku, location, on_hand, allocated, as_of in rows
         ]
-        return [(a.sku, a.location_id, msgspec.json.encode(a)) for a in found]
+        return [(a.sku, a.location_id, a.as_of, msgspec.json.encode(a)) for a in found]
 
 
 class NoOrders:

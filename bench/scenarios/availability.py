@@ -125,7 +125,7 @@ class DecodedReadModel:
         self, skus: Sequence[str], location_id: str | None
     ) -> list[AvailabilityJson]:
         rows = await self.ledger.availability(skus, location_id)
-        return [(a.sku, a.location_id, msgspec.json.encode(a)) for a in rows]
+        return [(a.sku, a.location_id, a.as_of, msgspec.json.encode(a)) for a in rows]
 
 
 class _NoOrders:

@@ -14,12 +14,30 @@ Bounded by rows (`max_rows`); past it the oldest filled SKUs go first. 0 turns i
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 
-__all__ = ["DEFAULT_CACHE_ROWS", "AvailabilityCache", "AvailabilityJson"]
+import msgspec
 
-# A read model row as stored: (sku, location_id, the JSON of its `Availability`).
-AvailabilityJson = tuple[str, str, bytes]
+__all__ = ["DEFAULT_CACHE_ROWS", "AvailabilityCache", "AvailabilityJson", "row"]
+
+# A read model row as stored: (sku, location_id, its as_of, the JSON of its `Availability`).
+# `as_of` is decoded once, when the row is read or written, not on every answer.
+AvailabilityJson = tuple[str, str, dt.datetime, bytes]
+
+
+class _Stamp(msgspec.Struct):
+    # The one field of a stored row the answer needs apart from the JSON; msgspec skips the rest.
+    as_of: dt.datetime
+
+
+_stamp = msgspec.json.Decoder(_Stamp)
+
+
+def row(sku: str, location_id: str, body: bytes) -> AvailabilityJson:
+    """The row of `body` (an `Availability` as JSON) at (sku, location_id)."""
+    return (sku, location_id, _stamp.decode(body).as_of, body)
+
 
 # About 400 bytes a row in memory (body, tuple, strings): 50,000 rows are some 20 MB.
 DEFAULT_CACHE_ROWS = 50_000
@@ -65,7 +83,8 @@ class AvailabilityCache:
         held = self._skus.get(sku)
         if held is None:
             return
-        rows = tuple(sorted([r for r in held if r[1] != location_id] + [(sku, location_id, body)]))
+        others = [r for r in held if r[1] != location_id]
+        rows = tuple(sorted([*others, row(sku, location_id, body)], key=_location))
         self._rows += max(1, len(rows)) - max(1, len(held))
         self._skus[sku] = rows
 
@@ -84,3 +103,7 @@ class AvailabilityCache:
         held = self._skus.pop(sku, None)
         if held is not None:
             self._rows -= max(1, len(held))
+
+
+def _location(found: AvailabilityJson) -> str:
+    return found[1]

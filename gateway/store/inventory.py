@@ -21,7 +21,12 @@ from msgspec import Struct
 
 from canonical.availability import Availability
 from canonical.errors import GatewayError
-from gateway.store.availability_cache import DEFAULT_CACHE_ROWS, AvailabilityCache, AvailabilityJson
+from gateway.store.availability_cache import (
+    DEFAULT_CACHE_ROWS,
+    AvailabilityCache,
+    AvailabilityJson,
+)
+from gateway.store.availability_cache import row as availability_row
 from gateway.store.workflow_steps import EventRow
 
 __all__ = [
@@ -362,8 +367,8 @@ class InventoryLedger:
         # Sorted here: SQLite's ORDER BY over an IN list builds a sorter (measured: a quarter
         # of the query's time); the (sku, location_id) key is unique, the bodies never compared.
         by_sku: dict[str, list[AvailabilityJson]] = {sku: [] for sku in skus}
-        for row in sorted(rows):
-            by_sku[row[0]].append((row[0], row[1], bytes(row[2])))
+        for sku, location, body in sorted(rows):
+            by_sku[sku].append(availability_row(sku, location, bytes(body)))
         loaded = {sku: tuple(found) for sku, found in by_sku.items()}
         self.cache.fill(loaded.items(), epoch)
         return loaded

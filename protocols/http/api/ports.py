@@ -6,6 +6,7 @@ models and its intake; nothing here calls the ERP, so no answer waits on it.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -16,9 +17,9 @@ from .models import OrderRequest, OrderStatusAnswer
 __all__ = ["AvailabilityRow", "AvailabilitySource", "OrderDesk", "Submitted"]
 
 
-# One read model row as stored: (sku, location_id, body), `body` the JSON of a
-# `canonical.availability.Availability`, sent as is.
-AvailabilityRow = tuple[str, str, bytes]
+# One read model row as stored: (sku, location_id, as_of, body), `body` the JSON of a
+# `canonical.availability.Availability` (sent as is), `as_of` its own.
+AvailabilityRow = tuple[str, str, dt.datetime, bytes]
 
 
 class AvailabilitySource(Protocol):
