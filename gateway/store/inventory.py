@@ -31,7 +31,6 @@ from gateway.store.workflow_steps import EventRow
 
 __all__ = [
     "CURSOR",
-    "INLINE_MAX_SKUS",
     "MAX_SKUS",
     "MIGRATION",
     "AvailabilityJson",
@@ -47,10 +46,6 @@ T = TypeVar("T")
 
 # The customer API asks for at most this many SKUs at once.
 MAX_SKUS = 100
-# Up to this many SKUs are read in the event loop; more go to the read connection's thread.
-# Measured (4 locations a SKU, 40k rows, busy 2-core machine): about 2.5 us a row, 10 SKUs
-# p50 0.13 ms / p99 0.2 ms, 100 SKUs p50 1 ms: too long to hold the loop.
-INLINE_MAX_SKUS = 10
 # The feeder's cursor, a row of `workflow_cursors` (one table for every feeder's cursor).
 CURSOR = "inventory.documents"
 _INPUT_TYPES = ("inventory_delta", "inventory_position")
@@ -256,40 +251,6 @@ class Read(Protocol):
 _availability = msgspec.json.Decoder(Availability)
 
 
-class _PointReader:
-    """A synchronous read-only connection for the availability point lookups, used in the
-    event loop: an indexed lookup of up to `MAX_SKUS` keys costs less than the hop to the
-    read connection's thread (bench availability, README "Performance"). It never waits: with
-    busy_timeout 0 a locked database raises at once and the caller falls back to the thread."""
-
-    def __init__(self) -> None:
-        self._conn: sqlite3.Connection | None = None
-        self._owner: object = None  # the store's read connection the path was learnt from
-
-    def serves(self, db: aiosqlite.Connection) -> bool:
-        return self._conn is not None and self._owner is db
-
-    async def connection(self, db: aiosqlite.Connection) -> sqlite3.Connection:
-        if self._conn is None or self._owner is not db:
-            self.close()
-            # The store's own file, asked of its read connection (one hop, once per store).
-            rows = await db.execute_fetchall("PRAGMA database_list")
-            path = next(r[2] for r in rows if r[1] == "main")
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout = 0")
-            conn.execute("PRAGMA query_only = ON")
-            self._conn, self._owner = conn, db
-        return self._conn
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def __del__(self) -> None:
-        self.close()
-
-
 async def _fetch(sql: str, params: tuple[object, ...], db: aiosqlite.Connection) -> list[Any]:
     return list(await db.execute_fetchall(sql, params))
 
@@ -302,13 +263,10 @@ class InventoryLedger:
         write: Write,
         read: Read,
         *,
-        inline_max_skus: int = INLINE_MAX_SKUS,
         cache_rows: int = DEFAULT_CACHE_ROWS,
     ) -> None:
         self._write = write
         self._read = read
-        self._points = _PointReader()
-        self._inline_max_skus = inline_max_skus
         # The read model's rows by SKU, kept in step with `apply_step` (availability_cache.py).
         self.cache = AvailabilityCache(cache_rows)
 
@@ -336,11 +294,13 @@ class InventoryLedger:
     async def availability_json(
         self, skus: Sequence[str], location_id: str | None = None
     ) -> list[AvailabilityJson]:
-        """`availability` as stored: (sku, location_id, the row's `Availability` JSON ready to
-        send), by SKU then location. SKUs in `cache` are answered from it; the others are read
-        (every location, to fill the cache): up to `inline_max_skus` of them in the event loop
-        on a read-only connection (a thread hop only if the file is locked), more on the read
-        connection's thread."""
+        """`availability` as stored: (sku, location_id, as_of, the row's `Availability` JSON
+        ready to send), by SKU then location. SKUs in `cache` are answered from it in the
+        event loop; the others are read on the read connection's thread (every location, to
+        fill the cache). A synchronous read in the loop was measured and refused: 10 SKUs
+        p50 0.13 ms but a worst case past 1 ms on a busy machine, and in the bench no more
+        requests/s than the thread (SQLite releases the GIL: the hop runs on the other core)
+        with twice the p99."""
         wanted = sorted(set(skus))
         if len(wanted) > MAX_SKUS:
             raise TooManySkus(f"{len(wanted)} SKUs asked for; at most {MAX_SKUS} at once")
@@ -362,8 +322,7 @@ class InventoryLedger:
         epoch = self.cache.epoch
         marks = ",".join("?" * len(skus))
         sql = f"SELECT sku, location_id, body FROM inventory_availability WHERE sku IN ({marks})"
-        inline = len(skus) <= self._inline_max_skus
-        rows = await self._read(partial(self._point_read if inline else _fetch, sql, tuple(skus)))
+        rows = await self._read(partial(_fetch, sql, tuple(skus)))
         # Sorted here: SQLite's ORDER BY over an IN list builds a sorter (measured: a quarter
         # of the query's time); the (sku, location_id) key is unique, the bodies never compared.
         by_sku: dict[str, list[AvailabilityJson]] = {sku: [] for sku in skus}
@@ -372,20 +331,6 @@ class InventoryLedger:
         loaded = {sku: tuple(found) for sku, found in by_sku.items()}
         self.cache.fill(loaded.items(), epoch)
         return loaded
-
-    async def _point_read(
-        self, sql: str, params: tuple[object, ...], db: aiosqlite.Connection
-    ) -> list[Any]:
-        if not self._points.serves(db):
-            self.cache.clear()  # another store opened: nothing held is known to be its
-        conn = await self._points.connection(db)
-        try:
-            return conn.execute(sql, params).fetchall()
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                raise
-            # Never wait in the event loop: the read connection's thread waits instead.
-            return await _fetch(sql, params, db)
 
     # The position actors' side
 
