@@ -15,7 +15,7 @@ Bounded by rows (`max_rows`); past it the oldest filled SKUs go first. 0 turns i
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import msgspec
 
@@ -61,6 +61,14 @@ class AvailabilityCache:
     def get(self, sku: str) -> tuple[AvailabilityJson, ...] | None:
         """Every location's row of `sku` (empty: no position knows it); None: not held."""
         return self._skus.get(sku)
+
+    def lookup(
+        self, skus: Sequence[str]
+    ) -> tuple[list[tuple[str, tuple[AvailabilityJson, ...] | None]], list[str]]:
+        """`get` of each SKU in order, and the SKUs not held."""
+        get = self._skus.get
+        held = [(sku, get(sku)) for sku in skus]
+        return held, [sku for sku, rows in held if rows is None]
 
     def fill(
         self, rows_by_sku: Iterable[tuple[str, tuple[AvailabilityJson, ...]]], epoch: int

@@ -304,9 +304,7 @@ class InventoryLedger:
         wanted = sorted(set(skus))
         if len(wanted) > MAX_SKUS:
             raise TooManySkus(f"{len(wanted)} SKUs asked for; at most {MAX_SKUS} at once")
-        cache = self.cache
-        held = [(sku, cache.get(sku)) for sku in wanted]
-        missing = [sku for sku, rows in held if rows is None]
+        held, missing = self.cache.lookup(wanted)
         loaded: dict[str, tuple[AvailabilityJson, ...]] = {}
         if missing:
             loaded = await self._load(missing)

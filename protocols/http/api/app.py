@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl
 
 import msgspec
@@ -88,32 +89,11 @@ def customer_api(
             Route(f"{API_PREFIX}/orders/{{order_id}}", handlers.order, methods=["GET"]),
         ]
     )
-    return _Problems(_AvailabilityFirst(handlers, router))
+    return _Problems(router, availability=handlers.availability_of)
 
 
 _AVAILABILITY = f"{API_PREFIX}/availability"
 _JSON_HEADERS = [(b"content-type", _JSON.encode())]
-
-
-class _AvailabilityFirst:
-    """Answer `GET /api/v1/availability` without the router: the API's hot read (bench
-    availability: the router, `Request`, query parsing and `Response` were most of its cost
-    beside serving alone). Same checks and answer as the routed handler; every other request,
-    and every other method on this path (405), goes to the router."""
-
-    def __init__(self, handlers: _Handlers, router: ASGIApp) -> None:
-        self.handlers = handlers
-        self.router = router
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["path"] != _AVAILABILITY or scope["method"] != "GET":
-            await self.router(scope, receive, send)
-            return
-        handlers = self.handlers
-        account = handlers.accounts.authenticate(scope["headers"])
-        skus, location = _availability_query(scope["query_string"])
-        body = await handlers.answer_availability(account, skus, location)
-        await send_response(send, 200, _JSON_HEADERS, body)
 
 
 def _availability_query(raw: bytes) -> tuple[list[str], str | None]:
@@ -151,10 +131,13 @@ class _Handlers:
         return self.accounts.authenticate(request.scope["headers"])
 
     async def availability(self, request: Request) -> Response:
-        account = self._account(request)
-        skus, location = _availability_query(request.scope["query_string"])
-        body = await self.answer_availability(account, skus, location)
-        return Response(body, 200, media_type=_JSON)
+        return Response(await self.availability_of(request.scope), 200, media_type=_JSON)
+
+    async def availability_of(self, scope: Scope) -> bytes:
+        """The answer to `GET /api/v1/availability` as JSON, from the request's scope alone."""
+        account = self.accounts.authenticate(scope["headers"])
+        skus, location = _availability_query(scope["query_string"])
+        return await self.answer_availability(account, skus, location)
 
     async def answer_availability(
         self, account: Account, skus: list[str], location: str | None
@@ -247,13 +230,27 @@ async def _json_body(request: Request, limit: int) -> bytes:
 
 
 class _Problems:
-    """Map every error the router or a handler raises to problem+json, in one place."""
+    """Map every error the router or a handler raises to problem+json, in one place.
 
-    def __init__(self, app: ASGIApp) -> None:
+    `GET /api/v1/availability`, the API's hot read, is answered by `availability(scope)`
+    before the router (bench availability: the router, `Request`, query parsing and
+    `Response` were most of its cost beside serving alone); the router keeps its route for
+    the 405 of other methods."""
+
+    def __init__(self, app: ASGIApp, *, availability: Callable[[Scope], Awaitable[bytes]]) -> None:
         self.app = app
+        self.availability = availability
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            return
+        if scope["path"] == _AVAILABILITY and scope["method"] == "GET":
+            try:
+                body = await self.availability(scope)
+            except Exception as exc:
+                await _send_problem(exc, scope, send)
+            else:
+                await send_response(send, 200, _JSON_HEADERS, body)
             return
         # With "app" in the scope, starlette's router raises its 404 and 405 instead of
         # answering them in plain text, so they are mapped here like every other error.
@@ -272,9 +269,12 @@ class _Problems:
         except Exception as exc:
             if started:
                 raise
-            error = _as_gateway_error(exc)
-            status, headers, body = problem_response(error, instance=scope.get("path"))
-            await send_response(send, status, headers, body)
+            await _send_problem(exc, scope, send)
+
+
+async def _send_problem(exc: Exception, scope: Scope, send: Send) -> None:
+    status, headers, body = problem_response(_as_gateway_error(exc), instance=scope.get("path"))
+    await send_response(send, status, headers, body)
 
 
 def _as_gateway_error(exc: Exception) -> GatewayError:
