@@ -15,8 +15,10 @@ random SKUs of a read model of `SKUS` SKUs at two locations, with the account's 
   the same size: what serving alone costs.
 The read model's rows are written by the inventory positions' own write (`apply_step`, one
 `PositionStep` per SKU and location) into a store file the systems open. Target:
-`customer-api` >= 0.5 of the ceiling's requests/s; p99 reported. With `--profile-hz`, py-spy
-samples each system during its load and the run's notes give the top functions.
+`customer-api` >= 0.5 of the ceiling's requests/s; p99 reported. Every system runs at once
+and the load alternates between them in `ROUNDS` rounds; each system's best round counts
+(its p50/p99 are that round's). With `--profile-hz`, py-spy samples each system in the first
+round and the run's notes give the top functions.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import datetime as dt
 import sqlite3
 import sys
 from collections.abc import Sequence
+from contextlib import AsyncExitStack
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -55,6 +58,9 @@ LOCATIONS = ("DC-EAST", "DC-WEST")
 API_KEY = "bench-customer-api-key-0123456789abcdef"
 SCRIPT = Path(__file__).resolve().parents[1] / "harness" / "availability.lua"
 TARGET = 0.5
+# Rounds of load, the systems alternating in each; each system's best round counts.
+ROUNDS = 3
+QUICK_ROUNDS = 1
 # py-spy's wait past wrk's end for its summary, at most.
 PROFILE_GRACE_S = 30.0
 COLUMNS = ("requests_per_s", "p50_ms", "p99_ms", "p99.9_ms", "errors", "peak_rss_mib")
@@ -196,34 +202,65 @@ async def run(bench: BenchRun) -> None:
     if not db_path.exists():
         seed(db_path)
     options = bench.options
-    for name in bench.systems:
-        port = free_port()
-        log = bench.workdir / f"{name}.log"
-        argv = [sys.executable, "-m", "bench.scenarios.availability", name, str(port), str(db_path)]
-        profiled: list[Profile | str] = []
-        async with service(
-            name, argv, log_path=log, ready=partial(port_open, HOST, port)
-        ) as running:
-            await bench.wait_for_quiet()
-            async with anyio.create_task_group() as tg:
-                if options.profile_hz:
-                    out = bench.workdir / f"py-spy-{name}.raw"
-                    pid = running.process.pid
-                    tg.start_soon(
-                        _profile, pid, options.duration_s, options.profile_hz, out, profiled
-                    )
-                finished = await _wrk(
-                    f"http://{HOST}:{port}", options, bench.workdir / f"wrk-{name}.log"
+    rounds = QUICK_ROUNDS if options.quick else ROUNDS
+    best: dict[str, Any] = {}
+    profiled: dict[str, list[Profile | str]] = {name: [] for name in bench.systems}
+    async with AsyncExitStack() as stack:
+        # Every system up at once, idle but for its turn: the rounds alternate them so a busy
+        # neighbour (2 shared cores) slows all alike; each system's best round counts.
+        running: dict[str, tuple[int, Any]] = {}
+        for name in bench.systems:
+            port = free_port()
+            argv = [
+                sys.executable,
+                "-m",
+                "bench.scenarios.availability",
+                name,
+                str(port),
+                str(db_path),
+            ]
+            served = await stack.enter_async_context(
+                service(
+                    name,
+                    argv,
+                    log_path=bench.workdir / f"{name}.log",
+                    ready=partial(port_open, HOST, port),
                 )
-                if options.profile_hz:
-                    with anyio.move_on_after(PROFILE_GRACE_S):
-                        while not profiled:
-                            await anyio.sleep(0.05)
-                tg.cancel_scope.cancel()
-            peak_rss = max(s.rss for s in running.watch.samples) / 2**20
-        for profile in profiled:
+            )
+            running[name] = (port, served)
+        for n in range(rounds):
+            for name, (port, served) in running.items():
+                await bench.wait_for_quiet()
+                log = bench.workdir / f"wrk-{name}-{n}.log"
+                async with anyio.create_task_group() as tg:
+                    if options.profile_hz and n == 0:
+                        out = bench.workdir / f"py-spy-{name}.raw"
+                        tg.start_soon(
+                            _profile,
+                            served.process.pid,
+                            options.duration_s,
+                            options.profile_hz,
+                            out,
+                            profiled[name],
+                        )
+                    finished = await _wrk(f"http://{HOST}:{port}", options, log)
+                    if options.profile_hz and n == 0:
+                        with anyio.move_on_after(PROFILE_GRACE_S):
+                            while not profiled[name]:
+                                await anyio.sleep(0.05)
+                    tg.cancel_scope.cancel()
+                figures = parse_wrk_output(finished.output, finished.figures)
+                if name not in best or figures.accepted_per_s > best[name].accepted_per_s:
+                    best[name] = figures
+        peak_rss = {
+            name: max(s.rss for s in served.watch.samples) / 2**20
+            for name, (_, served) in running.items()
+        }
+    bench.result.settings |= {"rounds": rounds}
+    for name in bench.systems:
+        for profile in profiled[name]:
             bench.note(profile if isinstance(profile, str) else profile.line(name))
-        figures = parse_wrk_output(finished.output, finished.figures)
+        figures = best[name]
         role, summary = SYSTEMS[name]
         bench.add(
             SystemResult(
@@ -236,7 +273,7 @@ async def run(bench: BenchRun) -> None:
                     "p99_ms": figures.latency_ms.get("p99"),
                     "p99.9_ms": figures.latency_ms.get("p99.9"),
                     "errors": sum(figures.errors.values()),
-                    "peak_rss_mib": round(peak_rss, 1),
+                    "peak_rss_mib": round(peak_rss[name], 1),
                 },
             )
         )
