@@ -21,6 +21,7 @@ import httpx
 import pytest
 import requests
 import schemathesis
+from customer_api_support import ACME_KEY, customers_toml
 from gatewaykit import GatewayProcess, Partner, write_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -62,9 +63,10 @@ def free_port() -> int:
 
 
 class RunningGateway:
-    def __init__(self, http_port: int, admin_port: int) -> None:
+    def __init__(self, http_port: int, admin_port: int, api_port: int) -> None:
         self.http = f"http://127.0.0.1:{http_port}"
         self.admin = f"http://127.0.0.1:{admin_port}"
+        self.api = f"http://127.0.0.1:{api_port}"
 
     def openapi(self, listener: str) -> dict[str, Any]:
         answer = httpx.get(
@@ -83,7 +85,7 @@ def gateway(
     tmp_path_factory: pytest.TempPathFactory, rabbitmq: LocalRabbitMQ
 ) -> Iterator[RunningGateway]:
     folder = tmp_path_factory.mktemp("contracts")
-    http_port, admin_port = free_port(), free_port()
+    http_port, admin_port, api_port = free_port(), free_port(), free_port()
     documents = json.dumps(sorted(DOCUMENT_TYPES))
     config = write_config(
         folder,
@@ -96,6 +98,8 @@ def gateway(
             'receives = ["purchase_order"]\n'
             f'[partners.pull]\ntoken = "{PULL_TOKEN}"\nmax_batch = 50\n'
         ),
+        # The customer API on its own listener, acme's and globex's accounts.
+        extra=customers_toml().replace("port = 0\n", f"port = {api_port}\n", 1),
     )
     # write_config's admin table has no token: the contract routes are behind it.
     text = config.read_text().replace(
@@ -105,7 +109,7 @@ def gateway(
     config.write_text(text)
     process = GatewayProcess(config, folder / "gateway.log")
     process.start()
-    running = RunningGateway(http_port, admin_port)
+    running = RunningGateway(http_port, admin_port, api_port)
     deadline = time.monotonic() + STARTUP_S
     while True:
         try:
@@ -191,6 +195,38 @@ def test_pull_api_answers_as_its_openapi_says(
         assert 200 in seen["GET /partners/{partner}/messages"], seen
         assert 200 in seen["POST /partners/{partner}/messages/ack"], seen
     assert 401 in seen["GET /partners/{partner}/messages"], seen
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_customer_api_answers_as_its_openapi_says(
+    gateway: RunningGateway, mode: GenerationMode
+) -> None:
+    schema = schemathesis.openapi.from_dict(gateway.openapi("api"))
+    strategy = st.one_of(
+        schema.as_strategy(generation_mode=mode, headers={"x-api-key": ACME_KEY}),
+        schema.as_strategy(generation_mode=mode),  # no key, or one schemathesis made up
+    )
+    seen = run_cases(strategy, gateway.api, send=functools.partial(json_send, gateway.api))
+    assert set(seen) == {
+        "GET /api/v1/availability",
+        "POST /api/v1/orders",
+        "GET /api/v1/orders/{order_id}",
+    }, seen
+    assert 401 in seen["GET /api/v1/availability"], seen
+    if mode == GenerationMode.POSITIVE:
+        # The account's key reaches the routes: an answer from the read model, an order taken.
+        assert 200 in seen["GET /api/v1/availability"], seen
+        assert seen["POST /api/v1/orders"] & {202, 422}, seen
+
+
+def json_send(
+    base_url: str, case: schemathesis.Case[Any], session: requests.Session
+) -> requests.Response:
+    """Send the case with its JSON body's integers as integers (see integral_floats_as_ints)."""
+    kwargs = case.as_transport_kwargs(base_url=base_url)
+    if "json" in kwargs:
+        kwargs["json"] = integral_floats_as_ints(kwargs["json"])
+    return session.request(timeout=10, **kwargs)
 
 
 def integral_floats_as_ints(value: Any) -> Any:
@@ -284,22 +320,25 @@ def test_an_unknown_listener_is_a_400_naming_the_choices(gateway: RunningGateway
     assert "partner, admin, api" in answer.json()["detail"]
 
 
-@pytest.mark.parametrize("listener", ["admin", "partner"])
+@pytest.mark.parametrize("listener", ["admin", "partner", "api"])
 def test_sequences_of_calls_hold_the_contract(gateway: RunningGateway, listener: str) -> None:
     """Stateful: schemathesis chains the operations it infers links between (a list's ids into
-    the show, a page's cursor into the ack) and checks every answer on the way."""
+    the show, a page's cursor into the ack, an order's id into its status) and checks every
+    answer on the way."""
     schema = schemathesis.openapi.from_dict(gateway.openapi(listener))
     if listener == "partner":
         schema = schema.include(path_regex="^/partners/")
-        base_url, token = gateway.http, PULL_TOKEN
+        base_url, auth = gateway.http, {"authorization": f"Bearer {PULL_TOKEN}"}
+    elif listener == "api":
+        base_url, auth = gateway.api, {"x-api-key": ACME_KEY}
     else:
-        base_url, token = gateway.admin, ADMIN_TOKEN
+        base_url, auth = gateway.admin, {"authorization": f"Bearer {ADMIN_TOKEN}"}
 
     class Calls(schema.as_state_machine()):  # type: ignore[misc]
         def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
             if "partner" in (case.path_parameters or {}) and listener == "partner":
                 case.path_parameters["partner"] = PARTNER.id
-            return {"base_url": base_url, "headers": {"authorization": f"Bearer {token}"}}
+            return {"base_url": base_url, "headers": auth}
 
         def validate_response(
             self, response: Any, case: schemathesis.Case, *args: Any, **kwargs: Any

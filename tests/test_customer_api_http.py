@@ -12,13 +12,16 @@ from pathlib import Path
 
 import anyio
 import httpx
+import msgspec
 import pytest
 
 from canonical.availability import Availability
+from gateway.store.inventory import AvailabilityJson
 from protocols.http.api import (
     Account,
     Accounts,
     ApiLimits,
+    AvailabilityAnswer,
     OrderRequest,
     OrderStatusAnswer,
     Submitted,
@@ -58,9 +61,9 @@ class SqliteAvailability:
                 (sku, location, on_hand, allocated, (T0 + dt.timedelta(hours=hours)).timestamp()),
             )
 
-    async def availability(
+    async def availability_json(
         self, skus: Sequence[str], location_id: str | None
-    ) -> list[Availability]:
+    ) -> list[AvailabilityJson]:
         marks = ",".join("?" * len(skus))
         where = "" if location_id is None else " AND location_id = ?"
         with sqlite3.connect(self.path) as db:
@@ -69,7 +72,7 @@ class SqliteAvailability:
                 " ORDER BY sku, location_id",
                 (*skus, *([] if location_id is None else [location_id])),
             ).fetchall()
-        return [
+        found = [
             Availability(
                 sku=sku,
                 location_id=location,
@@ -83,6 +86,7 @@ class SqliteAvailability:
             )
             for sku, location, on_hand, allocated, as_of in rows
         ]
+        return [(a.sku, a.location_id, a.as_of, msgspec.json.encode(a)) for a in found]
 
 
 class NoOrders:
@@ -130,6 +134,8 @@ async def test_availability_answers_the_accounts_locations_with_as_of(
         )
 
     assert answer.status_code == 200
+    # The rows go out as stored, pre-encoded: the answer is still the documented contract.
+    msgspec.json.decode(answer.content, type=AvailabilityAnswer)
     body = answer.json()
     assert [(i["sku"], i["location_id"], i["available"]) for i in body["items"]] == [
         ("SKU-1", "DC-EAST", "6"),
@@ -145,6 +151,28 @@ async def test_availability_at_one_location(source: SqliteAvailability) -> None:
         answer = await http.get("/availability", params={"sku": "SKU-1", "location": "DC-WEST"})
 
     assert [(i["location_id"], i["on_hand"]) for i in answer.json()["items"]] == [("DC-WEST", "5")]
+
+
+@pytest.mark.parametrize(
+    ("query", "items"),
+    [
+        ("sku=SKU-1&sku=SKU-1&location=DC-WEST", [("SKU-1", "DC-WEST")]),
+        (
+            "sku=SKU%2D2&sku=SKU-1&location=DC-NORTH&location=DC-EAST",
+            [("SKU-1", "DC-EAST"), ("SKU-2", "DC-EAST")],
+        ),
+        ("location=&sku=SKU-2&flag", [("SKU-2", "DC-EAST")]),
+    ],
+    ids=["duplicates", "escaped-and-last-location", "blank-location"],
+)
+async def test_availability_reads_the_query_as_starlette_does(
+    source: SqliteAvailability, query: str, items: list[tuple[str, str]]
+) -> None:
+    async with listening(source) as http:
+        answer = await http.get(f"/availability?{query}")
+
+    assert answer.status_code == 200
+    assert [(i["sku"], i["location_id"]) for i in answer.json()["items"]] == items
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from workflow_kit import ManualClock, commit_to
 
 from actors.runtime import InMemoryDeadLetters, RuntimeConfig, Supervisor
+from canonical.availability import Availability
 from canonical.inventory import InventoryDelta
 from gateway.config.inventory import InventorySettings
 from gateway.inventory import Inventory, InventoryMetrics
@@ -93,10 +94,51 @@ async def test_the_reader_answers_the_skus_asked_at_one_location_or_all(tmp_path
     assert all(a.as_of == T0 + dt.timedelta(minutes=1) for a in everywhere)
 
 
-async def test_the_reader_refuses_more_than_its_bound(tmp_path: Path) -> None:
+async def test_the_pre_encoded_read_sends_the_stored_rows_and_sees_later_commits(
+    tmp_path: Path,
+) -> None:
+    async with positions(tmp_path / "gw.db") as (store, inventory):
+        await commit(store, inventory, delta("A", 1, 5), delta("A", 1, 7, location="DC-WEST"))
+        first = await store.inventory.availability_json(["A", "UNKNOWN"])
+        decoded = await store.inventory.availability(["A", "UNKNOWN"])
+        # A from the cache beside SKUs read from the store.
+        threaded = await store.inventory.availability_json(["A", *(f"NONE-{n}" for n in range(20))])
+        # The cached connection reads what is committed after it opened.
+        await commit(store, inventory, delta("A", 2, 4))
+        (later,) = await store.inventory.availability_json(["A"], "DC-EAST")
+
+    assert [msgspec.json.decode(body, type=Availability) for *_, body in first] == decoded
+    assert [(sku, location, as_of) for sku, location, as_of, _ in first] == [
+        (a.sku, a.location_id, a.as_of) for a in decoded
+    ]
+    assert threaded == first
+    assert later[:2] == ("A", "DC-EAST")
+    assert msgspec.json.decode(later[3], type=Availability).on_hand == D(9)
+
+
+async def test_a_sku_read_before_any_position_knows_it_is_answered_once_one_does(
+    tmp_path: Path,
+) -> None:
+    async with positions(tmp_path / "gw.db") as (store, inventory):
+        before = await store.inventory.availability_json(["NEW"])  # held as unknown
+        await commit(store, inventory, delta("NEW", 1, 3))
+        after = await store.inventory.availability_json(["NEW"])
+        fresh = await Store(tmp_path / "gw.db").__aenter__()
+        try:
+            from_disk = await fresh.inventory.availability_json(["NEW"])
+        finally:
+            await fresh.__aexit__(None, None, None)
+
+    assert before == []
+    assert after == from_disk
+    assert [msgspec.json.decode(body, type=Availability).on_hand for *_, body in after] == [D(3)]
+
+
+@pytest.mark.parametrize("read", ["availability", "availability_json"])
+async def test_the_reader_refuses_more_than_its_bound(tmp_path: Path, read: str) -> None:
     async with Store(tmp_path / "gw.db") as store:
         with pytest.raises(TooManySkus):
-            await store.inventory.availability([f"SKU-{n}" for n in range(MAX_SKUS + 1)])
+            await getattr(store.inventory, read)([f"SKU-{n}" for n in range(MAX_SKUS + 1)])
 
 
 async def test_an_idle_position_is_passivated_and_rehydrated_from_the_store(

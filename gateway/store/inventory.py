@@ -21,12 +21,19 @@ from msgspec import Struct
 
 from canonical.availability import Availability
 from canonical.errors import GatewayError
+from gateway.store.availability_cache import (
+    DEFAULT_CACHE_ROWS,
+    AvailabilityCache,
+    AvailabilityJson,
+)
+from gateway.store.availability_cache import row as availability_row
 from gateway.store.workflow_steps import EventRow
 
 __all__ = [
     "CURSOR",
     "MAX_SKUS",
     "MIGRATION",
+    "AvailabilityJson",
     "CommittedRow",
     "InventoryLedger",
     "PositionRow",
@@ -251,9 +258,17 @@ async def _fetch(sql: str, params: tuple[object, ...], db: aiosqlite.Connection)
 class InventoryLedger:
     """The store's inventory calls; reach it as `store.inventory`."""
 
-    def __init__(self, write: Write, read: Read) -> None:
+    def __init__(
+        self,
+        write: Write,
+        read: Read,
+        *,
+        cache_rows: int = DEFAULT_CACHE_ROWS,
+    ) -> None:
         self._write = write
         self._read = read
+        # The read model's rows by SKU, kept in step with `apply_step` (availability_cache.py).
+        self.cache = AvailabilityCache(cache_rows)
 
     # The customer API's side
 
@@ -276,6 +291,45 @@ class InventoryLedger:
         rows = await self._read(partial(_fetch, sql + " ORDER BY sku, location_id", params))
         return [_availability.decode(r[0]) for r in rows]
 
+    async def availability_json(
+        self, skus: Sequence[str], location_id: str | None = None
+    ) -> list[AvailabilityJson]:
+        """`availability` as stored: (sku, location_id, as_of, the row's `Availability` JSON
+        ready to send), by SKU then location. SKUs in `cache` are answered from it in the
+        event loop; the others are read on the read connection's thread (every location, to
+        fill the cache). A synchronous read in the loop was measured and refused: 10 SKUs
+        p50 0.13 ms but a worst case past 1 ms on a busy machine, and in the bench no more
+        requests/s than the thread (SQLite releases the GIL: the hop runs on the other core)
+        with twice the p99."""
+        wanted = sorted(set(skus))
+        if len(wanted) > MAX_SKUS:
+            raise TooManySkus(f"{len(wanted)} SKUs asked for; at most {MAX_SKUS} at once")
+        held, missing = self.cache.lookup(wanted)
+        loaded: dict[str, tuple[AvailabilityJson, ...]] = {}
+        if missing:
+            loaded = await self._load(missing)
+        found: list[AvailabilityJson] = []
+        for sku, rows in held:
+            found.extend(loaded[sku] if rows is None else rows)
+        if location_id is not None:
+            found = [r for r in found if r[1] == location_id]
+        return found
+
+    async def _load(self, skus: list[str]) -> dict[str, tuple[AvailabilityJson, ...]]:
+        """Every location's row of `skus` from the store, and into the cache."""
+        epoch = self.cache.epoch
+        marks = ",".join("?" * len(skus))
+        sql = f"SELECT sku, location_id, body FROM inventory_availability WHERE sku IN ({marks})"
+        rows = await self._read(partial(_fetch, sql, tuple(skus)))
+        # Sorted here: SQLite's ORDER BY over an IN list builds a sorter (measured: a quarter
+        # of the query's time); the (sku, location_id) key is unique, the bodies never compared.
+        by_sku: dict[str, list[AvailabilityJson]] = {sku: [] for sku in skus}
+        for sku, location, body in sorted(rows):
+            by_sku[sku].append(availability_row(sku, location, bytes(body)))
+        loaded = {sku: tuple(found) for sku, found in by_sku.items()}
+        self.cache.fill(loaded.items(), epoch)
+        return loaded
+
     # The position actors' side
 
     async def position(self, sku: str, location_id: str) -> PositionRow | None:
@@ -289,8 +343,17 @@ class InventoryLedger:
         return PositionRow(version=rows[0][0], state=bytes(rows[0][1])) if rows else None
 
     async def apply_step(self, step: PositionStep) -> tuple[StepOutcome, int]:
-        """Commit one position step (in the next group commit); see `apply_step`."""
-        return await self._write(partial(apply_step, step))
+        """Commit one position step (in the next group commit); see `apply_step`. The
+        availability cache follows: the new row once committed, the SKU forgotten if the
+        outcome is unknown."""
+        try:
+            outcome, version = await self._write(partial(apply_step, step))
+        except BaseException:
+            self.cache.forget(step.sku)
+            raise
+        if outcome == "applied" and step.availability is not None:
+            self.cache.applied(step.sku, step.location_id, step.availability)
+        return outcome, version
 
     # The feeder's side
 

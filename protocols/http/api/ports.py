@@ -6,26 +6,30 @@ models and its intake; nothing here calls the ERP, so no answer waits on it.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Protocol
 
 from msgspec import Struct
 
-from canonical.availability import Availability
-
 from .models import OrderRequest, OrderStatusAnswer
 
-__all__ = ["AvailabilitySource", "OrderDesk", "Submitted"]
+__all__ = ["AvailabilityRow", "AvailabilitySource", "OrderDesk", "Submitted"]
+
+
+# One read model row as stored: (sku, location_id, as_of, body), `body` the JSON of a
+# `canonical.availability.Availability` (sent as is), `as_of` its own.
+AvailabilityRow = tuple[str, str, dt.datetime, bytes]
 
 
 class AvailabilitySource(Protocol):
     """The availability read model (the inventory positions keep it)."""
 
-    async def availability(
+    async def availability_json(
         self, skus: Sequence[str], location_id: str | None
-    ) -> list[Availability]:
-        """Rows for these SKUs at `location_id` (every location when None); unknown SKUs are
-        left out. Up to 100 SKUs a call."""
+    ) -> Sequence[AvailabilityRow]:
+        """Rows for these SKUs at `location_id` (every location when None), each its
+        `Availability` encoded as JSON; unknown SKUs are left out. Up to 100 SKUs a call."""
         ...
 
 
