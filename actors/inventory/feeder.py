@@ -27,7 +27,8 @@ from actors.inventory.inputs import (
     Tick,
 )
 from actors.inventory.ports import CommittedDocument, InventoryInputs, StepOutcome
-from actors.runtime import ActorRef, ActorUnavailable
+from actors.keyed_feed import feed_in_order
+from actors.runtime import ActorRef
 from canonical import decode_envelope
 from canonical.errors import InvalidDocument, StoreUnavailable
 from canonical.inventory import InventoryDelta, InventoryPosition
@@ -146,34 +147,15 @@ class InventoryFeeder:
 
     async def _feed(self, inputs: Sequence[tuple[PositionKey, PositionInput]]) -> bool:
         """Have every input applied, each position's in order; False if one must be retried."""
-        if not inputs:
-            return True
-        by_position: dict[PositionKey, list[PositionInput]] = {}
-        for key, item in inputs:
-            by_position.setdefault(key, []).append(item)
-        unfinished: list[PositionKey] = []
-        async with anyio.create_task_group() as tg:
-            for key, items in by_position.items():
-                tg.start_soon(self._feed_position, key, items, unfinished)
-        if unfinished:
-            await anyio.sleep(RETRY_AFTER_S)
-        return not unfinished
+        return await feed_in_order(
+            inputs,
+            self._positions,
+            what="position",
+            name=lambda item: "a tick" if isinstance(item, Tick) else item.message_id,
+            answered=self._count,
+            retry_after_s=RETRY_AFTER_S,
+        )
 
-    async def _feed_position(
-        self, key: PositionKey, items: list[PositionInput], unfinished: list[PositionKey]
-    ) -> None:
-        position = self._positions(key)
-        for item in items:
-            try:
-                outcome = await position.ask(item)
-            except (ActorUnavailable, StoreUnavailable) as exc:
-                # The rest of this position's inputs must wait too: they come after this one.
-                log.warning("position %s could not take an input yet: %s", key, exc)
-                unfinished.append(key)
-                return
-            except Exception:
-                # Crashed on it until the runtime set it aside (a dead letter with the error).
-                log.exception("position %s: an input was dead-lettered", key)
-                continue
-            if outcome == "applied" and not isinstance(item, Tick):
-                self.applied += 1
+    def _count(self, item: PositionInput, outcome: StepOutcome) -> None:
+        if outcome == "applied" and not isinstance(item, Tick):
+            self.applied += 1

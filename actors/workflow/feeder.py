@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 import anyio
 from anyio.abc import TaskStatus
 
-from actors.runtime import ActorRef, ActorUnavailable
+from actors.keyed_feed import feed_in_order
+from actors.runtime import ActorRef
 from actors.workflow.inputs import (
     INPUT_DOCUMENTS,
     DeliveryOutcome,
@@ -199,34 +200,15 @@ class WorkflowFeeder:
 
     async def _feed(self, inputs: Sequence[tuple[ThreadKey, ThreadInput]]) -> bool:
         """Have every input applied, each thread's in order; False if one must be retried."""
-        if not inputs:
-            return True
-        by_thread: dict[ThreadKey, list[ThreadInput]] = {}
-        for key, item in inputs:
-            by_thread.setdefault(key, []).append(item)
-        unfinished: list[ThreadKey] = []
-        async with anyio.create_task_group() as tg:
-            for key, items in by_thread.items():
-                tg.start_soon(self._feed_thread, key, items, unfinished)
-        if unfinished:
-            await anyio.sleep(RETRY_AFTER_S)
-        return not unfinished
+        return await feed_in_order(
+            inputs,
+            self._threads,
+            what="thread",
+            name=lambda item: item.message_id,
+            answered=self._count,
+            retry_after_s=RETRY_AFTER_S,
+        )
 
-    async def _feed_thread(
-        self, key: ThreadKey, items: list[ThreadInput], unfinished: list[ThreadKey]
-    ) -> None:
-        thread = self._threads(key)
-        for item in items:
-            try:
-                outcome = await thread.ask(item)
-            except (ActorUnavailable, StoreUnavailable) as exc:
-                # The rest of this thread's inputs must wait too: they come after this one.
-                log.warning("thread %s could not take %s yet: %s", key, item.message_id, exc)
-                unfinished.append(key)
-                return
-            except Exception:
-                # Crashed on it until the runtime set it aside (a dead letter with the error).
-                log.exception("thread %s: input %s was dead-lettered", key, item.message_id)
-                continue
-            if outcome == "applied":
-                self.applied += 1
+    def _count(self, item: ThreadInput, outcome: StepOutcome) -> None:
+        if outcome == "applied":
+            self.applied += 1
