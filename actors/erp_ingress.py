@@ -154,6 +154,10 @@ class ErpIngress:
         self._publish_events = publish_events
         self._accepted = self._replayed = self._dead_lettered = self._requeued = 0
 
+    def route_with(self, router: Router) -> None:
+        """Route the next messages with `router` (a reloaded configuration's subscriptions)."""
+        self._router = router
+
     def statistics(self) -> ErpStatistics:
         return ErpStatistics(
             accepted=self._accepted,

@@ -28,15 +28,17 @@ from canonical.backoff import backoff_delay
 from canonical.errors import ConfigError
 from gateway.admin import AdminApp, guarded
 from gateway.config import GatewayConfig, load_config
+from gateway.config.base import Invalid
 from gateway.console import build_console
 from gateway.customer_api import (
     OrderStatusFeed,
+    accounts_of,
     build_customer_api,
     serve_customer_api,
 )
 from gateway.edi_delivery import x12_delivery_for
 from gateway.edi_watch import AcknowledgementWatch
-from gateway.erp import build_erp_ingress
+from gateway.erp import build_erp_ingress, erp_router
 from gateway.file_channels import FileChannels
 from gateway.inventory import Inventory, InventoryMetrics
 from gateway.logs import configure_logging
@@ -46,6 +48,7 @@ from gateway.outbound import build_outbound
 from gateway.partners import Partners, StoreDeadLetters
 from gateway.pull import StoreMessageBox, pull_policies
 from gateway.relay import build_relay, relay_report
+from gateway.reload import ReloadOutcome, ReloadPlan, plan_reload
 from gateway.resubmit import resubmitters
 from gateway.sftp import FileChannelHealth, drop_box, hosted
 from gateway.store import BatchReport, Retention, Store
@@ -54,6 +57,7 @@ from gateway.trace import TraceApi, trace_routes
 from gateway.unroutable import UnroutableWatch
 from gateway.workflow import Workflow
 from protocols.amqp.consumer import QueueConsumer
+from protocols.http.api import Accounts
 from protocols.http.asgi import ASGIApp
 from protocols.http.budget import BodyBudget
 from protocols.http.egress import EgressClient
@@ -80,8 +84,21 @@ WORKFLOW_SAMPLE_EVERY = 5
 class Gateway:
     """Every running part of one gateway process, for tests that need to reach inside."""
 
-    def __init__(self, config: GatewayConfig, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+        config_path: Path | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         self.config = config
+        # Where `reload()` reads the configuration again (SIGHUP, POST /admin/reload).
+        self.config_path = config_path
+        self._environ = dict(environ or {})
+        # Applied reloads since start; one reload at a time.
+        self.generation = 0
+        self._reloading = anyio.Lock()
         # The workflow's clock (its rules' "now" and its timers); tests move it instead of waiting.
         self.clock = clock
         self.metrics = GatewayMetrics()
@@ -106,6 +123,12 @@ class Gateway:
         # Says loudly when accepted messages are routed nowhere (no queue bound).
         self.unroutable = UnroutableWatch(config.amqp.events_exchange)
         self.stopping = anyio.Event()
+        # What a reload swaps besides the config (see `_swap`), once running.
+        self._partners: Partners | None = None
+        self._pull: PullApi | None = None
+        self._accounts: Accounts | None = None
+        self._acknowledgements: AcknowledgementWatch | None = None
+        self._build_outbound: Callable[[GatewayConfig], OutboundDelivery] | None = None
 
     async def run(self, *, task_status: TaskStatus[Gateway] = anyio.TASK_STATUS_IGNORED) -> None:
         """Run until `stop()` or cancellation; report self once the listeners are bound."""
@@ -136,16 +159,18 @@ class Gateway:
         async with store, EgressClient() as egress:
             self.store = store
             self.unroutable.starting_with((await store.dead_letter_book.counts()).get("relay", 0))
-            # One courier per partner with an `outbound(_amqp)` channel (actors/delivery).
-            self.outbound = build_outbound(
-                cfg.partners,
+            # One courier per partner with an `outbound(_amqp)` channel (actors/delivery); a
+            # reload builds them again from its partners.
+            self._build_outbound = lambda config: build_outbound(
+                config.partners,
                 store.deliveries,
                 egress,
-                amqp=cfg.amqp,
+                amqp=config.amqp,
                 on_attempt=self._attempted,
                 channel_for=lambda partner, other: x12_delivery_for(partner, store, other),
-                restarts=courier_restarts(cfg.runtime),
+                restarts=courier_restarts(config.runtime),
             )
+            self.outbound = self._build_outbound(cfg)
             runtime = runtime_config(cfg.runtime)
             # Every restart the gateway paces follows one rule, canonical.backoff.
             supervisor = Supervisor(
@@ -154,18 +179,17 @@ class Gateway:
             async with anyio.create_task_group() as services:
                 services.start_soon(self._sample_backlog, store)
                 # X12 sets partners have not acknowledged, or rejected (gateway/edi_watch.py).
-                services.start_soon(
-                    AcknowledgementWatch(
-                        store, cfg.partners, gauge=self.metrics.edi_unacknowledged, clock=self.clock
-                    ).run
+                self._acknowledgements = AcknowledgementWatch(
+                    store, cfg.partners, gauge=self.metrics.edi_unacknowledged, clock=self.clock
                 )
+                services.start_soon(self._acknowledgements.run)
                 async with supervisor:
                     # Couriers, the relay's watch and the ERP consumers are supervised services:
                     # restarted with backoff within a budget, escalating past it (the gateway
                     # stops with the error; what was accepted waits in the store).
                     self.outbound.start(supervisor)
                     supervisor.start_service("relay", partial(self._watch_relay, store))
-                    partners = Partners(cfg, store)
+                    partners = self._partners = Partners(cfg, store)
                     budget = BodyBudget(
                         total=cfg.http.max_body_bytes_in_flight,
                         per_partner=cfg.http.max_partner_body_bytes_in_flight,
@@ -200,7 +224,9 @@ class Gateway:
                             budget=budget,
                         )
                         # Webhooks in, and messages pulled by partners that take no webhooks.
-                        pull = PullApi(pull_policies(cfg.partners), StoreMessageBox(store))
+                        pull = self._pull = PullApi(
+                            pull_policies(cfg.partners), StoreMessageBox(store)
+                        )
                         self.http_port = await listeners.start(
                             _serve_ingress,
                             PrefixRouter(
@@ -216,14 +242,7 @@ class Gateway:
                         # Partners' file channels: one poller each (gateway/file_channels.py),
                         # the hosted partners' behind the drop box they upload to.
                         await self._start_drop_box(listeners)
-                        self.files = FileChannels(
-                            cfg,
-                            store,
-                            on_commit=self._files_committed,
-                            clock=self.clock,
-                            health=self.file_health,
-                            drop_box=self.drop_box,
-                        )
+                        self.files = self._file_channels(cfg)
                         await listeners.start(self.files.run)
                         gc.freeze()  # start-up objects never need collecting again
                         logger.info(
@@ -253,6 +272,90 @@ class Gateway:
     def stop(self) -> None:
         self.stopping.set()
 
+    async def reload(self) -> ReloadOutcome:
+        """Read the configuration file again and swap in what changed (gateway/reload.py).
+
+        A file with errors is refused whole, every error logged and answered; the gateway runs
+        on as it was. Reloads run one at a time.
+        """
+        async with self._reloading:
+            outcome = await self._reload()
+        fields = {"generation": outcome.generation, "changes": list(outcome.changes)}
+        if not outcome.applied:
+            for error in outcome.errors:
+                logger.error("reload refused: %s", error)
+            logger.error(
+                "reload refused: %d error(s); still running configuration %d",
+                len(outcome.errors),
+                self.generation,
+            )
+            return outcome
+        for setting in outcome.pending_restart:
+            logger.warning("reload: %s changed; it takes effect at the next restart", setting)
+        logger.info(
+            "reload: %s",
+            "; ".join(outcome.changes) or "nothing to change",
+            extra={"fields": fields},
+        )
+        return outcome
+
+    async def _reload(self) -> ReloadOutcome:
+        def refused(*errors: str) -> ReloadOutcome:
+            return ReloadOutcome(applied=False, generation=self.generation, errors=errors)
+
+        if self.config_path is None:
+            return refused("this gateway was started without a configuration file to read again")
+        try:
+            new = await anyio.to_thread.run_sync(load_config, self.config_path, self._environ)
+        except ConfigError as exc:
+            return refused(*(error.message for error in exc.errors))
+        try:
+            plan = plan_reload(self.config, new)
+        except Invalid as exc:
+            # The new partners do not fit the settings that wait for a restart.
+            return refused(
+                *(
+                    f"{where}: {why} (with the settings running until a restart)"
+                    for where, why in exc.problems
+                )
+            )
+        if not plan.empty:
+            self._swap(plan)
+            self.generation += 1
+            if self.workflow is not None:
+                await self.workflow.retime_timers()
+        return ReloadOutcome(
+            applied=True,
+            generation=self.generation,
+            changes=plan.changes,
+            pending_restart=plan.pending_restart,
+        )
+
+    def _swap(self, plan: ReloadPlan) -> None:
+        """Swap `plan`'s configuration into every running part, with no await in between: no
+        request or message sees half of it. Work under way keeps what it already read."""
+        cfg = self.config = plan.config
+        logging.getLogger().setLevel(cfg.log.level)
+        if self._partners is not None:
+            self._partners.reconfigure(cfg)
+        if self._pull is not None:
+            self._pull.reconfigure(pull_policies(cfg.partners))
+        if self.erp is not None:
+            self.erp.route_with(erp_router(cfg))
+        if self.workflow is not None:
+            self.workflow.reconfigure(cfg)
+        if self._accounts is not None:
+            self._accounts.replace(accounts_of(cfg))
+        if self._acknowledgements is not None:
+            self._acknowledgements.reconfigure(cfg.partners)
+        if plan.partners:
+            if self.outbound is not None and self._build_outbound is not None:
+                self.outbound.adopt(self._build_outbound(cfg), plan.partners)
+            if self.files is not None:
+                self.files.adopt(self._file_channels(cfg), plan.partners)
+            if self.drop_box is not None:
+                self.drop_box.reconfigure(cfg.partners)
+
     def _workflow(self, store: Store, supervisor: Supervisor) -> Workflow | None:
         cfg = self.config
         if not cfg.erp.publish_events:
@@ -272,10 +375,28 @@ class Gateway:
         if settings is None:
             return
         # Availability from the inventory positions' read model, never the ERP.
-        app = build_customer_api(self.config, store, availability=store.inventory, clock=self.clock)
+        self._accounts = accounts_of(self.config)
+        app = build_customer_api(
+            self.config,
+            store,
+            accounts=self._accounts,
+            availability=store.inventory,
+            clock=self.clock,
+        )
         self.order_status = OrderStatusFeed(store, self.config, settings)
         await listeners.start(self.order_status.run)
         self.customer_api_port = await listeners.start(serve_customer_api, app, settings)
+
+    def _file_channels(self, config: GatewayConfig) -> FileChannels:
+        assert self.store is not None
+        return FileChannels(
+            config,
+            self.store,
+            on_commit=self._files_committed,
+            clock=self.clock,
+            health=self.file_health,
+            drop_box=self.drop_box,
+        )
 
     async def _start_drop_box(self, listeners: TaskGroup) -> None:
         """Serve the hosted SFTP drop box, when configured and some partner is hosted there."""
@@ -535,28 +656,32 @@ async def _serve_admin(app: ASGIApp, cfg: GatewayConfig, *, task_status: TaskSta
     await serve(app, host=cfg.admin.host, port=cfg.admin.port, task_status=task_status)
 
 
-async def run_gateway(config: GatewayConfig, *, clock: Callable[[], float] = time.time) -> None:
-    """Run a gateway until SIGINT or SIGTERM, then shut it down in order; SIGHUP is logged."""
-    gateway = Gateway(config, clock=clock)
+async def run_gateway(
+    config: GatewayConfig,
+    *,
+    clock: Callable[[], float] = time.time,
+    config_path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> None:
+    """Run a gateway until SIGINT or SIGTERM, then shut it down in order; SIGHUP reloads
+    the configuration from `config_path`."""
+    gateway = Gateway(config, clock=clock, config_path=config_path, environ=environ)
     async with anyio.create_task_group() as tg:
-        tg.start_soon(_stop_on_signal, gateway)
+        tg.start_soon(_on_signals, gateway, tg)
         await gateway.run()
         tg.cancel_scope.cancel()
     logger.info("gateway stopped")
 
 
-async def _stop_on_signal(gateway: Gateway) -> None:
+async def _on_signals(gateway: Gateway, tg: TaskGroup) -> None:
     # SIGHUP is what operators and service managers send to reload (`systemctl reload`,
-    # `kill -HUP`); its default action kills the process with no drain. Until the gateway
-    # can reload, it says so and keeps running on the configuration it started with.
+    # `kill -HUP`): the reload runs beside this loop, so a SIGTERM during it is not delayed.
     try:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
             async for signum in signals:
                 if signum == signal.SIGHUP:
-                    logger.warning(
-                        "SIGHUP: reloading the configuration is not supported yet; still "
-                        "running with the one loaded at start (restart to apply changes)"
-                    )
+                    logger.info("SIGHUP: reloading %s", gateway.config_path)
+                    tg.start_soon(gateway.reload)
                     continue
                 logger.info("signal %s: shutting down", signal.Signals(signum).name)
                 gateway.stop()
@@ -579,7 +704,11 @@ def run_from_file(path: Path, environ: Mapping[str, str]) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     escalations: list[Escalation] = []
     try:
-        anyio.run(run_gateway, config, backend="asyncio", backend_options={"use_uvloop": True})
+        anyio.run(
+            partial(run_gateway, config, config_path=path, environ=environ),
+            backend="asyncio",
+            backend_options={"use_uvloop": True},
+        )
     except* Escalation as group:
         escalations = _leaves(group)
     for escalation in escalations:

@@ -264,10 +264,12 @@ def build_customer_api(
     config: GatewayConfig,
     store: Store,
     *,
+    accounts: Accounts,
     availability: AvailabilitySource,
     clock: Callable[[], float] = time.time,
 ) -> ASGIApp:
-    """The customer API app for `config`'s accounts, over `store` and `availability`."""
+    """The customer API app for `accounts` (`accounts_of(config)`: kept by the caller, which
+    swaps them on reload), over `store` and `availability`."""
     settings = config.customer_api or CustomerApiSettings()
     limits = ApiLimits(
         max_skus=settings.max_skus,
@@ -277,7 +279,7 @@ def build_customer_api(
         items=frozenset(settings.items),
     )
     desk = StoreOrderDesk(store, stale_after_s=settings.status_stale_after_s, clock=clock)
-    return customer_api(accounts_of(config), availability, desk, limits)
+    return customer_api(accounts, availability, desk, limits)
 
 
 async def serve_customer_api(

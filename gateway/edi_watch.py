@@ -71,12 +71,16 @@ class AcknowledgementWatch:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
-        self._partners = [p for p in partners if p.edi.send_as_x12]
-        # Keys are kept for the longest replay window any partner has.
-        self._window_s = max((p.edi.replay_window_s for p in partners), default=0.0)
+        self.reconfigure(partners)
         self._gauge = gauge
         self._interval_s = interval_s
         self._clock = clock
+
+    def reconfigure(self, partners: Sequence[PartnerConfig]) -> None:
+        """Sweep `partners` (a reloaded configuration's) from the next sweep on."""
+        self._partners = [p for p in partners if p.edi.send_as_x12]
+        # Keys are kept for the longest replay window any partner has.
+        self._window_s = max((p.edi.replay_window_s for p in partners), default=0.0)
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Sweep every interval until cancelled."""

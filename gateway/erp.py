@@ -8,18 +8,22 @@ from gateway.config import GatewayConfig
 from gateway.store import Store
 from protocols.amqp.consumer import QueueConsumer, QueueSpec
 
-__all__ = ["build_erp_ingress", "erp_ingress"]
+__all__ = ["build_erp_ingress", "erp_ingress", "erp_router"]
+
+
+def erp_router(cfg: GatewayConfig) -> Router:
+    """Which partners get the ERP's documents: `[[erp.subscriptions]]`."""
+    return Router(
+        Subscription.of(s.partner, s.document, s.resolved_match()) for s in cfg.erp.subscriptions
+    )
 
 
 def erp_ingress(cfg: GatewayConfig, store: Store) -> ErpIngress:
     """Build the ERP ingress alone: its bindings, subscriptions and store (also for replays)."""
     erp = cfg.erp
-    router = Router(
-        Subscription.of(s.partner, s.document, s.resolved_match()) for s in erp.subscriptions
-    )
     return ErpIngress(
         store,
-        router,
+        erp_router(cfg),
         source=erp.source,
         queues={c.queue: QueueBindings(c.bindings) for c in erp.consumers},
         publish_events=erp.publish_events,

@@ -74,9 +74,30 @@ class StoreDeadLetters:
 
 
 class Partners:
-    """The ingress's partner directory and acceptor: partner intake, then the store."""
+    """The ingress's partner directory and acceptor: partner intake, then the store.
+
+    `reconfigure` swaps the directory for a reloaded configuration's (gateway/reload.py). A
+    request looked up before the swap finishes on what it looked up: its partner's intake is
+    kept even when the reload removed the partner, and a partner whose rate limit did not
+    change keeps its token bucket.
+    """
 
     def __init__(self, config: GatewayConfig, store: Store) -> None:
+        self.store = store
+        self.policies: dict[str, IngressPolicy] = {}
+        self.intakes: dict[str, PartnerIntake] = {}
+        self.reconfigure(config)
+
+    def reconfigure(self, config: GatewayConfig) -> None:
+        """Take `config`'s partners: secrets, documents, body limits and rate limits."""
+        intakes = dict(self.intakes)  # a removed partner's, for its requests in flight
+        for p in config.partners:
+            policy = PartnerPolicy(
+                partner_id=p.id, rate_per_second=p.rate_limit.per_second, burst=p.rate_limit.burst
+            )
+            kept = intakes.get(p.id)
+            if kept is None or kept.policy != policy:
+                intakes[p.id] = PartnerIntake(policy)
         self.policies = {
             p.id: IngressPolicy(
                 keys=tuple(s.key for s in p.secrets),
@@ -85,17 +106,7 @@ class Partners:
             )
             for p in config.partners
         }
-        self.intakes = {
-            p.id: PartnerIntake(
-                PartnerPolicy(
-                    partner_id=p.id,
-                    rate_per_second=p.rate_limit.per_second,
-                    burst=p.rate_limit.burst,
-                )
-            )
-            for p in config.partners
-        }
-        self.store = store
+        self.intakes = intakes
 
     def lookup(self, partner_id: str, /) -> IngressPolicy | None:
         return self.policies.get(partner_id)

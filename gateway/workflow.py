@@ -280,11 +280,22 @@ class Workflow:
                 for service in services:
                     await service.stop()
 
+    def reconfigure(self, config: GatewayConfig) -> None:
+        """Take a reloaded configuration's rules: each thread reads them at its next step.
+
+        Follow with `retime_timers()`: the timers already armed move by the deadlines' change.
+        """
+        self._config = config
+        self._tolerances = {}
+
     async def retime_timers(self) -> int:
         """Move armed timers whose supplier's deadlines changed since they were armed; how many.
 
-        Runs at start, before any timer fires (actors/workflow/retiming.py says how far each
-        kind moves). Timers armed before this rule existed have no record and keep their time.
+        Runs at start, before any timer fires, and after a reload (actors/workflow/retiming.py
+        says how far each kind moves). While threads run, the move is safe as any step is: it
+        bumps the timers' generations and the threads' versions, so a firing or a step read
+        before it is stale and read again. Timers armed before this rule existed have no
+        record and keep their time.
         """
         ledger = self._store.workflow
         stored = await ledger.deadline_settings()
@@ -313,6 +324,8 @@ class Workflow:
                 ", ".join(f"{kind} {seconds / 3600:+g} h" for kind, seconds in moves.items()),
             )
         await ledger.save_deadline_settings(unchanged)
+        if moved_total:
+            self.timers.wake()  # a timer may be due sooner now
         return moved_total
 
     def _deadlines(self, supplier: str | None) -> Deadlines:
@@ -343,7 +356,7 @@ class Workflow:
         return PurchaseOrderThread(
             key,
             self._ledger,
-            tolerances=self.tolerances(key.supplier),
+            tolerances=partial(self.tolerances, key.supplier),
             clock=self._clock,
             observe=self._stepped,
         )

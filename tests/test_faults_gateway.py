@@ -385,25 +385,27 @@ async def test_a_relay_the_broker_refuses_is_restarted_while_ingest_goes_on(
     assert len({envelope.message_id for envelope in seen}) == 20
 
 
-async def test_sighup_is_logged_and_neither_kills_the_gateway_nor_its_writer(
+async def test_sighup_reloads_the_file_and_neither_kills_the_gateway_nor_its_writer(
     tmp_path: Path, amqp_url: str
 ) -> None:
     http_port, admin_port = free_port(), free_port()
     config = write_config(tmp_path, amqp_url, [ACME], http_port=http_port, admin_port=admin_port)
     gateway = GatewayProcess(config, tmp_path / "gateway.log")
+    beta = Partner("beta")
     accepted: list[str] = []
 
-    async def post(http: httpx.AsyncClient, n: int) -> None:
+    async def post(http: httpx.AsyncClient, n: int, partner: Partner = ACME) -> int:
         body = sample_body("purchase_order", n)
         response = await http.post(
-            "/webhooks/acme/purchase_order", content=body, headers=ACME.headers(body)
+            f"/webhooks/{partner.id}/purchase_order", content=body, headers=partner.headers(body)
         )
-        assert response.status_code == 202, response.text
-        accepted.append(response.json()["message_ids"][0])
+        if response.status_code == 202:
+            accepted.append(response.json()["message_ids"][0])
+        return response.status_code
 
-    def hup_lines() -> list[dict[str, object]]:
+    def reload_lines() -> list[dict[str, object]]:
         lines = [msgspec.json.decode(line) for line in gateway.log.read_bytes().splitlines()]
-        return [line for line in lines if "SIGHUP" in str(line.get("event"))]
+        return [line for line in lines if str(line.get("event")).startswith("reload")]
 
     async with bound_queue(amqp_url, "test.faults.sighup") as queue:
         gateway.start()
@@ -415,26 +417,32 @@ async def test_sighup_is_logged_and_neither_kills_the_gateway_nor_its_writer(
                 with anyio.fail_after(30):
                     while True:
                         try:
-                            await post(http, 0)
+                            assert await post(http, 0) == 202
                             break
                         except httpx.TransportError:
                             await anyio.sleep(0.1)
+                before = await post(http, 1, beta)
                 writer = gateway.children()
+                write_config(
+                    tmp_path, amqp_url, [ACME, beta], http_port=http_port, admin_port=admin_port
+                )
                 # The whole group, as a closed terminal or `kill -HUP -PGID` sends it.
                 os.killpg(gateway.process.pid, signal.SIGHUP)
                 with anyio.fail_after(10):
-                    while not hup_lines() and gateway.process.poll() is None:
+                    while not reload_lines() and gateway.process.poll() is None:
                         await anyio.sleep(0.05)
                 assert gateway.process.poll() is None, "SIGHUP killed the gateway"
-                await post(http, 1)
+                after = await post(http, 2, beta)
+                assert await post(http, 3) == 202
                 still = gateway.children()
         finally:
             exit_code = gateway.terminate()
         seen = await collect(queue)
 
-    (line,) = hup_lines()
-    assert line["level"] == "warning"
-    assert "not supported" in str(line["event"])
+    (line,) = reload_lines()
+    assert line["level"] == "info"
+    assert "partner beta: added" in str(line["event"])
+    assert (before, after) == (404, 202)  # unknown before the reload, served after it
     assert still == writer  # the store's writer process was not killed either
     assert exit_code == 0  # SIGTERM still drains and stops in order
     assert sorted(envelope.message_id for envelope in seen) == sorted(accepted)

@@ -57,6 +57,8 @@ class PurchaseOrderThread(Actor[ThreadInput, StepOutcome]):
     "stale" (a timer that was re-armed or fired since). `StoreUnavailable` is a refusal: the
     asker retries later and the state in memory is unchanged. A step whose version the store
     no longer has (its commit's answer was lost) reloads the state and is applied again.
+    `tolerances()` is read at each step: a reloaded configuration's rules apply to the next
+    input of a thread already live.
     """
 
     refusals = (StoreUnavailable,)
@@ -66,7 +68,7 @@ class PurchaseOrderThread(Actor[ThreadInput, StepOutcome]):
         key: ThreadKey,
         ledger: ThreadLedger,
         *,
-        tolerances: Tolerances,
+        tolerances: Callable[[], Tolerances],
         clock: Callable[[], float],
         observe: Callable[[StepDone], None] | None = None,
     ) -> None:
@@ -86,7 +88,7 @@ class PurchaseOrderThread(Actor[ThreadInput, StepOutcome]):
             if message.message_id in self.state.applied:
                 return "duplicate"
             before = self.state
-            context = Context(key=self.key, now=self._clock(), tolerances=self._tolerances)
+            context = Context(key=self.key, now=self._clock(), tolerances=self._tolerances())
             step = rules.apply(before, message, context)
             outcome, version = await self._ledger.commit(self._commit(message, step))
             if outcome == "applied":

@@ -53,6 +53,11 @@ class Accounts:
         self._accounts = tuple(accounts)
         self._limiter = limiter
 
+    def replace(self, accounts: Accounts) -> None:
+        """Take `accounts`' keys and limits (a reloaded configuration's); a request already
+        authenticated keeps the account it found."""
+        self._accounts, self._limiter = accounts._accounts, accounts._limiter
+
     def authenticate(self, headers: Sequence[tuple[bytes, bytes]]) -> Account:
         """Return the account whose key the request carries; 401 without one, 429 past its
         rate limit."""
