@@ -7,6 +7,7 @@ python -m bench end-to-end [--rates 1000,2000,5000 --step-seconds 60]
 python -m bench soak [--count 1000000 --rate 2000]
 python -m bench delivery-isolation [--orders 12000 --order-rate 200 --hang-timeout 2]
 python -m bench availability [--duration 10 --connections 64 --profile-hz 0]
+python -m bench orders [--duration 10 --connections 64]
 python -m bench workflow [--threads 100000 --rate 0 --passivate 5]
 python -m bench plot bench/results/<file>.json
 """
@@ -42,6 +43,12 @@ _SCENARIO_FLAGS: dict[str, list[tuple[str, str, Any, str]]] = {
         ),
     ],
     "availability": [
+        ("--duration", "duration_s", float, "seconds of load per system (10)"),
+        ("--connections", "connections", int, "wrk connections (64)"),
+        ("--threads", "threads", int, "wrk threads, at most 10 (2)"),
+        ("--profile-hz", "profile_hz", int, "py-spy each system under load (off)"),
+    ],
+    "orders": [
         ("--duration", "duration_s", float, "seconds of load per system (10)"),
         ("--connections", "connections", int, "wrk connections (64)"),
         ("--threads", "threads", int, "wrk threads, at most 10 (2)"),

@@ -1,6 +1,6 @@
 """What partners have not acknowledged: a gauge per partner, an exception per set at fault.
 
-(The same sweep purges the X12 tables of what they no longer need: `store.edi.purge`.)
+(What the X12 tables no longer need goes in the store's purge: `[store] x12_retention_s`.)
 
 Each sweep, for every partner that receives X12 files (`[partners.edi] send_as_x12`): the
 count of sets sent more than `unacknowledged_after_s` ago that no 997/999 has answered sets
@@ -38,8 +38,6 @@ from gateway.store.edi import SentRecord, read_sent
 __all__ = [
     "DEFAULT_SWEEP_INTERVAL_S",
     "MAX_FLAGGED_PER_SWEEP",
-    "PURGE_ROWS",
-    "SETTLED_RETENTION_S",
     "AcknowledgementWatch",
     "list_unacknowledged",
     "parse_age",
@@ -51,11 +49,6 @@ log = logging.getLogger(__name__)
 DEFAULT_SWEEP_INTERVAL_S = 60.0
 # Exceptions one partner's sweep raises at most; the rest wait for the next sweep.
 MAX_FLAGGED_PER_SWEEP = 100
-# Files put and sets settled stay this long for `gateway edi unacknowledged` and people's
-# questions ("did you send PO 123 in March?"); the replay keys stay their partner's window.
-SETTLED_RETENTION_S = 90 * 24 * 3600.0
-# Rows of each X12 table one sweep deletes at most.
-PURGE_ROWS = 1000
 
 
 class AcknowledgementWatch:
@@ -79,25 +72,13 @@ class AcknowledgementWatch:
     def reconfigure(self, partners: Sequence[PartnerConfig]) -> None:
         """Sweep `partners` (a reloaded configuration's) from the next sweep on."""
         self._partners = [p for p in partners if p.edi.send_as_x12]
-        # Keys are kept for the longest replay window any partner has.
-        self._window_s = max((p.edi.replay_window_s for p in partners), default=0.0)
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Sweep every interval until cancelled."""
         task_status.started()
         while True:
             await self.sweep()
-            await self.purge()
             await anyio.sleep(self._interval_s)
-
-    async def purge(self) -> int:
-        """Delete what the X12 tables no longer need, at most `PURGE_ROWS` rows a sweep each."""
-        now = self._clock()
-        return await self._store.edi.purge(
-            seen_before=now - self._window_s,
-            settled_before=now - SETTLED_RETENTION_S,
-            limit=PURGE_ROWS,
-        )
 
     async def sweep(self) -> int:
         """One pass over every partner; returns the exceptions raised."""

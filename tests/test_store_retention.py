@@ -16,6 +16,7 @@ from store_samples import Clock, acceptance, select
 from canonical.delivery import DeliveryAttempt
 from gateway.config import StoreSettings
 from gateway.store import BatchReport, Retention, Store, schema
+from gateway.store.orders import Milestone
 from gateway.store.retention import purge_chunk
 
 pytestmark = pytest.mark.anyio
@@ -153,6 +154,40 @@ async def test_dead_letters_past_retention_go_with_the_dead_rows_their_replay_ne
     # The kept dead letter's row is still there for its replay.
     assert select(db_path, "SELECT seq, state FROM outbox") == [(recent.seqs[0], "dead")]
     assert select(db_path, "SELECT count(*) FROM deliveries") == [(0,)]
+
+
+async def test_settled_customer_orders_past_retention_go_and_open_ones_stay(
+    db_path: Path,
+) -> None:
+    clock = Clock()
+    retention = Retention(customer_orders_s=HOUR)
+    async with Store(db_path, clock=clock, retention=retention, purge_chunk=2) as store:
+        for n, status in enumerate(("delivered", "cancelled", "buffered", "shipped", "recent")):
+            await store.orders.record(
+                order_id=f"order-{status}",
+                customer_id="acme-retail",
+                idempotency_key=f"key-{n}",
+                message_id=f"message-{n}",
+                submitted_at=clock.now,
+            )
+        for status in ("delivered", "cancelled", "shipped"):
+            await store.orders.apply(f"order-{status}", Milestone(status=status, at=clock.now))
+        clock.now += HOUR / 2
+        await store.orders.apply("order-recent", Milestone(status="delivered", at=clock.now))
+        clock.now += HOUR  # the first settled 1.5 h ago, the recent one 1 h ago
+        report = await store.purge()
+        gone = await store.orders.order("order-delivered", "acme-retail")
+        recent = await store.orders.order("order-recent", "acme-retail")
+
+    assert report.removed == {"customer_orders": 2}
+    # Open orders stay however old: their status is still asked for and still moves on.
+    assert select(db_path, "SELECT order_id, status FROM customer_orders ORDER BY order_id") == [
+        ("order-buffered", "buffered"),
+        ("order-recent", "delivered"),
+        ("order-shipped", "shipped"),
+    ]
+    assert gone is None
+    assert recent is not None
 
 
 async def test_without_retention_limits_nothing_is_purged(db_path: Path) -> None:

@@ -199,6 +199,7 @@ PANELS: dict[str, Sequence[Panel]] = {
     ),
     "workflow": (workflow_rate_panel, workflow_rss_panel),
     "availability": (availability_rate_panel, latency_panel),
+    "orders": (accepted_panel, latency_panel),
 }
 
 

@@ -10,7 +10,10 @@
 -- against one gateway apart, then the path of a Lua file returning
 --   { run = "<token>", head = "<body before the digits>", tail = "<body after>",
 --     partners = { { path = "/webhooks/p/purchase_order", key = "<raw HMAC key>" }, ... } }
--- done() prints one line "BENCH_WRK_JSON {...}" with the counts and latency percentiles.
+-- done() (summary.lua) prints one line "BENCH_WRK_JSON {...}" with the counts and latency
+-- percentiles.
+
+dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "summary.lua")
 
 local ffi = require("ffi")
 ffi.cdef [[
@@ -65,19 +68,4 @@ function request()
   headers["webhook-timestamp"] = ts
   headers["webhook-signature"] = "v1," .. ffi.string(b64, n)
   return wrk.format("POST", partner.path, headers, body)
-end
-
-function done(summary, latency, requests)
-  local p = {}
-  for _, q in ipairs({ 50, 90, 99, 99.9 }) do
-    p[#p + 1] = string.format('"p%s": %d', tostring(q), latency:percentile(q))
-  end
-  local e = summary.errors
-  io.write(string.format(
-    'BENCH_WRK_JSON {"duration_us": %d, "requests": %d, "bytes": %d, ' ..
-    '"errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}, ' ..
-    '"latency_us": {%s, "max": %d, "mean": %.1f}}\n',
-    summary.duration, summary.requests, summary.bytes,
-    e.connect, e.read, e.write, e.status, e.timeout,
-    table.concat(p, ", "), latency.max, latency.mean))
 end

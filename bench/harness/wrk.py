@@ -17,7 +17,14 @@ import msgspec
 from bench.harness.documents import BenchPartner, OrderTemplate
 from bench.harness.processes import ProcessFigures, run_to_end
 
-__all__ = ["SIGN_SCRIPT", "WrkFigures", "WrkUnavailable", "run_wrk", "write_wrk_input"]
+__all__ = [
+    "SIGN_SCRIPT",
+    "WrkFigures",
+    "WrkUnavailable",
+    "lua_string",
+    "run_wrk",
+    "write_wrk_input",
+]
 
 SIGN_SCRIPT = Path(__file__).with_name("sign.lua")
 _MARKER = "BENCH_WRK_JSON "
@@ -41,7 +48,7 @@ class WrkFigures(msgspec.Struct, frozen=True, kw_only=True):
     generator: ProcessFigures
 
 
-def _lua_string(value: bytes) -> str:
+def lua_string(value: bytes) -> str:
     # Decimal escapes for every byte: exact for keys, safe for any body.
     return '"' + "".join(f"\\{b:03d}" for b in value) + '"'
 
@@ -56,14 +63,14 @@ def write_wrk_input(
 ) -> Path:
     """Write the Lua table `sign.lua` reads: run token, body template and partners' keys."""
     entries = ",\n".join(
-        f"  {{ path = {_lua_string(p.path(document).encode())}, key = {_lua_string(p.key)} }}"
+        f"  {{ path = {lua_string(p.path(document).encode())}, key = {lua_string(p.key)} }}"
         for p in partners
     )
     path.write_text(
         "return {\n"
-        f"  run = {_lua_string(run.encode())},\n"
-        f"  head = {_lua_string(template.head)},\n"
-        f"  tail = {_lua_string(template.tail)},\n"
+        f"  run = {lua_string(run.encode())},\n"
+        f"  head = {lua_string(template.head)},\n"
+        f"  tail = {lua_string(template.tail)},\n"
         f"  partners = {{\n{entries}\n  }},\n"
         "}\n"
     )
@@ -87,11 +94,13 @@ async def run_wrk(
     timeout_s: float = 5.0,
     epoch: int = 0,
     log_path: Path,
+    script: Path = SIGN_SCRIPT,
 ) -> WrkFigures:
     """Run wrk for `duration_s` against `url` (scheme://host:port) and return its figures.
 
     `epoch` (0-9) starts the run's sequence numbers at epoch * 10^9, so several wrk runs
     against one gateway never repeat an order; `threads` is at most 10 for the same reason.
+    `script` takes the same two arguments as `sign.lua`: the epoch and its input file.
     """
     if not 0 <= epoch <= 9 or not 1 <= threads <= 10:
         raise ValueError("epoch must be 0-9 and threads 1-10 (sequence number layout)")
@@ -103,7 +112,7 @@ async def run_wrk(
         "--timeout",
         f"{max(1, round(timeout_s))}s",
         "-s",
-        str(SIGN_SCRIPT),
+        str(script),
         url,
         "--",
         str(epoch),

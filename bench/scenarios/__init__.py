@@ -9,6 +9,7 @@ from bench.scenarios import (
     end_to_end,
     files,
     ingest_burst,
+    orders,
     relay_drain,
     soak,
     workflow,
@@ -27,5 +28,6 @@ SCENARIOS: dict[str, Scenario] = {
         workflow.SCENARIO,
         files.SCENARIO,
         availability.SCENARIO,
+        orders.SCENARIO,
     )
 }

@@ -9,7 +9,9 @@ outbox backlog when the load stops and how long it takes to drain.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import anyio
 import msgspec
@@ -18,8 +20,8 @@ from bench.harness.processes import sample_every
 from bench.harness.profile import Profile, record
 from bench.harness.results import SystemResult, ratio
 from bench.harness.run import BenchRun, Options, Scenario
-from bench.harness.systems import HTTP_SYSTEMS, SYSTEMS, System, start_system
-from bench.harness.wrk import run_wrk
+from bench.harness.systems import HTTP_SYSTEMS, SYSTEMS, RunningSystem, System, start_system
+from bench.harness.wrk import SIGN_SCRIPT, run_wrk
 from bench.scenarios._shared import (
     failed,
     gateway_figures,
@@ -29,7 +31,7 @@ from bench.scenarios._shared import (
     wait_backlog_drained,
 )
 
-__all__ = ["SCENARIO"]
+__all__ = ["SCENARIO", "Target", "measure", "webhooks"]
 
 WARMUP_S = 2.0
 #: How long the gateway's relay gets to empty the outbox after the burst before we stop waiting.
@@ -60,6 +62,19 @@ COLUMNS = (
 )
 
 
+class Target(NamedTuple):
+    """Where wrk sends its load, with which script and script input."""
+
+    url: str
+    script: Path
+    script_input: Path
+
+
+def webhooks(bench: BenchRun, running: RunningSystem) -> Target:
+    """Signed purchase orders to the system's webhook endpoints (`sign.lua`)."""
+    return Target(running.url, SIGN_SCRIPT, bench.wrk_input())
+
+
 async def _profile(pid: int, logs: Path, options: Options, into: list[Profile | str]) -> None:
     """Sample the system during the measured load (from 1 s in to 1 s before its end).
 
@@ -81,7 +96,16 @@ def _cpu_us_per_request(cpu_share: float, accepted_per_s: float) -> float | None
     return round(cpu_share / accepted_per_s * 1e6, 1)
 
 
-async def _measure(bench: BenchRun, system: System) -> SystemResult:
+async def measure(
+    bench: BenchRun,
+    system: System,
+    target: Callable[[BenchRun, RunningSystem], Target] = webhooks,
+) -> SystemResult:
+    """Start `system`, load it with wrk (warm-up, then `--duration`), stop it; its figures.
+
+    `target` says where the load goes: the webhooks by default (the orders scenario sends
+    customer orders to the same harness).
+    """
     options = bench.options
     broker = bench.broker if system.uses_broker else None
     if broker is not None:
@@ -94,11 +118,13 @@ async def _measure(bench: BenchRun, system: System) -> SystemResult:
         synchronous=options.synchronous,
     ) as running:
         logs = bench.folder(system.name)
+        url, script, script_input = target(bench, running)
         warmed = 0
         if not options.quick:
             warm = await run_wrk(
-                running.url,
-                bench.wrk_input(),
+                url,
+                script_input,
+                script=script,
                 duration_s=WARMUP_S,
                 connections=options.connections,
                 threads=options.threads,
@@ -116,8 +142,9 @@ async def _measure(bench: BenchRun, system: System) -> SystemResult:
                 pid = running.service.process.pid
                 tg.start_soon(_profile, pid, logs, options, profiled)
             load = await run_wrk(
-                running.url,
-                bench.wrk_input(),
+                url,
+                script_input,
+                script=script,
                 duration_s=options.duration_s,
                 connections=options.connections,
                 threads=options.threads,
@@ -183,7 +210,7 @@ async def run(bench: BenchRun) -> None:
     for name in bench.systems:
         system = SYSTEMS[name]
         try:
-            measured = await _measure(bench, system)
+            measured = await measure(bench, system)
         except Exception as exc:
             measured = failed(system, exc)
         bench.add(measured)

@@ -155,6 +155,13 @@ class StoreSettings(Base, frozen=True):
     workflow_journal_retention_s: RetentionSeconds = 180 * DAY_S
     # Inventory positions' consumed marks and drift records, from when they were written.
     inventory_retention_s: RetentionSeconds = 90 * DAY_S
+    # Customer orders delivered or cancelled, from the last status report heard (an order
+    # still open is never purged: its status is still asked for and still moves).
+    customer_order_retention_s: RetentionSeconds = 90 * DAY_S
+    # X12 files put and sets answered (or raised as unacknowledged), from when they were sent;
+    # interchange keys received, from when they were received, and never before the longest
+    # `[partners.edi] replay_window_s` (the replay check needs them that long).
+    x12_retention_s: RetentionSeconds = 90 * DAY_S
     # How often the purge runs: the store overshoots its steady size by this much ingest.
     purge_interval_s: Seconds = 600.0
     # Time a purge's chunk (one transaction) aims to hold the writer; acceptances go between.

@@ -34,7 +34,6 @@ from gateway.store.edi_writes import (
     flag_sets,
     key_values,
     mark_put,
-    purge_edi,
     queue_interchange,
     reserve_numbers,
 )
@@ -49,7 +48,6 @@ __all__ = [
     "Unwritable",
     "answers_of",
     "finish_x12_file",
-    "purge_edi",
     "queue_interchange",
     "read_sent",
     "reserve_numbers",
@@ -308,10 +306,6 @@ class EdiLedger:
     async def flag(self, sent_ids: Sequence[int], rows: Sequence[FileRow]) -> None:
         """See `flag_sets`."""
         await self._write(partial(flag_sets, tuple(sent_ids), tuple(rows)))
-
-    async def purge(self, *, seen_before: float, settled_before: float, limit: int) -> int:
-        """See `purge_edi`; run until it returns less than `limit` to purge everything due."""
-        return await self._write(partial(purge_edi, seen_before, settled_before, limit))
 
     async def unacknowledged_count(self, partner_id: str, sent_before: float) -> int:
         """A partner's sets sent before `sent_before` that no 997/999 has answered yet."""

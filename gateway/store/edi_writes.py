@@ -3,7 +3,8 @@
 
 `finish_x12_file` commits an X12 file with what it changes (keys, acks numbered from the
 partner's sequences, 997s applied); `queue_interchange` writes an outbound interchange;
-`mark_put`, `flag_sets` and `purge_edi` keep the rest. `EdiLedger` (gateway/store/edi.py)
+`mark_put` and `flag_sets` keep the rest (the store's purge deletes what is done with:
+gateway/store/retention.py). `EdiLedger` (gateway/store/edi.py)
 is how the gateway calls them. An `X12Error` never escapes one: it would stop the writer.
 """
 
@@ -41,7 +42,6 @@ __all__ = [
     "flag_sets",
     "key_values",
     "mark_put",
-    "purge_edi",
     "queue_interchange",
     "reserve_numbers",
 ]
@@ -343,47 +343,6 @@ def _row_values(row: FileRow) -> tuple[object, ...]:
         row.idempotency_key,
         row.body,
     )
-
-
-def purge_edi(
-    seen_before: float, settled_before: float, limit: int, conn: sqlite3.Connection, now: float
-) -> int:
-    """Delete up to `limit` rows of each table nothing needs any more; returns how many went.
-
-    Interchange keys received before `seen_before` (past the replay window); files put, and
-    sets answered or raised, before `settled_before`. A file still to put, a set whose answer
-    is awaited and not yet raised, are never purged; an interchange file goes once its sets do.
-    """
-    removed = conn.execute(
-        """
-        DELETE FROM edi_interchanges WHERE (partner_id, sender_qualifier, sender_id,
-            receiver_qualifier, receiver_id, control_number) IN (
-            SELECT partner_id, sender_qualifier, sender_id, receiver_qualifier, receiver_id,
-                   control_number
-            FROM edi_interchanges WHERE received_at < ? LIMIT ?)
-        """,
-        (seen_before, limit),
-    ).rowcount
-    removed += conn.execute(
-        """
-        DELETE FROM edi_sent_sets WHERE id IN (
-            SELECT id FROM edi_sent_sets
-            WHERE sent_at < ? AND (status != 'unacknowledged' OR flagged_at IS NOT NULL)
-            LIMIT ?)
-        """,
-        (settled_before, limit),
-    ).rowcount
-    removed += conn.execute(
-        """
-        DELETE FROM edi_outgoing WHERE id IN (
-            SELECT o.id FROM edi_outgoing AS o
-            WHERE o.state = 'put' AND o.put_at < ?
-              AND NOT EXISTS (SELECT 1 FROM edi_sent_sets AS s WHERE s.outgoing_id = o.id)
-            LIMIT ?)
-        """,
-        (settled_before, limit),
-    ).rowcount
-    return removed
 
 
 def key_values(key: InterchangeKey) -> tuple[str, ...]:

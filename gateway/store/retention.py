@@ -18,6 +18,18 @@ What each table keeps (a limit of 0 or None keeps its rows for ever):
 - inventory: the positions' consumed marks and the drift records, for `inventory_s` after
   they were written (a position's state also remembers its recent delta ids, and the feeder
   never replays more than a batch behind its cursor).
+- customer orders' status rows: a delivered or cancelled order for `customer_orders_s` after
+  the last status report about it (`heard_at`). An order in any other state is never purged:
+  the customer still asks for its status and a source still moves it on (an order the ERP
+  never confirms stays `buffered`, shown `stale`, until someone looks). A report for an order
+  purged after that finds no row and is logged as an unknown order, as one for a stranger's.
+- X12: sets sent, once answered by a 997/999 or raised as unacknowledged, for `x12_s` after
+  they were sent; files put in a partner's folder, for `x12_s` after the put, once none of
+  their sets is left (a set names its file); interchange keys received, for `x12_s` after they
+  were last received but never less than `x12_replay_window_s` (the longest replay window of
+  any partner: the replay check, TA1 025, looks a key up that long). A file still to put and a
+  set still awaiting its answer are never purged, nor are the control-number sequences
+  (`edi_sequences`: the next ISA13/GS06 to write; purged, a partner would get numbers again).
 
 Fired and cancelled timers go with their closed thread, not before: a timer's row holds its
 generation, which the firing's consumed mark names (`timer:{kind}:{generation}`), so a row
@@ -49,8 +61,9 @@ from typing import NamedTuple
 import msgspec
 
 from gateway.store.deliveries import Write
+from gateway.store.orders import TERMINAL_STATES
 
-__all__ = ["PurgeReport", "Retention", "purge", "purge_chunk"]
+__all__ = ["MIGRATION", "SETTLED_ORDER", "PurgeReport", "Retention", "purge", "purge_chunk"]
 
 
 class Retention(msgspec.Struct, frozen=True, kw_only=True):
@@ -63,6 +76,11 @@ class Retention(msgspec.Struct, frozen=True, kw_only=True):
     closed_threads_s: float | None = None
     journal_s: float | None = None
     inventory_s: float | None = None
+    customer_orders_s: float | None = None
+    x12_s: float | None = None
+    # Interchange keys are kept at least this long (the longest replay window); not a
+    # retention of its own: with `x12_s` 0 or None every X12 row is kept.
+    x12_replay_window_s: float | None = None
 
     def keeps_everything(self) -> bool:
         return not any(
@@ -74,6 +92,8 @@ class Retention(msgspec.Struct, frozen=True, kw_only=True):
                 self.closed_threads_s,
                 self.journal_s,
                 self.inventory_s,
+                self.customer_orders_s,
+                self.x12_s,
             )
         )
 
@@ -91,6 +111,11 @@ class PurgeReport(msgspec.Struct, frozen=True, kw_only=True):
 class _Pass(NamedTuple):
     """One walk: the table walked, its key, its rows' bulk, and the deletes run on each window.
 
+    The key is an id handed out in commit order, or a time column with an index (rows of the
+    same time fall in one window whole: a window runs from after one key up to another). A
+    `scope` narrows the walk to the rows that may ever go (a partial index's WHERE, word for
+    word, so the walk reads that index).
+
     `bulk` is the bytes of a row's large columns (`length()` reads a record's header, never an
     overflow page). Each delete names the table it deletes from; its parameters are `:after`
     and `:last` (the window: keys after and up to) and the pass's cutoffs (rows older than one
@@ -103,6 +128,7 @@ class _Pass(NamedTuple):
     deletes: tuple[tuple[str, str], ...]
     # When a row was written (keys are handed out in that order): where a walk may stop.
     written: str = "created_at"
+    scope: str = "1"
 
 
 _EXPIRED_DELIVERY = """
@@ -111,6 +137,10 @@ _EXPIRED_DELIVERY = """
 # A thread's created_at is at or before its updated_at, so a walk that stops at the first
 # thread created after the cutoff misses none last changed before it.
 _EXPIRED_THREAD = "status = 'closed' AND updated_at < :kept"
+# A delivered or cancelled order: nothing moves it on any more (the partial index's WHERE).
+SETTLED_ORDER = "status IN (" + ", ".join(f"'{s}'" for s in sorted(TERMINAL_STATES)) + ")"
+# A set whose answer came, or that was raised as unacknowledged: nothing waits for it.
+_SETTLED_SET = "(status != 'unacknowledged' OR flagged_at IS NOT NULL)"
 _PASSES = {
     "inbox": _Pass(
         "inbox",
@@ -234,6 +264,77 @@ _PASSES = {
         )
     },
 }
+_PASSES |= {
+    "customer_orders": _Pass(
+        "customer_orders",
+        "heard_at",
+        "length(milestones)",
+        (
+            (
+                "customer_orders",
+                f"""
+                DELETE FROM customer_orders WHERE {SETTLED_ORDER}
+                  AND heard_at > :after AND heard_at <= :last AND heard_at < :kept
+                """,
+            ),
+        ),
+        written="heard_at",
+        scope=SETTLED_ORDER,
+    ),
+    "edi_interchanges": _Pass(
+        "edi_interchanges",
+        "received_at",
+        "0",
+        (
+            (
+                "edi_interchanges",
+                """
+                DELETE FROM edi_interchanges
+                WHERE received_at > :after AND received_at <= :last AND received_at < :kept
+                """,
+            ),
+        ),
+        written="received_at",
+    ),
+    # Sets before files: a file goes once none of its sets is left (its foreign key).
+    "edi_sent_sets": _Pass(
+        "edi_sent_sets",
+        "id",
+        "0",
+        (
+            (
+                "edi_sent_sets",
+                f"""
+                DELETE FROM edi_sent_sets WHERE id > :after AND id <= :last
+                  AND sent_at < :kept AND {_SETTLED_SET}
+                """,
+            ),
+        ),
+        written="sent_at",
+    ),
+    "edi_outgoing": _Pass(
+        "edi_outgoing",
+        "id",
+        "length(body)",
+        (
+            (
+                "edi_outgoing",
+                """
+                DELETE FROM edi_outgoing WHERE id > :after AND id <= :last
+                  AND state = 'put' AND put_at < :kept
+                  AND NOT EXISTS (SELECT 1 FROM edi_sent_sets WHERE outgoing_id = edi_outgoing.id)
+                """,
+            ),
+        ),
+    ),
+}
+# Schema version 11 (gateway/store/schema.py appends it): what the passes above walk by. A
+# file's sets by the file, too: deleting a file checks that no set names it (foreign key).
+MIGRATION: tuple[str, ...] = (
+    f"CREATE INDEX customer_orders_settled ON customer_orders (heard_at) WHERE {SETTLED_ORDER}",
+    "CREATE INDEX edi_interchanges_received ON edi_interchanges (received_at)",
+    "CREATE INDEX edi_sent_sets_outgoing ON edi_sent_sets (outgoing_id)",
+)
 # What a row costs to delete beyond its bulk, in bytes: a 1 KB outbox row took 5 us, a 256 KB
 # one 4 ms (~15 ns a byte); its index entries and cell weigh about a kilobyte's worth.
 _ROW_BYTES = 1024
@@ -247,14 +348,14 @@ class Chunk(NamedTuple):
     """What one chunk did; `last` is the key to walk on from, None once the walk is over."""
 
     removed: dict[str, int]
-    last: int | None
+    last: float | None
     seconds: float
 
 
 def purge_chunk(
     name: str,
     cutoffs: dict[str, float | None],
-    after: int,
+    after: float,
     budget: int,
     max_rows: int,
     conn: sqlite3.Connection,
@@ -273,7 +374,8 @@ def purge_chunk(
         SELECT max(key) FROM (
             SELECT key, sum(bytes) OVER (ORDER BY key) - bytes AS before
             FROM (SELECT {walk.key} AS key, {walk.bulk} + {_ROW_BYTES} AS bytes
-                  FROM {walk.table} WHERE {walk.key} > ? ORDER BY {walk.key} LIMIT ?))
+                  FROM {walk.table} WHERE {walk.scope} AND {walk.key} > ?
+                  ORDER BY {walk.key} LIMIT ?))
         WHERE before < ?
         """,
         # Every row weighs `_ROW_BYTES` at least: rows past these never fit in the budget.
@@ -286,8 +388,9 @@ def purge_chunk(
     newest = max(cutoff for cutoff in cutoffs.values() if cutoff is not None)
     (more,) = conn.execute(
         f"""
-        SELECT EXISTS (SELECT 1 FROM {walk.table} WHERE {walk.key} > :last)
-           AND (SELECT {walk.written} FROM {walk.table} WHERE {walk.key} = :last) < :newest
+        SELECT EXISTS (SELECT 1 FROM {walk.table} WHERE {walk.scope} AND {walk.key} > :last)
+           AND (SELECT {walk.written} FROM {walk.table}
+                WHERE {walk.scope} AND {walk.key} = :last) < :newest
         """,
         {"last": last, "newest": newest},
     ).fetchone()
@@ -317,6 +420,14 @@ def _cutoffs(retention: Retention, now: float) -> dict[str, dict[str, float | No
         "workflow_journal": {"kept": before(retention.journal_s)},
         "inventory_consumed": {"kept": before(retention.inventory_s)},
         "inventory_drift": {"kept": before(retention.inventory_s)},
+        "customer_orders": {"kept": before(retention.customer_orders_s)},
+        "edi_interchanges": {
+            "kept": before(max(retention.x12_s, retention.x12_replay_window_s or 0))
+            if retention.x12_s
+            else None
+        },
+        "edi_sent_sets": {"kept": before(retention.x12_s)},
+        "edi_outgoing": {"kept": before(retention.x12_s)},
     }
     return {
         name: cutoffs
@@ -338,7 +449,7 @@ async def purge(
     chunks = 0
     longest = 0.0
     for name, cutoffs in _cutoffs(retention, now).items():
-        after: int | None = 0
+        after: float | None = 0
         budget = _FIRST_BYTES
         while after is not None:
             chunk = await write(partial(purge_chunk, name, cutoffs, after, budget, max_rows))

@@ -10,7 +10,7 @@ import sqlite3
 from typing import Literal
 
 from canonical.errors import ConfigError
-from gateway.store import edi, files, inventory, orders
+from gateway.store import edi, files, inventory, orders, retention
 
 __all__ = [
     "MIGRATIONS",
@@ -246,6 +246,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ("CREATE INDEX workflow_threads_po ON workflow_threads (po_number)",),
     # 10: customer orders' status read model (store/orders.py).
     orders.MIGRATION,
+    # 11: what the purge walks settled customer orders and the X12 tables by (retention.py).
+    retention.MIGRATION,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
