@@ -36,7 +36,8 @@ def test_the_unit_drains_on_sigterm_and_does_not_restart_a_config_error() -> Non
     settings = dict(re.findall(r"^(\w+)=(.*)$", text, flags=re.MULTILINE))
 
     assert settings["KillSignal"] == "SIGTERM"
-    assert settings["ExecReload"] == "/bin/kill -HUP $MAINPID"
+    assert settings["ExecReload"] == "/bin/kill -HUP $MAINPID"  # after the check:
+    assert "ExecReload=/opt/partner-gateway/.venv/bin/gateway config check" in text
     assert settings["RestartPreventExitStatus"] == "2"  # gateway/cli.py: config error
     assert settings["NoNewPrivileges"] == "true"
     assert settings["User"] == "gateway"
