@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 
 import anyio
-from anyio.abc import TaskStatus
+from anyio.abc import TaskGroup, TaskStatus
 from prometheus_client import CollectorRegistry
 
 from actors.files.formats import FileRule
@@ -178,10 +178,11 @@ def source_of(partner: PartnerConfig, box: DropBox | None) -> FileSource:
 
 
 class FileChannels:
-    """Every configured partner's file channel poller, run together in one task group.
+    """Every configured partner's file channel poller, each with its connection a unit of its own.
 
     `health` keeps the channels' metrics (on a registry of its own if not given); `drop_box` is the
-    running hosted drop box, whose folders the hosted partners' pollers read.
+    running hosted drop box, whose folders the hosted partners' pollers read. `adopt` swaps the
+    channels of partners whose configuration changed (a reload) while the others run on.
     """
 
     def __init__(
@@ -223,6 +224,9 @@ class FileChannels:
                     x12=x12_files_for(partner, store),
                 )
             )
+        self._units: TaskGroup | None = None
+        # Each partner's last channel to run: set once it has stopped and its connection closed.
+        self._ended: dict[str, anyio.Event] = {}
 
     def poller(self, partner_id: str) -> FilePoller:
         """Return the poller of `partner_id`'s channel (KeyError if it has none)."""
@@ -232,13 +236,71 @@ class FileChannels:
         raise KeyError(partner_id)
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Run every poller until cancelled; started once each has started. The SFTP
-        connections close when it ends."""
-        async with AsyncExitStack() as connections:
+        """Run every poller until cancelled; started once each has started. Each SFTP
+        connection closes when its poller ends."""
+        async with anyio.create_task_group() as self._units:
             for poller in self.pollers:
+                await self._units.start(self._channel, poller, self._ends(poller), None)
+            task_status.started()
+
+    def adopt(self, new: FileChannels, changed: Collection[str]) -> None:
+        """Swap in the channels of `new` for the partners in `changed`; the rest run on.
+
+        A reload calls it, with no await between it and the rest of the swap: `new` is built
+        from the new config with the same store, clock, `on_commit`, `health` and drop box
+        (building opens no connection and starts nothing); `changed` holds the ids of the
+        partners whose `PartnerConfig` differs between the two configs, and the ids added and
+        removed.
+
+        - A partner in `changed`, or absent from `new`: its poller stops at a safe point (a file
+          being taken is committed and moved under the old config first), then its SFTP
+          connection closes.
+        - A partner in `new` that is in `changed` or has no poller running: `new`'s poller
+          starts once the partner's old one has ended (never two on one folder at once).
+        - Any other partner keeps its poller, untouched; `new`'s one for it is dropped unused.
+
+        Call it only once `run()` has started.
+        """
+        units = self._units
+        if units is None:
+            raise RuntimeError("adopt() before run(): the file channels are not running")
+        running = {poller.policy.partner_id: poller for poller in self.pollers}
+        incoming = {poller.policy.partner_id: poller for poller in new.pollers}
+        for partner_id, poller in running.items():
+            if partner_id in changed or partner_id not in incoming:
+                poller.stop()
+                del self.pollers[self.pollers.index(poller)]
+                del self.watches[partner_id]
+                if partner_id not in incoming:
+                    self.health.forget(partner_id)
+        for partner_id, poller in incoming.items():
+            if partner_id in running and partner_id not in changed:
+                continue
+            self.pollers.append(poller)
+            self.watches[partner_id] = new.watches[partner_id]
+            after = self._ended.get(partner_id)
+            units.start_soon(self._channel, poller, self._ends(poller), after)
+
+    def _ends(self, poller: FilePoller) -> anyio.Event:
+        """Return the event set once `poller` has ended, which its successor waits for."""
+        ended = self._ended[poller.policy.partner_id] = anyio.Event()
+        return ended
+
+    async def _channel(
+        self,
+        poller: FilePoller,
+        ended: anyio.Event,
+        after: anyio.Event | None,
+        *,
+        task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """One partner's poller with its connection, once the channel it replaces has ended."""
+        try:
+            if after is not None:
+                await after.wait()
+            async with AsyncExitStack() as connection:
                 if isinstance(poller.source, SftpSource):
-                    await connections.enter_async_context(poller.source)
-            async with anyio.create_task_group() as pollers:
-                for poller in self.pollers:
-                    await pollers.start(poller.run)
-                task_status.started()
+                    await connection.enter_async_context(poller.source)
+                await poller.run(task_status=task_status)
+        finally:
+            ended.set()

@@ -167,6 +167,11 @@ def build_outbound(
     may add to a partner's channel (X12 files: `gateway.edi_delivery.x12_delivery_for`); a
     partner with no outbound table then gets the default delivery rules. `restarts` is
     each courier's restart budget under the supervisor that runs it.
+
+    Building opens no connection and starts nothing (a webhook channel holds its target, an
+    AMQP one connects on its first send, an X12 one holds the store), so a reload may build
+    every partner's courier and drop unused those of partners it leaves running
+    (`OutboundDelivery.adopt`).
     """
     couriers: dict[str, PartnerCourier] = {}
     for p in partners:

@@ -2,7 +2,8 @@
 only here, at the boundary where the transport takes them.
 
 `source_for(partner)` gives the `FileSource` a poller reads (its own server: `SftpSource`);
-`drop_box(settings, partners)` the hosted server for every partner with a `hosted` folder. A
+`drop_box(settings, partners)` the hosted server for every partner with a `hosted` folder
+(`drop_box_partners(partners)` who may log in, for `DropBox.reconfigure` on a reload). A
 hosted partner's `FileSource` is a local folder (`DropBox.folder_of(partner id)`), which the file
 intake provides (protocols/files).
 
@@ -38,6 +39,7 @@ __all__ = [
     "ChannelWatch",
     "FileChannelHealth",
     "drop_box",
+    "drop_box_partners",
     "endpoint_of",
     "hosted",
     "source_for",
@@ -86,17 +88,24 @@ def hosted(partners: Sequence[PartnerConfig]) -> list[PartnerConfig]:
     return [p for p in partners if p.sftp is not None and p.sftp.hosted is not None]
 
 
-def drop_box(settings: DropBoxSettings, partners: Sequence[PartnerConfig]) -> DropBox:
-    """Return the drop box serving every partner whose `sftp` table is `hosted`."""
-    hosted = [
+def drop_box_partners(partners: Sequence[PartnerConfig]) -> list[DropBoxPartner]:
+    """Return who may log in to the drop box: every partner whose `sftp` table is `hosted`.
+
+    A reload hands the new config's to the running box: `DropBox.reconfigure`.
+    """
+    return [
         DropBoxPartner(partner_id=p.id, authorized_keys=p.sftp.hosted.authorized_keys)
         for p in partners
         if p.sftp is not None and p.sftp.hosted is not None
     ]
+
+
+def drop_box(settings: DropBoxSettings, partners: Sequence[PartnerConfig]) -> DropBox:
+    """Return the drop box serving every partner whose `sftp` table is `hosted`."""
     return DropBox(
         root=Path(settings.root),
         host_key=settings.host_key.reveal(),
-        partners=hosted,
+        partners=drop_box_partners(partners),
         host=settings.host,
         port=settings.port,
         login_timeout_s=settings.login_timeout_s,
@@ -142,6 +151,12 @@ class FileChannelHealth:
         self.refused.labels(partner_id).set(0)
         self.unavailable.labels(partner_id).set(0)
         return ChannelWatch(partner_id, self)
+
+    def forget(self, partner_id: str) -> None:
+        """Drop the gauges of a partner that has no file channel any more (a reload removed
+        it): a refusal it had must not alert on. Its counters stay, as counters do."""
+        self.refused.remove(partner_id)
+        self.unavailable.remove(partner_id)
 
 
 class ChannelWatch:

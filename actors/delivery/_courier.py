@@ -24,6 +24,10 @@ an attempt (status code, first bytes of the answer) is the outcome's `status` an
 Every line an attempt logs carries the message's `message_id`, `correlation_id` and `partner`
 (`canonical.trace`); the endpoint's disabling by a 410 is logged once, not once per attempt
 that was in flight when it came.
+
+A courier is retired when its partner's configuration changes or goes (a reload): it starts no
+new attempt, lets those in flight finish, closes its channel, and its `run()` returns. Its
+replacement waits for `wait_retired()`, so one delivery is never attempted by two couriers at once.
 """
 
 from __future__ import annotations
@@ -120,10 +124,30 @@ class PartnerCourier:
         self._disabled = False
         self._gone_answers = 0  # Disables seen: a store read older than one must not undo it
         self._counts = {"delivered": 0, "retried": 0, "dead": 0}
+        self._retiring = False
+        self._retired = anyio.Event()
 
     def wake(self) -> None:
         """Look for due deliveries now (new rows committed, endpoint enabled, replay)."""
         self._wakeup.set()
+
+    def retire(self) -> None:
+        """Start no new attempt; `run()` returns once those in flight have ended.
+
+        Each attempt is bounded by its channel's own timeout. Pending deliveries stay in the
+        store for the partner's next courier.
+        """
+        self._retiring = True
+        self.wake()
+
+    @property
+    def retired(self) -> bool:
+        """True once a retired courier's attempts have ended and its channel is closed."""
+        return self._retired.is_set()
+
+    async def wait_retired(self) -> None:
+        """Return once `retired` is true."""
+        await self._retired.wait()
 
     def statistics(self) -> CourierStatistics:
         return CourierStatistics(
@@ -138,7 +162,11 @@ class PartnerCourier:
         )
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Deliver until cancelled; attempts in flight are cancelled with it (they stay pending)."""
+        """Deliver until cancelled or retired.
+
+        Cancelled, the attempts in flight are cancelled with it (they stay pending); retired,
+        they finish first. A run after `retire()` (a restart of a crashed one) returns at once.
+        """
         task_status.started()
         try:
             await self._passes()
@@ -147,10 +175,12 @@ class PartnerCourier:
             # the next run's first attempt opens a new one.
             with anyio.CancelScope(shield=True):
                 await self._channel.aclose()
+            if self._retiring:
+                self._retired.set()
 
     async def _passes(self) -> None:
         async with anyio.create_task_group() as attempts:
-            while True:
+            while not self._retiring:
                 # A fresh event before each pass: a wake-up during the pass is kept for the wait.
                 wakeup = self._wakeup = anyio.Event()
                 try:
@@ -183,8 +213,11 @@ class PartnerCourier:
         now = self._clock()
         if self._paused_until > now:
             return min(self._paused_until - now, self._idle_wait_s)
+        heads = await self._source.heads(partner, self._heads_batch)
+        if self._retiring:  # retired during the reads: no new attempt
+            return 0.0
         waits = [self._idle_wait_s]
-        for delivery in await self._source.heads(partner, self._heads_batch):
+        for delivery in heads:
             if delivery.id in self._in_flight:
                 continue
             if delivery.next_attempt_at > now:

@@ -17,6 +17,9 @@ Each round (every `poll_interval_s`):
 
 A failing round (the transport or the store unavailable) is logged and the next one retries;
 nothing is lost in between, since nothing moves before its commit.
+
+`stop()` ends a running poller at a safe point (a reload replacing the channel): a file being
+taken is committed and moved first; a listing, a put or the wait between rounds just ends.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from __future__ import annotations
 import fnmatch
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -107,14 +111,26 @@ class FilePoller:
         self._listed: dict[str, tuple[int, int, float]] = {}
         self.rounds = 0
         self.failed_rounds = 0
+        # `stop()` cancels this scope, at once or once the file being taken is committed.
+        self._running = anyio.CancelScope()
+        self._stopping = False
+        self._taking = False
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Poll until cancelled."""
+        """Poll until cancelled, or until `stop()`; once only."""
         self.policy.spool_dir.mkdir(parents=True, exist_ok=True)
         task_status.started()
-        while True:
-            await self.poll_once()
-            await anyio.sleep(self.policy.poll_interval_s)
+        with self._running:
+            while True:
+                await self.poll_once()
+                await anyio.sleep(self.policy.poll_interval_s)
+
+    def stop(self) -> None:
+        """End `run()` at the next safe point: after the file being taken, if any, is committed
+        and moved; at once otherwise (nothing else it does needs finishing: see the module)."""
+        self._stopping = True
+        if not self._taking:
+            self._running.cancel()
 
     async def poll_once(self) -> RoundReport:
         """One round; a failure is logged and counted, and the next round retries."""
@@ -159,11 +175,23 @@ class FilePoller:
         report.waiting = len(by_name) - len(ready)
         await self._put_outgoing(report)
         for entry in ready[: self.policy.max_files_per_round]:
-            result = await self._take(entry)
+            with self._unstoppable():
+                result = await self._take(entry)
             report.taken.append((entry.name, result))
             self._listed.pop(entry.name, None)
         if report.taken:
             await self._put_outgoing(report)
+
+    @contextmanager
+    def _unstoppable(self) -> Iterator[None]:
+        """A `stop()` meanwhile takes effect at the end of the block."""
+        self._taking = True
+        try:
+            yield
+        finally:
+            self._taking = False
+            if self._stopping:
+                self._running.cancel()
 
     async def _put_outgoing(self, report: RoundReport) -> None:
         """Put the files the store holds for the outbound folder (X12 acks, interchanges).

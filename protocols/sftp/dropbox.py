@@ -10,6 +10,10 @@ above `/` with `..`, and when its real path (symlinks resolved) leaves the partn
 partners may not create links; a regular file with a second name (a planted hard link) is not
 opened. Writes are bounded per file; connections in total.
 
+`reconfigure(partners)` changes who may log in while the box serves (a reload): a partner added
+can log in from then on; the open sessions of a partner removed, or whose keys changed, are
+closed (a key taken away must stop working); every other session and the listener go on.
+
 The gateway's file intake reads `ROOT/<partner id>/incoming` as a local folder.
 """
 
@@ -85,22 +89,15 @@ class DropBox:
             self._host_key = asyncssh.import_private_key(host_key)
         except (asyncssh.KeyImportError, ValueError):
             raise SftpError("drop box host key unreadable (OpenSSH or PEM, unencrypted)") from None
-        keys: dict[str, frozenset[bytes]] = {}
-        for partner in partners:
-            try:
-                keys[partner.partner_id] = frozenset(
-                    asyncssh.import_public_key(line).public_data for line in partner.authorized_keys
-                )
-            except (asyncssh.KeyImportError, ValueError) as exc:
-                raise SftpError(f"partner {partner.partner_id}: key unreadable: {exc}") from None
-        self._keys: Mapping[str, frozenset[bytes]] = keys
+        self._keys: Mapping[str, frozenset[bytes]] = _keys_of(partners)
         self._root = root.resolve()
         self._host, self._port = host, port
         self._login_timeout_s = login_timeout_s
         self._max_connections = max_connections
         self._max_partner_connections = max_partner_connections
         self._keepalive_interval_s = keepalive_interval_s
-        self._logged_in: dict[str, int] = {}
+        # Each partner's logged-in connections.
+        self._sessions: dict[str, set[asyncssh.SSHServerConnection]] = {}
         self._max_file_bytes = max_file_bytes
         self._open = 0
 
@@ -117,15 +114,36 @@ class DropBox:
         """Return the partner's folder on the gateway's disk (its `/` when logged in)."""
         return self._root / partner_id
 
+    def reconfigure(self, partners: Sequence[DropBoxPartner]) -> None:
+        """Serve `partners` from now on: new logins are checked against their keys.
+
+        Raises `SftpError` before changing anything if a key is unreadable or a new partner's
+        folder is a link. The sessions of partners removed, or whose keys changed, are closed;
+        the others and the listener are untouched. Synchronous: nothing else runs between the
+        old partners and the new.
+        """
+        keys = _keys_of(partners)
+        for partner_id in keys.keys() - self._keys.keys():
+            self._prepare(partner_id)
+        revoked = [p for p, known in self._keys.items() if keys.get(p) != known]
+        self._keys = keys
+        for partner_id in revoked:
+            for conn in list(self._sessions.get(partner_id, ())):
+                conn.close()
+
+    def _prepare(self, partner_id: str) -> None:
+        """Create the partner's folders; refuse one that is a link."""
+        folder = self.folder_of(partner_id)
+        # A partner's folder that is a link would move its `/` wherever the link points.
+        if folder.is_symlink() or not folder.resolve().is_relative_to(self._root):
+            raise SftpError(f"the drop box folder of {partner_id} is a link; refusing to serve")
+        for name in PARTNER_FOLDERS:
+            (folder / name).mkdir(mode=0o750, parents=True, exist_ok=True)
+
     async def serve(self, *, task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED) -> None:
         """Create each partner's folders, listen, report the bound port, serve until cancelled."""
         for partner_id in self._keys:
-            folder = self.folder_of(partner_id)
-            # A partner's folder that is a link would move its `/` wherever the link points.
-            if folder.is_symlink() or not folder.resolve().is_relative_to(self._root):
-                raise SftpError(f"the drop box folder of {partner_id} is a link; refusing to serve")
-            for name in PARTNER_FOLDERS:
-                (folder / name).mkdir(mode=0o750, parents=True, exist_ok=True)
+            self._prepare(partner_id)
         server = await asyncssh.listen(
             self._host,
             self._port,
@@ -154,6 +172,19 @@ class DropBox:
         )
 
 
+def _keys_of(partners: Sequence[DropBoxPartner]) -> dict[str, frozenset[bytes]]:
+    """Each partner's authorized keys, as key data; `SftpError` names a partner's unreadable one."""
+    keys: dict[str, frozenset[bytes]] = {}
+    for partner in partners:
+        try:
+            keys[partner.partner_id] = frozenset(
+                asyncssh.import_public_key(line).public_data for line in partner.authorized_keys
+            )
+        except (asyncssh.KeyImportError, ValueError) as exc:
+            raise SftpError(f"partner {partner.partner_id}: key unreadable: {exc}") from None
+    return keys
+
+
 class _PartnerLogin(asyncssh.SSHServer):
     """One connection's login: public keys only, checked against the partner's own keys."""
 
@@ -175,8 +206,8 @@ class _PartnerLogin(asyncssh.SSHServer):
         if self._counted:
             self._box._open -= 1
             self._counted = False
-        if self._partner is not None:
-            self._box._logged_in[self._partner] -= 1
+        if self._partner is not None and self._conn is not None:
+            self._box._sessions[self._partner].discard(self._conn)
             self._partner = None
 
     def begin_auth(self, username: str) -> bool:
@@ -195,10 +226,11 @@ class _PartnerLogin(asyncssh.SSHServer):
         if self._conn is None:
             return
         partner = str(self._conn.get_extra_info("username"))
-        if self._box._logged_in.get(partner, 0) >= self._box._max_partner_connections:
+        sessions = self._box._sessions.setdefault(partner, set())
+        if len(sessions) >= self._box._max_partner_connections:
             self._conn.close()
             return
-        self._box._logged_in[partner] = self._box._logged_in.get(partner, 0) + 1
+        sessions.add(self._conn)
         self._partner = partner
 
 
