@@ -50,7 +50,7 @@ from gateway.pull import StoreMessageBox, pull_policies
 from gateway.relay import build_relay, relay_report
 from gateway.reload import ReloadOutcome, ReloadPlan, plan_reload
 from gateway.resubmit import resubmitters
-from gateway.sftp import FileChannelHealth, drop_box, hosted
+from gateway.sftp import FileChannelHealth, drop_box, drop_box_partners, hosted
 from gateway.store import BatchReport, Retention, Store
 from gateway.supervision import courier_restarts, relay_restarts, runtime_config
 from gateway.trace import TraceApi, trace_routes
@@ -66,7 +66,7 @@ from protocols.http.ingress import WEBHOOK_PATH_PREFIX, WebhookIngress
 from protocols.http.pull import PULL_PATH_PREFIX, PullApi
 from protocols.http.routing import PrefixRouter
 from protocols.http.server import serve
-from protocols.sftp import DropBox
+from protocols.sftp import DropBox, SftpError
 
 __all__ = ["Gateway", "run_from_file", "run_gateway"]
 
@@ -323,7 +323,10 @@ class Gateway:
                 )
             )
         if not plan.empty:
-            self._swap(plan)
+            try:
+                self._swap(plan)
+            except (ValueError, SftpError) as exc:
+                return refused(f"{self.config_path}: {exc}")
             self.generation += 1
             if self.workflow is not None:
                 await self.workflow.retime_timers()
@@ -336,8 +339,22 @@ class Gateway:
 
     def _swap(self, plan: ReloadPlan) -> None:
         """Swap `plan`'s configuration into every running part, with no await in between: no
-        request or message sees half of it. Work under way keeps what it already read."""
-        cfg = self.config = plan.config
+        request or message sees half of it. Work under way keeps what it already read.
+
+        Raises ValueError or SftpError, having changed nothing, when the running gateway cannot
+        serve the new partners (a hosted partner and no drop box running, an unreadable key).
+        """
+        cfg = plan.config
+        # What may refuse the new partners comes first, the drop box's check last of them.
+        outbound = files = None
+        if plan.partners:
+            if self._build_outbound is not None:
+                outbound = self._build_outbound(cfg)
+            if self.files is not None:
+                files = self._file_channels(cfg)
+            if self.drop_box is not None:
+                self.drop_box.reconfigure(drop_box_partners(cfg.partners))
+        self.config = cfg
         logging.getLogger().setLevel(cfg.log.level)
         if self._partners is not None:
             self._partners.reconfigure(cfg)
@@ -351,13 +368,10 @@ class Gateway:
             self._accounts.replace(accounts_of(cfg))
         if self._acknowledgements is not None:
             self._acknowledgements.reconfigure(cfg.partners)
-        if plan.partners:
-            if self.outbound is not None and self._build_outbound is not None:
-                self.outbound.adopt(self._build_outbound(cfg), plan.partners)
-            if self.files is not None:
-                self.files.adopt(self._file_channels(cfg), plan.partners)
-            if self.drop_box is not None:
-                self.drop_box.reconfigure(cfg.partners)
+        if outbound is not None and self.outbound is not None:
+            self.outbound.adopt(outbound, plan.partners)
+        if files is not None and self.files is not None:
+            self.files.adopt(files, plan.partners)
 
     def _workflow(self, store: Store, supervisor: Supervisor) -> Workflow | None:
         cfg = self.config
