@@ -167,7 +167,7 @@ async def test_an_admin_path_with_the_wrong_method_is_a_405_with_allow(
 
     assert answer.status_code == 405
     assert answer.headers["content-type"] == "application/problem+json"
-    assert sorted(answer.headers["allow"].split(", ")) == sorted(allow.split(", "))
+    assert answer.headers["allow"] == allow
 
 
 class OneMessage:

@@ -84,7 +84,8 @@ def _as_gateway_error(exc: Exception, method: str, path: str) -> tuple[GatewayEr
         if exc.status_code == 404:
             return RouteNotFound(f"no route {path[:80]}"), path
         if exc.status_code == 405:
-            allow = (exc.headers or {}).get("Allow", "").replace(" ", "").split(",")
+            # Sorted: starlette keeps a route's methods in a set, whose order varies by process.
+            allow = sorted((exc.headers or {}).get("Allow", "").replace(" ", "").split(","))
             return MethodNotAllowed(f"{method} on {path[:80]}", allow=tuple(allow)), path
         if 400 <= exc.status_code < 500:
             return BadRequest(exc.detail), path
