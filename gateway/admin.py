@@ -1,6 +1,7 @@
 """The admin listener: `/healthz` (alive), `/readyz` (ready to accept), `/metrics` (Prometheus).
 
-A pure ASGI app on its own port, so probes and scrapes never queue behind partner traffic.
+A `ProblemRouter` (protocols/http/router.py) on its own port, so probes and scrapes never queue
+behind partner traffic.
 It also serves the generated contracts: `/openapi.json?listener=partner|admin|api` (admin by
 default) and `/asyncapi.json` (gateway/contracts/). `OPERATIONS` describes every admin route,
 the operator's and the trace's included.
@@ -10,22 +11,24 @@ origins, JSON bodies only, and the `[admin] token` on everything but the two pro
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qsl
 
 import msgspec
-import orjson
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response as HTTPResponse
+from starlette.routing import BaseRoute, Route
 
 from canonical.common import PartnerId
 from gateway.deadletters import ReplayOutcome
 from gateway.trace import ThreadTrace
 from protocols.http.admin_guard import ListenerGuard
-from protocols.http.asgi import ASGIApp, Receive, Scope, Send, send_response
+from protocols.http.asgi import ASGIApp, Receive, Scope, Send
 from protocols.http.operations import Operation, Parameter, Response
-from protocols.http.problem import Problem, RouteNotFound, problem_response
+from protocols.http.problem import Problem
+from protocols.http.router import ProblemRouter, json_response
 from protocols.http.routing import MAX_ID, BadRequest
 
 __all__ = ["OPERATIONS", "PROBE_PATHS", "AdminApp", "ReadinessCheck", "guarded"]
@@ -35,54 +38,33 @@ PROBE_PATHS = ("/healthz", "/readyz")
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
-_JSON = ((b"content-type", b"application/json"),)
-_PROMETHEUS = ((b"content-type", CONTENT_TYPE_LATEST.encode("latin-1")),)
+_JSON = "application/json"
 
 
-class AdminApp:
-    """Serve health, readiness and metrics."""
+class AdminApp(ProblemRouter):
+    """Serve health, readiness, metrics and the contracts, then `routes` (the operator's, the
+    trace's: gateway/operator.py, gateway/trace.py); one more route is one more `Route`."""
 
     def __init__(
         self,
         registry: CollectorRegistry,
         checks: Mapping[str, ReadinessCheck],
-        extra_routes: Mapping[str, Callable[[Scope, Receive, Send], Awaitable[None]]] | None = None,
+        routes: Sequence[BaseRoute] = (),
     ) -> None:
         self.registry = registry
         self.checks = dict(checks)
-        self.extra_routes = dict(extra_routes or {})
+        super().__init__(
+            [
+                Route("/healthz", _health, methods=["GET"]),
+                Route("/readyz", self._ready, methods=["GET"]),
+                Route("/metrics", self._metrics, methods=["GET"]),
+                Route("/openapi.json", _openapi, methods=["GET"]),
+                Route("/asyncapi.json", _asyncapi, methods=["GET"]),
+                *routes,
+            ]
+        )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return
-        path = scope["path"]
-        if path == "/healthz":
-            await send_response(send, 200, _JSON, b'{"status":"alive"}')
-        elif path == "/readyz":
-            await self._ready(send)
-        elif path == "/metrics":
-            body = generate_latest(self.registry)
-            await send_response(send, 200, _PROMETHEUS, body)
-        elif path in _CONTRACT_PATHS:
-            await _contract(scope, send)
-        elif (route := self._extra_route(path)) is not None:
-            await route(scope, receive, send)
-        else:
-            status, headers, body = problem_response(
-                RouteNotFound(f"no route {path[:80]}"), instance=path
-            )
-            await send_response(send, status, headers, body)
-
-    def _extra_route(self, path: str) -> Callable[[Scope, Receive, Send], Awaitable[None]] | None:
-        """Return the route for `path`: an exact key, or a key ending in "/" that it starts with."""
-        if path in self.extra_routes:
-            return self.extra_routes[path]
-        for prefix, route in self.extra_routes.items():
-            if prefix.endswith("/") and path.startswith(prefix):
-                return route
-        return None
-
-    async def _ready(self, send: Send) -> None:
+    async def _ready(self, request: Request) -> HTTPResponse:
         results: dict[str, bool] = {}
         for name, check in self.checks.items():
             try:
@@ -90,8 +72,11 @@ class AdminApp:
             except Exception:
                 results[name] = False
         ready = all(results.values())
-        body = orjson.dumps({"status": "ready" if ready else "not ready", "checks": results})
-        await send_response(send, 200 if ready else 503, _JSON, body)
+        body = {"status": "ready" if ready else "not ready", "checks": results}
+        return json_response(body, 200 if ready else 503)
+
+    async def _metrics(self, request: Request) -> HTTPResponse:
+        return HTTPResponse(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 def guarded(
@@ -103,7 +88,8 @@ def guarded(
 ) -> ASGIApp:
     """The admin app behind the listener guard; the probes stay open.
 
-    `console` (gateway/console: pages for a browser, behind its own guard) answers `/console`.
+    `console` (gateway/console: pages for a browser, behind its own guard) answers `/console`:
+    which guard applies is the one choice made here, the routing is each app's.
     """
     api = ListenerGuard(app, allowed_hosts=allowed_hosts, token=token, open_paths=PROBE_PATHS)
     if console is None:
@@ -120,25 +106,26 @@ def guarded(
     return route
 
 
-async def _contract(scope: Scope, send: Send) -> None:
-    """Answer `/openapi.json` or `/asyncapi.json`, generated once per process."""
+async def _health(request: Request) -> HTTPResponse:
+    return HTTPResponse(b'{"status":"alive"}', media_type=_JSON)
+
+
+async def _openapi(request: Request) -> HTTPResponse:
+    """`/openapi.json?listener=`, generated once per process."""
     # Imported here: the contracts read this module's OPERATIONS.
-    from gateway.contracts import LISTENERS, asyncapi_json, openapi_json
+    from gateway.contracts import LISTENERS, openapi_json
 
-    if scope["path"] == "/asyncapi.json":
-        await send_response(send, 200, _JSON, asyncapi_json())
-        return
-    query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-    listener = query.get("listener", "admin")
+    listener = request.query_params.get("listener") or "admin"
     if listener not in LISTENERS:
-        error = BadRequest(f"listener: one of {', '.join(LISTENERS)}")
-        status, headers, body = problem_response(error, instance=scope["path"])
-        await send_response(send, status, headers, body)
-        return
-    await send_response(send, 200, _JSON, openapi_json(listener))
+        raise BadRequest(f"listener: one of {', '.join(LISTENERS)}")
+    return HTTPResponse(openapi_json(listener), media_type=_JSON)
 
 
-_CONTRACT_PATHS = ("/openapi.json", "/asyncapi.json")
+async def _asyncapi(request: Request) -> HTTPResponse:
+    from gateway.contracts import asyncapi_json
+
+    return HTTPResponse(asyncapi_json(), media_type=_JSON)
+
 
 # The contract of this listener (gateway/contracts/openapi.py turns it into OpenAPI 3.1).
 

@@ -489,7 +489,7 @@ class Gateway:
         admin = AdminApp(
             self.metrics.registry,
             {"store": store_open, "broker": broker_connected, "erp": erp_consuming},
-            extra_routes={**operator_routes(operator), **trace_routes(TraceApi(store.workflow))},
+            routes=[*operator_routes(operator), *trace_routes(TraceApi(store.workflow))],
         )
         token = self.config.admin.token
         secret = None if token is None else token.reveal().encode()

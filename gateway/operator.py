@@ -17,10 +17,12 @@ JSON answers, problem+json errors. Served only on the admin listener, behind its
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from typing import Annotated, Any
-from urllib.parse import parse_qsl
+from typing import Annotated
 
 import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from gateway.deadletters import (
     DEFAULT_LIST_LIMIT,
@@ -33,9 +35,8 @@ from gateway.deadletters import (
 )
 from gateway.resubmit import Resubmit
 from gateway.store import Store
-from protocols.http.asgi import ASGIApp, Receive, Scope, Send
-from protocols.http.problem import MethodNotAllowed, RouteNotFound
-from protocols.http.routing import MAX_ID, BadRequest, NotFound, answer_json, natural, read_json
+from protocols.http.router import json_response
+from protocols.http.routing import MAX_ID, BadRequest, NotFound, natural, read_json
 
 __all__ = ["OperatorApi", "operator_routes"]
 
@@ -53,7 +54,7 @@ _REPLAY_DECODER = msgspec.json.Decoder(_Replay)
 
 
 class OperatorApi:
-    """ASGI app for the dead-letter and endpoint routes of the admin listener."""
+    """The handlers of the dead-letter and endpoint routes of the admin listener."""
 
     def __init__(
         self,
@@ -69,34 +70,8 @@ class OperatorApi:
         # The intakes that take ERP and webhook dead letters again (gateway/resubmit.py).
         self._resubmit = dict(resubmit)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return
-
-        async def handle() -> tuple[int, Any]:
-            return await self._route(scope, receive)
-
-        await answer_json(scope, send, handle)
-
-    async def _route(self, scope: Scope, receive: Receive) -> tuple[int, Any]:
-        path: str = scope["path"].rstrip("/")
-        method: str = scope["method"]
-        parts = path.split("/")[1:]
-        if parts == ["dead-letters"]:
-            _require(method, "GET", path)
-            return 200, await self._list(_query(scope))
-        if parts == ["dead-letters", "replay"]:
-            _require(method, "POST", path)
-            return 200, await self._replay(await read_json(receive))
-        if len(parts) == 2 and parts[0] == "dead-letters":
-            _require(method, "GET", path)
-            return 200, await show_dead_letter(self._store, natural(parts[1], "id"))
-        if len(parts) == 3 and parts[0] == "endpoints" and parts[2] == "enable":
-            _require(method, "POST", path)
-            return 200, await self._enable(parts[1])
-        raise RouteNotFound(f"no route {path[:80]}")
-
-    async def _list(self, query: dict[str, str]) -> dict[str, Any]:
+    async def page(self, request: Request) -> Response:
+        query = request.query_params
         filters = _filters(
             query.get("source"),
             query.get("partner"),
@@ -104,15 +79,23 @@ class OperatorApi:
             query.get("since"),
             query.get("until"),
         )
-        after = natural(query["after"], "after") if "after" in query else 0
-        limit = natural(query["limit"], "limit") if "limit" in query else DEFAULT_LIST_LIMIT
+        # A blank parameter is an absent one.
+        after = natural(query["after"], "after") if query.get("after") else 0
+        limit = natural(query["limit"], "limit") if query.get("limit") else DEFAULT_LIST_LIMIT
         found = await list_dead_letters(self._store, filters, after=after, limit=limit)
-        return {
-            "dead_letters": [summary(d) for d in found],
-            "next": found[-1].id if found else after,
-        }
+        return json_response(
+            {
+                "dead_letters": [summary(d) for d in found],
+                "next": found[-1].id if found else after,
+            }
+        )
 
-    async def _replay(self, raw: object) -> dict[str, int]:
+    async def show(self, request: Request) -> Response:
+        dead_letter_id = natural(request.path_params["id"], "id")
+        return json_response(await show_dead_letter(self._store, dead_letter_id))
+
+    async def replay(self, request: Request) -> Response:
+        raw = await read_json(request.receive)
         try:
             body = _REPLAY_DECODER.decode(msgspec.json.encode(raw))
         except msgspec.ValidationError as exc:
@@ -123,19 +106,25 @@ class OperatorApi:
         )
         if done.replayed:
             self._wake(body.partner)
-        return msgspec.structs.asdict(done)
+        return json_response(msgspec.structs.asdict(done))
 
-    async def _enable(self, partner_id: str) -> dict[str, Any]:
+    async def enable(self, request: Request) -> Response:
+        partner_id: str = request.path_params["partner"]
         if partner_id not in self._partners:
             raise NotFound(f"no partner {partner_id[:80]}")
         was_disabled = await self._store.deliveries.enable_endpoint(partner_id)
         self._wake(partner_id)
-        return {"partner": partner_id, "was_disabled": was_disabled}
+        return json_response({"partner": partner_id, "was_disabled": was_disabled})
 
 
-def operator_routes(api: OperatorApi) -> dict[str, ASGIApp]:
-    """Return the admin listener's `extra_routes` entries (exact paths and "/" prefixes)."""
-    return {"/dead-letters": api, "/dead-letters/": api, "/endpoints/": api}
+def operator_routes(api: OperatorApi) -> list[Route]:
+    """The admin listener's routes for the operator (gateway/admin.py `AdminApp(routes=)`)."""
+    return [
+        Route("/dead-letters", api.page, methods=["GET"]),
+        Route("/dead-letters/replay", api.replay, methods=["POST"]),
+        Route("/dead-letters/{id}", api.show, methods=["GET"]),
+        Route("/endpoints/{partner}/enable", api.enable, methods=["POST"]),
+    ]
 
 
 def _filters(
@@ -152,12 +141,3 @@ def _filters(
         since=parse_time(since, "since") if since else None,
         until=parse_time(until, "until") if until else None,
     )
-
-
-def _require(method: str, wanted: str, path: str) -> None:
-    if method != wanted:
-        raise MethodNotAllowed(f"{method} on {path}", allow=(wanted,))
-
-
-def _query(scope: Scope) -> dict[str, str]:
-    return dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))

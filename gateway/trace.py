@@ -17,16 +17,25 @@ from typing import Any
 import anyio
 import msgspec
 from msgspec import Struct
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from actors.workflow.state import ThreadState, decode_state
 from canonical.errors import ConfigError
 from gateway.config.partial import load_store_settings
 from gateway.store.workflow_state import ThreadRow, WorkflowLedger, reading
-from protocols.http.asgi import Receive, Scope, Send
-from protocols.http.problem import MethodNotAllowed, RouteNotFound
-from protocols.http.routing import NotFound, answer_json
+from protocols.http.router import json_response
+from protocols.http.routing import NotFound
 
-__all__ = ["ThreadTrace", "TraceApi", "find_threads", "run_trace_command", "thread_trace"]
+__all__ = [
+    "ThreadTrace",
+    "TraceApi",
+    "find_threads",
+    "run_trace_command",
+    "thread_trace",
+    "trace_routes",
+]
 
 
 class TraceEntry(Struct, frozen=True, kw_only=True):
@@ -155,42 +164,34 @@ def _lines(state: ThreadState) -> list[LineView]:
 
 
 class TraceApi:
-    """ASGI app for `/threads/{correlation_id}` and `/purchase-orders/{buyer}/{po_number}`."""
+    """The handlers of `/threads/{correlation_id}` and `/purchase-orders/{buyer}/{po_number}`."""
 
     def __init__(self, ledger: WorkflowLedger) -> None:
         self._ledger = ledger
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return
+    async def thread(self, request: Request) -> Response:
+        correlation_id: str = request.path_params["correlation_id"]
+        row = await self._ledger.thread_by_correlation(correlation_id)
+        if row is None:
+            raise NotFound(f"no thread with correlation id {correlation_id[:80]}")
+        return json_response(msgspec.to_builtins(await thread_trace(self._ledger, row)))
 
-        async def handle() -> tuple[int, Any]:
-            return await self._route(scope)
-
-        await answer_json(scope, send, handle)
-
-    async def _route(self, scope: Scope) -> tuple[int, Any]:
-        path: str = scope["path"].rstrip("/")
-        parts = path.split("/")[1:]
-        if scope["method"] != "GET":
-            raise MethodNotAllowed(f"{scope['method']} on {path[:80]}", allow=("GET",))
-        if len(parts) == 2 and parts[0] == "threads":
-            row = await self._ledger.thread_by_correlation(parts[1])
-            if row is None:
-                raise NotFound(f"no thread with correlation id {parts[1][:80]}")
-            return 200, msgspec.to_builtins(await thread_trace(self._ledger, row))
-        if len(parts) == 3 and parts[0] == "purchase-orders":
-            rows = await self._ledger.threads_of_order(parts[2], buyer=parts[1])
-            if not rows:
-                raise NotFound(f"no thread for purchase order {parts[2][:80]} of {parts[1][:80]}")
-            traces = [await thread_trace(self._ledger, row) for row in rows]
-            return 200, {"threads": msgspec.to_builtins(traces)}
-        raise RouteNotFound(f"no route {path[:80]}")
+    async def order(self, request: Request) -> Response:
+        buyer: str = request.path_params["buyer"]
+        po_number: str = request.path_params["po_number"]
+        rows = await self._ledger.threads_of_order(po_number, buyer=buyer)
+        if not rows:
+            raise NotFound(f"no thread for purchase order {po_number[:80]} of {buyer[:80]}")
+        traces = [await thread_trace(self._ledger, row) for row in rows]
+        return json_response({"threads": msgspec.to_builtins(traces)})
 
 
-def trace_routes(api: TraceApi) -> dict[str, TraceApi]:
-    """The admin listener's `extra_routes` entries for the trace."""
-    return {"/threads/": api, "/purchase-orders/": api}
+def trace_routes(api: TraceApi) -> list[Route]:
+    """The admin listener's routes for the trace (gateway/admin.py `AdminApp(routes=)`)."""
+    return [
+        Route("/threads/{correlation_id}", api.thread, methods=["GET"]),
+        Route("/purchase-orders/{buyer}/{po_number}", api.order, methods=["GET"]),
+    ]
 
 
 def run_trace_command(

@@ -1,4 +1,5 @@
-"""The console's pages and its few JSON routes, behind `ConsoleGuard` (gateway/console/guard.py).
+"""The console's pages and its few JSON routes, behind `ConsoleGuard` (gateway/console/guard.py),
+on a `ProblemRouter` (protocols/http/router.py) like the rest of the admin listener.
 
 Pages (GET, server-rendered): `/console/` overview, `/console/search?q=`, `/console/threads/
 {id}`, `/console/dead-letters` (filters, paged), `/console/dead-letters/{id}` (detail with the
@@ -13,16 +14,18 @@ console's own.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
 import msgspec
 import orjson
+from starlette.requests import Request
+from starlette.responses import Response as HTTPResponse
+from starlette.routing import Route
 
 from actors.workflow.state import decode_state
 from canonical.delivery import DeliveryAttempt
-from canonical.errors import GatewayError
 from gateway.console import views
 from gateway.console.guard import SECURITY_HEADERS
 from gateway.console.html import Html, page
@@ -39,8 +42,8 @@ from gateway.deadletters import (
 )
 from gateway.store import Store
 from gateway.trace import ThreadTrace, thread_trace
-from protocols.http.asgi import ASGIApp, Receive, Scope, Send, send_response
-from protocols.http.problem import MethodNotAllowed, RouteNotFound, problem_response
+from protocols.http.asgi import ASGIApp, Receive, Scope, Send
+from protocols.http.router import ProblemRouter, raw_response
 from protocols.http.routing import BadRequest, NotFound, natural
 
 __all__ = ["ConsoleApp"]
@@ -52,8 +55,12 @@ MAX_ENTRIES_WITH_ATTEMPTS = 200
 _JSON = ((b"content-type", b"application/json"), (b"cache-control", b"no-store"))
 
 
-class ConsoleApp:
-    """Route a console request (the guard has checked it) to its page or action."""
+_Built = tuple[str, Html, str, str]  # title, content, current nav link, search box text
+_Endpoint = Callable[[Request], Awaitable[HTTPResponse]]
+
+
+class ConsoleApp(ProblemRouter):
+    """The console's routes (the guard has checked the request) to its pages and actions."""
 
     def __init__(
         self,
@@ -68,85 +75,66 @@ class ConsoleApp:
         self._store = store
         self._reads = reads
         self._overview = overview
-        self._admin_api = admin_api
         self._partners = list(partners)
         self._known = frozenset(partners)
         self._poll_ms = poll_ms
+        admin = _Forward(admin_api)
+        super().__init__(
+            [
+                *(Route(path, _asset(*asset), methods=["GET"]) for path, asset in ASSETS.items()),
+                Route("/console/api/overview", self._overview_json, methods=["GET"]),
+                Route("/console/api/endpoints/{partner}/disable", self._disable, methods=["POST"]),
+                Route("/console/api/dead-letters/replay", admin, methods=["POST"]),
+                Route("/console/api/endpoints/{partner}/enable", admin, methods=["POST"]),
+                Route("/console", _page(self._home), methods=["GET"]),
+                Route("/console/search", _page(self._search_page), methods=["GET"]),
+                Route("/console/threads/{id}", _page(self._thread), methods=["GET"]),
+                Route("/console/dead-letters", _page(self._dead_letters), methods=["GET"]),
+                Route("/console/dead-letters/{id}", _page(self._dead_letter), methods=["GET"]),
+                Route("/console/deliveries", _page(self._deliveries), methods=["GET"]),
+                Route("/console/endpoints", _page(self._endpoints), methods=["GET"]),
+                Route("/console/exceptions", _page(self._exceptions), methods=["GET"]),
+            ]
+        )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope["path"]
-        try:
-            if path in ASSETS:
-                media, asset = ASSETS[path]
-                await send_response(
-                    send, 200, ((b"content-type", media), (b"cache-control", b"no-cache")), asset
-                )
-            elif path.startswith("/console/api/"):
-                await self._api(scope, receive, send)
-            else:
-                if scope["method"] not in ("GET", "HEAD"):
-                    raise MethodNotAllowed(f"{scope['method']} on {path[:80]}", allow=("GET",))
-                title, content, current, search = await self._page(scope)
-                html = page(
-                    title, content, csrf=scope["console.csrf"], current=current, search=search
-                )
-                await send_response(send, 200, SECURITY_HEADERS, html)
-        except GatewayError as error:
-            status, problem_headers, problem = problem_response(error, instance=path)
-            await send_response(send, status, problem_headers, problem)
+    async def _overview_json(self, request: Request) -> HTTPResponse:
+        page_no = _int(_query(request).get("page"), "page", 1)
+        return raw_response(200, _JSON, orjson.dumps(await self._overview.read(page_no)))
 
-    async def _api(self, scope: Scope, receive: Receive, send: Send) -> None:
-        rest = scope["path"].removeprefix("/console/api")
-        parts = rest.strip("/").split("/")
-        if rest == "/overview" and scope["method"] == "GET":
-            page_no = _int(_query(scope).get("page"), "page", 1)
-            body = orjson.dumps(await self._overview.read(page_no))
-            await send_response(send, 200, _JSON, body)
-        elif len(parts) == 3 and parts[0] == "endpoints" and parts[2] == "disable":
-            if scope["method"] != "POST":
-                raise MethodNotAllowed(f"{scope['method']} on {rest[:80]}", allow=("POST",))
-            if parts[1] not in self._known:
-                raise NotFound(f"no partner {parts[1][:80]}")
-            await self._store.deliveries.disable_endpoint(parts[1], "disabled by an operator")
-            await send_response(send, 200, _JSON, orjson.dumps({"partner": parts[1]}))
-        elif rest == "/dead-letters/replay" or (
-            len(parts) == 3 and parts[0] == "endpoints" and parts[2] == "enable"
-        ):
-            await self._admin_api({**scope, "path": rest, "raw_path": rest.encode()}, receive, send)
-        else:
-            raise RouteNotFound(f"no route {scope['path'][:80]}")
+    async def _disable(self, request: Request) -> HTTPResponse:
+        partner: str = request.path_params["partner"]
+        if partner not in self._known:
+            raise NotFound(f"no partner {partner[:80]}")
+        await self._store.deliveries.disable_endpoint(partner, "disabled by an operator")
+        return raw_response(200, _JSON, orjson.dumps({"partner": partner}))
 
-    async def _page(self, scope: Scope) -> tuple[str, Html, str, str]:
-        path: str = scope["path"].rstrip("/") or "/console"
-        q = _query(scope)
-        parts = path.split("/")[2:]
-        if not parts:
-            data = await self._overview.read(_int(q.get("page"), "page", 1))
-            return "Overview", views.overview(data, self._poll_ms), "/console/", ""
-        if parts == ["search"]:
-            text = q.get("q", "").strip()
-            return "Search", await self._search(text), "", text
-        if len(parts) == 2 and parts[0] == "threads":
-            row = await self._reads.thread(natural(parts[1], "thread"))
-            if row is None:
-                raise NotFound(f"no thread {parts[1][:40]}")
-            trace = await thread_trace(self._store.workflow, row)
-            attempts = await self._attempts(trace)
-            title = f"PO {row.po_number} ({row.supplier})"
-            return title, views.thread(trace, attempts), "", row.po_number
-        if parts == ["dead-letters"]:
-            return "Dead letters", await self._dead_letters(q), "/console/dead-letters", ""
-        if len(parts) == 2 and parts[0] == "dead-letters":
-            shown = await show_dead_letter(self._store, natural(parts[1], "id"))
-            return f"Dead letter {parts[1]}", views.dead_letter(shown), "/console/dead-letters", ""
-        if parts == ["deliveries"]:
-            return "Deliveries", await self._deliveries(q), "", ""
-        if parts == ["endpoints"]:
-            disabled = await self._reads.delivery_partners_disabled()
-            return "Endpoints", views.endpoints(self._partners, disabled), "/console/endpoints", ""
-        if parts == ["exceptions"]:
-            return "Open exceptions", await self._exceptions(q), "/console/exceptions", ""
-        raise RouteNotFound(f"no page {path[:80]}")
+    async def _home(self, request: Request) -> _Built:
+        data = await self._overview.read(_int(_query(request).get("page"), "page", 1))
+        return "Overview", views.overview(data, self._poll_ms), "/console/", ""
+
+    async def _search_page(self, request: Request) -> _Built:
+        text = _query(request).get("q", "").strip()
+        return "Search", await self._search(text), "", text
+
+    async def _thread(self, request: Request) -> _Built:
+        thread_id: str = request.path_params["id"]
+        row = await self._reads.thread(natural(thread_id, "thread"))
+        if row is None:
+            raise NotFound(f"no thread {thread_id[:40]}")
+        trace = await thread_trace(self._store.workflow, row)
+        attempts = await self._attempts(trace)
+        title = f"PO {row.po_number} ({row.supplier})"
+        return title, views.thread(trace, attempts), "", row.po_number
+
+    async def _dead_letter(self, request: Request) -> _Built:
+        dead_letter_id: str = request.path_params["id"]
+        shown = await show_dead_letter(self._store, natural(dead_letter_id, "id"))
+        title = f"Dead letter {dead_letter_id}"
+        return title, views.dead_letter(shown), "/console/dead-letters", ""
+
+    async def _endpoints(self, request: Request) -> _Built:
+        disabled = await self._reads.delivery_partners_disabled()
+        return "Endpoints", views.endpoints(self._partners, disabled), "/console/endpoints", ""
 
     async def _search(self, text: str) -> Html:
         if not text:
@@ -176,7 +164,8 @@ class ConsoleApp:
                 found[entry.message_id] = await self._store.deliveries.attempts(delivery.id)
         return found
 
-    async def _dead_letters(self, q: dict[str, str]) -> Html:
+    async def _dead_letters(self, request: Request) -> _Built:
+        q = _query(request)
         filters = DeadLetterFilter(
             source=q.get("source") or None,
             partner_id=q.get("partner") or None,
@@ -188,9 +177,11 @@ class ConsoleApp:
         found = await list_dead_letters(self._store, filters, after=after, limit=DEFAULT_LIST_LIMIT)
         rows = [summary(d) for d in found]
         more = len(found) == DEFAULT_LIST_LIMIT
-        return views.dead_letters(q, rows, next_after=found[-1].id if more else None)
+        content = views.dead_letters(q, rows, next_after=found[-1].id if more else None)
+        return "Dead letters", content, "/console/dead-letters", ""
 
-    async def _deliveries(self, q: dict[str, str]) -> Html:
+    async def _deliveries(self, request: Request) -> _Built:
+        q = _query(request)
         partner, message_id = q.get("partner") or None, q.get("message_id") or None
         if partner is None or message_id is None:
             # Both: (partner, message id) is the deliveries' unique key, one seek; a partner
@@ -198,9 +189,10 @@ class ConsoleApp:
             raise BadRequest("deliveries: give a partner and a message_id")
         found = await self._store.deliveries.deliveries(partner_id=partner, message_id=message_id)
         attempts = {d.id: await self._store.deliveries.attempts(d.id) for d in found}
-        return views.deliveries(q, found, attempts)
+        return "Deliveries", views.deliveries(q, found, attempts), "", ""
 
-    async def _exceptions(self, q: dict[str, str]) -> Html:
+    async def _exceptions(self, request: Request) -> _Built:
+        q = _query(request)
         kind, partner = q.get("kind") or None, q.get("partner") or None
         before = _int(q.get("before"), "before", 0) or None
         rows = await self._reads.open_threads(
@@ -212,11 +204,47 @@ class ConsoleApp:
                 if kind is None or x.kind == kind:
                     found.append({"thread": row, **msgspec.to_builtins(x)})
         more = len(rows) == EXCEPTION_SCAN_PAGE
-        return views.exceptions(q, found, next_before=rows[-1].id if more and rows else None)
+        content = views.exceptions(q, found, next_before=rows[-1].id if more and rows else None)
+        return "Open exceptions", content, "/console/exceptions", ""
 
 
-def _query(scope: Scope) -> dict[str, str]:
-    return dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+def _page(
+    build: Callable[[Request], Awaitable[_Built]],
+) -> Callable[[Request], Awaitable[HTTPResponse]]:
+    """The endpoint rendering what `build` answers as a whole page."""
+
+    async def endpoint(request: Request) -> HTTPResponse:
+        title, content, current, search = await build(request)
+        csrf = request.scope["console.csrf"]
+        html = page(title, content, csrf=csrf, current=current, search=search)
+        return raw_response(200, SECURITY_HEADERS, html)
+
+    return endpoint
+
+
+def _asset(media: bytes, body: bytes) -> _Endpoint:
+    headers = ((b"content-type", media), (b"cache-control", b"no-cache"))
+
+    async def endpoint(request: Request) -> HTTPResponse:
+        return raw_response(200, headers, body)
+
+    return endpoint
+
+
+class _Forward:
+    """Hand a console action to the admin API's own route: `/console/api/x` is its `/x`."""
+
+    def __init__(self, admin_api: ASGIApp) -> None:
+        self._admin_api = admin_api
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"].removeprefix("/console/api")
+        await self._admin_api({**scope, "path": path, "raw_path": path.encode()}, receive, send)
+
+
+def _query(request: Request) -> dict[str, str]:
+    """The query's parameters, a blank one left out."""
+    return dict(parse_qsl(request.scope.get("query_string", b"").decode("latin-1")))
 
 
 def _int(text: str | None, name: str, default: int) -> int:

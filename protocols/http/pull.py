@@ -20,29 +20,22 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
-from typing import Annotated, Any, Protocol
-from urllib.parse import parse_qsl
+from typing import Annotated, Protocol
 
 import msgspec
 import orjson
+from starlette.requests import Request
+from starlette.responses import Response as HTTPResponse
+from starlette.routing import Route
 
 from canonical.common import PartnerId
 from canonical.envelope import Envelope
 
-from .asgi import Receive, Scope, Send
 from .operations import Link, Operation, Parameter, Response
-from .problem import MethodNotAllowed, Problem, RouteNotFound
+from .problem import Problem
 from .redaction import redacted_repr
-from .routing import (
-    MAX_ID,
-    BadRequest,
-    Forbidden,
-    Unauthenticated,
-    answer_json,
-    bearer,
-    natural,
-    read_json,
-)
+from .router import ProblemRouter, json_response
+from .routing import MAX_ID, BadRequest, Forbidden, Unauthenticated, bearer, natural, read_json
 
 __all__ = ["OPERATIONS", "PULL_PATH_PREFIX", "MessageBox", "PullApi", "PullPolicy", "PulledMessage"]
 
@@ -93,63 +86,72 @@ class _Ack(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 _ACK_DECODER = msgspec.json.Decoder(_Ack)
 
 
-class PullApi:
+class PullApi(ProblemRouter):
     """ASGI app serving the pull routes under `/partners/`."""
 
     def __init__(self, policies: Mapping[str, PullPolicy], box: MessageBox) -> None:
         self._policies = dict(policies)
         self._box = box
+        super().__init__(
+            [
+                Route(PULL_PATH_PREFIX + "{partner}/messages", self._messages, methods=["GET"]),
+                Route(
+                    PULL_PATH_PREFIX + "{partner}/messages/ack",
+                    self._acknowledge,
+                    methods=["POST"],
+                ),
+            ]
+        )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return
+    def reconfigure(self, policies: Mapping[str, PullPolicy]) -> None:
+        """Take these partners' tokens and bounds from now on (a config reload).
 
-        async def handle() -> tuple[int, Any]:
-            partner_id, action = _route(scope["path"], scope["method"])
-            self._authorize(scope, partner_id)
-            policy = self._policies[partner_id]
-            if action == "messages":
-                return 200, await self._messages(scope, partner_id, policy)
-            return 200, await self._acknowledge(receive, partner_id)
+        One rebind: a request in flight keeps the policies it read first."""
+        self._policies = dict(policies)
 
-        await answer_json(scope, send, handle)
-
-    def _authorize(self, scope: Scope, partner_id: str) -> None:
-        token = bearer(_authorization(scope["headers"]))
+    def _authorize(self, request: Request, policies: Mapping[str, PullPolicy]) -> PullPolicy:
+        """Return the policy of the path's partner, whose token the request must carry."""
+        partner_id: str = request.path_params["partner"]
+        token = bearer(_authorization(request.scope["headers"]))
         if token is None:
             raise Unauthenticated("send Authorization: Bearer <your pull token>")
         caller = None
         # Every token is compared, matched or not, so timing tells nothing about which matched.
-        for candidate, policy in self._policies.items():
+        for candidate, policy in policies.items():
             if hmac.compare_digest(token, policy.token):
                 caller = candidate
         if caller is None:
             raise Unauthenticated("the token is not valid")
         if caller != partner_id:
             raise Forbidden("these credentials are for another partner")
+        return policies[partner_id]
 
-    async def _messages(self, scope: Scope, partner_id: str, policy: PullPolicy) -> dict[str, Any]:
-        query = _query(scope.get("query_string", b""))
+    async def _messages(self, request: Request) -> HTTPResponse:
+        policy = self._authorize(request, self._policies)
+        query = request.query_params
         after = _natural(query, "after", 0)
         limit = min(_natural(query, "limit", policy.max_batch), policy.max_batch)
         if limit < 1:
             raise BadRequest("limit: expected at least 1")
-        found = await self._box.messages(partner_id, after, limit)
-        return {
-            "messages": [
-                {
-                    "message_id": m.message_id,
-                    "document_type": m.document_type,
-                    "cursor": m.cursor,
-                    "body": orjson.Fragment(m.body),
-                }
-                for m in found
-            ],
-            "next": found[-1].cursor if found else after,
-        }
+        found = await self._box.messages(request.path_params["partner"], after, limit)
+        return json_response(
+            {
+                "messages": [
+                    {
+                        "message_id": m.message_id,
+                        "document_type": m.document_type,
+                        "cursor": m.cursor,
+                        "body": orjson.Fragment(m.body),
+                    }
+                    for m in found
+                ],
+                "next": found[-1].cursor if found else after,
+            }
+        )
 
-    async def _acknowledge(self, receive: Receive, partner_id: str) -> dict[str, int]:
-        raw = await read_json(receive)
+    async def _acknowledge(self, request: Request) -> HTTPResponse:
+        self._authorize(request, self._policies)
+        raw = await read_json(request.receive)
         try:
             ack = _ACK_DECODER.decode(msgspec.json.encode(raw))
         except msgspec.ValidationError as exc:
@@ -159,23 +161,9 @@ class PullApi:
         if len(ack.message_ids) > MAX_ACK_IDS:
             raise BadRequest(f"ack: at most {MAX_ACK_IDS} message_ids at once")
         count = await self._box.acknowledge(
-            partner_id, up_to=ack.up_to, message_ids=ack.message_ids
+            request.path_params["partner"], up_to=ack.up_to, message_ids=ack.message_ids
         )
-        return {"acknowledged": count}
-
-
-def _route(path: str, method: str) -> tuple[str, str]:
-    """Return (partner id, "messages" or "ack") for a pull path, or raise 404/405."""
-    parts = path[len(PULL_PATH_PREFIX) :].split("/") if path.startswith(PULL_PATH_PREFIX) else []
-    if len(parts) == 2 and parts[1] == "messages" and parts[0]:
-        if method != "GET":
-            raise MethodNotAllowed(f"{method} on {path}", allow=("GET",))
-        return parts[0], "messages"
-    if len(parts) == 3 and parts[1:] == ["messages", "ack"] and parts[0]:
-        if method != "POST":
-            raise MethodNotAllowed(f"{method} on {path}", allow=("POST",))
-        return parts[0], "ack"
-    raise RouteNotFound(f"no route {path[:80]}")
+        return json_response({"acknowledged": count})
 
 
 def _authorization(headers: list[tuple[bytes, bytes]]) -> bytes | None:
@@ -183,10 +171,6 @@ def _authorization(headers: list[tuple[bytes, bytes]]) -> bytes | None:
         if name == b"authorization":
             return value
     return None
-
-
-def _query(raw: bytes) -> dict[str, str]:
-    return dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
 
 
 def _natural(query: Mapping[str, str], name: str, default: int) -> int:

@@ -1,19 +1,17 @@
-"""Small ASGI routing pieces: mount apps by path prefix, answer JSON or problem+json, read a body.
+"""Small routing pieces: mount apps by path prefix, read a bearer token, an id, a JSON body.
 
-The webhook ingress checks its own route inline (it is the hot path); the slower listeners (pull
-API, operator API) share these so each of them reads top to bottom as its routes.
+The webhook ingress checks its own route inline (it is the hot path); the slower listeners route
+with a `ProblemRouter` (protocols/http/router.py) and share these.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
 from canonical.errors import GatewayError
-from canonical.ids import new_message_id
 
 from .asgi import ASGIApp, ClientDisconnected, Receive, Scope, Send, read_body, send_response
 from .problem import BadRequest, RouteNotFound, problem_response
@@ -26,18 +24,13 @@ __all__ = [
     "NotFound",
     "PrefixRouter",
     "Unauthenticated",
-    "answer_json",
     "bearer",
     "natural",
     "read_json",
 ]
 
-logger = logging.getLogger(__name__)
-
 # A request body these APIs take is a few ids or filters: anything larger is a mistake.
 DEFAULT_MAX_JSON_BODY_BYTES = 64 * 1024
-
-_JSON_HEADERS = ((b"content-type", b"application/json"),)
 
 # Ids and cursors are SQLite INTEGERs, signed 64-bit: a larger one names no row, and SQLite
 # would refuse to bind it (OverflowError) deep inside the store.
@@ -83,27 +76,6 @@ class PrefixRouter:
             RouteNotFound(f"no route {path[:80]}"), instance=path
         )
         await send_response(send, status, headers, body)
-
-
-async def answer_json(
-    scope: Scope, send: Send, handler: Callable[[], Awaitable[tuple[int, Any]]]
-) -> None:
-    """Run `handler` and send its (status, JSON-able value); a GatewayError becomes a problem."""
-    path: str = scope["path"]
-    try:
-        status, value = await handler()
-        headers: Sequence[tuple[bytes, bytes]] = _JSON_HEADERS
-        body = orjson.dumps(value)
-    except GatewayError as error:
-        status, headers, body = problem_response(error, instance=path)
-    except Exception:
-        instance = f"urn:uuid:{new_message_id()}"
-        logger.exception("unexpected error on %s %s (%s)", scope["method"], path, instance)
-        internal = GatewayError("unexpected error; it has been logged")
-        status, headers, body = problem_response(internal, instance=instance)
-    if status == 401:
-        headers = [*headers, (b"www-authenticate", b"Bearer")]
-    await send_response(send, status, headers, body)
 
 
 def bearer(authorization: bytes | None) -> bytes | None:

@@ -1,55 +1,42 @@
 """The customer API's ASGI app: one starlette router, one problem+json mapping for every error.
 
-Routes (all under `/api/v1`, every one behind the account's API key):
+Routes (all under `/api/v1`, every one behind the account's API key), in a `ProblemRouter`
+(protocols/http/router.py):
 - `GET /availability?sku=..&sku=..&location=..`: the availability read model, as of when.
 - `POST /orders` with `Idempotency-Key`: the order committed before the 202 answer.
 - `GET /orders/{order_id}`: the order's status as last learned, `stale` when it is old.
 
-Errors of any kind leave as RFC 9457 problem+json (protocols/http/problem.py), the router's
-own 404 and 405 included; a bug answers 500 problem+json and is logged, never a traceback.
+Errors of any kind leave as RFC 9457 problem+json, mapped by the router for every listener.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl
 
 import msgspec
 from msgspec import Struct
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, Router
+from starlette.routing import BaseRoute, Route
 
 from canonical.errors import (
     FieldError,
-    GatewayError,
     InvalidDocument,
     PayloadTooLarge,
     UnsupportedMediaType,
 )
 
-from ..asgi import (
-    ASGIApp,
-    ClientDisconnected,
-    Message,
-    Receive,
-    Scope,
-    Send,
-    read_body,
-    send_response,
-)
-from ..problem import BadRequest, MethodNotAllowed, RouteNotFound, problem_response
+from ..asgi import Receive, Scope, Send, read_body, send_response
+from ..problem import BadRequest
+from ..router import ProblemRouter, send_problem
 from ..routing import NotFound
 from .accounts import Account, Accounts
 from .models import OrderRequest
 from .ports import AvailabilitySource, OrderDesk
 
 __all__ = ["API_PREFIX", "MAX_IDEMPOTENCY_KEY_CHARS", "ApiLimits", "customer_api"]
-
-logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 # The IETF draft sets no length; Stripe takes up to 255 characters, and so do we.
@@ -79,17 +66,15 @@ class ApiLimits(Struct, frozen=True, kw_only=True):
 
 def customer_api(
     accounts: Accounts, availability: AvailabilitySource, desk: OrderDesk, limits: ApiLimits
-) -> ASGIApp:
+) -> ProblemRouter:
     """Return the customer API as an ASGI app, errors mapped to problem+json."""
     handlers = _Handlers(accounts, availability, desk, limits)
-    router = Router(
-        routes=[
-            Route(_AVAILABILITY, handlers.availability, methods=["GET"]),
-            Route(f"{API_PREFIX}/orders", handlers.submit, methods=["POST"]),
-            Route(f"{API_PREFIX}/orders/{{order_id}}", handlers.order, methods=["GET"]),
-        ]
-    )
-    return _Problems(router, availability=handlers.availability_of)
+    routes: list[BaseRoute] = [
+        Route(_AVAILABILITY, handlers.availability, methods=["GET"]),
+        Route(f"{API_PREFIX}/orders", handlers.submit, methods=["POST"]),
+        Route(f"{API_PREFIX}/orders/{{order_id}}", handlers.order, methods=["GET"]),
+    ]
+    return _CustomerApi(routes, availability=handlers.availability_of)
 
 
 _AVAILABILITY = f"{API_PREFIX}/availability"
@@ -229,62 +214,25 @@ async def _json_body(request: Request, limit: int) -> bytes:
     return await read_body(request.receive, limit)
 
 
-class _Problems:
-    """Map every error the router or a handler raises to problem+json, in one place.
-
-    `GET /api/v1/availability`, the API's hot read, is answered by `availability(scope)`
-    before the router (bench availability: the router, `Request`, query parsing and
-    `Response` were most of its cost beside serving alone); the router keeps its route for
+class _CustomerApi(ProblemRouter):
+    """The router, with `GET /api/v1/availability`, the API's hot read, answered by
+    `availability(scope)` before it (bench availability: the router, `Request`, query parsing
+    and `Response` were most of its cost beside serving alone); the router keeps its route for
     the 405 of other methods."""
 
-    def __init__(self, app: ASGIApp, *, availability: Callable[[Scope], Awaitable[bytes]]) -> None:
-        self.app = app
+    def __init__(
+        self, routes: list[BaseRoute], *, availability: Callable[[Scope], Awaitable[bytes]]
+    ) -> None:
+        super().__init__(routes)
         self.availability = availability
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return
-        if scope["path"] == _AVAILABILITY and scope["method"] == "GET":
+        if scope["type"] == "http" and scope["path"] == _AVAILABILITY and scope["method"] == "GET":
             try:
                 body = await self.availability(scope)
             except Exception as exc:
-                await _send_problem(exc, scope, send)
+                await send_problem(exc, "GET", _AVAILABILITY, send)
             else:
                 await send_response(send, 200, _JSON_HEADERS, body)
             return
-        # With "app" in the scope, starlette's router raises its 404 and 405 instead of
-        # answering them in plain text, so they are mapped here like every other error.
-        scope["app"] = self
-        started = False
-
-        async def sending(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        except ClientDisconnected:
-            return
-        except Exception as exc:
-            if started:
-                raise
-            await _send_problem(exc, scope, send)
-
-
-async def _send_problem(exc: Exception, scope: Scope, send: Send) -> None:
-    status, headers, body = problem_response(_as_gateway_error(exc), instance=scope.get("path"))
-    await send_response(send, status, headers, body)
-
-
-def _as_gateway_error(exc: Exception) -> GatewayError:
-    if isinstance(exc, GatewayError):
-        return exc
-    if isinstance(exc, HTTPException):
-        if exc.status_code == 405:
-            allow = tuple((exc.headers or {}).get("Allow", "").replace(" ", "").split(","))
-            return MethodNotAllowed("method not allowed here", allow=allow)
-        if exc.status_code == 404:
-            return RouteNotFound("no such route")
-    logger.exception("customer API: an unexpected error", exc_info=exc)
-    return GatewayError("the gateway failed on this request")
+        await super().__call__(scope, receive, send)
