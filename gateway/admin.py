@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Route
 
 from canonical.common import PartnerId
 from gateway.deadletters import ReplayOutcome
+from gateway.reload import ReloadOutcome
 from gateway.trace import ThreadTrace
 from protocols.http.admin_guard import ListenerGuard
 from protocols.http.asgi import ASGIApp, Receive, Scope, Send
@@ -324,6 +325,21 @@ OPERATIONS: tuple[Operation, ...] = (
         parameters=(
             Parameter(name="buyer", where="path", required=True),
             Parameter(name="po_number", where="path", required=True),
+        ),
+    ),
+    Operation(
+        method="POST",
+        path="/config/reload",
+        operation_id="reload_config",
+        summary="Read the configuration file again and swap in what changed (README: Reloading)",
+        tags=("admin",),
+        request_body=EmptyObject,
+        security=("bearer",),
+        responses=(
+            Response(status=200, description="Applied; what changed", body=ReloadOutcome),
+            _problem(415, "Not a JSON body"),
+            _problem(422, "The file was refused, every problem listed; the running one is kept"),
+            *_GUARD,
         ),
     ),
     _get(

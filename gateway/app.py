@@ -48,7 +48,7 @@ from gateway.outbound import build_outbound
 from gateway.partners import Partners, StoreDeadLetters
 from gateway.pull import StoreMessageBox, pull_policies
 from gateway.relay import build_relay, relay_report
-from gateway.reload import ReloadOutcome, ReloadPlan, plan_reload
+from gateway.reload import ReloadOutcome, ReloadPlan, plan_reload, reload_route
 from gateway.resubmit import resubmitters
 from gateway.sftp import FileChannelHealth, drop_box, drop_box_partners, hosted
 from gateway.store import BatchReport, Retention, Store
@@ -129,6 +129,7 @@ class Gateway:
         self._accounts: Accounts | None = None
         self._acknowledgements: AcknowledgementWatch | None = None
         self._build_outbound: Callable[[GatewayConfig], OutboundDelivery] | None = None
+        self._operator: OperatorApi | None = None
 
     async def run(self, *, task_status: TaskStatus[Gateway] = anyio.TASK_STATUS_IGNORED) -> None:
         """Run until `stop()` or cancellation; report self once the listeners are bound."""
@@ -368,6 +369,8 @@ class Gateway:
             self._accounts.replace(accounts_of(cfg))
         if self._acknowledgements is not None:
             self._acknowledgements.reconfigure(cfg.partners)
+        if self._operator is not None and self.store is not None:
+            self._operator.reconfigure(cfg.partner_ids, resubmitters(cfg, self.store))
         if outbound is not None and self.outbound is not None:
             self.outbound.adopt(outbound, plan.partners)
         if files is not None and self.files is not None:
@@ -480,23 +483,24 @@ class Gateway:
             if self.outbound is not None:
                 self.outbound.wake(partner_id)
 
-        operator = OperatorApi(
-            store,
-            [p.id for p in self.config.partners],
-            wake,
-            resubmitters(self.config, store),
+        operator = self._operator = OperatorApi(
+            store, self.config.partner_ids, wake, resubmitters(self.config, store)
         )
         admin = AdminApp(
             self.metrics.registry,
             {"store": store_open, "broker": broker_connected, "erp": erp_consuming},
-            routes=[*operator_routes(operator), *trace_routes(TraceApi(store.workflow))],
+            routes=[
+                *operator_routes(operator),
+                *trace_routes(TraceApi(store.workflow)),
+                reload_route(self.reload),
+            ],
         )
         token = self.config.admin.token
         secret = None if token is None else token.reveal().encode()
         console = build_console(
             store,
             admin,
-            partners=[p.id for p in self.config.partners],
+            partners=lambda: self.config.partner_ids,
             registry=self.metrics.registry,
             couriers=self.outbound,
             erp_consumers=self.erp_consumers,

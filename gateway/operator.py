@@ -64,10 +64,14 @@ class OperatorApi:
         resubmit: Mapping[str, Resubmit],
     ) -> None:
         self._store = store
-        self._partners = frozenset(partners)
         # Wakes a partner's courier (None: every courier) so a replay goes out at once.
         self._wake = wake
-        # The intakes that take ERP and webhook dead letters again (gateway/resubmit.py).
+        self.reconfigure(partners, resubmit)
+
+    def reconfigure(self, partners: Collection[str], resubmit: Mapping[str, Resubmit]) -> None:
+        """Take the partners and the intakes (which take ERP and webhook dead letters again:
+        gateway/resubmit.py) of a reloaded configuration."""
+        self._partners = frozenset(partners)
         self._resubmit = dict(resubmit)
 
     async def page(self, request: Request) -> Response:

@@ -27,13 +27,21 @@ old URL, a file being taken in is committed under the old mapping.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
+from canonical.errors import FieldError, GatewayError
 from gateway.config import GatewayConfig
+from protocols.http.router import json_response
 
-__all__ = ["ReloadOutcome", "ReloadPlan", "plan_reload"]
+__all__ = ["ReloadOutcome", "ReloadPlan", "ReloadRefused", "plan_reload", "reload_route"]
+
+# The admin listener's route (gateway/admin.py documents it).
+RELOAD_PATH = "/config/reload"
 
 
 class ReloadOutcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -47,6 +55,27 @@ class ReloadOutcome(msgspec.Struct, frozen=True, kw_only=True):
     # Changed settings the running gateway keeps until it is restarted.
     pending_restart: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
+
+
+class ReloadRefused(GatewayError):
+    """The file was refused: `errors` holds each problem, located in the file."""
+
+    status, reason, title = 422, "config-refused", "Configuration refused; the running one is kept"
+
+
+def reload_route(reload: Callable[[], Awaitable[ReloadOutcome]]) -> Route:
+    """`POST /config/reload`: 200 with the outcome, or 422 problem+json listing every error."""
+
+    async def endpoint(request: Request) -> Response:
+        outcome = await reload()
+        if not outcome.applied:
+            raise ReloadRefused(
+                f"{len(outcome.errors)} problem(s); configuration {outcome.generation} runs on",
+                errors=[FieldError("config", error) for error in outcome.errors],
+            )
+        return json_response(msgspec.structs.asdict(outcome))
+
+    return Route(RELOAD_PATH, endpoint, methods=["POST"])
 
 
 class ReloadPlan(msgspec.Struct, frozen=True, kw_only=True):

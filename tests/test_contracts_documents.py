@@ -60,7 +60,8 @@ def test_partner_listener_documents_one_webhook_path_per_document_type_and_the_p
     assert "post" in paths["/partners/{partner}/messages/ack"]
 
 
-def test_admin_listener_documents_every_route_the_admin_app_and_its_extra_routes_answer() -> None:
+def test_admin_listener_documents_the_operators_paths() -> None:
+    # Every route against every operation: tests/test_http_router.py.
     paths = set(openapi_for("admin")["paths"])
     assert paths == {
         "/healthz",
@@ -70,6 +71,7 @@ def test_admin_listener_documents_every_route_the_admin_app_and_its_extra_routes
         "/dead-letters/{id}",
         "/dead-letters/replay",
         "/endpoints/{partner}/enable",
+        "/config/reload",
         "/threads/{correlation_id}",
         "/purchase-orders/{buyer}/{po_number}",
         "/openapi.json",

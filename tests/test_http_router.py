@@ -16,6 +16,7 @@ from canonical.errors import RateLimited
 from gateway import admin
 from gateway.admin import AdminApp
 from gateway.operator import OperatorApi, operator_routes
+from gateway.reload import reload_route
 from gateway.trace import TraceApi, trace_routes
 from protocols.http import api, pull
 from protocols.http.api import Accounts, ApiLimits, customer_api
@@ -46,7 +47,11 @@ def documented(operations: tuple[Operation, ...]) -> set[tuple[str, str]]:
 
 def admin_app() -> AdminApp:
     operator = OperatorApi(UNUSED, ["acme"], lambda _: None, {})
-    routes = [*operator_routes(operator), *trace_routes(TraceApi(UNUSED))]
+    routes = [
+        *operator_routes(operator),
+        *trace_routes(TraceApi(UNUSED)),
+        reload_route(UNUSED),
+    ]
     return AdminApp(CollectorRegistry(), {}, routes=routes)
 
 

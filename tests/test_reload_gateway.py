@@ -176,6 +176,8 @@ async def test_reload_swaps_secrets_slas_and_partners_under_load_and_refuses_a_b
             await anyio.sleep(0.3)
             load_.signers["initech"] = initech
             initech_before = await load_.post("initech", 0)
+            enable = f"http://127.0.0.1:{gateway.admin_port}/endpoints/initech/enable"
+            operator_before = (await http.post(enable, json={})).status_code
 
             # 1. Rotate acme's secret (both valid), halve its SLA, add initech.
             config_path.write_text(
@@ -189,6 +191,7 @@ async def test_reload_swaps_secrets_slas_and_partners_under_load_and_refuses_a_b
             load_.signers["acme"] = new_acme  # the partner moves to its new key
             await anyio.sleep(0.3)
             due_after = await ack_due(gateway, po.po_number)
+            operator_after = (await http.post(enable, json={})).status_code
             running.start_soon(load_.run, "initech")
 
             # 2. Drop acme's old secret.
@@ -208,12 +211,13 @@ async def test_reload_swaps_secrets_slas_and_partners_under_load_and_refuses_a_b
                     mistakes='colour = "blue"\nconcurrency = -1\n',
                 )
             )
-            broken = await gateway.reload()
+            admin = f"http://127.0.0.1:{gateway.admin_port}"
+            broken = await http.post(f"{admin}/config/reload", json={})
             await anyio.sleep(0.3)
             due_unchanged = await ack_due(gateway, po.po_number)
             load_.stopped.set()
             await anyio.sleep(0.1)
-            metrics = (await http.get(f"http://127.0.0.1:{gateway.admin_port}/readyz")).status_code
+            ready = (await http.get(f"{admin}/readyz")).status_code
             seen = [m.message_id for m in await drain(queue, expect=len(load_.accepted) + 1)]
             gateway.stop()
         tg.cancel_scope.cancel()
@@ -232,12 +236,17 @@ async def test_reload_swaps_secrets_slas_and_partners_under_load_and_refuses_a_b
     assert second.applied
     assert second.generation == 2
     assert old_key_after == 401  # the dropped key is refused once the swap is done
-    assert not broken.applied
-    assert broken.generation == 2
-    assert len(broken.errors) == 2, broken.errors
-    assert any("colour" in e for e in broken.errors)
-    assert any("concurrency" in e for e in broken.errors)
-    assert all(str(config_path) in e for e in broken.errors), json.dumps(broken.errors)
+    assert (operator_before, operator_after) == (404, 200)  # the admin API knows initech
+    # The broken file: 422 problem+json, every mistake located in the file.
+    assert broken.status_code == 422
+    assert broken.headers["content-type"] == "application/problem+json"
+    problem = broken.json()
+    assert "configuration 2 runs on" in problem["detail"]
+    errors = [e["message"] for e in problem["errors"]]
+    assert len(errors) == 2, errors
+    assert any("colour" in e for e in errors)
+    assert any("concurrency" in e for e in errors)
+    assert all(str(config_path) in e for e in errors), json.dumps(errors)
     assert due_unchanged == due_after  # the refused file's 6 h SLA was not applied
     # No request that should have succeeded failed, before, during or after the swaps.
     for partner_id in ("acme", "globex", "initech"):
@@ -248,4 +257,4 @@ async def test_reload_swaps_secrets_slas_and_partners_under_load_and_refuses_a_b
     accepted = set(load_.accepted)
     assert sorted(m for m in seen if m in accepted) == sorted(load_.accepted)
     assert len(seen) == len(accepted) + 1  # and the ERP's order, `purchase_order.erp`
-    assert metrics == 200
+    assert ready == 200

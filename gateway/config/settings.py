@@ -264,6 +264,11 @@ class GatewayConfig(Base, frozen=True, kw_only=True, dict=True):
         # `dict=True` gives the frozen Struct a __dict__ for this cache.
         return {p.id: p for p in self.partners}
 
+    @functools.cached_property
+    def partner_ids(self) -> tuple[str, ...]:
+        """The partners' ids, in file order."""
+        return tuple(p.id for p in self.partners)
+
     def partner(self, partner_id: str) -> PartnerConfig | None:
         """Return the partner with this id, or None."""
         return self._partners_by_id.get(partner_id)

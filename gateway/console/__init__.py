@@ -7,7 +7,7 @@ and gateway/console/guard.py.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
@@ -41,7 +41,7 @@ def build_console(
     store: Store,
     admin_api: ASGIApp,
     *,
-    partners: Sequence[str],
+    partners: Callable[[], Sequence[str]],
     registry: CollectorRegistry,
     couriers: _Couriers | None,
     erp_consumers: Sequence[_Consumer],
@@ -49,7 +49,8 @@ def build_console(
     allowed_hosts: tuple[str, ...],
     poll_ms: int = DEFAULT_POLL_MS,
 ) -> ASGIApp:
-    """The console behind its guard; `admin_api` is the admin app without its guard."""
+    """The console behind its guard; `admin_api` is the admin app without its guard;
+    `partners()` the partner ids now (a reload changes them)."""
     # The store's read connection: the console's queries are reads like the ledgers' own.
     reads = Reads(store._read)
 

@@ -49,12 +49,13 @@ _Counts = dict[str, tuple[float, float]]  # partner -> (documents in, documents 
 
 
 class Overview:
-    """Reads the overview: `partners` in config order, paged; `services` a callable per row."""
+    """Reads the overview: `partners()` in config order (read each time: a reload changes
+    them), paged; `services` a callable per row."""
 
     def __init__(
         self,
         reads: Reads,
-        partners: Sequence[str],
+        partners: Callable[[], Sequence[str]],
         registry: CollectorRegistry,
         breakers: Callable[[], Mapping[str, str]],
         services: Callable[[], Any],
@@ -63,7 +64,7 @@ class Overview:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._reads = reads
-        self._partners = list(partners)
+        self._partners = partners
         self._registry = registry
         self._breakers = breakers
         self._services = services
@@ -73,7 +74,7 @@ class Overview:
 
     @property
     def pages(self) -> int:
-        return max(1, -(-len(self._partners) // self.page_size))
+        return max(1, -(-len(self._partners()) // self.page_size))
 
     async def read(self, page: int = 1) -> dict[str, Any]:
         """The overview's JSON: `partners` (this page), `services`, `as_of`, `page`, `pages`."""
@@ -83,7 +84,7 @@ class Overview:
         breakers = self._breakers()
         partners = []
         start = (page - 1) * self.page_size
-        for partner in self._partners[start : start + self.page_size]:
+        for partner in self._partners()[start : start + self.page_size]:
             figures = await self._reads.partner_figures(partner)
             in_rate, out_rate = rates.get(partner, (None, None))
             partners.append(
@@ -135,7 +136,7 @@ class Overview:
             then, before = self._samples[0]
             span = now - then
             if span > 0:
-                for partner in self._partners:
+                for partner in self._partners():
                     new = counts.get(partner, (0.0, 0.0))
                     old = before.get(partner, (0.0, 0.0))
                     rates[partner] = (

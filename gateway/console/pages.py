@@ -68,15 +68,14 @@ class ConsoleApp(ProblemRouter):
         reads: Reads,
         overview: Overview,
         admin_api: ASGIApp,
-        partners: Sequence[str],
+        partners: Callable[[], Sequence[str]],
         *,
         poll_ms: int,
     ) -> None:
         self._store = store
         self._reads = reads
         self._overview = overview
-        self._partners = list(partners)
-        self._known = frozenset(partners)
+        self._partners = partners  # read each time: a reload changes them
         self._poll_ms = poll_ms
         admin = _Forward(admin_api)
         super().__init__(
@@ -103,7 +102,7 @@ class ConsoleApp(ProblemRouter):
 
     async def _disable(self, request: Request) -> HTTPResponse:
         partner: str = request.path_params["partner"]
-        if partner not in self._known:
+        if partner not in self._partners():
             raise NotFound(f"no partner {partner[:80]}")
         await self._store.deliveries.disable_endpoint(partner, "disabled by an operator")
         return raw_response(200, _JSON, orjson.dumps({"partner": partner}))
@@ -134,7 +133,7 @@ class ConsoleApp(ProblemRouter):
 
     async def _endpoints(self, request: Request) -> _Built:
         disabled = await self._reads.delivery_partners_disabled()
-        return "Endpoints", views.endpoints(self._partners, disabled), "/console/endpoints", ""
+        return "Endpoints", views.endpoints(self._partners(), disabled), "/console/endpoints", ""
 
     async def _search(self, text: str) -> Html:
         if not text:
