@@ -13,32 +13,15 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
+from configkit import webhook
 from delivery_receiver import OK, Receiver, answering
-from gatewaykit import Partner, load, running, write_config
+from gatewaykit import erp_supplier, load, running
 from test_erp_ingress_gateway import Erp, until
 
 from canonical import decode_envelope, sample_body
 from protocols.http.server import serve
 
 pytestmark = [pytest.mark.anyio, pytest.mark.rabbitmq]
-
-
-def erp_config(erp: Erp) -> str:
-    """Acme, the only partner here, subscribes to the purchase orders it supplies."""
-    return f"""
-[erp]
-requeue_delay_s = 0.1
-
-[[erp.consumers]]
-queue = "{erp.queue}"
-exchange = "{erp.exchange}"
-bindings = {{ "purchase_order.released" = "purchase_order" }}
-
-[[erp.subscriptions]]
-partner = "acme"
-document = "purchase_order"
-match = {{ "supplier.party_id" = "{{partner}}" }}
-"""
 
 
 async def test_erp_purchase_order_reaches_the_supplier_once_signed(
@@ -48,16 +31,8 @@ async def test_erp_purchase_order_reaches_the_supplier_once_signed(
     receiver = Receiver(answering(then=OK))
     async with anyio.create_task_group() as tg:
         port = await tg.start(partial(serve, receiver, host="127.0.0.1", port=0))
-        outbound = (
-            'receives = ["purchase_order"]\n'
-            "[partners.outbound]\n"
-            f'url = "http://127.0.0.1:{port}/hooks/orders"\n'
-            f'secret = "{receiver.secret.reveal()}"\n'
-            'allow_networks = ["127.0.0.0/8"]\n'
-        )
-        path = write_config(
-            tmp_path, amqp_url, [Partner("acme")], extra=erp_config(erp), partner_extra=outbound
-        )
+        desk = webhook(f"http://127.0.0.1:{port}/hooks/orders", receiver.secret)
+        path = erp_supplier(tmp_path, amqp_url, erp, desk)
         body = sample_body("purchase_order", 11, supplier="acme")
         async with running(load(path)) as gateway:
             # The queue exists (and is bound) once the consumer is consuming.

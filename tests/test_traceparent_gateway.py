@@ -15,11 +15,20 @@ from pathlib import Path
 import aio_pika
 import anyio
 import pytest
+from configkit import outbound_amqp, webhook
 from delivery_receiver import OK, Receiver, answering
-from gatewaykit import Partner, bound_queue, client, drain, load, running, write_config
+from gatewaykit import (
+    Partner,
+    bound_queue,
+    client,
+    drain,
+    erp_supplier,
+    load,
+    running,
+    write_config,
+)
 from test_delivery_amqp import fresh_exchange, partner_queue
 from test_erp_ingress_gateway import Erp, until
-from test_erp_to_partner import erp_config
 
 from canonical import decode_envelope, sample_body
 from protocols.http.server import serve
@@ -84,16 +93,8 @@ async def test_an_erp_messages_traceparent_continues_on_the_webhook_to_the_suppl
     receiver = Receiver(answering(then=OK))
     async with anyio.create_task_group() as tg:
         port = await tg.start(partial(serve, receiver, host="127.0.0.1", port=0))
-        outbound = (
-            'receives = ["purchase_order"]\n'
-            "[partners.outbound]\n"
-            f'url = "http://127.0.0.1:{port}/hooks/orders"\n'
-            f'secret = "{receiver.secret.reveal()}"\n'
-            'allow_networks = ["127.0.0.0/8"]\n'
-        )
-        path = write_config(
-            tmp_path, amqp_url, [Partner("acme")], extra=erp_config(erp), partner_extra=outbound
-        )
+        desk = webhook(f"http://127.0.0.1:{port}/hooks/orders", receiver.secret)
+        path = erp_supplier(tmp_path, amqp_url, erp, desk)
         body = sample_body("purchase_order", 12, supplier="acme")
         async with running(load(path)) as gateway:
             await until(lambda: all(c.statistics().consuming for c in gateway.erp_consumers))
@@ -115,13 +116,7 @@ async def test_an_erp_messages_traceparent_is_a_header_on_the_suppliers_amqp_mes
     tmp_path: Path, amqp_url: str
 ) -> None:
     erp, exchange = Erp(), fresh_exchange()
-    outbound = (
-        'receives = ["purchase_order"]\n'
-        f'[partners.outbound_amqp]\nexchange = "{exchange}"\nretry_schedule_s = [0.1]\n'
-    )
-    path = write_config(
-        tmp_path, amqp_url, [Partner("acme")], extra=erp_config(erp), partner_extra=outbound
-    )
+    path = erp_supplier(tmp_path, amqp_url, erp, outbound_amqp(exchange))
     body = sample_body("purchase_order", 13, supplier="acme")
     async with (
         partner_queue(amqp_url, exchange, "purchase_order.acme") as queue,
