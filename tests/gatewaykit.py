@@ -155,6 +155,17 @@ async def running(config: GatewayConfig) -> AsyncIterator[Gateway]:
             gateway.stop()
 
 
+@asynccontextmanager
+async def consuming(config: GatewayConfig, timeout: float = 15.0) -> AsyncIterator[Gateway]:
+    """`running`, from when the gateway's ERP consumers consume: their queues exist and are
+    bound, so what the ERP publishes from then on reaches the gateway."""
+    async with running(config) as gateway:
+        with anyio.fail_after(timeout):
+            while not all(c.statistics().consuming for c in gateway.erp_consumers):
+                await anyio.sleep(0.02)
+        yield gateway
+
+
 def client(gateway: Gateway) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.http_port}", timeout=10)
 

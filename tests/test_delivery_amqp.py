@@ -17,8 +17,8 @@ import msgspec
 import pytest
 from configkit import outbound_amqp
 from delivery_receiver import FAST_SCHEDULE, Outbound, deliveries_for
-from gatewaykit import drain, erp_supplier, load, running
-from test_erp_ingress_gateway import Erp, until
+from gatewaykit import consuming, drain, erp_supplier, load
+from test_erp_ingress_gateway import Erp
 
 from canonical import decode_envelope, sample_body
 from canonical.errors import ConfigError
@@ -213,9 +213,8 @@ async def test_an_erp_purchase_order_is_published_to_the_suppliers_exchange_by_t
     body = sample_body("purchase_order", 11, supplier="acme")
     async with (
         partner_queue(amqp_url, exchange, "purchase_order.acme") as queue,
-        running(load(path)) as gateway,
+        consuming(load(path)),
     ):
-        await until(lambda: all(c.statistics().consuming for c in gateway.erp_consumers))
         await erp.publish(amqp_url, body, "erp-po-11")
         got = await drain(queue, expect=1, timeout=20)
 

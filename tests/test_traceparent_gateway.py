@@ -9,18 +9,17 @@ publishes, so the headers checked are the ones on the wire.
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 import aio_pika
-import anyio
 import pytest
-from configkit import outbound_amqp, webhook
-from delivery_receiver import OK, Receiver, answering
+from configkit import outbound_amqp
+from delivery_receiver import OK, Receiver, answering, order_desk
 from gatewaykit import (
     Partner,
     bound_queue,
     client,
+    consuming,
     drain,
     erp_supplier,
     load,
@@ -31,7 +30,6 @@ from test_delivery_amqp import fresh_exchange, partner_queue
 from test_erp_ingress_gateway import Erp, until
 
 from canonical import decode_envelope, sample_body
-from protocols.http.server import serve
 
 pytestmark = [pytest.mark.anyio, pytest.mark.rabbitmq]
 
@@ -91,16 +89,13 @@ async def test_an_erp_messages_traceparent_continues_on_the_webhook_to_the_suppl
 ) -> None:
     erp = Erp()
     receiver = Receiver(answering(then=OK))
-    async with anyio.create_task_group() as tg:
-        port = await tg.start(partial(serve, receiver, host="127.0.0.1", port=0))
-        desk = webhook(f"http://127.0.0.1:{port}/hooks/orders", receiver.secret)
-        path = erp_supplier(tmp_path, amqp_url, erp, desk)
-        body = sample_body("purchase_order", 12, supplier="acme")
-        async with running(load(path)) as gateway:
-            await until(lambda: all(c.statistics().consuming for c in gateway.erp_consumers))
-            await publish_traced(erp, amqp_url, body, SENT)
-            await until(lambda: bool(receiver.delivered()), timeout=20)
-        tg.cancel_scope.cancel()
+    body = sample_body("purchase_order", 12, supplier="acme")
+    async with (
+        order_desk(receiver) as desk,
+        consuming(load(erp_supplier(tmp_path, amqp_url, erp, desk))),
+    ):
+        await publish_traced(erp, amqp_url, body, SENT)
+        await until(lambda: bool(receiver.delivered()), timeout=20)
 
     call = receiver.calls[0]
     assert call.verified
@@ -120,9 +115,8 @@ async def test_an_erp_messages_traceparent_is_a_header_on_the_suppliers_amqp_mes
     body = sample_body("purchase_order", 13, supplier="acme")
     async with (
         partner_queue(amqp_url, exchange, "purchase_order.acme") as queue,
-        running(load(path)) as gateway,
+        consuming(load(path)),
     ):
-        await until(lambda: all(c.statistics().consuming for c in gateway.erp_consumers))
         await publish_traced(erp, amqp_url, body, SENT)
         got = await drain(queue, expect=1, timeout=20)
 
