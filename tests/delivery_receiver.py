@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import anyio
+from configkit import webhook
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from actors.delivery import OutboundDelivery
@@ -178,6 +179,16 @@ async def serving(receiver: Receiver) -> AsyncIterator[str]:
             partial(serve, receiver, host="127.0.0.1", port=0, shutdown_timeout=0.2)
         )
         yield f"http://localhost:{port}/hooks"
+        tg.cancel_scope.cancel()
+
+
+@contextlib.asynccontextmanager
+async def order_desk(receiver: Receiver) -> AsyncIterator[str]:
+    """Serve `receiver` on 127.0.0.1 until the block ends; yield the `[partners.outbound]`
+    table of a partner whose purchase orders it takes."""
+    async with anyio.create_task_group() as tg:
+        port = await tg.start(partial(serve, receiver, host="127.0.0.1", port=0))
+        yield webhook(f"http://127.0.0.1:{port}/hooks/orders", receiver.secret)
         tg.cancel_scope.cancel()
 
 

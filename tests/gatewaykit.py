@@ -9,16 +9,21 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aio_pika
 import anyio
 import httpx
 import standardwebhooks
+from configkit import base, erp_section, partner, supplier, write
 
 from canonical.ids import new_message_id
 from gateway.app import Gateway
 from gateway.config import GatewayConfig, Secret, load_config
 from protocols.http.signatures import decode_whsec, sign
+
+if TYPE_CHECKING:
+    from test_erp_ingress_gateway import Erp
 
 DOCUMENTS = '["purchase_order", "purchase_order_ack", "advance_ship_notice", "inventory_delta"]'
 
@@ -60,22 +65,22 @@ def write_config(
     documents: str = DOCUMENTS,
 ) -> Path:
     """Write a gateway TOML for `partners` into `folder` and return its path."""
-    lines = [
-        f"[http]\nport = {http_port}\n",
-        f"[admin]\nport = {admin_port}\n",
-        f'[store]\npath = "{folder / "gateway.db"}"\n',
-        f'[amqp]\nurl = "{amqp_url}"\nreconnect_min_s = 0.1\nreconnect_max_s = 1.0\n',
-        extra,
+    listeners = base(folder, amqp_url, http_port=http_port, admin_port=admin_port)
+    entries = [
+        partner(p.id, [p.secret], sends=documents, extra=f"{partner_extra}\n") for p in partners
     ]
-    for partner in partners:
-        lines.append(
-            f'[[partners]]\nid = "{partner.id}"\nname = "{partner.id}"\n'
-            f'secrets = ["{partner.secret}"]\nsends = {documents}\n'
-            f"rate_limit = {{ per_second = 100000.0, burst = 100000 }}\n{partner_extra}\n"
-        )
-    path = folder / "gateway.toml"
-    path.write_text("\n".join(lines))
-    return path
+    return write(folder, listeners, extra, *entries)
+
+
+def erp_supplier(folder: Path, amqp_url: str, erp: Erp, channel: str, *, extra: str = "") -> Path:
+    """acme, the only partner, receives the purchase orders `erp` releases over `channel`."""
+    return write_config(
+        folder,
+        amqp_url,
+        [Partner("acme")],
+        extra=extra + erp_section(erp),
+        partner_extra=supplier(channel),
+    )
 
 
 class GatewayProcess:
@@ -148,6 +153,17 @@ async def running(config: GatewayConfig) -> AsyncIterator[Gateway]:
             yield gateway
         finally:
             gateway.stop()
+
+
+@asynccontextmanager
+async def consuming(config: GatewayConfig, timeout: float = 15.0) -> AsyncIterator[Gateway]:
+    """`running`, from when the gateway's ERP consumers consume: their queues exist and are
+    bound, so what the ERP publishes from then on reaches the gateway."""
+    async with running(config) as gateway:
+        with anyio.fail_after(timeout):
+            while not all(c.statistics().consuming for c in gateway.erp_consumers):
+                await anyio.sleep(0.02)
+        yield gateway
 
 
 def client(gateway: Gateway) -> httpx.AsyncClient:

@@ -15,10 +15,10 @@ import aio_pika
 import anyio
 import msgspec
 import pytest
+from configkit import outbound_amqp
 from delivery_receiver import FAST_SCHEDULE, Outbound, deliveries_for
-from gatewaykit import Partner, drain, load, running, write_config
-from test_erp_ingress_gateway import Erp, until
-from test_erp_to_partner import erp_config
+from gatewaykit import consuming, drain, erp_supplier, load
+from test_erp_ingress_gateway import Erp
 
 from canonical import decode_envelope, sample_body
 from canonical.errors import ConfigError
@@ -209,19 +209,12 @@ async def test_an_erp_purchase_order_is_published_to_the_suppliers_exchange_by_t
     tmp_path: Path, amqp_url: str
 ) -> None:
     erp, exchange = Erp(), fresh_exchange()
-    outbound = (
-        'receives = ["purchase_order"]\n'
-        f'[partners.outbound_amqp]\nexchange = "{exchange}"\nretry_schedule_s = [0.1]\n'
-    )
-    path = write_config(
-        tmp_path, amqp_url, [Partner("acme")], extra=erp_config(erp), partner_extra=outbound
-    )
+    path = erp_supplier(tmp_path, amqp_url, erp, outbound_amqp(exchange))
     body = sample_body("purchase_order", 11, supplier="acme")
     async with (
         partner_queue(amqp_url, exchange, "purchase_order.acme") as queue,
-        running(load(path)) as gateway,
+        consuming(load(path)),
     ):
-        await until(lambda: all(c.statistics().consuming for c in gateway.erp_consumers))
         await erp.publish(amqp_url, body, "erp-po-11")
         got = await drain(queue, expect=1, timeout=20)
 

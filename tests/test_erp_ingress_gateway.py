@@ -15,6 +15,7 @@ import aio_pika
 import anyio
 import orjson
 import pytest
+from configkit import PO_RELEASED, erp_section
 from gatewaykit import Partner, bound_queue, drain, load, running, write_config
 
 from canonical import decode_envelope, sample_body
@@ -33,27 +34,13 @@ class Erp:
         self.queue = f"test.gateway-erp.{tag}"
 
     def config(self) -> str:
-        return f"""
-[erp]
-requeue_delay_s = 0.1
-
-[[erp.consumers]]
-queue = "{self.queue}"
-exchange = "{self.exchange}"
-prefetch = 8
-concurrency = 4
-bindings = {{ "purchase_order.released" = "purchase_order", "item.updated" = "item_master" }}
-
-[[erp.subscriptions]]
-partner = "acme"
-document = "purchase_order"
-match = {{ "supplier.party_id" = "{{partner}}" }}
-
-[[erp.subscriptions]]
-partner = "globex"
-document = "purchase_order"
-match = {{ "supplier.party_id" = "{{partner}}" }}
-"""
+        """acme and globex subscribed; item updates too; the consumer tuned."""
+        return erp_section(
+            self,
+            ("acme", "globex"),
+            bindings=PO_RELEASED | {"item.updated": "item_master"},
+            tuning="prefetch = 8\nconcurrency = 4\n",
+        )
 
     async def publish(
         self, url: str, body: bytes, message_id: str, key: str = "purchase_order.released"

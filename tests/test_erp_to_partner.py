@@ -7,38 +7,18 @@ to the supplier's endpoint, a real server on loopback that verifies with `standa
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 import anyio
 import httpx
 import pytest
-from delivery_receiver import OK, Receiver, answering
-from gatewaykit import Partner, load, running, write_config
-from test_erp_ingress_gateway import Erp, until
+from delivery_receiver import OK, Receiver, answering, order_desk
+from gatewaykit import consuming, erp_supplier, load
+from test_erp_ingress_gateway import Erp
 
 from canonical import decode_envelope, sample_body
-from protocols.http.server import serve
 
 pytestmark = [pytest.mark.anyio, pytest.mark.rabbitmq]
-
-
-def erp_config(erp: Erp) -> str:
-    """Acme, the only partner here, subscribes to the purchase orders it supplies."""
-    return f"""
-[erp]
-requeue_delay_s = 0.1
-
-[[erp.consumers]]
-queue = "{erp.queue}"
-exchange = "{erp.exchange}"
-bindings = {{ "purchase_order.released" = "purchase_order" }}
-
-[[erp.subscriptions]]
-partner = "acme"
-document = "purchase_order"
-match = {{ "supplier.party_id" = "{{partner}}" }}
-"""
 
 
 async def test_erp_purchase_order_reaches_the_supplier_once_signed(
@@ -46,33 +26,21 @@ async def test_erp_purchase_order_reaches_the_supplier_once_signed(
 ) -> None:
     erp = Erp()
     receiver = Receiver(answering(then=OK))
-    async with anyio.create_task_group() as tg:
-        port = await tg.start(partial(serve, receiver, host="127.0.0.1", port=0))
-        outbound = (
-            'receives = ["purchase_order"]\n'
-            "[partners.outbound]\n"
-            f'url = "http://127.0.0.1:{port}/hooks/orders"\n'
-            f'secret = "{receiver.secret.reveal()}"\n'
-            'allow_networks = ["127.0.0.0/8"]\n'
-        )
-        path = write_config(
-            tmp_path, amqp_url, [Partner("acme")], extra=erp_config(erp), partner_extra=outbound
-        )
-        body = sample_body("purchase_order", 11, supplier="acme")
-        async with running(load(path)) as gateway:
-            # The queue exists (and is bound) once the consumer is consuming.
-            await until(lambda: all(c.statistics().consuming for c in gateway.erp_consumers))
-            await erp.publish(amqp_url, body, "erp-po-11")
-            await erp.publish(amqp_url, body, "erp-po-11")  # the ERP's own retry
-            with anyio.fail_after(20):
-                while not receiver.delivered():
-                    await anyio.sleep(0.05)
-            await anyio.sleep(1.0)  # a second delivery, if there were one, would show by now
-            admin = f"http://127.0.0.1:{gateway.admin_port}"
-            async with httpx.AsyncClient(timeout=10) as http:
-                ready = (await http.get(f"{admin}/readyz")).json()
-                metrics = (await http.get(f"{admin}/metrics")).text
-        tg.cancel_scope.cancel()
+    body = sample_body("purchase_order", 11, supplier="acme")
+    async with (
+        order_desk(receiver) as desk,
+        consuming(load(erp_supplier(tmp_path, amqp_url, erp, desk))) as gateway,
+    ):
+        await erp.publish(amqp_url, body, "erp-po-11")
+        await erp.publish(amqp_url, body, "erp-po-11")  # the ERP's own retry
+        with anyio.fail_after(20):
+            while not receiver.delivered():
+                await anyio.sleep(0.05)
+        await anyio.sleep(1.0)  # a second delivery, if there were one, would show by now
+        admin = f"http://127.0.0.1:{gateway.admin_port}"
+        async with httpx.AsyncClient(timeout=10) as http:
+            ready = (await http.get(f"{admin}/readyz")).json()
+            metrics = (await http.get(f"{admin}/metrics")).text
 
     assert len(receiver.calls) == 1
     call = receiver.calls[0]

@@ -11,7 +11,8 @@ from pathlib import Path
 import anyio
 import orjson
 import pytest
-from gatewaykit import Partner, bound_queue, drain, load, running, write_config
+from configkit import supplier, x12_files
+from gatewaykit import Partner, bound_queue, drain, erp_supplier, load, running, write_config
 from test_erp_ingress_gateway import Erp
 from x12_channel import supplier_file
 
@@ -21,29 +22,6 @@ from canonical.x12 import decode_file
 pytestmark = [pytest.mark.anyio, pytest.mark.rabbitmq]
 
 ACME = Partner("acme")
-
-
-def x12_config(folder: Path) -> str:
-    return f"""
-receives = ["purchase_order"]
-
-[partners.files]
-folder = "{folder}"
-poll_interval_s = 0.1
-settle_s = 1
-
-[[partners.files.rules]]
-pattern = "*.x12"
-document_type = "purchase_order_ack"
-format = "x12"
-
-[partners.x12]
-sender_id = "DISTCO"
-receiver_id = "ACMESUPPLY"
-
-[partners.edi]
-send_as_x12 = ["purchase_order"]
-"""
 
 
 async def until(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
@@ -69,7 +47,8 @@ async def test_a_suppliers_x12_file_reaches_the_queue_once_and_is_answered(
     tmp_path: Path, amqp_url: str
 ) -> None:
     folder = tmp_path / "acme"
-    config = load(write_config(tmp_path, amqp_url, [ACME], partner_extra=x12_config(folder)))
+    path = write_config(tmp_path, amqp_url, [ACME], partner_extra=supplier(x12_files(folder)))
+    config = load(path)
     async with bound_queue(amqp_url, "test.files.x12") as queue, running(config):
         drop(folder, "supplier_1.x12", supplier_file("000000100"), 1_780_000_000)
         await until(lambda: os.listdir(folder / "archive") == ["supplier_1.x12"], "archived")
@@ -104,31 +83,12 @@ async def test_a_suppliers_x12_file_reaches_the_queue_once_and_is_answered(
     assert [m.routing_key for m in later] == ["exception.acme"]
 
 
-def erp_config(erp: Erp) -> str:
-    return f"""
-[erp]
-requeue_delay_s = 0.1
-
-[[erp.consumers]]
-queue = "{erp.queue}"
-exchange = "{erp.exchange}"
-bindings = {{ "purchase_order.released" = "purchase_order" }}
-
-[[erp.subscriptions]]
-partner = "acme"
-document = "purchase_order"
-match = {{ "supplier.party_id" = "{{partner}}" }}
-"""
-
-
 async def test_a_released_purchase_order_goes_to_the_supplier_as_an_850_file(
     tmp_path: Path, amqp_url: str
 ) -> None:
     erp = Erp()
     folder = tmp_path / "acme"
-    path = write_config(
-        tmp_path, amqp_url, [ACME], extra=erp_config(erp), partner_extra=x12_config(folder)
-    )
+    path = erp_supplier(tmp_path, amqp_url, erp, x12_files(folder))
     body = sample_body("purchase_order", 11, supplier="acme")
     async with running(load(path)) as gateway:
         await until(

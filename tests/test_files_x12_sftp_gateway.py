@@ -14,8 +14,9 @@ from pathlib import Path
 import orjson
 import pytest
 from aio_pika.abc import AbstractIncomingMessage
+from configkit import workflow, x12_files
 from files_support import select, sftp_server_table, until
-from gatewaykit import Partner, bound_queue, drain, load, running, write_config
+from gatewaykit import bound_queue, drain, erp_supplier, load, running
 from sshd import LocalSshd
 from test_erp_ingress_gateway import Erp
 from x12_channel import supplier_file
@@ -26,47 +27,9 @@ from canonical.x12 import X12Reading, decode_file
 
 pytestmark = [pytest.mark.anyio, pytest.mark.rabbitmq]
 
-ACME = Partner("acme")
 MTIME = 1_780_000_000
 # The supplier's sample interchange (tests/x12_samples/855_856_810.x12) answers PO-0000007.
 PO = 7
-
-X12 = """
-[partners.files]
-[[partners.files.rules]]
-pattern = "*.x12"
-document_type = "purchase_order_ack"
-format = "x12"
-
-[partners.x12]
-sender_id = "DISTCO"
-receiver_id = "ACMESUPPLY"
-
-[partners.edi]
-send_as_x12 = ["purchase_order"]
-"""
-
-
-def erp_table(erp: Erp) -> str:
-    # The PO thread's own exceptions (quantities short, lines rejected: test_workflow_gateway.py)
-    # would share the queue with the file channel's: off, so what is counted here is the files'.
-    return f"""
-[workflow]
-enabled = false
-
-[erp]
-requeue_delay_s = 0.1
-
-[[erp.consumers]]
-queue = "{erp.queue}"
-exchange = "{erp.exchange}"
-bindings = {{ "purchase_order.released" = "purchase_order" }}
-
-[[erp.subscriptions]]
-partner = "acme"
-document = "purchase_order"
-match = {{ "supplier.party_id" = "{{partner}}" }}
-"""
 
 
 def ack_in_error(control: str) -> str:
@@ -107,9 +70,10 @@ async def test_a_po_thread_in_x12_over_the_partners_sftp_server(
     tmp_path: Path, amqp_url: str, sftp_server: LocalSshd
 ) -> None:
     erp = Erp()
-    # Keys of the partner's own table first: each [table] header after ends it.
-    partner = 'receives = ["purchase_order"]\n' + sftp_server_table(tmp_path, sftp_server) + X12
-    path = write_config(tmp_path, amqp_url, [ACME], extra=erp_table(erp), partner_extra=partner)
+    channel = sftp_server_table(tmp_path, sftp_server) + x12_files()
+    # The PO thread's own exceptions (quantities short, lines rejected: test_workflow_gateway.py)
+    # would share the queue with the file channel's: off, so what is counted here is the files'.
+    path = erp_supplier(tmp_path, amqp_url, erp, channel, extra=workflow(enabled=False))
     config = load(path)
     body = sample_body("purchase_order", PO, supplier="acme")
     # What the supplier's files make (`*.acme`); the ERP's PO goes to the supplier as a file.

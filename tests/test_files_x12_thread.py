@@ -10,6 +10,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from configkit import base, compose, erp_section, partner, workflow, x12_files
 from gatewaykit import Partner, load
 from test_erp_ingress_gateway import Erp, until
 from test_workflow_gateway import until_status
@@ -34,58 +35,21 @@ SUPPLIER = X12Profile(sender_id="ACMESUPPLY", receiver_id="DISTCO")
 
 
 def config_text(tmp_path: Path, amqp_url: str, erp: Erp, folder: Path) -> str:
-    return f"""
-[http]
-port = 0
-[admin]
-port = 0
-[store]
-path = "{tmp_path / "gateway.db"}"
-[amqp]
-url = "{amqp_url}"
-reconnect_min_s = 0.1
-reconnect_max_s = 1.0
-[log]
-level = "WARNING"
-
-[erp]
-requeue_delay_s = 0.1
-[[erp.consumers]]
-queue = "{erp.queue}"
-exchange = "{erp.exchange}"
-bindings = {{ "purchase_order.released" = "purchase_order" }}
-[[erp.subscriptions]]
-partner = "acme"
-document = "purchase_order"
-match = {{ "supplier.party_id" = "{{partner}}" }}
-
-[workflow]
-feed_poll_s = 0.1
-
-[[partners]]
-id = "acme"
-name = "Acme Supplies"
-secrets = ["{ACME.secret}"]
-sends = ["purchase_order_ack", "advance_ship_notice", "invoice"]
-receives = ["purchase_order"]
-
-[partners.files]
-folder = "{folder}"
-poll_interval_s = 0.1
-settle_s = 1
-
-[[partners.files.rules]]
-pattern = "*.x12"
-document_type = "purchase_order_ack"
-format = "x12"
-
-[partners.x12]
-sender_id = "DISTCO"
-receiver_id = "ACMESUPPLY"
-
-[partners.edi]
-send_as_x12 = ["purchase_order"]
-"""
+    """acme supplies over X12 files in `folder`; the thread's feed read fast."""
+    return compose(
+        base(tmp_path, amqp_url, log_level="WARNING"),
+        erp_section(erp),
+        workflow(),
+        partner(
+            ACME.id,
+            [ACME.secret],
+            name="Acme Supplies",
+            sends=["purchase_order_ack", "advance_ship_notice", "invoice"],
+            receives=["purchase_order"],
+            per_second=None,
+            extra=x12_files(folder),
+        ),
+    )
 
 
 def drop(folder: Path, name: str, data: bytes) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
+from configkit import base, compose, erp_section, partner, webhook, workflow
 from delivery_receiver import OK, Receiver, answering
 from gatewaykit import Partner, bound_queue, drain, load
 from test_erp_ingress_gateway import Erp, until
@@ -45,60 +46,20 @@ def config_text(
     mistakes: str = "",
 ) -> str:
     receiver, port = desk
-    secrets = ", ".join(f'"{s}"' for s in acme_secrets)
-    text = f"""
-[http]
-port = 0
-[admin]
-port = 0
-[store]
-path = "{tmp_path / "gateway.db"}"
-[amqp]
-url = "{amqp_url}"
-reconnect_min_s = 0.1
-reconnect_max_s = 1.0
-[log]
-level = "WARNING"
-
-[erp]
-requeue_delay_s = 0.1
-[[erp.consumers]]
-queue = "{erp.queue}"
-exchange = "{erp.exchange}"
-bindings = {{ "purchase_order.released" = "purchase_order" }}
-[[erp.subscriptions]]
-partner = "acme"
-document = "purchase_order"
-match = {{ "supplier.party_id" = "{{partner}}" }}
-
-[workflow]
-feed_poll_s = 0.1
-[workflow.partners.acme]
-ack_sla_hours = {ack_sla_hours}
-
-[[partners]]
-id = "acme"
-name = "Acme Supplies"
-secrets = [{secrets}]
-sends = ["purchase_order", "purchase_order_ack"]
-receives = ["purchase_order"]
-rate_limit = {{ per_second = 100000.0, burst = 100000 }}
-[partners.outbound]
-url = "http://127.0.0.1:{port}/hooks/orders"
-secret = "{receiver.secret.reveal()}"
-allow_networks = ["127.0.0.0/8"]
-{mistakes}
-"""
-    for partner in partners:
-        text += f"""
-[[partners]]
-id = "{partner.id}"
-name = "{partner.id}"
-secrets = ["{partner.secret}"]
-sends = ["purchase_order"]
-rate_limit = {{ per_second = 100000.0, burst = 100000 }}
-"""
-    return text
+    return compose(
+        base(tmp_path, amqp_url, log_level="WARNING"),
+        erp_section(erp),
+        workflow({"acme": {"ack_sla_hours": ack_sla_hours}}),
+        partner(
+            "acme",
+            acme_secrets,
+            name="Acme Supplies",
+            sends=["purchase_order", "purchase_order_ack"],
+            receives=["purchase_order"],
+            extra=webhook(f"http://127.0.0.1:{port}/hooks/orders", receiver.secret) + mistakes,
+        ),
+        *(partner(p.id, [p.secret], sends=["purchase_order"]) for p in partners),
+    )
 
 
 @dataclass

@@ -25,7 +25,7 @@ CONFIG = RuntimeConfig(
 class Gated(Actor[int, int]):
     """Holds message 0 until the gate opens; notes every message it handles."""
 
-    def __init__(self, gate: anyio.Event, seen: list[int]) -> None:
+    def __init__(self, gate: anyio.Event, seen: list[object]) -> None:
         self.gate = gate
         self.seen = seen
 
@@ -56,7 +56,7 @@ class Quantities(Actor[int, int]):
 
 
 async def test_a_full_mailbox_makes_the_sender_wait_and_depth_stays_within_the_bound() -> None:
-    gate, seen, sent, depths = anyio.Event(), list[int](), list[int](), list[int]()
+    gate, seen, sent, depths = anyio.Event(), list[object](), list[int](), list[int]()
 
     class Probing(Gated):
         async def receive(self, message: int) -> int:
@@ -85,7 +85,7 @@ async def test_a_full_mailbox_makes_the_sender_wait_and_depth_stays_within_the_b
 
 
 async def test_tell_nowait_raises_mailbox_full_instead_of_waiting() -> None:
-    gate, seen = anyio.Event(), list[int]()
+    gate, seen = anyio.Event(), list[object]()
     async with Supervisor(CONFIG, dead_letters=InMemoryDeadLetters()) as supervisor:
         ref = supervisor.spawn("gated", lambda: Gated(gate, seen))
         await ref.tell(0)

@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import anyio
 import pytest
+from test_runtime_mailbox import Gated
 
 from actors.runtime import (
-    Actor,
     ActorRef,
     ActorStopped,
     InMemoryDeadLetters,
@@ -24,18 +24,8 @@ CONFIG = RuntimeConfig(
 )
 
 
-class Recorder(Actor[int, int]):
-    """Holds message 0 until the gate opens; notes each message and its own stop."""
-
-    def __init__(self, gate: anyio.Event, seen: list[object]) -> None:
-        self.gate = gate
-        self.seen = seen
-
-    async def receive(self, message: int) -> int:
-        if message == 0:
-            await self.gate.wait()
-        self.seen.append(message)
-        return message
+class Recorder(Gated):
+    """Gated, and notes its own stop too."""
 
     async def stopping(self) -> None:
         self.seen.append("stopped")

@@ -9,20 +9,27 @@ publishes, so the headers checked are the ones on the wire.
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 import aio_pika
-import anyio
 import pytest
-from delivery_receiver import OK, Receiver, answering
-from gatewaykit import Partner, bound_queue, client, drain, load, running, write_config
+from configkit import outbound_amqp
+from delivery_receiver import OK, Receiver, answering, order_desk
+from gatewaykit import (
+    Partner,
+    bound_queue,
+    client,
+    consuming,
+    drain,
+    erp_supplier,
+    load,
+    running,
+    write_config,
+)
 from test_delivery_amqp import fresh_exchange, partner_queue
 from test_erp_ingress_gateway import Erp, until
-from test_erp_to_partner import erp_config
 
 from canonical import decode_envelope, sample_body
-from protocols.http.server import serve
 
 pytestmark = [pytest.mark.anyio, pytest.mark.rabbitmq]
 
@@ -82,24 +89,13 @@ async def test_an_erp_messages_traceparent_continues_on_the_webhook_to_the_suppl
 ) -> None:
     erp = Erp()
     receiver = Receiver(answering(then=OK))
-    async with anyio.create_task_group() as tg:
-        port = await tg.start(partial(serve, receiver, host="127.0.0.1", port=0))
-        outbound = (
-            'receives = ["purchase_order"]\n'
-            "[partners.outbound]\n"
-            f'url = "http://127.0.0.1:{port}/hooks/orders"\n'
-            f'secret = "{receiver.secret.reveal()}"\n'
-            'allow_networks = ["127.0.0.0/8"]\n'
-        )
-        path = write_config(
-            tmp_path, amqp_url, [Partner("acme")], extra=erp_config(erp), partner_extra=outbound
-        )
-        body = sample_body("purchase_order", 12, supplier="acme")
-        async with running(load(path)) as gateway:
-            await until(lambda: all(c.statistics().consuming for c in gateway.erp_consumers))
-            await publish_traced(erp, amqp_url, body, SENT)
-            await until(lambda: bool(receiver.delivered()), timeout=20)
-        tg.cancel_scope.cancel()
+    body = sample_body("purchase_order", 12, supplier="acme")
+    async with (
+        order_desk(receiver) as desk,
+        consuming(load(erp_supplier(tmp_path, amqp_url, erp, desk))),
+    ):
+        await publish_traced(erp, amqp_url, body, SENT)
+        await until(lambda: bool(receiver.delivered()), timeout=20)
 
     call = receiver.calls[0]
     assert call.verified
@@ -115,19 +111,12 @@ async def test_an_erp_messages_traceparent_is_a_header_on_the_suppliers_amqp_mes
     tmp_path: Path, amqp_url: str
 ) -> None:
     erp, exchange = Erp(), fresh_exchange()
-    outbound = (
-        'receives = ["purchase_order"]\n'
-        f'[partners.outbound_amqp]\nexchange = "{exchange}"\nretry_schedule_s = [0.1]\n'
-    )
-    path = write_config(
-        tmp_path, amqp_url, [Partner("acme")], extra=erp_config(erp), partner_extra=outbound
-    )
+    path = erp_supplier(tmp_path, amqp_url, erp, outbound_amqp(exchange))
     body = sample_body("purchase_order", 13, supplier="acme")
     async with (
         partner_queue(amqp_url, exchange, "purchase_order.acme") as queue,
-        running(load(path)) as gateway,
+        consuming(load(path)),
     ):
-        await until(lambda: all(c.statistics().consuming for c in gateway.erp_consumers))
         await publish_traced(erp, amqp_url, body, SENT)
         got = await drain(queue, expect=1, timeout=20)
 

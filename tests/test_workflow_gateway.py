@@ -21,6 +21,7 @@ import aio_pika
 import anyio
 import httpx
 import pytest
+from configkit import base, compose, erp_section, partner, webhook, workflow
 from delivery_receiver import OK, Receiver, answering
 from gatewaykit import Partner, drain, load
 from test_erp_ingress_gateway import Erp, until
@@ -55,55 +56,29 @@ ERP_KEYS = (
 
 
 def config_text(tmp_path: Path, amqp_url: str, erp: Erp, receiver: Receiver, port: int) -> str:
-    return f"""
-[http]
-port = 0
-[admin]
-port = 0
-[store]
-path = "{tmp_path / "gateway.db"}"
-[amqp]
-url = "{amqp_url}"
-reconnect_min_s = 0.1
-reconnect_max_s = 1.0
-[log]
-level = "WARNING"
-
-[erp]
-requeue_delay_s = 0.1
-[[erp.consumers]]
-queue = "{erp.queue}"
-exchange = "{erp.exchange}"
-bindings = {{ "purchase_order.released" = "purchase_order" }}
-[[erp.subscriptions]]
-partner = "acme"
-document = "purchase_order"
-match = {{ "supplier.party_id" = "{{partner}}" }}
-
-[workflow]
-feed_poll_s = 0.1
-[workflow.partners.acme]
-quantity_percent = 5.0
-
-[[partners]]
-id = "acme"
-name = "Acme Supplies"
-secrets = ["{ACME.secret}"]
-sends = ["purchase_order_ack", "advance_ship_notice", "invoice"]
-receives = ["purchase_order"]
-rate_limit = {{ per_second = 1000.0, burst = 1000 }}
-[partners.outbound]
-url = "http://127.0.0.1:{port}/hooks/orders"
-secret = "{receiver.secret.reveal()}"
-allow_networks = ["127.0.0.0/8"]
-
-[[partners]]
-id = "globex"
-name = "Globex Logistics"
-secrets = ["{GLOBEX.secret}"]
-sends = ["goods_receipt"]
-rate_limit = {{ per_second = 1000.0, burst = 1000 }}
-"""
+    """acme supplies (its order desk on `port`), globex receives goods; the thread's tolerances."""
+    desk = webhook(f"http://127.0.0.1:{port}/hooks/orders", receiver.secret)
+    return compose(
+        base(tmp_path, amqp_url, log_level="WARNING"),
+        erp_section(erp),
+        workflow({"acme": {"quantity_percent": 5.0}}),
+        partner(
+            ACME.id,
+            [ACME.secret],
+            name="Acme Supplies",
+            sends=["purchase_order_ack", "advance_ship_notice", "invoice"],
+            receives=["purchase_order"],
+            per_second=1000.0,
+            extra=desk,
+        ),
+        partner(
+            GLOBEX.id,
+            [GLOBEX.secret],
+            name="Globex Logistics",
+            sends=["goods_receipt"],
+            per_second=1000.0,
+        ),
+    )
 
 
 @asynccontextmanager
