@@ -93,7 +93,7 @@ class Gateway:
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.config = config
-        # Where `reload()` reads the configuration again (SIGHUP, POST /admin/reload).
+        # Where `reload()` reads the configuration again (SIGHUP, POST /config/reload).
         self.config_path = config_path
         self._environ = dict(environ or {})
         # Applied reloads since start; one reload at a time.
