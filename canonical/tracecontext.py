@@ -25,6 +25,7 @@ import msgspec
 __all__ = [
     "TRACEPARENT_LENGTH",
     "child_traceparent",
+    "new_traceparent",
     "next_hop",
     "parse_traceparent",
     "traceparent_of",
@@ -91,10 +92,23 @@ def child_traceparent(traceparent: str) -> str:
     hop = _HOP.get()
     if hop is not None and hop[3:35] == traceparent[3:35]:
         return hop
-    parent_id = os.urandom(8).hex()
-    while parent_id == "0" * 16:  # invalid as a parent id; one chance in 2**64
-        parent_id = os.urandom(8).hex()
-    return f"{traceparent[:36]}{parent_id}{traceparent[52:TRACEPARENT_LENGTH]}"
+    return f"{traceparent[:36]}{_random_id(8)}{traceparent[52:TRACEPARENT_LENGTH]}"
+
+
+def new_traceparent() -> str:
+    """Return the `traceparent` of a new trace (sampled): for what starts one, such as a file.
+
+    Its parent id stands for the thing itself (the file), which no span records.
+    """
+    return f"00-{_random_id(16)}-{_random_id(8)}-01"
+
+
+def _random_id(size: int) -> str:
+    """A random trace id (16 bytes) or parent id (8), in hex; never all zeros (invalid)."""
+    found = os.urandom(size).hex()
+    while not found.strip("0"):  # one chance in 2**64 at least
+        found = os.urandom(size).hex()
+    return found
 
 
 class _Traced(msgspec.Struct):
