@@ -32,8 +32,9 @@ class TelemetrySettings(Base, frozen=True):
     # A trace the gateway starts is recorded with this probability; one it continues follows
     # the sampled flag of the `traceparent` it came with (W3C's parent-based sampling).
     sample_ratio: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 1.0
-    # The exporter's timeout for one batch; a collector that is away costs dropped spans only.
-    export_timeout_s: Seconds = 10.0
+    # The exporter's bound for one batch (retries included); a collector that is away costs
+    # dropped spans only, and a stop waits at most this long for the last spans to go.
+    export_timeout_s: Seconds = 5.0
 
     def problems(self) -> Iterator[Problem]:
         with known():
