@@ -14,6 +14,9 @@ the unanswered rows go again after whatever of them the broker had already taken
 appearances on a queue still follow seq. A nack is the exception: the refused row is
 republished after the rows behind it that were confirmed (queues refuse only when full).
 
+With a tracer, every publish is recorded as a `relay publish` span (a producer span, child of
+the message's `traceparent`), from the batch's publish to the broker's answer, with its outcome.
+
 The relay knows the broker only through its ports (`actors.ports.OutboxPublisher`, a
 connect callable) and the store through `actors.ports.OutboxSource`: `gateway.relay` wires
 in `protocols.amqp.connect`, and the gateway runs the relay in the store's writer process,
@@ -23,6 +26,7 @@ beside the connection that commits the rows (gateway/store/child.py).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import NoReturn
 
@@ -41,6 +45,8 @@ from actors.ports import (
 from canonical.backoff import backoff_delay
 from canonical.errors import StoreUnavailable
 from canonical.trace import log_context
+from canonical.tracecontext import traceparent_of
+from canonical.tracing import Tracer
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -107,6 +113,7 @@ class OutboxRelay:
         reconnect_max: float = DEFAULT_RECONNECT_MAX,
         idle_wait: float = DEFAULT_IDLE_WAIT,
         on_confirm: Callable[[float], None] | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size: expected at least 1")
@@ -121,6 +128,7 @@ class OutboxRelay:
         self._reconnect_max = reconnect_max
         self._idle_wait = idle_wait
         self._on_confirm = on_confirm
+        self._tracer = tracer
         self._wakeup = anyio.Event()
         # flush(): requests counted, and the count a pass over an empty outbox had seen.
         self._flush_requests = 0
@@ -252,17 +260,57 @@ class OutboxRelay:
         """Publish one batch and settle it in the store; True if the broker nacked any row."""
         self._last_batch_size = self._in_flight = len(rows)
         self._published += len(rows)
+        started_ns = 0 if self._tracer is None else time.time_ns()
         try:
             deliveries = await publisher.publish_batch(rows)
         except ConnectionError as exc:
             if isinstance(exc, PartialBatch):
-                await self._settle(rows, exc.deliveries)
+                deliveries = exc.deliveries
+                await self._settle(rows, deliveries)
             else:
                 self._lost += len(rows)
+                deliveries = ()
+            if self._tracer is not None:
+                self._trace(self._tracer, rows, deliveries, started_ns)
             raise
         finally:
             self._in_flight = 0
+        if self._tracer is not None:
+            self._trace(self._tracer, rows, deliveries, started_ns)
         return await self._settle(rows, deliveries)
+
+    def _trace(
+        self,
+        tracer: Tracer,
+        rows: Sequence[OutboxRecord],
+        deliveries: Sequence[Delivery],
+        started_ns: int,
+    ) -> None:
+        """Record a `relay publish` span per traced row; rows without an answer were lost."""
+        ended_ns = time.time_ns()
+        answers: list[Delivery | None] = [*deliveries]
+        answers += [None] * (len(rows) - len(answers))
+        for row, answer in zip(rows, answers, strict=True):
+            parent = traceparent_of(row.body)
+            if parent is None:
+                continue
+            outcome = "lost" if answer is None else answer.outcome
+            tracer.record(
+                "relay publish",
+                parent,
+                start_ns=started_ns,
+                end_ns=ended_ns,
+                kind="producer",
+                attributes={
+                    "messaging.system": "rabbitmq",
+                    "messaging.operation.type": "publish",
+                    "messaging.message.id": row.message_id,
+                    "messaging.rabbitmq.destination.routing_key": row.routing_key,
+                    "gateway.partner": row.partner_id,
+                    "gateway.outcome": outcome,
+                },
+                error=None if outcome == "confirmed" else outcome,
+            )
 
     async def _settle(self, rows: Sequence[OutboxRecord], deliveries: Sequence[Delivery]) -> bool:
         confirmed: list[int] = []

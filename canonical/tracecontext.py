@@ -1,9 +1,11 @@
 """W3C Trace Context `traceparent`: validate what arrives, continue it with a new span id.
 
-The gateway does not record spans; it carries the trace across systems. A `traceparent` that
-comes in with a webhook or an ERP message is kept in the envelope, set as an AMQP header on the
-published message, and sent on the way out (outbound webhook) with a new parent id (this hop's
-span) and the same trace id, so the partner's and the ERP's traces join up.
+The gateway carries the trace across systems. A `traceparent` that comes in with a webhook or
+an ERP message is kept in the envelope, set as an AMQP header on the published message, and sent
+on the way out (outbound webhook) with a new parent id (this hop's span) and the same trace id,
+so the partner's and the ERP's traces join up. When tracing is configured (`canonical.tracing`)
+the gateway also records spans: the envelope then keeps the ingress span's `traceparent`, and
+an outbound call made inside a span (`next_hop`) names that span as its parent.
 
 A value that is not a valid `traceparent` is ignored, never refused: Trace Context says a
 receiver that cannot parse one restarts the trace, and a partner's document must not fail for
@@ -14,10 +16,20 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import msgspec
 
-__all__ = ["TRACEPARENT_LENGTH", "child_traceparent", "parse_traceparent", "traceparent_of"]
+__all__ = [
+    "TRACEPARENT_LENGTH",
+    "child_traceparent",
+    "new_traceparent",
+    "next_hop",
+    "parse_traceparent",
+    "traceparent_of",
+]
 
 # `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`: the version 00 form, and the prefix
 # of every later version (which may append `-...` fields this gateway does not know).
@@ -55,15 +67,48 @@ def parse_traceparent(raw: bytes | str | None) -> str | None:
     return "00" + value[2:TRACEPARENT_LENGTH].decode("ascii")
 
 
+# The span this task is in (set by `next_hop`): the parent the next hop names. Unset without
+# a tracer, so `child_traceparent` then costs one `get` more than before.
+_HOP: ContextVar[str | None] = ContextVar("traceparent_hop", default=None)
+
+
+@contextmanager
+def next_hop(span_traceparent: str) -> Iterator[None]:
+    """In the block, `child_traceparent` of the same trace names this span as the parent."""
+    token = _HOP.set(span_traceparent)
+    try:
+        yield
+    finally:
+        _HOP.reset(token)
+
+
 def child_traceparent(traceparent: str) -> str:
     """Return the `traceparent` of the next hop: the same trace id and flags, a new parent id.
 
+    The new parent id is the recorded span the call is made in (`next_hop`), when there is one
+    of this trace, else a random one (a span nobody records: the trace still joins up).
     `traceparent` must be valid (as `parse_traceparent` returns it).
     """
-    parent_id = os.urandom(8).hex()
-    while parent_id == "0" * 16:  # invalid as a parent id; one chance in 2**64
-        parent_id = os.urandom(8).hex()
-    return f"{traceparent[:36]}{parent_id}{traceparent[52:TRACEPARENT_LENGTH]}"
+    hop = _HOP.get()
+    if hop is not None and hop[3:35] == traceparent[3:35]:
+        return hop
+    return f"{traceparent[:36]}{_random_id(8)}{traceparent[52:TRACEPARENT_LENGTH]}"
+
+
+def new_traceparent() -> str:
+    """Return the `traceparent` of a new trace (sampled): for what starts one, such as a file.
+
+    Its parent id stands for the thing itself (the file), which no span records.
+    """
+    return f"00-{_random_id(16)}-{_random_id(8)}-01"
+
+
+def _random_id(size: int) -> str:
+    """A random trace id (16 bytes) or parent id (8), in hex; never all zeros (invalid)."""
+    found = os.urandom(size).hex()
+    while not found.strip("0"):  # one chance in 2**64 at least
+        found = os.urandom(size).hex()
+    return found
 
 
 class _Traced(msgspec.Struct):

@@ -26,6 +26,7 @@ from actors.erp_ingress import ErpIngress
 from actors.runtime import Escalation, Service, Supervisor
 from canonical.backoff import backoff_delay
 from canonical.errors import ConfigError
+from canonical.tracing import Tracer
 from gateway.admin import AdminApp, guarded
 from gateway.config import GatewayConfig, load_config
 from gateway.config.base import Invalid
@@ -53,6 +54,7 @@ from gateway.resubmit import resubmitters
 from gateway.sftp import FileChannelHealth, drop_box, drop_box_partners, hosted
 from gateway.store import BatchReport, Retention, Store
 from gateway.supervision import courier_restarts, relay_restarts, runtime_config
+from gateway.telemetry import tracer_factory, tracing
 from gateway.trace import TraceApi, trace_routes
 from gateway.unroutable import UnroutableWatch
 from gateway.workflow import Workflow
@@ -130,6 +132,8 @@ class Gateway:
         self._acknowledgements: AcknowledgementWatch | None = None
         self._build_outbound: Callable[[GatewayConfig], OutboundDelivery] | None = None
         self._operator: OperatorApi | None = None
+        # Records spans while running, when the file has [telemetry] (gateway/telemetry.py).
+        self.tracer: Tracer | None = None
 
     async def run(self, *, task_status: TaskStatus[Gateway] = anyio.TASK_STATUS_IGNORED) -> None:
         """Run until `stop()` or cancellation; report self once the listeners are bound."""
@@ -157,10 +161,11 @@ class Gateway:
             # Runs in the store's writer process, under a supervisor of its own there.
             relay=partial(build_relay, cfg.amqp, restarts=relay_restarts(cfg.runtime)),
             configure_logging=partial(configure_logging, cfg.log.level),
+            tracer=tracer_factory(cfg.telemetry),  # the writer's own, for commits and publishes
             clock=self.clock,
         )
         Path(cfg.store.path).parent.mkdir(parents=True, exist_ok=True)
-        async with store, EgressClient() as egress:
+        async with tracing(cfg.telemetry) as self.tracer, store, EgressClient() as egress:
             self.store = store
             self.unroutable.starting_with((await store.dead_letter_book.counts()).get("relay", 0))
             # One courier per partner with an `outbound(_amqp)` channel (actors/delivery); a
@@ -173,6 +178,7 @@ class Gateway:
                 on_attempt=self._attempted,
                 channel_for=lambda partner, other: x12_delivery_for(partner, store, other),
                 restarts=courier_restarts(config.runtime),
+                tracer=self.tracer,
             )
             self.outbound = self._build_outbound(cfg)
             runtime = runtime_config(cfg.runtime)
@@ -226,6 +232,7 @@ class Gateway:
                             tolerance=cfg.http.signature_tolerance_s,
                             on_answer=metrics.request_answered,
                             budget=budget,
+                            tracer=self.tracer,
                         )
                         # Webhooks in, and messages pulled by partners that take no webhooks.
                         pull = self._pull = PullApi(
@@ -387,7 +394,7 @@ class Gateway:
             return None
         if not cfg.workflow.enabled:
             return None
-        return Workflow(cfg, store, supervisor, self.metrics, clock=self.clock)
+        return Workflow(cfg, store, supervisor, self.metrics, clock=self.clock, tracer=self.tracer)
 
     async def _start_customer_api(self, store: Store, listeners: TaskGroup) -> None:
         """Serve `/api/v1` and feed the orders' status, when `[customer_api]` is configured."""

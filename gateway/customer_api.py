@@ -94,7 +94,13 @@ class StoreOrderDesk:
         self.clock = clock
 
     async def submit(
-        self, account_id: str, idempotency_key: str, body: bytes, order: OrderRequest
+        self,
+        account_id: str,
+        idempotency_key: str,
+        body: bytes,
+        order: OrderRequest,
+        *,
+        traceparent: str | None = None,
     ) -> Submitted:
         now = self.clock()
         at = dt.datetime.fromtimestamp(now, dt.UTC)
@@ -117,7 +123,11 @@ class StoreOrderDesk:
             submitted_at=at,
         )
         envelope = new_envelope(
-            document, partner_id=account_id, idempotency_key=idempotency_key, received_at=at
+            document,
+            partner_id=account_id,
+            idempotency_key=idempotency_key,
+            received_at=at,
+            traceparent=traceparent,
         )
         answer = OrderAccepted(
             order_id=order_id,

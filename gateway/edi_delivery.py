@@ -11,12 +11,18 @@ code: files have none); an X12 that cannot carry the document (a value with a de
 type with no set) is `Refused`: a dead letter at once; a store that cannot commit is
 `RetryAfter`.
 
+A file carries no headers, so the message's W3C trace cannot travel with it: the queued file
+is logged with the message's `traceparent` (and, with tracing on, the courier's `delivery
+attempt` span, a child of that trace, covers queueing it), so the file is found from the trace
+and the trace from the file.
+
 `RoutedChannel` lets one partner take some documents as X12 files and the rest by its webhook
 or AMQP channel (`[partners.edi] send_as_x12`).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -24,11 +30,14 @@ from actors.delivery import Delivered, DeliveryChannel, DeliveryOutcome, Refused
 from canonical import decode_envelope
 from canonical.delivery import DeliveryRecord
 from canonical.errors import InvalidDocument, StoreUnavailable
+from canonical.tracecontext import traceparent_of
 from canonical.x12 import X12Error, X12Profile
 from gateway.config.partners import PartnerConfig
 from gateway.store import Store
 
 __all__ = ["FILES_CHANNEL", "RoutedChannel", "X12FileDelivery", "x12_delivery_for"]
+
+log = logging.getLogger(__name__)
 
 # The channel name the file channel poller puts files for (gateway/file_channels.py).
 FILES_CHANNEL = "files"
@@ -72,6 +81,10 @@ class X12FileDelivery:
             return Refused(reason=f"x12: {exc}", latency_s=self._clock() - started)
         except StoreUnavailable as exc:
             return RetryAfter(reason=str(exc), latency_s=self._clock() - started)
+        log.info(
+            "x12 file queued",
+            extra={"fields": {"file": name, "traceparent": traceparent_of(delivery.body)}},
+        )
         return Delivered(latency_s=self._clock() - started, detail=f"queued {name}".encode())
 
     async def aclose(self) -> None:

@@ -32,6 +32,7 @@ from actors.delivery import (
 from actors.runtime import RestartPolicy
 from canonical.delivery import DeliveryRecord
 from canonical.tracecontext import child_traceparent, traceparent_of
+from canonical.tracing import Tracer
 from gateway.config import PartnerConfig
 from gateway.config.delivery import DeliveryRules, WebhookOutbound
 from gateway.config.settings import AmqpSettings
@@ -159,6 +160,7 @@ def build_outbound(
     channel_for: Callable[[PartnerConfig, DeliveryChannel | None], DeliveryChannel | None]
     | None = None,
     restarts: RestartPolicy = COURIER_RESTARTS,
+    tracer: Tracer | None = None,
 ) -> OutboundDelivery:
     """Return the couriers of every partner with an `outbound` or `outbound_amqp` channel.
 
@@ -166,7 +168,8 @@ def build_outbound(
     reconnect backoff of every such channel; required when a partner has one. `channel_for`
     may add to a partner's channel (X12 files: `gateway.edi_delivery.x12_delivery_for`); a
     partner with no outbound table then gets the default delivery rules. `restarts` is
-    each courier's restart budget under the supervisor that runs it.
+    each courier's restart budget under the supervisor that runs it; `tracer` records
+    their attempts.
 
     Building opens no connection and starts nothing (a webhook channel holds its target, an
     AMQP one connects on its first send, an X12 one holds the store), so a reload may build
@@ -188,5 +191,6 @@ def build_outbound(
             channel,
             on_attempt=on_attempt,
             idle_wait_s=idle_wait_s,
+            tracer=tracer,
         )
     return OutboundDelivery(couriers, restarts=restarts)

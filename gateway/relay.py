@@ -29,6 +29,7 @@ from actors.runtime import (
     Supervisor,
 )
 from canonical.backoff import backoff_delay
+from canonical.tracing import Tracer
 from gateway.config.settings import AmqpSettings
 from gateway.metrics import LatencyTally
 from gateway.store import Store
@@ -66,10 +67,11 @@ class RelayReport(NamedTuple):
 def build_relay(
     amqp: AmqpSettings,
     source: OutboxSource,
+    tracer: Tracer | None = None,
     *,
     restarts: RestartPolicy = RELAY_RESTARTS,
 ) -> HostedOutboxRelay:
-    """The relay of `amqp`'s broker and exchanges, draining `source`."""
+    """The relay of `amqp`'s broker and exchanges, draining `source`, tracing with `tracer`."""
     return HostedOutboxRelay(
         restarts,
         lambda on_confirm: OutboxRelay(
@@ -79,6 +81,7 @@ def build_relay(
             reconnect_min=amqp.reconnect_min_s,
             reconnect_max=amqp.reconnect_max_s,
             on_confirm=on_confirm,
+            tracer=tracer,
         ),
     )
 

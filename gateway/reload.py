@@ -1,10 +1,10 @@
 """Hot reload: what a new configuration file changes, and what a running gateway may take.
 
-`gateway run` reloads on SIGHUP, and on `POST /config/reload` (admin listener): the file is read and validated in
-full (the same `load_config` as at start, every error found at once), then compared with the
-running configuration. The parts a running gateway takes without a restart are swapped in
-together, in one step of the event loop (`Gateway.reload` in gateway/app.py), so no request sees
-half of a new configuration:
+`gateway run` reloads on SIGHUP, and on `POST /config/reload` (admin listener): the file is read
+and validated in full (the same `load_config` as at start, every error found at once), then
+compared with the running configuration. The parts a running gateway takes without a restart are
+swapped in together, in one step of the event loop (`Gateway.reload` in gateway/app.py), so no
+request sees half of a new configuration:
 
 - `[[partners]]`: added, removed or changed (secrets, documents, limits, outbound channels and
   their delivery rules, pull tokens, file channels and mappings, X12 profiles);

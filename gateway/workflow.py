@@ -48,6 +48,7 @@ from actors.workflow.state import STATUS_ORDER
 from actors.workflow.timers import TimerService
 from actors.workflow.tolerances import Tolerances
 from canonical import ExceptionNotice, InvoiceMatch, ReceiptDiscrepancy, document_type_of
+from canonical.tracing import Tracer
 from gateway.config import GatewayConfig
 from gateway.metrics import GatewayMetrics
 from gateway.store import Store
@@ -227,8 +228,10 @@ class Workflow:
         metrics: GatewayMetrics,
         *,
         clock: Callable[[], float] = time.time,
+        tracer: Tracer | None = None,
     ) -> None:
         settings = config.workflow
+        self._tracer = tracer
         self._config = config
         self._store = store
         self._metrics = metrics
@@ -359,6 +362,7 @@ class Workflow:
             tolerances=partial(self.tolerances, key.supplier),
             clock=self._clock,
             observe=self._stepped,
+            tracer=self._tracer,
         )
 
     def _stepped(self, done: StepDone) -> None:

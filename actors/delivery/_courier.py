@@ -21,6 +21,10 @@ transport's answers to these, the webhook channel by Standard Webhooks' sender g
 The courier does not know the transport: it decides on outcomes only. What operators see of
 an attempt (status code, first bytes of the answer) is the outcome's `status` and `detail`.
 
+With a tracer, each attempt is a `delivery attempt` span (a client span, child of the message's
+`traceparent`), with its outcome; the channel's call runs inside it (`next_hop`), so the
+partner's webhook names this span as its parent.
+
 Every line an attempt logs carries the message's `message_id`, `correlation_id` and `partner`
 (`canonical.trace`); the endpoint's disabling by a 410 is logged once, not once per attempt
 that was in flight when it came.
@@ -57,6 +61,8 @@ from actors.ports import (
 from actors.ratelimit import TokenBucket
 from canonical.errors import GatewayError, StoreUnavailable
 from canonical.trace import log_context
+from canonical.tracecontext import next_hop, traceparent_of
+from canonical.tracing import Span, Tracer
 
 __all__ = [
     "DEFAULT_HEADS_BATCH",
@@ -106,6 +112,7 @@ class PartnerCourier:
         heads_batch: int = DEFAULT_HEADS_BATCH,
         idle_wait_s: float = DEFAULT_IDLE_WAIT_S,
         on_attempt: Callable[[str, AttemptOutcome, float], None] | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self.policy = policy
         self._source = source
@@ -114,6 +121,7 @@ class PartnerCourier:
         self._heads_batch = heads_batch
         self._idle_wait_s = idle_wait_s
         self._on_attempt = on_attempt
+        self._tracer = tracer
         self._bucket = TokenBucket(policy.rate_per_second, policy.burst)
         self._breaker = CircuitBreaker(policy.breaker_failures, policy.breaker_cooldown_s)
         self._wakeup = anyio.Event()
@@ -238,6 +246,8 @@ class PartnerCourier:
         return max(0.0, min(waits))
 
     async def _attempt(self, delivery: DeliveryRecord) -> None:
+        span = None if self._tracer is None else self._span(self._tracer, delivery)
+        outcome: AttemptOutcome = "lost"
         try:
             with log_context(
                 message_id=delivery.message_id,
@@ -245,7 +255,7 @@ class PartnerCourier:
                 partner=delivery.partner_id,
             ):
                 try:
-                    outcome, latency = await self._deliver(delivery)
+                    outcome, latency = await self._deliver(delivery, span)
                 except StoreUnavailable as exc:
                     # The attempt's record is lost, the delivery stays pending: it goes again
                     # later, with the same message id, and the partner dedups it.
@@ -254,16 +264,44 @@ class PartnerCourier:
         finally:
             self._finished.add(delivery.id)
             self.wake()
+            if span is not None:
+                span.set_attribute("gateway.outcome", outcome)
+                span.end(None if outcome == "delivered" else outcome)
         if outcome in self._counts:
             self._counts[outcome] += 1
         if self._on_attempt is not None:
             self._on_attempt(self.policy.partner_id, outcome, latency)
 
-    async def _deliver(self, delivery: DeliveryRecord) -> tuple[AttemptOutcome, float]:
+    def _span(self, tracer: Tracer, delivery: DeliveryRecord) -> Span:
+        """Start the attempt's span: a child of the message's trace, or a trace of its own."""
+        return tracer.start(
+            "delivery attempt",
+            traceparent_of(delivery.body),
+            kind="client",
+            attributes={
+                "gateway.partner": delivery.partner_id,
+                "messaging.message.id": delivery.message_id,
+                "gateway.document_type": delivery.document_type,
+                "gateway.attempt": delivery.attempts + 1,
+            },
+        )
+
+    async def _send(
+        self, delivery: DeliveryRecord, started: float, span: Span | None
+    ) -> DeliveryOutcome:
+        """The channel's call, inside the attempt's span when there is one."""
+        if span is None:
+            return await self._channel.send(delivery, int(started))
+        with next_hop(span.traceparent):
+            return await self._channel.send(delivery, int(started))
+
+    async def _deliver(
+        self, delivery: DeliveryRecord, span: Span | None = None
+    ) -> tuple[AttemptOutcome, float]:
         """Make one attempt and settle it; return what became of the delivery and the latency."""
         started = self._clock()
         try:
-            outcome: DeliveryOutcome = await self._channel.send(delivery, int(started))
+            outcome: DeliveryOutcome = await self._send(delivery, started, span)
         except GatewayError as exc:
             # The channel failed to say: no answer is a failure like any other.
             outcome = RetryAfter(reason=str(exc), latency_s=self._clock() - started)

@@ -7,6 +7,9 @@ an idempotency key derived from the fingerprint and the position, and the proven
 problem into an `ExceptionNotice`; then commits the lot with the fingerprint
 (`ReceivedFiles.finish`). Envelopes are routed like webhooks (`{document}.{partner}`), so they
 reach the queue, and the purchase-order threads read acks, ASNs and invoices from the outbox.
+Each file starts a W3C trace of its own (`new_traceparent`): every envelope made of it carries
+the same `traceparent`, so the ERP sees the documents of one file as one trace, and the poller
+logs it with the file.
 
 An X12 file, when the intake has the store's `X12Files` port, is read by `actors.files.x12`:
 replayed interchanges refused (TA1 025), and the file committed with its interchange keys and
@@ -39,6 +42,7 @@ from canonical.common import LineNumber
 from canonical.documents import Document
 from canonical.files import FileDocument, FileProblem, Provenance, RemoteFile
 from canonical.ids import new_message_id
+from canonical.tracecontext import new_traceparent
 from canonical.x12 import X12Reading
 
 __all__ = [
@@ -77,6 +81,7 @@ class IntakeResult(Struct, frozen=True, kw_only=True):
     documents: int = 0
     problems: int = 0
     reason: str | None = None
+    traceparent: str | None = None  # the trace the file's envelopes carry (None: duplicate)
 
 
 def file_digest(fingerprint: Fingerprint) -> str:
@@ -223,6 +228,7 @@ class _Run:
         self.rule = rule
         self.stem = file_digest(fingerprint)
         self.causation = f"file:{self.stem}"
+        self.traceparent = new_traceparent()
         self.received_at = intake._now()
         self.chunk: list[FileRow] = []
         self.position = 0
@@ -268,6 +274,7 @@ class _Run:
             file_id=self.file_id,
             documents=self.documents,
             problems=self.problems,
+            traceparent=self.traceparent,
         )
 
     async def refuse(self, code: str, detail: str) -> IntakeResult:
@@ -290,6 +297,7 @@ class _Run:
             file_id=self.file_id,
             problems=self.problems,
             reason=code,
+            traceparent=self.traceparent,
         )
 
     async def _finish(
@@ -331,6 +339,7 @@ class _Run:
             causation_id=self.causation,
             received_at=self.received_at,
             provenance=provenance,
+            traceparent=self.traceparent,
         )
         self.chunk.append(
             FileRow(

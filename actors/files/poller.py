@@ -247,6 +247,7 @@ class FilePoller:
                     "documents": result.documents,
                     "problems": result.problems,
                     "reason": result.reason,
+                    "traceparent": result.traceparent,
                 }
             },
         )

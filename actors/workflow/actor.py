@@ -3,6 +3,9 @@
 Created on demand in a runtime `Registry` keyed by `ThreadKey` and passivated when idle: every
 step is already in the store, so `stopping()` saves nothing, and `started()` loads the state
 the last step committed.
+
+With a tracer, each input is a `workflow step` span, a child of the input's `traceparent` (the
+document's or the delivered message's trace; a timer's step starts a trace of its own).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from actors.workflow.state import ThreadState, decode_state, encode_state
 from actors.workflow.tolerances import Tolerances
 from canonical import encode_envelope, new_envelope, routing_key
 from canonical.errors import StoreUnavailable
+from canonical.tracing import Tracer
 
 __all__ = ["PurchaseOrderThread", "StepDone", "ThreadConflict", "publishing_partner"]
 
@@ -71,12 +75,14 @@ class PurchaseOrderThread(Actor[ThreadInput, StepOutcome]):
         tolerances: Callable[[], Tolerances],
         clock: Callable[[], float],
         observe: Callable[[StepDone], None] | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self.key = key
         self._ledger = ledger
         self._tolerances = tolerances
         self._clock = clock
         self._observe = observe
+        self._tracer = tracer
         self.state = ThreadState.new(key)
         self.version = 0
 
@@ -84,6 +90,28 @@ class PurchaseOrderThread(Actor[ThreadInput, StepOutcome]):
         await self._load()
 
     async def receive(self, message: ThreadInput) -> StepOutcome:
+        if self._tracer is None:
+            return await self._apply(message)
+        span = self._tracer.start(
+            "workflow step",
+            None if isinstance(message, TimerFired) else message.traceparent,
+            attributes={
+                "gateway.thread": str(self.key),
+                "gateway.input": type(message).__name__,
+                "messaging.message.id": message.message_id,
+            },
+        )
+        try:
+            outcome = await self._apply(message)
+        except BaseException as error:
+            span.end(type(error).__name__)
+            raise
+        span.set_attribute("gateway.outcome", outcome)
+        span.end()
+        return outcome
+
+    async def _apply(self, message: ThreadInput) -> StepOutcome:
+        """Apply `message` in one committed step (or find it applied); say what became of it."""
         for _ in range(2):
             if message.message_id in self.state.applied:
                 return "duplicate"

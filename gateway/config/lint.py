@@ -151,6 +151,10 @@ def _dead_settings(config: GatewayConfig) -> Iterator[tuple[str, str]]:
                 f"partners[{i}].x12",
                 "dead: no x12 file rule and no [partners.edi] send_as_x12 uses this profile",
             )
+    if config.telemetry is not None and config.telemetry.sample_ratio == 0:
+        # Spans the gateway continues still follow their sender's flag: not quite nothing, but
+        # a table that means "off" should be absent, so no exporter runs.
+        yield "telemetry.sample_ratio", "dead: 0 records no trace the gateway starts"
 
 
 def _secret_file(at: str, path: Path) -> Iterator[tuple[str, str]]:

@@ -29,6 +29,7 @@ from gateway.config.partners import PartnerConfig
 from gateway.config.rules import whole_config_problems
 from gateway.config.secrets import AmqpUrl, Secret
 from gateway.config.sftp import DropBoxSettings
+from gateway.config.telemetry import TelemetrySettings
 from gateway.config.workflow import WorkflowSettings
 from protocols.http.admin_guard import is_loopback
 
@@ -251,6 +252,8 @@ class GatewayConfig(Base, frozen=True, kw_only=True, dict=True):
     # The customer API's listener and accounts (gateway/config/customers.py); off without it.
     customer_api: CustomerApiSettings | None = None
     customers: tuple[CustomerConfig, ...] = ()
+    # Spans exported over OTLP (gateway/config/telemetry.py); none recorded without it.
+    telemetry: TelemetrySettings | None = None
 
     def problems(self) -> Iterator[Problem]:
         # The rules across sections live apart: they are most of what makes a file unworkable.

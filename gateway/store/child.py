@@ -11,6 +11,10 @@ event loop runs three things:
 - the relay's own writes (rows marked published or dead), which ride in the next commit the
   parent asks for (`_RelayWrites` says when they commit alone).
 
+With a tracer (`wire.Setup.tracer`, built here from the gateway's settings) each committed
+acceptance is recorded as an `outbox commit` span, a child of its message's `traceparent`, and
+the relay records its publishes with the same tracer.
+
 The relay keeps itself going (restarts after errors are its own business); the store imports
 nothing of it, nor of the gateway that built it.
 """
@@ -32,6 +36,8 @@ import msgspec
 
 from canonical.errors import ConfigError, GatewayError, StoreUnavailable
 from canonical.outbox import OutboxRecord
+from canonical.tracecontext import traceparent_of
+from canonical.tracing import Tracer
 from gateway.store import queries, schema, wire, writer
 from gateway.store.records import Acceptance
 
@@ -84,8 +90,10 @@ async def _serve(argv: Sequence[str], answers: BinaryIO) -> int:
         path, isolation_level=None, cached_statements=writer.STATEMENT_CACHE_SIZE
     )
     relay_writes = _RelayWrites(conn)
+    tracer: Tracer | None = None
     try:
         try:
+            tracer = None if setup.tracer is None else setup.tracer()
             schema.prepare_writer(
                 conn,
                 synchronous="FULL" if sync == "FULL" else "NORMAL",
@@ -94,7 +102,7 @@ async def _serve(argv: Sequence[str], answers: BinaryIO) -> int:
             )
             relay = None
             if setup.relay is not None:
-                relay = setup.relay(_Outbox(conn, relay_writes))
+                relay = setup.relay(_Outbox(conn, relay_writes), tracer)
         except Exception as exc:
             answers.write(wire.pack_answer(False, exc))
             return 1
@@ -103,11 +111,13 @@ async def _serve(argv: Sequence[str], answers: BinaryIO) -> int:
             if relay is not None:
                 tg.start_soon(relay.run)
                 tg.start_soon(relay_writes.commit_when_due)
-            await _answer(requests, answers, conn, relay_writes, relay)
+            await _answer(requests, answers, conn, relay_writes, relay, tracer)
             tg.cancel_scope.cancel()
     finally:
         relay_writes.commit_alone()
         conn.close()
+        if tracer is not None:
+            tracer.close()
     return 0
 
 
@@ -117,12 +127,13 @@ async def _answer(
     conn: sqlite3.Connection,
     relay_writes: _RelayWrites,
     relay: wire.HostedRelay | None,
+    tracer: Tracer | None,
 ) -> None:
     """Answer the parent's requests in order until its end of the pipe closes."""
     while (payload := await _read_frame(requests)) is not None:
         try:
             answers.write(wire.TAKEN)
-            answer = await _run(payload, conn, relay_writes, relay)
+            answer = await _run(payload, conn, relay_writes, relay, tracer)
             answers.write(answer)
         except BrokenPipeError:
             return  # the parent is gone: nobody is left to answer, and stdin is closing too
@@ -133,13 +144,14 @@ async def _run(
     conn: sqlite3.Connection,
     relay_writes: _RelayWrites,
     relay: wire.HostedRelay | None,
+    tracer: Tracer | None,
 ) -> bytes:
     """Run one request; return its framed answer."""
     value: Any = None
     try:
         match wire.decode_request(payload):
             case wire.Commit() as commit:
-                value = _commit(conn, commit, relay_writes)
+                value = _commit(conn, commit, relay_writes, tracer)
                 if relay is not None:
                     relay.wake()
             case wire.Status():
@@ -152,7 +164,10 @@ async def _run(
 
 
 def _commit(
-    conn: sqlite3.Connection, request: wire.Commit, relay_writes: _RelayWrites
+    conn: sqlite3.Connection,
+    request: wire.Commit,
+    relay_writes: _RelayWrites,
+    tracer: Tracer | None = None,
 ) -> tuple[list[Any], list[Any]]:
     """Run one commit with the relay's queued writes; a part that does not decode fails alone."""
     answers: list[Any] = []
@@ -174,19 +189,62 @@ def _commit(
         else:
             results.append(None)
     riders = relay_writes.take()
+    started_ns = 0 if tracer is None else time.time_ns()
     try:
         done_answers, done_results = writer.commit_batch(
             conn, acceptances, [*operations, *riders], request.now
         )
-    except Exception:
+    except Exception as exc:
         relay_writes.put_back(riders)
+        if tracer is not None:
+            _trace_commits(tracer, acceptances, [exc] * len(acceptances), started_ns)
         raise
+    if tracer is not None:
+        _trace_commits(tracer, acceptances, done_answers, started_ns)
     relay_writes.note(done_results[len(operations) :])
     fill = iter(done_answers)
     answers = [next(fill) if a is None else a for a in answers]
     fill = iter(done_results)
     results = [next(fill) if r is None else r for r in results]
     return answers, results
+
+
+def _trace_commits(
+    tracer: Tracer, acceptances: Sequence[Acceptance], outcomes: Sequence[Any], started_ns: int
+) -> None:
+    """Record one `outbox commit` span per acceptance of the batch, from its trace.
+
+    One span per acceptance, not one per batch: a batch holds many messages of many traces,
+    and a span has one parent, so a batch span would sit in one trace (or none) and every
+    other message's trace would miss its commit. Spans of one batch share its start and end
+    (the transaction is one), and say how large it was. An acceptance whose messages carry
+    no `traceparent` (tracing off where it began) records nothing.
+    """
+    ended_ns = time.time_ns()
+    size = len(acceptances)
+    for acceptance, outcome in zip(acceptances, outcomes, strict=True):
+        bodies = [row.body for row in acceptance.records]
+        bodies += [delivery.body for delivery in acceptance.deliveries]
+        parent = next(filter(None, map(traceparent_of, bodies)), None)
+        if parent is None:
+            continue
+        replayed = getattr(outcome, "replayed", False)
+        tracer.record(
+            "outbox commit",
+            parent,
+            start_ns=started_ns,
+            end_ns=ended_ns,
+            attributes={
+                "db.system": "sqlite",
+                "gateway.partner": acceptance.partner_id,
+                "gateway.idempotency_key": acceptance.idempotency_key,
+                "gateway.rows": 0 if replayed else len(acceptance.records),
+                "gateway.deliveries": 0 if replayed else len(acceptance.deliveries),
+                "gateway.replayed": replayed,
+                "gateway.batch_size": size,
+            },
+            error=repr(outcome) if isinstance(outcome, Exception) else None,
+        )
 
 
 class _RelayWrites:

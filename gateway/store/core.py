@@ -112,7 +112,8 @@ class Store:
     (never on a process crash). With `purge_interval_s`, the store deletes what `retention`
     lets go of in the background, once at start and then every interval (see `purge`). With
     `relay` (`gateway.relay.build_relay` bound to its settings), the writer process publishes
-    the outbox: see `relay_report` and `flush_relay`.
+    the outbox: see `relay_report` and `flush_relay`. With `tracer` (a factory, called in the
+    writer process) it records a span per committed acceptance and per relayed message.
 
     The store's task group encloses the `async with` body: if the writer task dies of a bug,
     the body is cancelled and the error surfaces when the block exits.
@@ -135,6 +136,7 @@ class Store:
         on_batch: Callable[[BatchReport], None] | None = None,
         relay: wire.RelayFactory | None = None,
         configure_logging: Callable[[], None] | None = None,
+        tracer: wire.TracerFactory | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if synchronous not in ("FULL", "NORMAL"):
@@ -157,6 +159,7 @@ class Store:
         self._on_batch = on_batch
         self._relay = relay
         self._configure_logging = configure_logging
+        self._tracer = tracer
         self._relay_report: Any = None
         self._relay_reachable = False
         self._clock = clock
@@ -193,6 +196,7 @@ class Store:
                 journal_size_limit=self._journal_size_limit,
                 relay=self._relay,
                 configure_logging=self._configure_logging,
+                tracer=self._tracer,
             )
             await writer_process.start()
             stack.push_async_callback(_shielded, writer_process.close)

@@ -91,12 +91,13 @@ class WriterProcess:
         journal_size_limit: int,
         relay: wire.RelayFactory | None = None,
         configure_logging: Callable[[], None] | None = None,
+        tracer: wire.TracerFactory | None = None,
     ) -> None:
         """`relay`, when given, is pickled and called in the child (`gateway.relay.build_relay`
-        bound to its settings). So is `configure_logging`; without it the child logs through
-        the stdlib's basic set-up at the level the root logger has now."""
+        bound to its settings). So are `configure_logging` (without it the child logs through
+        the stdlib's basic set-up at the level the root logger has now) and `tracer`."""
         level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
-        setup = wire.Setup(relay, configure_logging, level)
+        setup = wire.Setup(relay, configure_logging, level, tracer)
         self._setup = wire.frame(pickle.dumps(setup, pickle.HIGHEST_PROTOCOL))
         self._argv = (
             sys.executable,

@@ -24,6 +24,7 @@ from typing import Any, Literal, NamedTuple, Protocol
 import msgspec
 
 from canonical.outbox import Acceptance
+from canonical.tracing import Tracer
 
 __all__ = [
     "LENGTH",
@@ -37,6 +38,7 @@ __all__ = [
     "Request",
     "Setup",
     "Status",
+    "TracerFactory",
     "decode_request",
     "encode",
     "frame",
@@ -70,9 +72,14 @@ class HostedRelay(Protocol):
     def report(self) -> Any: ...
 
 
-RelayFactory = Callable[[Any], HostedRelay]
+RelayFactory = Callable[[Any, Tracer | None], HostedRelay]
 """Called in the writer process with its outbox source (`pending`, `mark_published`,
-`mark_dead`: what `actors.relay.OutboxSource` asks for); pickled to get there."""
+`mark_dead`: what `actors.relay.OutboxSource` asks for) and the process's tracer (None when
+tracing is off); pickled to get there."""
+
+TracerFactory = Callable[[], Tracer | None]
+"""Called in the writer process to build its own tracer (`gateway.telemetry.tracer_factory`):
+a tracer's export thread and connection cannot cross a pipe; its settings can."""
 
 
 class Setup(NamedTuple):
@@ -82,6 +89,8 @@ class Setup(NamedTuple):
     # Configures the child's logging (pickled); None: the stdlib's basic set-up at log_level.
     configure_logging: Callable[[], None] | None
     log_level: str
+    # Builds the process's tracer (commit and relay publish spans); None: no tracing.
+    tracer: TracerFactory | None = None
 
 
 class Commit(msgspec.Struct, array_like=True, tag=0):

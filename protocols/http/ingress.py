@@ -46,10 +46,11 @@ from canonical.errors import (
 )
 from canonical.ids import new_message_id
 from canonical.tracecontext import parse_traceparent
+from canonical.tracing import Tracer
 
 from .asgi import ClientDisconnected, Headers, Receive, Scope, Send, read_body, send_response
 from .budget import BodyBudget
-from .contract import Acceptor, PartnerDirectory, WebhookRequest
+from .contract import AcceptedResponse, Acceptor, PartnerDirectory, WebhookRequest
 from .operations import Operation, Parameter, Response
 from .problem import BadRequest, MethodNotAllowed, Problem, RouteNotFound, problem_response
 from .signatures import DEFAULT_TOLERANCE_SECONDS, MAX_SIGNATURE_ENTRIES, verify_raw
@@ -105,6 +106,7 @@ class WebhookIngress:
         clock: Callable[[], float] = time.time,
         on_answer: AnswerObserver | None = None,
         budget: BodyBudget | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self._directory = directory
         self._acceptor = acceptor
@@ -112,6 +114,7 @@ class WebhookIngress:
         self._clock = clock
         self._on_answer = on_answer or _ignore
         self._budget = budget or BodyBudget()
+        self._tracer = tracer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Lifespan and websocket scopes have nothing to do here; returning declines them.
@@ -217,12 +220,48 @@ class WebhookIngress:
                 # Ignored when invalid (Trace Context: restart the trace), never a 4xx.
                 traceparent=parse_traceparent(traceparent) if traceparent else None,
             )
-            accepted = await self._acceptor.accept(request)
+            if self._tracer is None:
+                accepted = await self._acceptor.accept(request)
+            else:
+                accepted = await self._traced_accept(self._tracer, request)
             self._on_answer(partner_id, document_type, accepted.status)
             headers = _REPLAYED_HEADERS if accepted.replayed else _JSON_HEADERS
             return accepted.status, headers, accepted.body
         finally:
             self._budget.give(partner_id, room)
+
+    async def _traced_accept(self, tracer: Tracer, request: WebhookRequest) -> AcceptedResponse:
+        """Accept inside the ingress span, which the message's envelope then continues.
+
+        The span starts once the request is authenticated: a stranger's requests (bad paths,
+        bad signatures) record nothing, so they cannot flood the collector. Its parent is the
+        partner's `traceparent`; without one it starts the trace.
+        """
+        span = tracer.start(
+            "webhook ingress",
+            request.traceparent,
+            kind="server",
+            attributes={
+                "http.request.method": "POST",
+                "gateway.partner": request.partner_id,
+                "gateway.document_type": request.document_type,
+                "gateway.webhook_id": request.webhook_id,
+            },
+        )
+        try:
+            accepted = await self._acceptor.accept(
+                msgspec.structs.replace(request, traceparent=span.traceparent)
+            )
+        except GatewayError as error:
+            span.set_attribute("http.response.status_code", error.status)
+            span.end(error.reason)
+            raise
+        except BaseException as error:
+            span.end(type(error).__name__)
+            raise
+        span.set_attribute("http.response.status_code", accepted.status)
+        span.end()
+        return accepted
 
 
 def _route(path: str, method: str) -> tuple[str, str]:

@@ -27,6 +27,7 @@ from canonical.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+from canonical.tracecontext import parse_traceparent
 
 from ..asgi import Receive, Scope, Send, read_body, send_response
 from ..problem import BadRequest
@@ -160,7 +161,9 @@ class _Handlers:
         except msgspec.DecodeError:
             raise InvalidDocument("the body is not JSON") from None
         self._check(order, account)
-        submitted = await self.desk.submit(account.id, key, body, order)
+        # Ignored when invalid (Trace Context: restart the trace), never a 4xx.
+        traceparent = parse_traceparent(request.headers.get("traceparent"))
+        submitted = await self.desk.submit(account.id, key, body, order, traceparent=traceparent)
         headers = {"location": f"{API_PREFIX}/orders/{submitted.order_id}"}
         if submitted.replayed:
             headers["idempotent-replayed"] = "true"

@@ -71,6 +71,12 @@ OPERATIONS: tuple[Operation, ...] = (
                 required=True,
                 description="A retry with the same key and body gets the first answer",
             ),
+            Parameter(
+                name="traceparent",
+                where="header",
+                description="W3C Trace Context; the order's message to the ERP continues it. "
+                "An invalid value is ignored",
+            ),
         ),
         request_body=OrderRequest,
         responses=(

@@ -46,11 +46,18 @@ class OrderDesk(Protocol):
     """Commits orders before they are answered, and reads their status."""
 
     async def submit(
-        self, account_id: str, idempotency_key: str, body: bytes, order: OrderRequest
+        self,
+        account_id: str,
+        idempotency_key: str,
+        body: bytes,
+        order: OrderRequest,
+        *,
+        traceparent: str | None = None,
     ) -> Submitted:
         """Commit the order (outbox row for the ERP) and answer 202; a retry with the same key
         and body gets the first answer. Raises IdempotencyKeyReused (422), IdempotencyConflict
-        (409), InvalidDocument (422) or StoreUnavailable (503)."""
+        (409), InvalidDocument (422) or StoreUnavailable (503). `traceparent` (W3C, valid or
+        None) is the trace the order's message continues."""
         ...
 
     async def status(self, account_id: str, order_id: str) -> OrderStatusAnswer | None:
