@@ -226,6 +226,28 @@ def _get(path: str, operation_id: str, summary: str, *responses: Response, **kw:
     )
 
 
+def _post(
+    path: str,
+    operation_id: str,
+    summary: str,
+    request_body: type,
+    *responses: Response,
+    **kw: Any,
+) -> Operation:
+    """A guarded POST: its body must be JSON (the guard's answer to anything else is 415)."""
+    return Operation(
+        method="POST",
+        path=path,
+        operation_id=operation_id,
+        summary=summary,
+        tags=("admin",),
+        request_body=request_body,
+        security=("bearer",),
+        responses=(*responses, _problem(415, "Not a JSON body"), *_GUARD),
+        **kw,
+    )
+
+
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
         method="GET",
@@ -275,38 +297,24 @@ OPERATIONS: tuple[Operation, ...] = (
         _problem(404, "No such dead letter"),
         parameters=(Parameter(name="id", where="path", type=_Id, required=True),),
     ),
-    Operation(
-        method="POST",
-        path="/dead-letters/replay",
-        operation_id="replay_dead_letters",
-        summary="Hand dead letters back to the step that gave up: one by id, or by filters",
-        tags=("admin",),
-        request_body=ReplayRequest,
-        security=("bearer",),
-        responses=(
-            Response(status=200, description="What became of them", body=ReplayOutcome),
-            _BAD,
-            _problem(404, "No such dead letter"),
-            _problem(409, "This dead letter cannot be replayed"),
-            _problem(415, "Not a JSON body"),
-            *_GUARD,
-        ),
+    _post(
+        "/dead-letters/replay",
+        "replay_dead_letters",
+        "Hand dead letters back to the step that gave up: one by id, or by filters",
+        ReplayRequest,
+        Response(status=200, description="What became of them", body=ReplayOutcome),
+        _BAD,
+        _problem(404, "No such dead letter"),
+        _problem(409, "This dead letter cannot be replayed"),
     ),
-    Operation(
-        method="POST",
-        path="/endpoints/{partner}/enable",
-        operation_id="enable_endpoint",
-        summary="Enable a partner's endpoint the breaker disabled",
-        tags=("admin",),
+    _post(
+        "/endpoints/{partner}/enable",
+        "enable_endpoint",
+        "Enable a partner's endpoint the breaker disabled",
+        EmptyObject,
+        Response(status=200, description="Enabled", body=EndpointEnabled),
+        _problem(404, "No such partner"),
         parameters=(Parameter(name="partner", where="path", type=PartnerId, required=True),),
-        request_body=EmptyObject,
-        security=("bearer",),
-        responses=(
-            Response(status=200, description="Enabled", body=EndpointEnabled),
-            _problem(404, "No such partner"),
-            _problem(415, "Not a JSON body"),
-            *_GUARD,
-        ),
     ),
     _get(
         "/threads/{correlation_id}",
@@ -327,20 +335,13 @@ OPERATIONS: tuple[Operation, ...] = (
             Parameter(name="po_number", where="path", required=True),
         ),
     ),
-    Operation(
-        method="POST",
-        path="/config/reload",
-        operation_id="reload_config",
-        summary="Read the configuration file again and swap in what changed (README: Reloading)",
-        tags=("admin",),
-        request_body=EmptyObject,
-        security=("bearer",),
-        responses=(
-            Response(status=200, description="Applied; what changed", body=ReloadOutcome),
-            _problem(415, "Not a JSON body"),
-            _problem(422, "The file was refused, every problem listed; the running one is kept"),
-            *_GUARD,
-        ),
+    _post(
+        "/config/reload",
+        "reload_config",
+        "Read the configuration file again and swap in what changed (README: Reloading)",
+        EmptyObject,
+        Response(status=200, description="Applied; what changed", body=ReloadOutcome),
+        _problem(422, "The file was refused, every problem listed; the running one is kept"),
     ),
     _get(
         "/openapi.json",
