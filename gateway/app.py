@@ -32,6 +32,7 @@ from gateway.config import GatewayConfig, load_config
 from gateway.config.base import Invalid
 from gateway.console import build_console
 from gateway.customer_api import (
+    AccountBuckets,
     OrderStatusFeed,
     accounts_of,
     build_customer_api,
@@ -129,6 +130,7 @@ class Gateway:
         self._partners: Partners | None = None
         self._pull: PullApi | None = None
         self._accounts: Accounts | None = None
+        self._account_buckets = AccountBuckets()
         self._acknowledgements: AcknowledgementWatch | None = None
         self._build_outbound: Callable[[GatewayConfig], OutboundDelivery] | None = None
         self._operator: OperatorApi | None = None
@@ -373,7 +375,7 @@ class Gateway:
         if self.workflow is not None:
             self.workflow.reconfigure(cfg)
         if self._accounts is not None:
-            self._accounts.replace(accounts_of(cfg))
+            self._accounts.replace(accounts_of(cfg, self._account_buckets))
         if self._acknowledgements is not None:
             self._acknowledgements.reconfigure(cfg.partners)
         if self._operator is not None and self.store is not None:
@@ -402,7 +404,7 @@ class Gateway:
         if settings is None:
             return
         # Availability from the inventory positions' read model, never the ERP.
-        self._accounts = accounts_of(self.config)
+        self._accounts = accounts_of(self.config, self._account_buckets)
         app = build_customer_api(
             self.config,
             store,

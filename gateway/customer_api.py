@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import anyio
 import msgspec
@@ -30,7 +30,7 @@ from canonical import decode_envelope, encode_envelope, new_envelope, routing_ke
 from canonical.common import Quantity
 from canonical.sales import OrderStatus, SalesOrder, SalesOrderLine, sales_order_id
 from gateway.config import GatewayConfig
-from gateway.config.customers import CustomerApiSettings
+from gateway.config.customers import CustomerApiSettings, CustomerConfig
 from gateway.store import Store
 from gateway.store.orders import TERMINAL_STATES, Milestone, OrderRow
 from protocols.http.api import (
@@ -50,6 +50,7 @@ from protocols.http.asgi import ASGIApp
 from protocols.http.server import serve
 
 __all__ = [
+    "AccountBuckets",
     "OrderStatusFeed",
     "StoreOrderDesk",
     "accounts_of",
@@ -66,11 +67,35 @@ STATUS_DOCUMENT = "order_status"
 _status = msgspec.json.Encoder()
 
 
-def accounts_of(config: GatewayConfig) -> Accounts:
-    """The API's accounts from `[[customers]]`: key digests only, a token bucket each."""
-    buckets = {
-        c.id: TokenBucket(c.rate_limit.per_second, c.rate_limit.burst) for c in config.customers
-    }
+class AccountBuckets:
+    """Each customer account's token bucket: what `Accounts` asks before serving a call.
+
+    `update` takes a reloaded configuration's accounts: one whose limit did not change keeps
+    its bucket (what it has used up), as a partner keeps its own.
+    """
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def update(self, customers: Iterable[CustomerConfig]) -> None:
+        buckets: dict[str, TokenBucket] = {}
+        for c in customers:
+            limit = (c.rate_limit.per_second, float(c.rate_limit.burst))
+            bucket = self._buckets.get(c.id)
+            if bucket is None or (bucket.rate, bucket.burst) != limit:
+                bucket = TokenBucket(c.rate_limit.per_second, c.rate_limit.burst)
+            buckets[c.id] = bucket
+        self._buckets = buckets
+
+    def __call__(self, account_id: str) -> float:
+        return self._buckets[account_id].take()
+
+
+def accounts_of(config: GatewayConfig, buckets: AccountBuckets | None = None) -> Accounts:
+    """The API's accounts from `[[customers]]`: key digests only, a token bucket each
+    (`buckets`, the running ones on a reload)."""
+    buckets = buckets or AccountBuckets()
+    buckets.update(config.customers)
     accounts = [
         Account(
             id=c.id,
@@ -80,7 +105,7 @@ def accounts_of(config: GatewayConfig) -> Accounts:
         )
         for c in config.customers
     ]
-    return Accounts(accounts, lambda account_id: buckets[account_id].take())
+    return Accounts(accounts, buckets)
 
 
 class StoreOrderDesk:

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 from test_config import errors_of, partner, unlocated, write
 
+from canonical.errors import RateLimited
 from gateway.config import load_config
+from gateway.customer_api import AccountBuckets, accounts_of
 
 KEY = "a-customer-api-key-of-enough-length"
 
@@ -83,3 +85,30 @@ def test_each_customer_rule_is_reported(tmp_path: Path, text: str, expected: str
     errors = [unlocated(path, e) for e in errors_of(path)]
 
     assert any(expected in e for e in errors), errors
+
+
+def test_a_reload_keeps_an_accounts_used_up_rate_limit_unless_the_limit_changed(
+    tmp_path: Path,
+) -> None:
+    limited = "rate_limit = { per_second = 0.001, burst = 1 }\n"
+    headers = [(b"x-api-key", KEY.encode())]
+    buckets = AccountBuckets()
+    before = accounts_of(
+        load_config(write(tmp_path, partner() + "[customer_api]\n" + customer(extra=limited)), {}),
+        buckets,
+    )
+    before.authenticate(headers)  # the one call its burst allows
+
+    same = load_config(
+        write(tmp_path, partner() + "[customer_api]\n" + customer(extra=limited)), {}
+    )
+    before.replace(accounts_of(same, buckets))
+    with pytest.raises(RateLimited):
+        before.authenticate(headers)  # still used up: the reload did not refill it
+
+    raised = limited.replace("burst = 1", "burst = 2")
+    changed = load_config(
+        write(tmp_path, partner() + "[customer_api]\n" + customer(extra=raised)), {}
+    )
+    before.replace(accounts_of(changed, buckets))
+    assert before.authenticate(headers).id == "acme-retail"  # a new limit, a new bucket
