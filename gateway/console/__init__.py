@@ -15,7 +15,6 @@ from prometheus_client import CollectorRegistry
 from gateway.console.guard import ConsoleGuard
 from gateway.console.overview import Overview, ServiceRow
 from gateway.console.pages import ConsoleApp
-from gateway.console.queries import Reads
 from gateway.relay import relay_report
 from gateway.store import Store
 from protocols.http.asgi import ASGIApp
@@ -51,8 +50,7 @@ def build_console(
 ) -> ASGIApp:
     """The console behind its guard; `admin_api` is the admin app without its guard;
     `partners()` the partner ids now (a reload changes them)."""
-    # The store's read connection: the console's queries are reads like the ledgers' own.
-    reads = Reads(store._read)
+    reads = store.operator_reads
 
     def breakers() -> dict[str, str]:
         if couriers is None:

@@ -4,7 +4,7 @@ Rates come from the gateway's own Prometheus counters (webhooks accepted, delive
 delivered), sampled at each read: a counter is free to read at any number of partners, and a
 rate over the last minute needs no table scan. The first read after a start has no earlier
 sample, so its rates read "-". Backlog, oldest pending and last error come from the store, one
-indexed seek each per partner on the page (gateway/console/queries.py).
+indexed seek each per partner on the page (gateway/store/operator_reads.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 from prometheus_client import CollectorRegistry
 
-from gateway.console.queries import Reads
+from gateway.store import OperatorReads
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -54,7 +54,7 @@ class Overview:
 
     def __init__(
         self,
-        reads: Reads,
+        reads: OperatorReads,
         partners: Callable[[], Sequence[str]],
         registry: CollectorRegistry,
         breakers: Callable[[], Mapping[str, str]],

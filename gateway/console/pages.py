@@ -30,7 +30,6 @@ from gateway.console import views
 from gateway.console.guard import SECURITY_HEADERS
 from gateway.console.html import Html, page
 from gateway.console.overview import Overview
-from gateway.console.queries import Reads
 from gateway.console.static import ASSETS
 from gateway.deadletters import (
     DEFAULT_LIST_LIMIT,
@@ -40,7 +39,7 @@ from gateway.deadletters import (
     show_dead_letter,
     summary,
 )
-from gateway.store import Store
+from gateway.store import OperatorReads, Store
 from gateway.trace import ThreadTrace, thread_trace
 from protocols.http.asgi import ASGIApp, Receive, Scope, Send
 from protocols.http.router import ProblemRouter, raw_response
@@ -65,7 +64,7 @@ class ConsoleApp(ProblemRouter):
     def __init__(
         self,
         store: Store,
-        reads: Reads,
+        reads: OperatorReads,
         overview: Overview,
         admin_api: ASGIApp,
         partners: Callable[[], Sequence[str]],

@@ -17,6 +17,7 @@ from gateway.store.core import (
     DEFAULT_RETRY_AFTER_S,
     Store,
 )
+from gateway.store.operator_reads import OperatorReads
 from gateway.store.records import (
     Acceptance,
     Accepted,
@@ -42,6 +43,7 @@ __all__ = [
     "BatchReport",
     "DeadLetter",
     "NewOutboxRow",
+    "OperatorReads",
     "PurgeReport",
     "Retention",
     "Store",

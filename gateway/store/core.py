@@ -30,6 +30,7 @@ from gateway.store.deliveries import DeliveryLedger
 from gateway.store.edi import EdiLedger
 from gateway.store.files import FileLedger
 from gateway.store.inventory import InventoryLedger
+from gateway.store.operator_reads import OperatorReads
 from gateway.store.orders import OrderLedger
 from gateway.store.process import WriterProcess
 from gateway.store.records import Acceptance, Accepted, BatchReport, DeadLetter, StoreStatistics
@@ -182,6 +183,8 @@ class Store:
         self.inventory = InventoryLedger(self._write, self._read)
         # Customer orders' status read model (gateway/store/orders.py).
         self.orders = OrderLedger(self._write, self._read)
+        # The console's reads: reads like the ledgers' own, on the same connection.
+        self.operator_reads = OperatorReads(self._read)
 
     # Lifetime
 

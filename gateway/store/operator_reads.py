@@ -1,4 +1,5 @@
-"""The console's reads: each one short statement on the store's read connection, each bounded.
+"""The operator's reads (the console's): each one short statement on the store's read
+connection, each bounded; `Store.operator_reads`.
 
 Indexes these use (all already in the schema): `deliveries_pending` (backlog and oldest pending
 per partner), `dead_letters_partner` (last error per partner), `outbox.message_id` (UNIQUE:
@@ -21,9 +22,9 @@ from gateway.store.workflow_reads import THREAD_COLUMNS, ThreadRow, threads
 
 __all__ = [
     "MAX_SEARCH_SCAN",
+    "OperatorReads",
     "PartnerFigures",
     "Read",
-    "Reads",
 ]
 
 T = TypeVar("T")
@@ -53,8 +54,8 @@ async def _rows(sql: str, params: Sequence[object], db: aiosqlite.Connection) ->
     return list(await db.execute_fetchall(sql, tuple(params)))
 
 
-class Reads:
-    """The console's queries over `read`."""
+class OperatorReads:
+    """The console's queries over `read` (the store's read connection)."""
 
     def __init__(self, read: Read) -> None:
         self._read = read
