@@ -411,6 +411,7 @@ class Gateway:
             accounts=self._accounts,
             availability=store.inventory,
             clock=self.clock,
+            tracer=self.tracer,
         )
         self.order_status = OrderStatusFeed(store, self.config, settings)
         await listeners.start(self.order_status.run)

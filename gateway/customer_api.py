@@ -29,6 +29,7 @@ from actors.ratelimit import TokenBucket
 from canonical import decode_envelope, encode_envelope, new_envelope, routing_key
 from canonical.common import Quantity
 from canonical.sales import OrderStatus, SalesOrder, SalesOrderLine, sales_order_id
+from canonical.tracing import Tracer
 from gateway.config import GatewayConfig
 from gateway.config.customers import CustomerApiSettings, CustomerConfig
 from gateway.store import Store
@@ -302,9 +303,10 @@ def build_customer_api(
     accounts: Accounts,
     availability: AvailabilitySource,
     clock: Callable[[], float] = time.time,
+    tracer: Tracer | None = None,
 ) -> ASGIApp:
     """The customer API app for `accounts` (`accounts_of(config)`: kept by the caller, which
-    swaps them on reload), over `store` and `availability`."""
+    swaps them on reload), over `store` and `availability`; `tracer` records orders' spans."""
     settings = config.customer_api or CustomerApiSettings()
     limits = ApiLimits(
         max_skus=settings.max_skus,
@@ -314,7 +316,7 @@ def build_customer_api(
         items=frozenset(settings.items),
     )
     desk = StoreOrderDesk(store, stale_after_s=settings.status_stale_after_s, clock=clock)
-    return customer_api(accounts, availability, desk, limits)
+    return customer_api(accounts, availability, desk, limits, tracer=tracer)
 
 
 async def serve_customer_api(

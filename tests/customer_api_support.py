@@ -49,13 +49,16 @@ rate_limit = {{ per_second = 100000.0, burst = 100000 }}
 """
 
 
-def write_api_config(folder: Path, amqp_url: str, *, erp: str = "", **kw: object) -> Path:
-    """A gateway config with the customer API, the logistics partner and `erp` sections."""
+def write_api_config(
+    folder: Path, amqp_url: str, *, erp: str = "", extra: str = "", **kw: object
+) -> Path:
+    """A gateway config with the customer API, the logistics partner, `erp` sections and
+    `extra` ones."""
     return write_config(
         folder,
         amqp_url,
         [LOGISTICS],
-        extra=customers_toml(**kw) + erp,  # type: ignore[arg-type]
+        extra=customers_toml(**kw) + erp + extra,  # type: ignore[arg-type]
         documents='["order_status"]',
     )
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from configkit import workflow
+from customer_api_support import api_client, order_body, write_api_config
 from delivery_receiver import OK, Receiver, answering, order_desk
 from gatewaykit import (
     Partner,
@@ -161,3 +162,29 @@ async def test_without_telemetry_no_tracer_no_exporter_thread_and_the_header_as_
     assert not [name for name in threads if name.startswith("OtelBatch")]
     assert collector.spans == []
     assert (message.headers or {}).get("traceparent") == SENT  # carried as is
+
+
+async def test_a_customer_order_is_an_order_ingress_span_its_erp_message_continues(
+    tmp_path: Path, amqp_url: str
+) -> None:
+    async with collecting() as (collector, endpoint):
+        config = load(write_api_config(tmp_path, amqp_url, extra=telemetry(endpoint)))
+        headers = {"idempotency-key": "order-spanned", "traceparent": SENT}
+        async with (
+            bound_queue(amqp_url, "test.telemetry.orders", "sales_order.#") as queue,
+            running(config) as gateway,
+            api_client(gateway) as http,
+        ):
+            answer = await http.post("/orders", json=order_body(1), headers=headers)
+            assert answer.status_code == 202, answer.text
+            (message,) = await drain(queue, expect=1)
+            await until(lambda: bool(collector.named("relay publish")), timeout=20)
+
+    ingress = one(collector.named("order ingress"))
+    assert (ingress.trace_id, ingress.parent_span_id) == (TRACE, PARTNER_SPAN)
+    assert ingress.attributes["gateway.customer"] == "acme-retail"
+    assert ingress.attributes["http.response.status_code"] == 202
+    # The ERP's message names the span; the commit and the publish are in the same trace.
+    assert ingress.names((message.headers or {}).get("traceparent"))
+    assert one(collector.named("outbox commit")).trace_id == TRACE
+    assert one(collector.named("relay publish")).trace_id == TRACE

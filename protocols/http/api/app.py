@@ -23,11 +23,13 @@ from starlette.routing import BaseRoute, Route
 
 from canonical.errors import (
     FieldError,
+    GatewayError,
     InvalidDocument,
     PayloadTooLarge,
     UnsupportedMediaType,
 )
 from canonical.tracecontext import parse_traceparent
+from canonical.tracing import Tracer
 
 from ..asgi import Receive, Scope, Send, read_body, send_response
 from ..problem import BadRequest
@@ -35,7 +37,7 @@ from ..router import ProblemRouter, send_problem
 from ..routing import NotFound
 from .accounts import Account, Accounts
 from .models import OrderRequest
-from .ports import AvailabilitySource, OrderDesk
+from .ports import AvailabilitySource, OrderDesk, Submitted
 
 __all__ = ["API_PREFIX", "MAX_IDEMPOTENCY_KEY_CHARS", "ApiLimits", "customer_api"]
 
@@ -66,10 +68,16 @@ class ApiLimits(Struct, frozen=True, kw_only=True):
 
 
 def customer_api(
-    accounts: Accounts, availability: AvailabilitySource, desk: OrderDesk, limits: ApiLimits
+    accounts: Accounts,
+    availability: AvailabilitySource,
+    desk: OrderDesk,
+    limits: ApiLimits,
+    *,
+    tracer: Tracer | None = None,
 ) -> ProblemRouter:
-    """Return the customer API as an ASGI app, errors mapped to problem+json."""
-    handlers = _Handlers(accounts, availability, desk, limits)
+    """Return the customer API as an ASGI app, errors mapped to problem+json; with `tracer`,
+    each order submitted is an `order ingress` span."""
+    handlers = _Handlers(accounts, availability, desk, limits, tracer)
     routes: list[BaseRoute] = [
         Route(_AVAILABILITY, handlers.availability, methods=["GET"]),
         Route(f"{API_PREFIX}/orders", handlers.submit, methods=["POST"]),
@@ -107,11 +115,13 @@ class _Handlers:
         availability: AvailabilitySource,
         desk: OrderDesk,
         limits: ApiLimits,
+        tracer: Tracer | None,
     ) -> None:
         self.accounts = accounts
         self.source = availability
         self.desk = desk
         self.limits = limits
+        self.tracer = tracer
 
     def _account(self, request: Request) -> Account:
         return self.accounts.authenticate(request.scope["headers"])
@@ -163,11 +173,45 @@ class _Handlers:
         self._check(order, account)
         # Ignored when invalid (Trace Context: restart the trace), never a 4xx.
         traceparent = parse_traceparent(request.headers.get("traceparent"))
-        submitted = await self.desk.submit(account.id, key, body, order, traceparent=traceparent)
+        submitted = await self._submit(account, key, body, order, traceparent)
         headers = {"location": f"{API_PREFIX}/orders/{submitted.order_id}"}
         if submitted.replayed:
             headers["idempotent-replayed"] = "true"
         return Response(submitted.body, submitted.status, headers=headers, media_type=_JSON)
+
+    async def _submit(
+        self,
+        account: Account,
+        key: str,
+        body: bytes,
+        order: OrderRequest,
+        traceparent: str | None,
+    ) -> Submitted:
+        """Submit to the desk; with a tracer, inside the `order ingress` span, which the
+        order's envelope continues (as a webhook's: a key or body refused before records
+        nothing)."""
+        if self.tracer is None:
+            return await self.desk.submit(account.id, key, body, order, traceparent=traceparent)
+        span = self.tracer.start(
+            "order ingress",
+            traceparent,
+            kind="server",
+            attributes={"http.request.method": "POST", "gateway.customer": account.id},
+        )
+        try:
+            submitted = await self.desk.submit(
+                account.id, key, body, order, traceparent=span.traceparent
+            )
+        except GatewayError as error:
+            span.set_attribute("http.response.status_code", error.status)
+            span.end(error.reason)
+            raise
+        except BaseException as error:
+            span.end(type(error).__name__)
+            raise
+        span.set_attribute("http.response.status_code", submitted.status)
+        span.end()
+        return submitted
 
     async def order(self, request: Request) -> Response:
         account = self._account(request)
