@@ -145,18 +145,7 @@ class Gateway:
             cfg.store.path,
             synchronous=cfg.store.synchronous,
             max_batch=cfg.store.max_batch,
-            retention=Retention(  # 0 in the file keeps rows for ever, here too
-                idempotency_s=cfg.store.idempotency_retention_s,
-                outbox_s=cfg.store.outbox_retention_s,
-                deliveries_s=cfg.store.delivery_retention_s,
-                dead_letters_s=cfg.store.dead_letter_retention_s,
-                closed_threads_s=cfg.store.closed_thread_retention_s,
-                journal_s=cfg.store.workflow_journal_retention_s,
-                inventory_s=cfg.store.inventory_retention_s,
-                customer_orders_s=cfg.store.customer_order_retention_s,
-                x12_s=cfg.store.x12_retention_s,
-                x12_replay_window_s=max((p.edi.replay_window_s for p in cfg.partners), default=0),
-            ),
+            retention=retention_of(cfg),
             purge_interval_s=cfg.store.purge_interval_s,
             purge_chunk_s=cfg.store.purge_chunk_s,
             on_batch=self._batch_done,
@@ -378,6 +367,8 @@ class Gateway:
             self._accounts.replace(accounts_of(cfg, self._account_buckets))
         if self._acknowledgements is not None:
             self._acknowledgements.reconfigure(cfg.partners)
+        if self.store is not None:  # the X12 keys are kept for the partners' replay windows
+            self.store.retain(retention_of(cfg))
         if self._operator is not None and self.store is not None:
             self._operator.reconfigure(cfg.partner_ids, resubmitters(cfg, self.store))
         if outbound is not None and self.outbound is not None:
@@ -661,6 +652,23 @@ class Gateway:
             if (report := relay_report(store)) is not None:
                 self.unroutable.saw(report.statistics.unroutable)
             await anyio.sleep(BACKLOG_SAMPLE_INTERVAL_S)
+
+
+def retention_of(cfg: GatewayConfig) -> Retention:
+    """How long the store keeps each kind of row: `[store]`'s settings (0 keeps them for ever,
+    here too), and the X12 keys for the longest replay window a partner has."""
+    return Retention(
+        idempotency_s=cfg.store.idempotency_retention_s,
+        outbox_s=cfg.store.outbox_retention_s,
+        deliveries_s=cfg.store.delivery_retention_s,
+        dead_letters_s=cfg.store.dead_letter_retention_s,
+        closed_threads_s=cfg.store.closed_thread_retention_s,
+        journal_s=cfg.store.workflow_journal_retention_s,
+        inventory_s=cfg.store.inventory_retention_s,
+        customer_orders_s=cfg.store.customer_order_retention_s,
+        x12_s=cfg.store.x12_retention_s,
+        x12_replay_window_s=max((p.edi.replay_window_s for p in cfg.partners), default=0),
+    )
 
 
 async def _serve_ingress(app: ASGIApp, cfg: GatewayConfig, *, task_status: TaskStatus[int]) -> None:

@@ -144,9 +144,10 @@ def load(path: Path) -> GatewayConfig:
 
 
 @asynccontextmanager
-async def running(config: GatewayConfig) -> AsyncIterator[Gateway]:
-    """Run a gateway in this test's event loop until the block ends."""
-    gateway = Gateway(config)
+async def running(config: GatewayConfig, config_path: Path | None = None) -> AsyncIterator[Gateway]:
+    """Run a gateway in this test's event loop until the block ends (reloading from
+    `config_path`, when given)."""
+    gateway = Gateway(config, config_path=config_path)
     async with anyio.create_task_group() as tg:
         await tg.start(gateway.run)
         try:

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from configkit import base, compose, erp_section, partner, webhook, workflow
 from delivery_receiver import OK, Receiver, answering
-from gatewaykit import Partner, bound_queue, drain, load
+from gatewaykit import Partner, bound_queue, drain, load, running, write_config
 from test_erp_ingress_gateway import Erp, until
 from test_workflow_gateway import until_status
 from workflow_documents import order
@@ -219,3 +219,24 @@ async def test_reload_swaps_secrets_slas_and_partners_under_load_and_refuses_a_b
     assert sorted(m for m in seen if m in accepted) == sorted(load_.accepted)
     assert len(seen) == len(accepted) + 1  # and the ERP's order, `purchase_order.erp`
     assert ready == 200
+
+
+async def test_a_reload_carries_the_partners_x12_replay_window_to_the_stores_purge(
+    tmp_path: Path, amqp_url: str
+) -> None:
+    acme = Partner("acme")
+
+    def write(window_s: int) -> Path:
+        edi = f"[partners.edi]\nreplay_window_s = {window_s}\n"
+        return write_config(tmp_path, amqp_url, [acme], partner_extra=edi)
+
+    path = write(86_400)
+    async with running(load(path), config_path=path) as gateway:
+        assert gateway.store is not None
+        before = gateway.store.retention.x12_replay_window_s
+        write(7 * 86_400)
+        outcome = await gateway.reload()
+        after = gateway.store.retention.x12_replay_window_s
+
+    assert outcome.changes == ("partner acme: edi changed",)
+    assert (before, after) == (86_400, 7 * 86_400)

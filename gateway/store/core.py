@@ -365,6 +365,16 @@ class Store:
             )
         )
 
+    @property
+    def retention(self) -> Retention:
+        """What the next purge pass lets go of."""
+        return self._retention
+
+    def retain(self, retention: Retention) -> None:
+        """Purge by `retention` from the next pass on (a reload: the partners' X12 replay
+        windows). Whether a purge loop runs at all was settled at start."""
+        self._retention = retention
+
     async def purge(self) -> PurgeReport:
         """Delete every row the store's `retention` lets go of now; report what went.
 
