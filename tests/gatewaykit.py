@@ -17,6 +17,7 @@ import httpx
 import standardwebhooks
 from configkit import base, erp_section, partner, supplier, write
 
+from canonical import Envelope, decode_envelope
 from canonical.ids import new_message_id
 from gateway.app import Gateway
 from gateway.config import GatewayConfig, Secret, load_config
@@ -210,3 +211,20 @@ async def drain(
         await extra.ack()
         got.append(extra)
     return got
+
+
+async def collect(queue: aio_pika.abc.AbstractQueue, idle: float = 1.0) -> list[Envelope]:
+    """The envelope of every message on `queue`, in queue order, until it stays empty `idle`
+    seconds (for a test that does not know how many to expect: after a kill, a replay)."""
+    seen: list[Envelope] = []
+    quiet = 0.0
+    while quiet < idle:
+        message = await queue.get(fail=False)
+        if message is None:
+            await anyio.sleep(0.05)
+            quiet += 0.05
+            continue
+        quiet = 0.0
+        await message.ack()
+        seen.append(decode_envelope(message.body))
+    return seen

@@ -24,13 +24,14 @@ from gatewaykit import (
     Partner,
     bound_queue,
     client,
+    collect,
     load,
     running,
     write_config,
 )
 from store_samples import select
 
-from canonical import Envelope, decode_envelope, sample_body
+from canonical import Envelope, sample_body
 from gateway.localbroker import LocalRabbitMQ, free_port
 from gateway.relay import relay_report
 
@@ -52,22 +53,6 @@ async def wait_drained(db: Path, timeout: float = 60) -> None:
     with anyio.fail_after(timeout):
         while await pending_rows(db):
             await anyio.sleep(0.1)
-
-
-async def collect(queue: aio_pika.abc.AbstractQueue, idle: float = 1.0) -> list[Envelope]:
-    """The envelope of every message on `queue`, in queue order, until it stays empty."""
-    seen: list[Envelope] = []
-    quiet = 0.0
-    while quiet < idle:
-        message = await queue.get(fail=False)
-        if message is None:
-            await anyio.sleep(0.05)
-            quiet += 0.05
-            continue
-        quiet = 0.0
-        await message.ack()
-        seen.append(decode_envelope(message.body))
-    return seen
 
 
 class OnQueue(NamedTuple):

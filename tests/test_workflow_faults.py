@@ -19,7 +19,7 @@ import anyio
 import httpx
 import pytest
 from delivery_receiver import OK, Receiver, answering
-from gatewaykit import Partner, drain
+from gatewaykit import Partner, collect, drain
 from test_erp_ingress_gateway import Erp
 from test_workflow_gateway import ACME as ACME_PARTNER
 from test_workflow_gateway import GLOBEX as GLOBEX_PARTNER
@@ -279,7 +279,7 @@ async def test_500_threads_through_20_sigkills_end_as_without_kills(
             with anyio.fail_after(300):
                 while not _all_done(db, threads):
                     await anyio.sleep(0.2)
-            seen = [decode_envelope(m.body) for m in await _collect(events)]
+            seen = await collect(events, idle=2.0)
         finally:
             gateway.kill()
 
@@ -329,20 +329,3 @@ def _states(db: Path) -> dict[str, ThreadState]:
     with contextlib.closing(sqlite3.connect(db)) as conn:
         rows = conn.execute("SELECT po_number, state FROM workflow_threads").fetchall()
     return {po: decode_state(bytes(blob)) for po, blob in rows}
-
-
-async def _collect(
-    queue: aio_pika.abc.AbstractQueue, idle: float = 2.0
-) -> list[aio_pika.abc.AbstractIncomingMessage]:
-    got: list[aio_pika.abc.AbstractIncomingMessage] = []
-    quiet = 0.0
-    while quiet < idle:
-        message = await queue.get(fail=False)
-        if message is None:
-            await anyio.sleep(0.05)
-            quiet += 0.05
-            continue
-        quiet = 0.0
-        await message.ack()
-        got.append(message)
-    return got
