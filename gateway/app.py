@@ -307,6 +307,8 @@ class Gateway:
 
         if self.config_path is None:
             return refused("this gateway was started without a configuration file to read again")
+        if self.stopping.is_set():
+            return refused("the gateway is shutting down")
         try:
             new = await anyio.to_thread.run_sync(load_config, self.config_path, self._environ)
         except ConfigError as exc:
