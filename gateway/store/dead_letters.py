@@ -28,6 +28,7 @@ from typing import Any, Protocol, TypeVar
 import aiosqlite
 import msgspec
 
+from gateway.store.queries import conditions
 from gateway.store.records import DeadLetter
 
 __all__ = ["PUT_BACK_KINDS", "DeadLetterBook", "DeadLetterHead", "PutBack", "kind_of"]
@@ -110,19 +111,15 @@ class DeadLetterBook:
         `source` matches a source exactly or by kind ("delivery" matches "delivery:acme");
         `since`/`until` (unix seconds, inclusive/exclusive) bound when it died.
         """
-        where = ["dl.id > ?"]
-        params: list[object] = [after_id]
-        if source is not None:
-            where.append("(dl.source = ? OR substr(dl.source, 1, ?) = ?)")
-            params += [source, len(source) + 1, source + ":"]
-        for clause, value in (
+        where, params = conditions(
+            ("dl.id > ?", after_id),
             ("dl.partner_id = ?", partner_id),
             ("dl.created_at >= ?", since),
             ("dl.created_at < ?", until),
-        ):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
+        )
+        if source is not None:
+            where.append("(dl.source = ? OR substr(dl.source, 1, ?) = ?)")
+            params += [source, len(source) + 1, source + ":"]
         outer = "1"
         if document_type is not None:
             outer = "document_type = ?"

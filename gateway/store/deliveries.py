@@ -16,7 +16,7 @@ import aiosqlite
 import msgspec
 
 from canonical.delivery import DeliveryAttempt, DeliveryRecord, DeliveryState, Settlement
-from gateway.store.queries import matching
+from gateway.store.queries import conditions, matching
 
 __all__ = ["DeliveryLedger"]
 
@@ -249,17 +249,12 @@ async def _select(
 def _filters(
     partner_id: str | None, document_type: str | None, since: float | None, until: float | None
 ) -> tuple[str, tuple[object, ...]]:
-    where: list[str] = []
-    params: list[object] = []
-    for clause, value in (
+    where, params = conditions(
         ("partner_id = ?", partner_id),
         ("document_type = ?", document_type),
         ("settled_at >= ?", since),
         ("settled_at < ?", until),
-    ):
-        if value is not None:
-            where.append(clause)
-            params.append(value)
+    )
     return " AND ".join(where) or "1", tuple(params)
 
 

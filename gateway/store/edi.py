@@ -37,6 +37,7 @@ from gateway.store.edi_writes import (
     queue_interchange,
     reserve_numbers,
 )
+from gateway.store.queries import conditions
 
 __all__ = [
     "DEFAULT_REPLAY_WINDOW_S",
@@ -329,19 +330,11 @@ _SENT_COLUMNS = """
 def _sent_query(
     status: SentStatus | None, sent_before: float | None, partner_id: str | None, limit: int
 ) -> tuple[str, tuple[object, ...]]:
-    where: list[str] = ["1 = 1"]
-    params: list[object] = []
-    if status is not None:
-        where.append("status = ?")
-        params.append(status)
-    if sent_before is not None:
-        where.append("sent_at < ?")
-        params.append(sent_before)
-    if partner_id is not None:
-        where.append("partner_id = ?")
-        params.append(partner_id)
+    where, params = conditions(
+        ("status = ?", status), ("sent_at < ?", sent_before), ("partner_id = ?", partner_id)
+    )
     sql = (
-        f"SELECT {_SENT_COLUMNS} FROM edi_sent_sets WHERE {' AND '.join(where)} "
+        f"SELECT {_SENT_COLUMNS} FROM edi_sent_sets WHERE {' AND '.join(where) or '1'} "
         "ORDER BY sent_at, id LIMIT ?"
     )
     return sql, (*params, limit)

@@ -36,6 +36,7 @@ __all__ = [
     "finish_file",
     "mark_moved",
     "purge_staged",
+    "queue_rows",
     "stage_rows",
 ]
 
@@ -268,11 +269,7 @@ def finish_file(
     # here, the savepoint every write runs in kept the original of each of their pages in
     # memory, 70 MB for a 100k-line file (measured).
     if rows:
-        conn.executemany(
-            f"INSERT INTO outbox (partner_id, created_at, {_ROW_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(partner_id, now, *_values(row)[1:]) for row in sorted(rows, key=_position)],
-        )
+        queue_rows(partner_id, sorted(rows, key=_position), conn, now)
         written += len(rows)
     conn.execute(
         """
@@ -291,6 +288,18 @@ def finish_file(
         ),
     )
     return written
+
+
+def queue_rows(
+    partner_id: str, rows: Sequence[FileRow], conn: sqlite3.Connection, now: float
+) -> None:
+    """Put `rows` in the outbox for `partner_id`, in the order given, inside the caller's
+    transaction."""
+    conn.executemany(
+        f"INSERT INTO outbox (partner_id, created_at, {_ROW_COLUMNS}) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(partner_id, now, *_values(row)[1:]) for row in rows],
+    )
 
 
 def mark_moved(file_id: int, conn: sqlite3.Connection, now: float) -> None:

@@ -27,7 +27,7 @@ from gateway.store.availability_cache import (
     AvailabilityJson,
 )
 from gateway.store.availability_cache import row as availability_row
-from gateway.store.workflow_steps import EventRow
+from gateway.store.workflow_steps import EventRow, queue_events
 
 __all__ = [
     "CURSOR",
@@ -145,13 +145,6 @@ class PositionStep(Struct, frozen=True, kw_only=True):
 StepOutcome = Literal["applied", "duplicate", "conflict"]
 
 
-_OUTBOX_INSERT = """
-    INSERT INTO outbox (message_id, partner_id, document_type, schema_version, routing_key,
-                        correlation_id, causation_id, idempotency_key, body, created_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-"""
-
-
 def apply_step(step: PositionStep, conn: sqlite3.Connection, now: float) -> tuple[StepOutcome, int]:
     """Write one position step whole, or nothing ("duplicate": the mark was there;
     "conflict": the position is at another version); answer the version after it."""
@@ -208,24 +201,7 @@ def apply_step(step: PositionStep, conn: sqlite3.Connection, now: float) -> tupl
             "INSERT INTO inventory_drift (sku, location_id, recorded_at, body) VALUES (?, ?, ?, ?)",
             (step.sku, step.location_id, now, step.drift),
         )
-    conn.executemany(
-        _OUTBOX_INSERT,
-        [
-            (
-                e.message_id,
-                e.partner_id,
-                e.document_type,
-                e.schema_version,
-                e.routing_key,
-                e.correlation_id,
-                e.causation_id,
-                e.message_id,  # an event's idempotency key is its own id
-                e.body,
-                now,
-            )
-            for e in step.events
-        ],
-    )
+    queue_events(step.events, conn, now)
     return "applied", version + 1
 
 

@@ -18,6 +18,7 @@ from typing import Any, Protocol, TypeVar
 import aiosqlite
 import msgspec
 
+from gateway.store.queries import conditions
 from gateway.store.workflow_reads import THREAD_COLUMNS, ThreadRow, threads
 
 __all__ = [
@@ -188,18 +189,12 @@ class OperatorReads:
         self, *, partner: str | None, before_id: int | None, limit: int
     ) -> list[ThreadRow]:
         """Threads not closed, newest first, one page: the exceptions page decodes them."""
-        where: list[str] = ["status != 'closed'"]
-        params: list[object] = []
-        if partner is not None:
-            where.append("supplier = ?")
-            params.append(partner)
-        if before_id is not None:
-            where.append("id < ?")
-            params.append(before_id)
+        where, params = conditions(("supplier = ?", partner), ("id < ?", before_id))
+        open_ones = " AND ".join(["status != 'closed'", *where])
         return await self._read(
             partial(
                 threads,
-                f"SELECT {THREAD_COLUMNS} FROM workflow_threads WHERE {' AND '.join(where)} "
+                f"SELECT {THREAD_COLUMNS} FROM workflow_threads WHERE {open_ones} "
                 f"ORDER BY id DESC LIMIT {int(limit)}",
                 tuple(params),
             )
