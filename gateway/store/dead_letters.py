@@ -21,19 +21,19 @@ write here is a module-level function).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 import aiosqlite
 import msgspec
 
+from gateway.store.access import Read, Write
 from gateway.store.queries import conditions
 from gateway.store.records import DeadLetter
 
 __all__ = ["PUT_BACK_KINDS", "DeadLetterBook", "DeadLetterHead", "PutBack", "kind_of"]
 
-T = TypeVar("T")
 
 # Kinds whose message still has its row in the store, to be made pending again.
 PUT_BACK_KINDS = frozenset({"delivery", "relay"})
@@ -63,14 +63,6 @@ class PutBack(msgspec.Struct, frozen=True, kw_only=True):
     replayed: tuple[int, ...] = ()
     # (dead letter id, why): the row is gone from the store (purged), or not of a put-back kind.
     refused: tuple[tuple[int, str], ...] = ()
-
-
-class Write(Protocol):
-    async def __call__(self, operation: Callable[[sqlite3.Connection, float], T], /) -> T: ...
-
-
-class Read(Protocol):
-    async def __call__(self, query: Callable[[aiosqlite.Connection], Awaitable[T]], /) -> T: ...
 
 
 # The document type of the row a dead letter stands for, where there is one.

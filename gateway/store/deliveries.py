@@ -8,31 +8,17 @@ are single statements on the read connection, as in `queries`.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 import aiosqlite
 import msgspec
 
 from canonical.delivery import DeliveryAttempt, DeliveryRecord, DeliveryState, Settlement
+from gateway.store.access import Read, Write
 from gateway.store.queries import conditions, matching
 
 __all__ = ["DeliveryLedger"]
-
-T = TypeVar("T")
-
-
-class Write(Protocol):
-    """The store's group-commit write: run `operation` in the writer's transaction."""
-
-    async def __call__(self, operation: Callable[[sqlite3.Connection, float], T], /) -> T: ...
-
-
-class Read(Protocol):
-    """The store's read: run `query` on the read connection."""
-
-    async def __call__(self, query: Callable[[aiosqlite.Connection], Awaitable[T]], /) -> T: ...
 
 
 _COLUMNS = """

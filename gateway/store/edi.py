@@ -16,9 +16,9 @@ unacknowledged. Reach it as `store.edi`; the writes are in gateway/store/edi_wri
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal
 
 import aiosqlite
 import msgspec
@@ -27,6 +27,7 @@ from msgspec import Struct
 from canonical.documents import Document
 from canonical.files import FileDecoding, FileRow
 from canonical.x12 import InterchangeKey, SentSet, X12Error, X12Profile, X12Reading
+from gateway.store.access import Read, Write
 from gateway.store.edi_writes import (
     MAX_CONTROL_NUMBER,
     Unwritable,
@@ -54,7 +55,6 @@ __all__ = [
     "reserve_numbers",
 ]
 
-T = TypeVar("T")
 
 # How long an interchange key is remembered for the replay check (TA1 025): partners resend
 # within days; a year-old ISA13 coming round again is a wrapped counter, not a replay.
@@ -175,14 +175,6 @@ def answers_of(reading: X12Reading) -> X12Reading:
         functional_acks=reading.functional_acks,
         profile=reading.profile,
     )
-
-
-class Write(Protocol):
-    async def __call__(self, operation: Callable[[sqlite3.Connection, float], T], /) -> T: ...
-
-
-class Read(Protocol):
-    async def __call__(self, query: Callable[[aiosqlite.Connection], Awaitable[T]], /) -> T: ...
 
 
 class EdiLedger:

@@ -17,14 +17,15 @@ the next round (`pending_moves`), never forgotten. Reach it as `store.files`.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal
 
 import aiosqlite
 from msgspec import Struct
 
 from canonical.files import FileRow, Fingerprint
+from gateway.store.access import Read, Write
 
 __all__ = [
     "MIGRATION",
@@ -40,7 +41,6 @@ __all__ = [
     "stage_rows",
 ]
 
-T = TypeVar("T")
 
 # Staged rows deleted per transaction: a chunk's pages are what one savepoint keeps in memory.
 PURGE_CHUNK_ROWS = 2000
@@ -326,14 +326,6 @@ def _values(row: FileRow) -> tuple[object, ...]:
 
 def _position(row: FileRow) -> int:
     return row.position
-
-
-class Write(Protocol):
-    async def __call__(self, operation: Callable[[sqlite3.Connection, float], T], /) -> T: ...
-
-
-class Read(Protocol):
-    async def __call__(self, query: Callable[[aiosqlite.Connection], Awaitable[T]], /) -> T: ...
 
 
 class FileLedger:

@@ -11,9 +11,9 @@ connection; `availability` answers the customer API (up to `MAX_SKUS` SKUs per c
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal
 
 import aiosqlite
 import msgspec
@@ -21,6 +21,7 @@ from msgspec import Struct
 
 from canonical.availability import Availability
 from canonical.errors import GatewayError
+from gateway.store.access import Read, Write
 from gateway.store.availability_cache import (
     DEFAULT_CACHE_ROWS,
     AvailabilityCache,
@@ -42,7 +43,6 @@ __all__ = [
     "apply_step",
 ]
 
-T = TypeVar("T")
 
 # The customer API asks for at most this many SKUs at once.
 MAX_SKUS = 100
@@ -214,14 +214,6 @@ def save_cursor(position: int, conn: sqlite3.Connection, now: float) -> None:
         """,
         (CURSOR, position),
     )
-
-
-class Write(Protocol):
-    async def __call__(self, operation: Callable[[sqlite3.Connection, float], T], /) -> T: ...
-
-
-class Read(Protocol):
-    async def __call__(self, query: Callable[[aiosqlite.Connection], Awaitable[T]], /) -> T: ...
 
 
 _availability = msgspec.json.Decoder(Availability)
