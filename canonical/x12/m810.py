@@ -17,14 +17,7 @@ from typing import Any
 from canonical.invoices import Invoice
 from canonical.x12.elements import SetReader, SetWriter
 from canonical.x12.errors import X12Error
-from canonical.x12.parties import (
-    PARTY_DETAIL,
-    gtin_qualifier,
-    product_ids,
-    read_party,
-    read_party_detail,
-    write_party,
-)
+from canonical.x12.parties import Loops, item_ids, product_ids, write_item, write_party
 
 __all__ = ["decode_810", "encode_810"]
 
@@ -46,17 +39,8 @@ def encode_810(invoice: Invoice, w: SetWriter) -> None:
     if invoice.due_date is not None:
         w.segment("ITD", "01", "3", None, None, None, invoice.due_date)
     for line in invoice.lines:
-        ids = ["BP", line.sku]
-        if line.po_line_number is not None:
-            ids += ["PL", str(line.po_line_number)]
-        if line.gtin is not None:
-            ids += [gtin_qualifier(line.gtin), line.gtin]
-        uom = w.profile.their_uom(line.quantity.uom)
-        w.segment(
-            "IT1", line.line_number, line.quantity.value, uom, line.unit_price.amount, None, *ids
-        )
-        if line.description is not None:
-            w.segment("PID", "F", None, None, None, line.description)
+        po_line = ("PL", str(line.po_line_number)) if line.po_line_number is not None else ()
+        write_item(w, "IT1", line, item_ids(line.sku, line.gtin, *po_line))
         w.segment("AMT", "1", line.amount.amount)
     w.segment("TDS", _cents(invoice.total.amount))
     if invoice.tax is not None:
@@ -79,36 +63,27 @@ def decode_810(r: SetReader) -> list[Invoice]:
     }
     currency = r.text(r.first("CUR"), 2, "$.currency", required=True)
     doc["currency"] = currency
-    party: tuple[dict[str, Any], str] | None = None
-    line: tuple[dict[str, Any], str] | None = None
+    loops = Loops(r, doc, PARTIES)
     tds = None
-    for seg in r.segments:
+    for seg in loops.segments():
         tag = seg.tag
-        if tag == "N1" and seg.element(1) in PARTIES:
-            r.loop, line = "N1", None
-            path = "$." + PARTIES[seg.element(1)]
-            doc[PARTIES[seg.element(1)]] = read_party(r, seg, path)
-            party = (doc[PARTIES[seg.element(1)]], path)
-        elif tag in PARTY_DETAIL and party is not None and line is None:
-            read_party_detail(r, seg, *party)
-        elif tag == "ITD":
+        if tag == "ITD":
             due = r.date(seg, 6, "$.due_date")
             if due is not None:
                 doc["due_date"] = due
         elif tag == "IT1":
-            r.loop, party = "IT1", None
-            path = f"$.lines[{len(doc['lines'])}]"
+            item, path = loops.new_line("IT1")
             quantity = r.decimal(seg, 2, f"{path}.quantity.value", required=True)
             price = r.decimal(seg, 4, f"{path}.unit_price.amount", required=True)
-            item: dict[str, Any] = {
-                "line_number": r.integer(seg, 1, f"{path}.line_number", required=True),
-                "quantity": {
+            item.update(
+                line_number=r.integer(seg, 1, f"{path}.line_number", required=True),
+                quantity={
                     "value": quantity,
                     "uom": r.profile.our_uom(r.text(seg, 3, f"{path}.quantity.uom") or ""),
                 },
-                "unit_price": {"amount": price, "currency": currency},
-                "amount": {"amount": _extended(quantity, price), "currency": currency},
-            }
+                unit_price={"amount": price, "currency": currency},
+                amount={"amount": _extended(quantity, price), "currency": currency},
+            )
             ids = product_ids(
                 r, seg, 6, path, {"BP": "sku", "PL": "po_line_number", "GTIN": "gtin"}
             )
@@ -117,18 +92,13 @@ def decode_810(r: SetReader) -> list[Invoice]:
                     seg, _element_of(seg, "PL") + 1, f"{path}.po_line_number"
                 )
             item.update(ids)
-            doc["lines"].append(item)
-            line = (item, path)
-        elif tag == "PID" and line is not None:
-            description = r.text(seg, 5, f"{line[1]}.description")
-            if description is not None:
-                line[0]["description"] = description
-        elif tag == "AMT" and line is not None and seg.element(1) == "1":
-            line[0]["amount"]["amount"] = r.decimal(
-                seg, 2, f"{line[1]}.amount.amount", required=True
-            )
+        elif tag == "PID" and loops.line is not None:
+            loops.line_text(seg, 5, "description")
+        elif tag == "AMT" and loops.line is not None and seg.element(1) == "1":
+            item, path = loops.line
+            item["amount"]["amount"] = r.decimal(seg, 2, f"{path}.amount.amount", required=True)
         elif tag == "TDS":
-            r.loop, line = None, None
+            r.loop, loops.line = None, None
             tds = (seg, r.decimal(seg, 1, required=True, implied=2))
         elif tag == "TXI" and seg.element(1) == "TX":
             doc["tax"] = {"amount": r.decimal(seg, 2, "$.tax.amount"), "currency": currency}

@@ -11,14 +11,7 @@ from typing import Any
 
 from canonical.orders import PurchaseOrder
 from canonical.x12.elements import SetReader, SetWriter
-from canonical.x12.parties import (
-    PARTY_DETAIL,
-    gtin_qualifier,
-    product_ids,
-    read_party,
-    read_party_detail,
-    write_party,
-)
+from canonical.x12.parties import Loops, item_ids, product_ids, write_item, write_party
 
 __all__ = ["decode_850", "encode_850"]
 
@@ -33,15 +26,7 @@ def encode_850(order: PurchaseOrder, w: SetWriter) -> None:
     if order.ship_to is not None:
         write_party(w, "ST", order.ship_to)
     for line in order.lines:
-        ids: list[str] = ["BP", line.sku]
-        if line.gtin is not None:
-            ids += [gtin_qualifier(line.gtin), line.gtin]
-        uom = w.profile.their_uom(line.quantity.uom)
-        w.segment(
-            "PO1", line.line_number, line.quantity.value, uom, line.unit_price.amount, None, *ids
-        )
-        if line.description is not None:
-            w.segment("PID", "F", None, None, None, line.description)
+        write_item(w, "PO1", line, item_ids(line.sku, line.gtin))
         w.segment("DTM", "002", line.requested_date)
     w.segment("CTT", len(order.lines))
 
@@ -54,41 +39,28 @@ def decode_850(r: SetReader) -> list[PurchaseOrder]:
         "order_date": r.date(beg, 5, "$.order_date", required=True),
         "lines": [],
     }
-    party: tuple[dict[str, Any], str] | None = None
-    line: tuple[dict[str, Any], str] | None = None
-    for seg in r.segments:
+    loops = Loops(r, doc, PARTIES)
+    for seg in loops.segments():
         tag = seg.tag
         if tag == "CUR":
             doc["currency"] = r.text(seg, 2, "$.currency", required=True)
-        elif tag == "N1" and seg.element(1) in PARTIES:
-            r.loop, line = "N1", None
-            path = "$." + PARTIES[seg.element(1)]
-            doc[PARTIES[seg.element(1)]] = read_party(r, seg, path)
-            party = (doc[PARTIES[seg.element(1)]], path)
-        elif tag in PARTY_DETAIL and party is not None and line is None:
-            read_party_detail(r, seg, *party)
         elif tag == "PO1":
-            r.loop, party = "PO1", None
-            path = f"$.lines[{len(doc['lines'])}]"
-            item: dict[str, Any] = {
-                "line_number": r.integer(seg, 1, f"{path}.line_number", required=True),
-                "quantity": {
+            item, path = loops.new_line("PO1")
+            item.update(
+                line_number=r.integer(seg, 1, f"{path}.line_number", required=True),
+                quantity={
                     "value": r.decimal(seg, 2, f"{path}.quantity.value", required=True),
                     "uom": r.profile.our_uom(r.text(seg, 3, f"{path}.quantity.uom") or ""),
                 },
-                "unit_price": {
+                unit_price={
                     "amount": r.decimal(seg, 4, f"{path}.unit_price.amount", required=True)
                 },
-            }
+            )
             item.update(product_ids(r, seg, 6, path, {"BP": "sku", "GTIN": "gtin"}))
-            doc["lines"].append(item)
-            line = (item, path)
-        elif tag == "PID" and line is not None:
-            description = r.text(seg, 5, f"{line[1]}.description")
-            if description is not None:
-                line[0]["description"] = description
-        elif tag == "DTM" and line is not None and seg.element(1) == "002":
-            line[0]["requested_date"] = r.date(seg, 2, f"{line[1]}.requested_date")
+        elif tag == "PID" and loops.line is not None:
+            loops.line_text(seg, 5, "description")
+        elif tag == "DTM" and loops.line is not None and seg.element(1) == "002":
+            loops.requested_date(seg)
     if not doc["lines"]:
         raise r.missing("PO1")
     if "currency" in doc:  # else the currency is missing, the CUR reported so

@@ -13,13 +13,7 @@ from typing import Any
 from canonical.orders import PurchaseOrderAck
 from canonical.x12.elements import SetReader, SetWriter
 from canonical.x12.errors import X12Error
-from canonical.x12.parties import (
-    PARTY_DETAIL,
-    product_ids,
-    read_party,
-    read_party_detail,
-    write_party,
-)
+from canonical.x12.parties import Loops, product_ids, read_quantity, write_party
 
 __all__ = ["decode_855", "encode_855"]
 
@@ -69,57 +63,39 @@ def decode_855(r: SetReader) -> list[PurchaseOrderAck]:
     ack_number = r.text(bak, 8, "$.ack_number")
     if ack_number is not None:
         doc["ack_number"] = ack_number
-    party: tuple[dict[str, Any], str] | None = None
-    line: tuple[dict[str, Any], str] | None = None
-    prices: list[dict[str, Any]] = []
-    for seg in r.segments:
+    loops = Loops(r, doc, PARTIES)
+    for seg in loops.segments():
         tag = seg.tag
         if tag == "CUR":
             doc["currency"] = r.text(seg, 2, "$.currency", required=True)
-        elif tag == "N1" and seg.element(1) in PARTIES:
-            r.loop, line = "N1", None
-            path = "$." + PARTIES[seg.element(1)]
-            doc[PARTIES[seg.element(1)]] = read_party(r, seg, path)
-            party = (doc[PARTIES[seg.element(1)]], path)
-        elif tag in PARTY_DETAIL and party is not None and line is None:
-            read_party_detail(r, seg, *party)
         elif tag == "PO1":
-            r.loop, party = "PO1", None
-            path = f"$.lines[{len(doc['lines'])}]"
-            item: dict[str, Any] = {
-                "line_number": r.integer(seg, 1, f"{path}.line_number", required=True),
-                "status": "accept",
-            }
-            amount = r.decimal(seg, 4, f"{path}.unit_price.amount")
-            if amount is not None:
-                item["unit_price"] = {"amount": amount}
-                prices.append(item["unit_price"])
+            item, path = loops.new_line("PO1")
+            item.update(
+                line_number=r.integer(seg, 1, f"{path}.line_number", required=True),
+                status="accept",
+            )
+            loops.unit_price(seg, 4)
             item.update(product_ids(r, seg, 6, path, {"BP": "sku"}))
-            doc["lines"].append(item)
-            line = (item, path)
-        elif tag == "ACK" and line is not None:
-            item, path = line
+        elif tag == "ACK" and loops.line is not None:
+            item, path = loops.line
             code = r.text(seg, 1, f"{path}.status", required=True) or ""
             item["status"] = (
                 "accept" if code in ACCEPTED else "reject" if code in REJECTED else "change"
             )
-            value = r.decimal(seg, 2, f"{path}.promised_quantity.value")
-            if value is not None:
-                uom = r.text(seg, 3, f"{path}.promised_quantity.uom") or ""
-                item["promised_quantity"] = {"value": value, "uom": r.profile.our_uom(uom)}
+            promised_quantity = read_quantity(r, seg, 2, 3, f"{path}.promised_quantity")
+            if promised_quantity is not None:
+                item["promised_quantity"] = promised_quantity
             if seg.element(4) in ("068", "067", "017", ""):
                 promised = r.date(seg, 5, f"{path}.promised_date")
                 if promised is not None:
                     item["promised_date"] = promised
-        elif tag == "NTE" and line is not None:
-            reason = r.text(seg, 2, f"{line[1]}.reason")
-            if reason is not None:
-                line[0]["reason"] = reason
+        elif tag == "NTE" and loops.line is not None:
+            loops.line_text(seg, 2, "reason")
     if not doc["lines"]:
         raise r.missing("PO1")
     doc.pop("currency", None)
-    if prices:  # lines with prices need the CUR; without any, the ack has no currency
+    if loops.prices:  # lines with prices need the CUR; without any, the ack has no currency
         currency = r.text(r.first("CUR"), 2, required=True)
-        for price in prices:
+        for price in loops.prices:
             price["currency"] = currency
     return [r.build(PurchaseOrderAck, doc, bak)]

@@ -17,14 +17,7 @@ from typing import Any
 
 from canonical.shipping import AdvanceShipNotice
 from canonical.x12.elements import SetReader, SetWriter
-from canonical.x12.parties import (
-    PARTY_DETAIL,
-    gtin_qualifier,
-    product_ids,
-    read_party,
-    read_party_detail,
-    write_party,
-)
+from canonical.x12.parties import Loops, item_ids, product_ids, write_party
 from canonical.x12.syntax import Segment
 
 __all__ = ["decode_856", "encode_856"]
@@ -64,10 +57,7 @@ def encode_856(asn: AdvanceShipNotice, w: SetWriter) -> None:
             w.segment("MAN", "GM", pack.sscc)
             for item in pack.items:
                 hl(pack_id, "I", False)
-                ids = ["BP", item.sku]
-                if item.gtin is not None:
-                    ids += [gtin_qualifier(item.gtin), item.gtin]
-                w.segment("LIN", item.po_line_number, *ids)
+                w.segment("LIN", item.po_line_number, *item_ids(item.sku, item.gtin))
                 uom = w.profile.their_uom(item.quantity.uom)
                 w.segment("SN1", None, item.quantity.value, uom)
                 if item.lot_number is not None:
@@ -94,16 +84,16 @@ def decode_856(r: SetReader) -> list[AdvanceShipNotice]:
     }
     nodes: dict[str, _Node] = {}
     current: _Node | None = None
-    party: tuple[dict[str, Any], str] | None = None
+    loops = Loops(r, doc, PARTIES)
     for seg in r.segments:
         tag = seg.tag
         if tag == "HL":
-            r.loop, party = "HL", None
+            r.loop, loops.party = "HL", None
             current = _hl(r, seg, doc, nodes)
         elif current is None:
             continue
         elif current.level == "S":
-            party = _shipment(r, seg, doc, party)
+            _shipment(r, seg, doc, loops)
         elif current.level == "O" and tag == "PRF":
             current.body["po_number"] = r.text(seg, 1, f"{current.path}.po_number", required=True)
         elif current.level in PACK_LEVELS and tag == "MAN":
@@ -150,29 +140,18 @@ def _hl(r: SetReader, seg: Segment, doc: dict[str, Any], nodes: dict[str, _Node]
     return node
 
 
-def _shipment(
-    r: SetReader,
-    seg: Segment,
-    doc: dict[str, Any],
-    party: tuple[dict[str, Any], str] | None,
-) -> tuple[dict[str, Any], str] | None:
+def _shipment(r: SetReader, seg: Segment, doc: dict[str, Any], loops: Loops) -> None:
+    if loops.party_segment(seg):
+        return
     tag = seg.tag
     if tag == "TD5":
         scac = r.text(seg, 3, "$.carrier_scac")
         if scac is not None:
             doc["carrier_scac"] = scac
-    elif tag == "REF" and seg.element(1) == "BM" and party is None:
+    elif tag == "REF" and seg.element(1) == "BM" and loops.party is None:
         doc["bill_of_lading"] = r.text(seg, 2, "$.bill_of_lading")
     elif tag == "DTM" and seg.element(1) == "017":
         doc["expected_delivery_date"] = r.date(seg, 2, "$.expected_delivery_date")
-    elif tag == "N1" and seg.element(1) in PARTIES:
-        r.loop = "N1"
-        path = "$." + PARTIES[seg.element(1)]
-        doc[PARTIES[seg.element(1)]] = read_party(r, seg, path)
-        return doc[PARTIES[seg.element(1)]], path
-    elif tag in PARTY_DETAIL and party is not None:
-        read_party_detail(r, seg, *party)
-    return party
 
 
 def _item(r: SetReader, seg: Segment, node: _Node) -> None:

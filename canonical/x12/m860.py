@@ -11,13 +11,7 @@ from typing import Any
 
 from canonical.orders import PurchaseOrderChange
 from canonical.x12.elements import SetReader, SetWriter
-from canonical.x12.parties import (
-    PARTY_DETAIL,
-    product_ids,
-    read_party,
-    read_party_detail,
-    write_party,
-)
+from canonical.x12.parties import Loops, product_ids, read_quantity, write_party
 
 __all__ = ["decode_860", "encode_860"]
 
@@ -76,49 +70,33 @@ def decode_860(r: SetReader) -> list[PurchaseOrderChange]:
         "change_date": r.date(bch, 11, "$.change_date") or r.date(bch, 6, "$.change_date"),
         "lines": [],
     }
-    party: tuple[dict[str, Any], str] | None = None
-    line: tuple[dict[str, Any], str] | None = None
-    prices: list[dict[str, Any]] = []
-    for seg in r.segments:
+    loops = Loops(r, doc, PARTIES)
+    for seg in loops.segments():
         tag = seg.tag
         if tag == "CUR":
             doc["currency"] = r.text(seg, 2, "$.currency", required=True)
-        elif tag == "NTE" and line is None and "reason" not in doc:
+        elif tag == "NTE" and loops.line is None and "reason" not in doc:
             doc["reason"] = r.text(seg, 2, "$.reason")
-        elif tag == "N1" and seg.element(1) in PARTIES:
-            r.loop, line = "N1", None
-            path = "$." + PARTIES[seg.element(1)]
-            doc[PARTIES[seg.element(1)]] = read_party(r, seg, path)
-            party = (doc[PARTIES[seg.element(1)]], path)
-        elif tag in PARTY_DETAIL and party is not None and line is None:
-            read_party_detail(r, seg, *party)
         elif tag == "POC":
-            r.loop, party = "POC", None
-            path = f"$.lines[{len(doc['lines'])}]"
+            item, path = loops.new_line("POC")
             code = r.text(seg, 2, f"{path}.change", required=True)
             kind = CHANGES.get(code or "")
             if kind is None:
                 raise r.rejected(seg, 2, code="7", detail=f"unknown change code {code!r}")
-            item: dict[str, Any] = {
-                "line_number": r.integer(seg, 1, f"{path}.line_number", required=True),
-                "change": kind,
-            }
-            value = r.decimal(seg, 3, f"{path}.quantity.value")
-            if value is not None:
-                uom = r.text(seg, 5, f"{path}.quantity.uom") or ""
-                item["quantity"] = {"value": value, "uom": r.profile.our_uom(uom)}
-            amount = r.decimal(seg, 6, f"{path}.unit_price.amount")
-            if amount is not None:
-                item["unit_price"] = {"amount": amount}
-                prices.append(item["unit_price"])
+            item.update(
+                line_number=r.integer(seg, 1, f"{path}.line_number", required=True),
+                change=kind,
+            )
+            quantity = read_quantity(r, seg, 3, 5, f"{path}.quantity")
+            if quantity is not None:
+                item["quantity"] = quantity
+            loops.unit_price(seg, 6)
             item.update(product_ids(r, seg, 8, path, {"BP": "sku"}))
-            doc["lines"].append(item)
-            line = (item, path)
-        elif tag == "DTM" and line is not None and seg.element(1) == "002":
-            line[0]["requested_date"] = r.date(seg, 2, f"{line[1]}.requested_date")
+        elif tag == "DTM" and loops.line is not None and seg.element(1) == "002":
+            loops.requested_date(seg)
     if not doc["lines"]:
         raise r.missing("POC")
     if "currency" in doc:
-        for price in prices:
+        for price in loops.prices:
             price["currency"] = doc["currency"]
     return [r.build(PurchaseOrderChange, doc, bch)]

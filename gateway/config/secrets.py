@@ -43,22 +43,64 @@ AMQP_URL_EXPECTED = "expected amqp://[user:password@]host[:port]/[vhost]"
 _AMQP_PORTS = {"amqp": 5672, "amqps": 5671}
 
 
-class Secret:
+class Hidden:
+    """A value that shows nowhere: repr, str, logs, errors or encoders; the base of each type here.
+
+    `reveal()` is the text, for the client that uses it; `source` where it came from. msgspec
+    cannot encode one (TypeError), so a config dumped by mistake fails loudly instead of
+    leaking. Equality is by `_compared()`, in constant time, and only within one type: a
+    password never equals a private key, even with the same text. Subclasses check the text
+    in `__init__`.
+    """
+
+    __slots__ = ("_source", "_value")
+    # What the TOML value must be, for the message when it is neither text nor a reference.
+    WRITTEN_AS = "a string"
+
+    def __init__(self, value: str, *, source: str = "inline") -> None:
+        self._value = value
+        self._source = source
+
+    @property
+    def source(self) -> str:
+        """Return where the value came from: `inline`, `env:NAME` or `file:PATH`."""
+        return self._source
+
+    def reveal(self) -> str:
+        """Return the text; for the client that uses it, never for output."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(…, source={self._source!r})"
+
+    def __str__(self) -> str:
+        return repr(self)
+
+    def _compared(self) -> bytes:
+        return self._value.encode()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Hidden) or type(other) is not type(self):
+            return NotImplemented
+        return hmac.compare_digest(self._compared(), other._compared())
+
+    def __hash__(self) -> int:
+        return hash(self._compared())
+
+
+class Secret(Hidden):
     """A webhook signing secret whose value shows nowhere: repr, str, logs, errors or encoders.
 
     `key` is the decoded HMAC key, `reveal()` the `whsec_...` text for the few places that need
-    it. msgspec cannot encode it (TypeError), so a config dumped by mistake fails loudly instead
-    of leaking. Equality is by key, in constant time.
+    it (signing libraries). Equality is by key.
     """
 
-    __slots__ = ("_key", "_source", "_value")
-    # What the TOML value must be, for the message when it is neither text nor a reference.
+    __slots__ = ("_key",)
     WRITTEN_AS = f"a {WHSEC_PREFIX} string"
 
     def __init__(self, value: str, *, source: str = "inline") -> None:
         self._key = _decode_key(value)
-        self._value = value
-        self._source = source
+        super().__init__(value, source=source)
 
     @classmethod
     def generate(cls, n_bytes: int = 32) -> Secret:
@@ -71,38 +113,22 @@ class Secret:
         """Return the decoded HMAC-SHA256 key."""
         return self._key
 
-    @property
-    def source(self) -> str:
-        """Return where the secret came from: `inline`, `env:NAME` or `file:PATH`."""
-        return self._source
-
-    def reveal(self) -> str:
-        """Return the secret's `whsec_...` text; for signing libraries, never for output."""
-        return self._value
-
     def __repr__(self) -> str:
         return f"Secret('{WHSEC_PREFIX}…', source={self._source!r})"
 
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Secret):
-            return NotImplemented
-        return hmac.compare_digest(self._key, other._key)
-
-    def __hash__(self) -> int:
-        return hash(self._key)
+    def _compared(self) -> bytes:
+        return self._key
 
 
-class AmqpUrl:
+class AmqpUrl(Hidden):
     """A broker URL whose password shows nowhere: repr, str, logs, errors or encoders.
 
     `reveal()` is the URL for the AMQP client; `address` is host:port for messages. repr keeps
     the user, host and vhost (what an operator needs to tell brokers apart) and masks the
-    password. msgspec cannot encode it (TypeError), like `Secret`.
+    password.
     """
 
-    __slots__ = ("_parts", "_source", "_value")
+    __slots__ = ("_parts",)
     WRITTEN_AS = "an amqp:// URL"
 
     def __init__(self, value: str, *, source: str = "inline") -> None:
@@ -115,8 +141,7 @@ class AmqpUrl:
         if parts.scheme not in _AMQP_PORTS or not parts.hostname:
             raise ValueError(AMQP_URL_EXPECTED)
         self._parts: SplitResult = parts
-        self._value = value
-        self._source = source
+        super().__init__(value, source=source)
 
     @property
     def address(self) -> str:
@@ -124,69 +149,26 @@ class AmqpUrl:
         parts = self._parts
         return join_host_port(parts.hostname or "", parts.port or _AMQP_PORTS[parts.scheme])
 
-    @property
-    def source(self) -> str:
-        """Return where the URL came from: `inline`, `env:NAME` or `file:PATH`."""
-        return self._source
-
-    def reveal(self) -> str:
-        """Return the URL with its password; for the AMQP client, never for output."""
-        return self._value
-
     def __repr__(self) -> str:
         parts = self._parts
         if parts.password is not None:
             parts = parts._replace(netloc=f"{parts.username}:***@{self.address}")
         return f"AmqpUrl({parts.geturl()!r}, source={self._source!r})"
 
-    __str__ = __repr__
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, AmqpUrl):
-            return NotImplemented
-        return hmac.compare_digest(self._value.encode(), other._value.encode())
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-
-class Password:
+class Password(Hidden):
     """A login password (an SFTP server's) that shows nowhere: repr, str, logs, errors or encoders.
 
-    Any non-empty text; `reveal()` gives it to the SSH client. Equality in constant time.
+    Any non-empty text; `reveal()` gives it to the SSH client.
     """
 
-    __slots__ = ("_source", "_value")
+    __slots__ = ()
     WRITTEN_AS = "a password string"
 
     def __init__(self, value: str, *, source: str = "inline") -> None:
         if not value:
             raise ValueError("empty password")
-        self._value = value
-        self._source = source
-
-    @property
-    def source(self) -> str:
-        """Return where the value came from: `inline`, `env:NAME` or `file:PATH`."""
-        return self._source
-
-    def reveal(self) -> str:
-        """Return the text; for the client that sends it, never for output."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(…, source={self._source!r})"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        # A password never equals a private key, even with the same text.
-        if not isinstance(other, Password) or type(other) is not type(self):
-            return NotImplemented
-        return hmac.compare_digest(self._value.encode(), other._value.encode())
-
-    def __hash__(self) -> int:
-        return hash(self._value)
+        super().__init__(value, source=source)
 
 
 class PrivateKey(Password):
@@ -209,7 +191,7 @@ class PrivateKey(Password):
 
 
 # The types a TOML value may give inline or by reference; each takes (text, source=...).
-SECRET_TYPES: tuple[type[Secret] | type[AmqpUrl] | type[Password], ...] = (
+SECRET_TYPES: tuple[type[Hidden], ...] = (
     Secret,
     AmqpUrl,
     Password,

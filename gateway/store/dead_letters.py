@@ -21,18 +21,19 @@ write here is a module-level function).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 import aiosqlite
 import msgspec
 
+from gateway.store.access import Read, Write
+from gateway.store.queries import conditions
 from gateway.store.records import DeadLetter
 
 __all__ = ["PUT_BACK_KINDS", "DeadLetterBook", "DeadLetterHead", "PutBack", "kind_of"]
 
-T = TypeVar("T")
 
 # Kinds whose message still has its row in the store, to be made pending again.
 PUT_BACK_KINDS = frozenset({"delivery", "relay"})
@@ -62,14 +63,6 @@ class PutBack(msgspec.Struct, frozen=True, kw_only=True):
     replayed: tuple[int, ...] = ()
     # (dead letter id, why): the row is gone from the store (purged), or not of a put-back kind.
     refused: tuple[tuple[int, str], ...] = ()
-
-
-class Write(Protocol):
-    async def __call__(self, operation: Callable[[sqlite3.Connection, float], T], /) -> T: ...
-
-
-class Read(Protocol):
-    async def __call__(self, query: Callable[[aiosqlite.Connection], Awaitable[T]], /) -> T: ...
 
 
 # The document type of the row a dead letter stands for, where there is one.
@@ -110,19 +103,15 @@ class DeadLetterBook:
         `source` matches a source exactly or by kind ("delivery" matches "delivery:acme");
         `since`/`until` (unix seconds, inclusive/exclusive) bound when it died.
         """
-        where = ["dl.id > ?"]
-        params: list[object] = [after_id]
-        if source is not None:
-            where.append("(dl.source = ? OR substr(dl.source, 1, ?) = ?)")
-            params += [source, len(source) + 1, source + ":"]
-        for clause, value in (
+        where, params = conditions(
+            ("dl.id > ?", after_id),
             ("dl.partner_id = ?", partner_id),
             ("dl.created_at >= ?", since),
             ("dl.created_at < ?", until),
-        ):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
+        )
+        if source is not None:
+            where.append("(dl.source = ? OR substr(dl.source, 1, ?) = ?)")
+            params += [source, len(source) + 1, source + ":"]
         outer = "1"
         if document_type is not None:
             outer = "document_type = ?"

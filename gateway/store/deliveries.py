@@ -8,31 +8,17 @@ are single statements on the read connection, as in `queries`.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 import aiosqlite
 import msgspec
 
 from canonical.delivery import DeliveryAttempt, DeliveryRecord, DeliveryState, Settlement
-from gateway.store.queries import matching
+from gateway.store.access import Read, Write
+from gateway.store.queries import conditions, matching
 
 __all__ = ["DeliveryLedger"]
-
-T = TypeVar("T")
-
-
-class Write(Protocol):
-    """The store's group-commit write: run `operation` in the writer's transaction."""
-
-    async def __call__(self, operation: Callable[[sqlite3.Connection, float], T], /) -> T: ...
-
-
-class Read(Protocol):
-    """The store's read: run `query` on the read connection."""
-
-    async def __call__(self, query: Callable[[aiosqlite.Connection], Awaitable[T]], /) -> T: ...
 
 
 _COLUMNS = """
@@ -249,17 +235,12 @@ async def _select(
 def _filters(
     partner_id: str | None, document_type: str | None, since: float | None, until: float | None
 ) -> tuple[str, tuple[object, ...]]:
-    where: list[str] = []
-    params: list[object] = []
-    for clause, value in (
+    where, params = conditions(
         ("partner_id = ?", partner_id),
         ("document_type = ?", document_type),
         ("settled_at >= ?", since),
         ("settled_at < ?", until),
-    ):
-        if value is not None:
-            where.append(clause)
-            params.append(value)
+    )
     return " AND ".join(where) or "1", tuple(params)
 
 

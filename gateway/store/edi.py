@@ -16,9 +16,9 @@ unacknowledged. Reach it as `store.edi`; the writes are in gateway/store/edi_wri
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal
 
 import aiosqlite
 import msgspec
@@ -27,6 +27,7 @@ from msgspec import Struct
 from canonical.documents import Document
 from canonical.files import FileDecoding, FileRow
 from canonical.x12 import InterchangeKey, SentSet, X12Error, X12Profile, X12Reading
+from gateway.store.access import Read, Write
 from gateway.store.edi_writes import (
     MAX_CONTROL_NUMBER,
     Unwritable,
@@ -37,6 +38,7 @@ from gateway.store.edi_writes import (
     queue_interchange,
     reserve_numbers,
 )
+from gateway.store.queries import conditions
 
 __all__ = [
     "DEFAULT_REPLAY_WINDOW_S",
@@ -53,7 +55,6 @@ __all__ = [
     "reserve_numbers",
 ]
 
-T = TypeVar("T")
 
 # How long an interchange key is remembered for the replay check (TA1 025): partners resend
 # within days; a year-old ISA13 coming round again is a wrapped counter, not a replay.
@@ -174,14 +175,6 @@ def answers_of(reading: X12Reading) -> X12Reading:
         functional_acks=reading.functional_acks,
         profile=reading.profile,
     )
-
-
-class Write(Protocol):
-    async def __call__(self, operation: Callable[[sqlite3.Connection, float], T], /) -> T: ...
-
-
-class Read(Protocol):
-    async def __call__(self, query: Callable[[aiosqlite.Connection], Awaitable[T]], /) -> T: ...
 
 
 class EdiLedger:
@@ -329,19 +322,11 @@ _SENT_COLUMNS = """
 def _sent_query(
     status: SentStatus | None, sent_before: float | None, partner_id: str | None, limit: int
 ) -> tuple[str, tuple[object, ...]]:
-    where: list[str] = ["1 = 1"]
-    params: list[object] = []
-    if status is not None:
-        where.append("status = ?")
-        params.append(status)
-    if sent_before is not None:
-        where.append("sent_at < ?")
-        params.append(sent_before)
-    if partner_id is not None:
-        where.append("partner_id = ?")
-        params.append(partner_id)
+    where, params = conditions(
+        ("status = ?", status), ("sent_at < ?", sent_before), ("partner_id = ?", partner_id)
+    )
     sql = (
-        f"SELECT {_SENT_COLUMNS} FROM edi_sent_sets WHERE {' AND '.join(where)} "
+        f"SELECT {_SENT_COLUMNS} FROM edi_sent_sets WHERE {' AND '.join(where) or '1'} "
         "ORDER BY sent_at, id LIMIT ?"
     )
     return sql, (*params, limit)

@@ -33,7 +33,7 @@ from canonical.x12 import (
     reconcile,
     render_acknowledgements,
 )
-from gateway.store.files import _ROW_COLUMNS, finish_file
+from gateway.store.files import finish_file, queue_rows
 
 __all__ = [
     "MAX_CONTROL_NUMBER",
@@ -325,24 +325,7 @@ def flag_sets(
     if len(found) != len(sent_ids):
         return  # raised before (another sweep): nothing twice
     conn.execute(f"UPDATE edi_sent_sets SET flagged_at = ? WHERE id IN ({marks})", (now, *sent_ids))
-    conn.executemany(
-        f"INSERT INTO outbox (partner_id, created_at, {_ROW_COLUMNS}) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(found[0][0], now, *_row_values(row)) for row in rows],
-    )
-
-
-def _row_values(row: FileRow) -> tuple[object, ...]:
-    return (
-        row.message_id,
-        row.document_type,
-        row.schema_version,
-        row.routing_key,
-        row.correlation_id,
-        row.causation_id,
-        row.idempotency_key,
-        row.body,
-    )
+    queue_rows(found[0][0], rows, conn, now)
 
 
 def key_values(key: InterchangeKey) -> tuple[str, ...]:

@@ -17,14 +17,15 @@ the next round (`pending_moves`), never forgotten. Reach it as `store.files`.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal
 
 import aiosqlite
 from msgspec import Struct
 
 from canonical.files import FileRow, Fingerprint
+from gateway.store.access import Read, Write
 
 __all__ = [
     "MIGRATION",
@@ -36,10 +37,10 @@ __all__ = [
     "finish_file",
     "mark_moved",
     "purge_staged",
+    "queue_rows",
     "stage_rows",
 ]
 
-T = TypeVar("T")
 
 # Staged rows deleted per transaction: a chunk's pages are what one savepoint keeps in memory.
 PURGE_CHUNK_ROWS = 2000
@@ -268,11 +269,7 @@ def finish_file(
     # here, the savepoint every write runs in kept the original of each of their pages in
     # memory, 70 MB for a 100k-line file (measured).
     if rows:
-        conn.executemany(
-            f"INSERT INTO outbox (partner_id, created_at, {_ROW_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(partner_id, now, *_values(row)[1:]) for row in sorted(rows, key=_position)],
-        )
+        queue_rows(partner_id, sorted(rows, key=_position), conn, now)
         written += len(rows)
     conn.execute(
         """
@@ -291,6 +288,18 @@ def finish_file(
         ),
     )
     return written
+
+
+def queue_rows(
+    partner_id: str, rows: Sequence[FileRow], conn: sqlite3.Connection, now: float
+) -> None:
+    """Put `rows` in the outbox for `partner_id`, in the order given, inside the caller's
+    transaction."""
+    conn.executemany(
+        f"INSERT INTO outbox (partner_id, created_at, {_ROW_COLUMNS}) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(partner_id, now, *_values(row)[1:]) for row in rows],
+    )
 
 
 def mark_moved(file_id: int, conn: sqlite3.Connection, now: float) -> None:
@@ -317,14 +326,6 @@ def _values(row: FileRow) -> tuple[object, ...]:
 
 def _position(row: FileRow) -> int:
     return row.position
-
-
-class Write(Protocol):
-    async def __call__(self, operation: Callable[[sqlite3.Connection, float], T], /) -> T: ...
-
-
-class Read(Protocol):
-    async def __call__(self, query: Callable[[aiosqlite.Connection], Awaitable[T]], /) -> T: ...
 
 
 class FileLedger:

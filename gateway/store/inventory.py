@@ -11,9 +11,9 @@ connection; `availability` answers the customer API (up to `MAX_SKUS` SKUs per c
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal
 
 import aiosqlite
 import msgspec
@@ -21,13 +21,14 @@ from msgspec import Struct
 
 from canonical.availability import Availability
 from canonical.errors import GatewayError
+from gateway.store.access import Read, Write
 from gateway.store.availability_cache import (
     DEFAULT_CACHE_ROWS,
     AvailabilityCache,
     AvailabilityJson,
 )
 from gateway.store.availability_cache import row as availability_row
-from gateway.store.workflow_steps import EventRow
+from gateway.store.workflow_steps import EventRow, queue_events
 
 __all__ = [
     "CURSOR",
@@ -42,7 +43,6 @@ __all__ = [
     "apply_step",
 ]
 
-T = TypeVar("T")
 
 # The customer API asks for at most this many SKUs at once.
 MAX_SKUS = 100
@@ -145,13 +145,6 @@ class PositionStep(Struct, frozen=True, kw_only=True):
 StepOutcome = Literal["applied", "duplicate", "conflict"]
 
 
-_OUTBOX_INSERT = """
-    INSERT INTO outbox (message_id, partner_id, document_type, schema_version, routing_key,
-                        correlation_id, causation_id, idempotency_key, body, created_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-"""
-
-
 def apply_step(step: PositionStep, conn: sqlite3.Connection, now: float) -> tuple[StepOutcome, int]:
     """Write one position step whole, or nothing ("duplicate": the mark was there;
     "conflict": the position is at another version); answer the version after it."""
@@ -208,24 +201,7 @@ def apply_step(step: PositionStep, conn: sqlite3.Connection, now: float) -> tupl
             "INSERT INTO inventory_drift (sku, location_id, recorded_at, body) VALUES (?, ?, ?, ?)",
             (step.sku, step.location_id, now, step.drift),
         )
-    conn.executemany(
-        _OUTBOX_INSERT,
-        [
-            (
-                e.message_id,
-                e.partner_id,
-                e.document_type,
-                e.schema_version,
-                e.routing_key,
-                e.correlation_id,
-                e.causation_id,
-                e.message_id,  # an event's idempotency key is its own id
-                e.body,
-                now,
-            )
-            for e in step.events
-        ],
-    )
+    queue_events(step.events, conn, now)
     return "applied", version + 1
 
 
@@ -238,14 +214,6 @@ def save_cursor(position: int, conn: sqlite3.Connection, now: float) -> None:
         """,
         (CURSOR, position),
     )
-
-
-class Write(Protocol):
-    async def __call__(self, operation: Callable[[sqlite3.Connection, float], T], /) -> T: ...
-
-
-class Read(Protocol):
-    async def __call__(self, query: Callable[[aiosqlite.Connection], Awaitable[T]], /) -> T: ...
 
 
 _availability = msgspec.json.Decoder(Availability)

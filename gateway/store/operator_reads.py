@@ -11,13 +11,15 @@ A PO number finds its threads by `workflow_threads_po`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 import aiosqlite
 import msgspec
 
+from gateway.store.access import Read
+from gateway.store.queries import conditions
 from gateway.store.workflow_reads import THREAD_COLUMNS, ThreadRow, threads
 
 __all__ = [
@@ -27,18 +29,11 @@ __all__ = [
     "Read",
 ]
 
-T = TypeVar("T")
 
 # Rows a search without an index looks at, newest first: a bound, not a promise to find.
 MAX_SEARCH_SCAN = 50_000
 # Hits a search lists at most.
 MAX_HITS = 50
-
-
-class Read(Protocol):
-    """The store's read: runs one query on its read-only connection."""
-
-    async def __call__(self, query: Callable[[aiosqlite.Connection], Awaitable[T]], /) -> T: ...
 
 
 class PartnerFigures(msgspec.Struct, frozen=True, kw_only=True):
@@ -188,18 +183,12 @@ class OperatorReads:
         self, *, partner: str | None, before_id: int | None, limit: int
     ) -> list[ThreadRow]:
         """Threads not closed, newest first, one page: the exceptions page decodes them."""
-        where: list[str] = ["status != 'closed'"]
-        params: list[object] = []
-        if partner is not None:
-            where.append("supplier = ?")
-            params.append(partner)
-        if before_id is not None:
-            where.append("id < ?")
-            params.append(before_id)
+        where, params = conditions(("supplier = ?", partner), ("id < ?", before_id))
+        open_ones = " AND ".join(["status != 'closed'", *where])
         return await self._read(
             partial(
                 threads,
-                f"SELECT {THREAD_COLUMNS} FROM workflow_threads WHERE {' AND '.join(where)} "
+                f"SELECT {THREAD_COLUMNS} FROM workflow_threads WHERE {open_ones} "
                 f"ORDER BY id DESC LIMIT {int(limit)}",
                 tuple(params),
             )

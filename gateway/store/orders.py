@@ -10,15 +10,15 @@ downstream system: a status is whatever was last learned, with when.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 import aiosqlite
 import msgspec
 from msgspec import Struct
 
 from canonical.sales import ORDER_STATES
+from gateway.store.access import Read, Write
 
 __all__ = [
     "MIGRATION",
@@ -30,7 +30,6 @@ __all__ = [
     "record_order",
 ]
 
-T = TypeVar("T")
 
 # Final states: shown over any other, whatever the times say (a late "shipped" report does
 # not reopen a cancelled order).
@@ -169,14 +168,6 @@ def _order(m: Milestone) -> tuple[bool, float, int, bytes]:
     """The milestones' order: the gateway's own first, then the sources' in their time order
     (ties by step, then by content, so any arrival order gives the same list)."""
     return (m.status not in GATEWAY_STATES, m.at, _STEPS.get(m.status, -1), _ENCODE(m))
-
-
-class Write(Protocol):
-    async def __call__(self, operation: Callable[[sqlite3.Connection, float], T], /) -> T: ...
-
-
-class Read(Protocol):
-    async def __call__(self, query: Callable[[aiosqlite.Connection], Awaitable[T]], /) -> T: ...
 
 
 class OrderLedger:

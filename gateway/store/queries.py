@@ -17,23 +17,40 @@ import aiosqlite
 from canonical.outbox import OutboxRecord
 from gateway.store.records import DeadLetter
 
-__all__ = ["dead_letters", "load_state", "matching", "outbox_backlog", "pending", "pending_now"]
+__all__ = [
+    "conditions",
+    "dead_letters",
+    "load_state",
+    "matching",
+    "outbox_backlog",
+    "pending",
+    "pending_now",
+]
+
+
+def conditions(*filters: tuple[str, object]) -> tuple[list[str], list[object]]:
+    """The clauses and parameters of each (clause, value) filter whose value is not None.
+
+    Clauses come from our own code, never from a caller's input; values are parameters.
+    """
+    where: list[str] = []
+    params: list[object] = []
+    for clause, value in filters:
+        if value is not None:
+            where.append(clause)
+            params.append(value)
+    return where, params
 
 
 def matching(
     after_id: int, filters: dict[str, object], *, alias: str = ""
 ) -> tuple[str, list[object]]:
-    """The WHERE clause and parameters for `id > after_id` plus each filter that is not None.
-
-    Column names come from our own code, never from a caller's input; values are parameters.
-    """
+    """The WHERE clause and parameters for `id > after_id` plus each filter that is not None."""
     prefix = f"{alias}." if alias else ""
-    where = [f"{prefix}id > ?"]
-    params: list[object] = [after_id]
-    for column, value in filters.items():
-        if value is not None:
-            where.append(f"{prefix}{column} = ?")
-            params.append(value)
+    where, params = conditions(
+        (f"{prefix}id > ?", after_id),
+        *((f"{prefix}{column} = ?", value) for column, value in filters.items()),
+    )
     return " AND ".join(where), params
 
 

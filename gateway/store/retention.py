@@ -60,7 +60,7 @@ from typing import NamedTuple
 
 import msgspec
 
-from gateway.store.deliveries import Write
+from gateway.store.access import Write
 from gateway.store.orders import TERMINAL_STATES
 
 __all__ = ["MIGRATION", "SETTLED_ORDER", "PurgeReport", "Retention", "purge", "purge_chunk"]

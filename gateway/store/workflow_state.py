@@ -13,13 +13,14 @@ import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import aiosqlite
 
 from gateway.store import timers
 from gateway.store import workflow_reads as reads
 from gateway.store import workflow_steps as steps
+from gateway.store.access import Read, Write
 from gateway.store.workflow_reads import CommittedInput, DeliverySettled, ThreadRow
 from gateway.store.workflow_steps import (
     EventRow,
@@ -43,14 +44,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-
-class Write(Protocol):
-    async def __call__(self, operation: Callable[[sqlite3.Connection, float], T], /) -> T: ...
-
-
-class Read(Protocol):
-    async def __call__(self, query: Callable[[aiosqlite.Connection], Awaitable[T]], /) -> T: ...
 
 
 class WorkflowLedger:

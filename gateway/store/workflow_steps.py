@@ -9,6 +9,7 @@ emitted events and the timer changes commit together or not at all.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Literal
 
 from msgspec import Struct
@@ -22,6 +23,7 @@ __all__ = [
     "StepRecord",
     "StepResult",
     "apply_step",
+    "queue_events",
     "save_cursor",
 ]
 
@@ -160,24 +162,7 @@ def apply_step(step: StepRecord, conn: sqlite3.Connection, now: float) -> StepRe
             now,
         )
     ]
-    conn.executemany(
-        _OUTBOX_INSERT,
-        [
-            (
-                e.message_id,
-                e.partner_id,
-                e.document_type,
-                e.schema_version,
-                e.routing_key,
-                e.correlation_id,
-                e.causation_id,
-                e.message_id,  # an event's idempotency key is its own id
-                e.body,
-                now,
-            )
-            for e in step.events
-        ],
-    )
+    queue_events(step.events, conn, now)
     journal += [
         (
             thread_id,
@@ -196,6 +181,28 @@ def apply_step(step: StepRecord, conn: sqlite3.Connection, now: float) -> StepRe
     timers.cancel(conn, thread_id, step.cancel)
     timers.arm(conn, thread_id, step.arm)
     return StepResult(outcome="applied", version=version + 1)
+
+
+def queue_events(events: Sequence[EventRow], conn: sqlite3.Connection, now: float) -> None:
+    """Put emitted events in the outbox, inside the caller's transaction."""
+    conn.executemany(
+        _OUTBOX_INSERT,
+        [
+            (
+                e.message_id,
+                e.partner_id,
+                e.document_type,
+                e.schema_version,
+                e.routing_key,
+                e.correlation_id,
+                e.causation_id,
+                e.message_id,  # an event's idempotency key is its own id
+                e.body,
+                now,
+            )
+            for e in events
+        ],
+    )
 
 
 def save_cursor(name: str, position: int, conn: sqlite3.Connection, now: float) -> None:
