@@ -15,10 +15,12 @@ It lives in canonical for the reason `canonical.trace` does: every package may i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Literal, Protocol
+from collections.abc import Awaitable, Mapping
+from typing import Literal, Protocol, TypeVar
 
-__all__ = ["AttributeValue", "Span", "SpanKind", "Tracer"]
+from canonical.errors import GatewayError
+
+__all__ = ["AttributeValue", "Span", "SpanKind", "Tracer", "answered_in"]
 
 AttributeValue = str | int | float | bool
 SpanKind = Literal["internal", "server", "client", "producer", "consumer"]
@@ -70,3 +72,28 @@ class Tracer(Protocol):
     def close(self) -> None:
         """Export what is left and stop the exporter; spans started afterwards are dropped."""
         ...
+
+
+class _Answer(Protocol):
+    @property
+    def status(self) -> int: ...
+
+
+A = TypeVar("A", bound=_Answer)
+
+
+async def answered_in(span: Span, answer: Awaitable[A]) -> A:
+    """Await `answer` in the server `span`, then end it with the HTTP status given: the
+    answer's, or a refusal's (its reason as the span's error); a crash ends it failed too."""
+    try:
+        answered = await answer
+    except GatewayError as error:
+        span.set_attribute("http.response.status_code", error.status)
+        span.end(error.reason)
+        raise
+    except BaseException as error:
+        span.end(type(error).__name__)
+        raise
+    span.set_attribute("http.response.status_code", answered.status)
+    span.end()
+    return answered

@@ -46,7 +46,7 @@ from canonical.errors import (
 )
 from canonical.ids import new_message_id
 from canonical.tracecontext import parse_traceparent
-from canonical.tracing import Tracer
+from canonical.tracing import Tracer, answered_in
 
 from .asgi import ClientDisconnected, Headers, Receive, Scope, Send, read_body, send_response
 from .budget import BodyBudget
@@ -248,20 +248,8 @@ class WebhookIngress:
                 "gateway.webhook_id": request.webhook_id,
             },
         )
-        try:
-            accepted = await self._acceptor.accept(
-                msgspec.structs.replace(request, traceparent=span.traceparent)
-            )
-        except GatewayError as error:
-            span.set_attribute("http.response.status_code", error.status)
-            span.end(error.reason)
-            raise
-        except BaseException as error:
-            span.end(type(error).__name__)
-            raise
-        span.set_attribute("http.response.status_code", accepted.status)
-        span.end()
-        return accepted
+        request = msgspec.structs.replace(request, traceparent=span.traceparent)
+        return await answered_in(span, self._acceptor.accept(request))
 
 
 def _route(path: str, method: str) -> tuple[str, str]:

@@ -23,13 +23,12 @@ from starlette.routing import BaseRoute, Route
 
 from canonical.errors import (
     FieldError,
-    GatewayError,
     InvalidDocument,
     PayloadTooLarge,
     UnsupportedMediaType,
 )
 from canonical.tracecontext import parse_traceparent
-from canonical.tracing import Tracer
+from canonical.tracing import Tracer, answered_in
 
 from ..asgi import Receive, Scope, Send, read_body, send_response
 from ..problem import BadRequest
@@ -198,20 +197,9 @@ class _Handlers:
             kind="server",
             attributes={"http.request.method": "POST", "gateway.customer": account.id},
         )
-        try:
-            submitted = await self.desk.submit(
-                account.id, key, body, order, traceparent=span.traceparent
-            )
-        except GatewayError as error:
-            span.set_attribute("http.response.status_code", error.status)
-            span.end(error.reason)
-            raise
-        except BaseException as error:
-            span.end(type(error).__name__)
-            raise
-        span.set_attribute("http.response.status_code", submitted.status)
-        span.end()
-        return submitted
+        return await answered_in(
+            span, self.desk.submit(account.id, key, body, order, traceparent=span.traceparent)
+        )
 
     async def order(self, request: Request) -> Response:
         account = self._account(request)
