@@ -145,16 +145,22 @@ class FileChannelHealth:
             ["partner"],
             registry=registry,
         )
+        self._watches: dict[str, ChannelWatch] = {}
 
     def watch(self, partner_id: str) -> ChannelWatch:
-        """Return the watch of one partner's channel; its gauges read 0 from now on."""
-        self.refused.labels(partner_id).set(0)
-        self.unavailable.labels(partner_id).set(0)
-        return ChannelWatch(partner_id, self)
+        """Return the watch of one partner's channel: a new one reads 0; the one it has
+        already, when a reload builds the channels again, keeps what it saw."""
+        found = self._watches.get(partner_id)
+        if found is None:
+            self.refused.labels(partner_id).set(0)
+            self.unavailable.labels(partner_id).set(0)
+            found = self._watches[partner_id] = ChannelWatch(partner_id, self)
+        return found
 
     def forget(self, partner_id: str) -> None:
         """Drop the gauges of a partner that has no file channel any more (a reload removed
         it): a refusal it had must not alert on. Its counters stay, as counters do."""
+        self._watches.pop(partner_id, None)
         self.refused.remove(partner_id)
         self.unavailable.remove(partner_id)
 
